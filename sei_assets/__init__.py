@@ -1,0 +1,1 @@
+"""sei-assets: an AI-assurance engine, natively in Dagster."""
