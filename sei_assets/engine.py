@@ -144,7 +144,6 @@ def evaluate(loaded: LoadedManifest, run: PipelineRun, controls: list[Control] |
                      "measurement": "Valid", "risks": "Valid"},
         "power_stats": None,
         "means_of_conformance": means_of_conformance(m, results),
-        "post_market_measures": post_market_measures(m),
         "bom": bom_summary,
         "applicable_standards": list(m.context.applicable_standards),
         "review_interval": program.review_interval if program else None,
@@ -152,6 +151,9 @@ def evaluate(loaded: LoadedManifest, run: PipelineRun, controls: list[Control] |
         "gate_failures": [r.control.control_id for r in results if r.control.blocking and not r.passed],
         "generated_at": _now(),
     }
+    post_market = post_market_measures(m)
+    if post_market:
+        bundle["post_market_measures"] = post_market
     if m.roles:
         bundle["roles"] = [r.model_dump() for r in m.roles]
     return bundle, results, bom_text, inputs

@@ -1,0 +1,41 @@
+"""Shared test set-up: a throwaway signing key and git identity for every test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sei_assets.cli import app
+
+
+@pytest.fixture(autouse=True)
+def _isolated_key(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    key = tmp_path_factory.getbasetemp() / "keys" / "signing-key.pem"
+    monkeypatch.setenv("SEI_SIGNING_KEY", str(key))
+    monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Assessor")
+    monkeypatch.setenv("GIT_AUTHOR_EMAIL", "assessor@example.test")
+    monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Assessor")
+    monkeypatch.setenv("GIT_COMMITTER_EMAIL", "assessor@example.test")
+    return key
+
+
+class Sei:
+    """Runs the `sei` CLI in-process and keeps the result."""
+
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str):
+        return self.runner.invoke(app, list(args), catch_exceptions=False)
+
+    def json(self, *args: str) -> tuple[int, dict]:
+        result = self(*args, "--json")
+        return result.exit_code, json.loads(result.stdout)
+
+
+@pytest.fixture
+def sei() -> Sei:
+    return Sei()

@@ -1,0 +1,102 @@
+"""Oracle tests: from the reference engine's own manifests and metrics, reach its verdicts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from sei_assets.oscal import read_plan, render_plan, write_plan
+from sei_assets.manifest import load_manifest
+from tests.reference import commits, replay
+
+PLANS = {
+    "loan-scoring": (1, "venth.yaml", "shared_data/policies/assessment_plan.oscal.yaml"),
+    "quickstart": (7, "froga.yaml", "shared_data/policies/assessment_plan.oscal.yaml"),
+}
+# Every commit of the reference histories that carries a bundle, with its evidence directory.
+RUNS = [("loan-scoring", 1, ".venth"), ("loan-scoring", 3, ".venth"), ("loan-scoring", 7, ".venth"),
+        ("quickstart", 8, ".froga"), ("quickstart", 10, ".froga")]
+FIELDS = ["control_results", "risk_analysis", "overall_residual", "treatment_events",
+          "means_of_conformance", "post_market_measures", "data_governance", "pipeline_lock_digest",
+          "classification", "risks", "foreseeable_misuse", "applicable_standards", "review_interval"]
+
+
+@pytest.mark.parametrize("name", sorted(PLANS))
+def test_compile_matches_reference_plan(tmp_path: Path, name: str) -> None:
+    index, manifest, plan = PLANS[name]
+    replay(name, tmp_path, upto=index)
+    reference = read_plan(tmp_path / plan)
+    loaded = load_manifest(tmp_path / manifest)
+    (tmp_path / plan).unlink()
+    path, written = write_plan(loaded)
+    assert written and path == tmp_path / plan
+    ours = read_plan(path)
+    assert [c["control_id"] for c in ours] == [c["control_id"] for c in reference]
+    assert ours == reference  # same props, same values, same descriptions
+
+
+@pytest.mark.parametrize("name,index,evidence", RUNS)
+def test_run_no_repro_reaches_reference_verdicts(tmp_path: Path, sei, name: str, index: int,
+                                                 evidence: str) -> None:
+    replay(name, tmp_path, upto=index)
+    reference = json.loads((tmp_path / evidence / "bundle.json").read_text())
+    result = sei("run", "--repo", str(tmp_path), "--no-repro")
+    expected_gate = "red" if any(
+        r["enforcement_mode"] == "block" and not r["passed"] for r in reference["control_results"]
+    ) else "green"
+    assert result.exit_code == (0 if expected_gate == "green" else 1), result.output
+    ours = json.loads((tmp_path / ".sei" / "bundle.json").read_text())
+    assert ours["gate"] == expected_gate
+    for key in FIELDS:
+        mine = ours.get(key)
+        if key == "control_results":
+            mine = [{k: v for k, v in r.items() if k != "underpowered"} for r in mine]
+        assert mine == reference.get(key), key
+    assert ours.get("roles") == reference.get("roles")
+    assert ours["triple"]["model"] == reference["triple"]["model"]
+
+
+def test_reference_underpowered_control_is_flagged(tmp_path: Path, sei) -> None:
+    """The loan V2 fairness control passes at its point value but its CI crosses 0.092."""
+    replay("loan-scoring", tmp_path, upto=3)
+    sei("run", "--repo", str(tmp_path), "--no-repro")
+    ours = json.loads((tmp_path / ".sei" / "bundle.json").read_text())
+    (control,) = ours["control_results"]
+    assert control["passed"] is True and control["underpowered"] is True
+    art15 = next(m for m in ours["means_of_conformance"] if m["article"] == "15")
+    assert (art15["status"], art15["control_count"], art15["passed_count"]) == ("partial", 1, 0)
+
+
+def test_history_read_from_legacy_evidence_dir(tmp_path: Path, sei) -> None:
+    """A failing control in the reference's .venth bundle that passes now is a treatment event."""
+    replay("loan-scoring", tmp_path, upto=3)
+    bundle_path = tmp_path / ".venth" / "bundle.json"
+    doc = json.loads(bundle_path.read_text())
+    doc["control_results"][0]["passed"] = False
+    doc["control_results"][0]["actual_value"] = 0.2
+    bundle_path.write_text(json.dumps(doc))
+    import subprocess
+
+    subprocess.run(["git", "commit", "-qam", "older evidence: red"], cwd=tmp_path, check=True)
+    sei("run", "--repo", str(tmp_path), "--no-repro")
+    ours = json.loads((tmp_path / ".sei" / "bundle.json").read_text())
+    (event,) = ours["treatment_events"]
+    assert event["control_id"] == "unfair-credit-exclusion"
+    assert event["from"]["actual_value"] == 0.2
+    treatment = next(c for c in commits("loan-scoring") if c["message"].startswith("treatment"))
+    assert event["treatment_subject"] == treatment["message"].splitlines()[0]
+
+
+def test_compile_is_deterministic(tmp_path: Path) -> None:
+    replay("loan-scoring", tmp_path, upto=0)
+    loaded = load_manifest(tmp_path / "venth.yaml")
+    first = render_plan(loaded)
+    assert render_plan(load_manifest(tmp_path / "venth.yaml")) == first
+    from trestle.oscal.component import ComponentDefinition
+
+    path, _ = write_plan(loaded)
+    model = ComponentDefinition.oscal_read(path)  # trestle itself reads and validates it back
+    assert model.components[0].control_implementations[0].implemented_requirements[0].control_id \
+        == "unfair-credit-exclusion"
