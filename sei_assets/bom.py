@@ -33,8 +33,9 @@ def build_bom(model_name: str | None) -> tuple[str, dict[str, Any]]:
     summary = []
     for name, version, licence in _distributions():
         purl = PackageURL(type="pypi", name=name.lower(), version=version)
-        comp = Component(name=name, version=version, type=ComponentType.LIBRARY, purl=purl,
-                         bom_ref=str(purl))
+        comp = Component(
+            name=name, version=version, type=ComponentType.LIBRARY, purl=purl, bom_ref=str(purl)
+        )
         if licence:
             try:
                 comp.licenses.add(LicenseExpression(licence))
@@ -47,10 +48,15 @@ def build_bom(model_name: str | None) -> tuple[str, dict[str, Any]]:
         item["bom_ref"] = str(purl)
         summary.append(item)
     if model_name:
-        bom.components.add(Component(name=model_name, type=ComponentType.MACHINE_LEARNING_MODEL,
-                                     bom_ref=model_name))
-        summary.append({"name": model_name, "type": "machine-learning-model", "bom_ref": model_name})
-    # serial number and timestamp vary per call; pin them so the same environment gives the same digest
+        bom.components.add(
+            Component(
+                name=model_name, type=ComponentType.MACHINE_LEARNING_MODEL, bom_ref=model_name
+            )
+        )
+        summary.append(
+            {"name": model_name, "type": "machine-learning-model", "bom_ref": model_name}
+        )
+    # serial number and timestamp vary per call: drop them so one environment gives one digest
     doc = json.loads(JsonV1Dot6(bom).output_as_string())
     doc.pop("serialNumber", None)
     doc.get("metadata", {}).pop("timestamp", None)

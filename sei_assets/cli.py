@@ -17,8 +17,11 @@ from rich.table import Table
 
 from sei_assets.errors import SeiError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="sei-assets: AI-assurance evidence from your own ML pipeline.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="sei-assets: AI-assurance evidence from your own ML pipeline.",
+)
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -46,15 +49,24 @@ def compile(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
     except SeiError as exc:
         _fail(exc)
     if as_json:
-        _emit_json({"plan": str(outcome.plan_path), "written": outcome.written,
-                    "control_count": len(outcome.controls),
-                    "controls": [c.control_id for c in outcome.controls],
-                    "monitoring": outcome.monitoring})
+        _emit_json(
+            {
+                "plan": str(outcome.plan_path),
+                "written": outcome.written,
+                "control_count": len(outcome.controls),
+                "controls": [c.control_id for c in outcome.controls],
+                "monitoring": outcome.monitoring,
+            }
+        )
         return
-    out.print(f"compiled {len(outcome.controls)} controls → {outcome.plan_path}"
-              + ("" if outcome.written else " (unchanged)"))
+    out.print(
+        f"compiled {len(outcome.controls)} controls → {outcome.plan_path}"
+        + ("" if outcome.written else " (unchanged)")
+    )
     if outcome.monitoring:
-        out.print(f"declared for post-market monitoring (not compiled): {', '.join(outcome.monitoring)}")
+        out.print(
+            f"declared for post-market monitoring (not compiled): {', '.join(outcome.monitoring)}"
+        )
 
 
 def _control_table(bundle: dict[str, Any]) -> Table:
@@ -69,15 +81,23 @@ def _control_table(bundle: dict[str, Any]) -> Table:
             verdict += " [yellow](underpowered)[/]"
         if r.get("failure"):
             verdict += f" ({r['failure']})"
-        table.add_row(r["control_id"], r["metric_key"], actual,
-                      f"{ops[r['operator']]} {r['threshold']:g}", r["enforcement_mode"], verdict)
+        table.add_row(
+            r["control_id"],
+            r["metric_key"],
+            actual,
+            f"{ops[r['operator']]} {r['threshold']:g}",
+            r["enforcement_mode"],
+            verdict,
+        )
     return table
 
 
 @app.command()
 def run(
     repo: RepoOpt = Path("."),
-    no_repro: Annotated[bool, typer.Option("--no-repro", help="Evaluate the metrics already there.")] = False,
+    no_repro: Annotated[
+        bool, typer.Option("--no-repro", help="Evaluate the metrics already there.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Reproduce the pipeline, evaluate every control, decide the gate, sign the evidence."""
@@ -89,20 +109,33 @@ def run(
         _fail(exc)
     b = outcome.bundle
     if as_json:
-        _emit_json({"gate": outcome.gate, "bundle": str(outcome.files["bundle"]),
-                    "gate_failures": b["gate_failures"], "control_count": len(b["control_results"]),
-                    "overall_residual": b["overall_residual"], "treatment_events": b["treatment_events"]})
+        _emit_json(
+            {
+                "gate": outcome.gate,
+                "bundle": str(outcome.files["bundle"]),
+                "gate_failures": b["gate_failures"],
+                "control_count": len(b["control_results"]),
+                "overall_residual": b["overall_residual"],
+                "treatment_events": b["treatment_events"],
+            }
+        )
     else:
         out.print(_control_table(b))
         res = b["overall_residual"] or {}
-        out.print(f"overall residual: {res.get('level')} ({res.get('evaluation')} criterion "
-                  f"{res.get('criterion')})")
+        out.print(
+            f"overall residual: {res.get('level')} ({res.get('evaluation')} criterion "
+            f"{res.get('criterion')})"
+        )
         for e in b["treatment_events"]:
-            out.print(f"treatment event: {e['control_id']} FAIL → PASS "
-                      f"(treatment {e.get('treatment_commit', '?')[:12]})")
+            out.print(
+                f"treatment event: {e['control_id']} FAIL → PASS "
+                f"(treatment {e.get('treatment_commit', '?')[:12]})"
+            )
         colour = "green" if outcome.gate == "green" else "red"
-        out.print(f"gate: [bold {colour}]{outcome.gate.upper()}[/]"
-                  + (f" — failing: {', '.join(b['gate_failures'])}" if b["gate_failures"] else ""))
+        out.print(
+            f"gate: [bold {colour}]{outcome.gate.upper()}[/]"
+            + (f" — failing: {', '.join(b['gate_failures'])}" if b["gate_failures"] else "")
+        )
         out.print(f"evidence: {outcome.files['bundle']} (signed)")
     raise typer.Exit(outcome.exit_code)
 
@@ -111,7 +144,7 @@ def run(
 def status(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Freshness per section and typed drift (A scope, B model/treatment, C data), without running.
 
-    Exit 0 when every section is fresh and the last gate is green, 1 when stale or red, 2 on bad input.
+    Exit 0 when every section is fresh and the last gate green, 1 when stale or red, 2 on bad input.
     """
     from sei_assets.status import system_status
 
@@ -126,8 +159,10 @@ def status(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
         for s in st.sections:
             colour = "green" if s.fresh else "yellow"
             out.print(f"  {s.section}: [{colour}]{s.describe()}[/]")
-        out.print(f"last gate: {st.gate or 'none (no evidence yet)'}"
-                  + (f" (evidence of {st.generated_at})" if st.generated_at else ""))
+        out.print(
+            f"last gate: {st.gate or 'none (no evidence yet)'}"
+            + (f" (evidence of {st.generated_at})" if st.generated_at else "")
+        )
         if st.stale_classes:
             out.print(f"drift: class {', '.join(st.stale_classes)} — run `sei run` to recompute")
     raise typer.Exit(st.exit_code)
@@ -136,7 +171,9 @@ def status(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
 @app.command()
 def verify(
     repo: RepoOpt = Path("."),
-    pubkey: Annotated[str | None, typer.Option("--pubkey", help="Trusted public key: hex, or a file holding it.")] = None,
+    pubkey: Annotated[
+        str | None, typer.Option("--pubkey", help="Trusted public key: hex, or a file holding it.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Check the signature of every signed evidence file, offline."""
@@ -151,17 +188,29 @@ def verify(
     except SeiError as exc:
         _fail(exc)
     if as_json:
-        _emit_json({"ok": verdict.ok, "evidence_dir": str(verdict.evidence_dir),
-                    "pubkey_source": verdict.pubkey_source, "keyid": signing.keyid_for(verdict.pubkey_hex),
-                    "files": [{"path": str(f.path), "ok": f.ok, "reason": f.reason} for f in verdict.files]})
+        _emit_json(
+            {
+                "ok": verdict.ok,
+                "evidence_dir": str(verdict.evidence_dir),
+                "pubkey_source": verdict.pubkey_source,
+                "keyid": signing.keyid_for(verdict.pubkey_hex),
+                "files": [
+                    {"path": str(f.path), "ok": f.ok, "reason": f.reason} for f in verdict.files
+                ],
+            }
+        )
     else:
         for f in verdict.files:
             mark = "[green]OK[/]  " if f.ok else "[red]FAIL[/]"
             out.print(f"{mark} {f.path}" + ("" if f.ok else f" — {f.reason}"))
         if verdict.pubkey_source == "repository":
-            out.print("[yellow]note:[/] the public key was taken from the repository itself "
-                      f"({verdict.evidence_dir}/PUBKEY.txt); pin a trusted key with --pubkey")
-        out.print(f"{'verified' if verdict.ok else 'NOT verified'}: {len(verdict.files)} signed files")
+            out.print(
+                "[yellow]note:[/] the public key was taken from the repository itself "
+                f"({verdict.evidence_dir}/PUBKEY.txt); pin a trusted key with --pubkey"
+            )
+        out.print(
+            f"{'verified' if verdict.ok else 'NOT verified'}: {len(verdict.files)} signed files"
+        )
     raise typer.Exit(0 if verdict.ok else 1)
 
 

@@ -79,8 +79,11 @@ def reproduce(loaded: LoadedManifest, repro: bool = True) -> PipelineRun:
 
 def _now() -> str:
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    moment = (dt.datetime.fromtimestamp(int(epoch), dt.UTC) if epoch
-              else dt.datetime.now(dt.UTC).replace(microsecond=0))
+    moment = (
+        dt.datetime.fromtimestamp(int(epoch), dt.UTC)
+        if epoch
+        else dt.datetime.now(dt.UTC).replace(microsecond=0)
+    )
     return moment.isoformat().replace("+00:00", "Z")
 
 
@@ -88,9 +91,13 @@ def _rel(repo: Path, paths: list[Path]) -> list[str]:
     return [p.relative_to(repo).as_posix() for p in paths if p.is_relative_to(repo)]
 
 
-def evaluate(loaded: LoadedManifest, run: PipelineRun, controls: list[Control] | None = None,
-             with_bom: bool = True) -> tuple[dict[str, Any], list[ControlResult], str | None, Any]:
-    """Controls, risk analysis, overall residual, gate and the rest of the bundle (not yet written)."""
+def evaluate(
+    loaded: LoadedManifest,
+    run: PipelineRun,
+    controls: list[Control] | None = None,
+    with_bom: bool = True,
+) -> tuple[dict[str, Any], list[ControlResult], str | None, Any]:
+    """Controls, risk analysis, overall residual, gate: the bundle, not yet written."""
     from sei_assets import lock as lockmod
     from sei_assets.croissant import data_governance
     from sei_assets.means import means_of_conformance, post_market_measures
@@ -107,7 +114,9 @@ def evaluate(loaded: LoadedManifest, run: PipelineRun, controls: list[Control] |
     raw = lockmod.read_raw_manifest(loaded.path)
     inputs = lockmod.section_inputs(repo, loaded.path, raw)
     result_json = [r.to_json() for r in results]
-    events = treatment_events(repo, previous_bundle(repo), result_json, _rel(repo, inputs.treatment_files))
+    events = treatment_events(
+        repo, previous_bundle(repo), result_json, _rel(repo, inputs.treatment_files)
+    )
     name, email = gitutil.identity(repo)
     model = m.artifacts.model or {}
     croissant = repo / m.dataset.croissant if m.dataset.croissant else None
@@ -129,8 +138,10 @@ def evaluate(loaded: LoadedManifest, run: PipelineRun, controls: list[Control] |
             "dataset": governance["croissant_digest"] if governance else "",
         },
         "classification": m.classification.model_dump() if m.classification else None,
-        "risks": [{"id": r.id, "domain": r.domain, "title": r.title, "rationale": r.rationale}
-                  for r in (program.risks if program else [])],
+        "risks": [
+            {"id": r.id, "domain": r.domain, "title": r.title, "rationale": r.rationale}
+            for r in (program.risks if program else [])
+        ],
         "data_governance": governance,
         "measurement": None,
         "control_results": result_json,
@@ -138,17 +149,27 @@ def evaluate(loaded: LoadedManifest, run: PipelineRun, controls: list[Control] |
         "risk_analysis": analysis,
         "overall_residual": residual,
         "pipeline_lock_digest": run.lock_digest,
-        "pipeline": {"tool": run.tool, "reproduced": run.reproduced,
-                     "metrics": run.metrics_path.relative_to(repo).as_posix(), **run.details},
-        "sections": {"classification": "Valid", "data_governance": "Valid",
-                     "measurement": "Valid", "risks": "Valid"},
+        "pipeline": {
+            "tool": run.tool,
+            "reproduced": run.reproduced,
+            "metrics": run.metrics_path.relative_to(repo).as_posix(),
+            **run.details,
+        },
+        "sections": {
+            "classification": "Valid",
+            "data_governance": "Valid",
+            "measurement": "Valid",
+            "risks": "Valid",
+        },
         "power_stats": None,
         "means_of_conformance": means_of_conformance(m, results),
         "bom": bom_summary,
         "applicable_standards": list(m.context.applicable_standards),
         "review_interval": program.review_interval if program else None,
         "gate": verdict,
-        "gate_failures": [r.control.control_id for r in results if r.control.blocking and not r.passed],
+        "gate_failures": [
+            r.control.control_id for r in results if r.control.blocking and not r.passed
+        ],
         "generated_at": _now(),
     }
     post_market = post_market_measures(m)
@@ -159,8 +180,13 @@ def evaluate(loaded: LoadedManifest, run: PipelineRun, controls: list[Control] |
     return bundle, results, bom_text, inputs
 
 
-def seal(loaded: LoadedManifest, bundle: dict[str, Any], bom_text: str | None,
-         inputs: Any, key: Any = None) -> dict[str, Path]:
+def seal(
+    loaded: LoadedManifest,
+    bundle: dict[str, Any],
+    bom_text: str | None,
+    inputs: Any,
+    key: Any = None,
+) -> dict[str, Path]:
     """Write and sign the evidence, then the lock. Every file is written atomically."""
     from sei_assets import lock as lockmod
     from sei_assets import signing
@@ -176,8 +202,9 @@ def seal(loaded: LoadedManifest, bundle: dict[str, Any], bom_text: str | None,
     sig = write_signed(files["bundle"], dump(bundle), key)
     files["signature"] = sig
     files["pubkey"] = signing.write_pubkey(out, key)
-    lock = lockmod.build_lock(loaded.manifest.system.name, bundle["triple"], inputs,
-                              sig.read_text(encoding="utf-8"))
+    lock = lockmod.build_lock(
+        loaded.manifest.system.name, bundle["triple"], inputs, sig.read_text(encoding="utf-8")
+    )
     files["lock"] = lockmod.write_lock(repo, lock)
     return files
 

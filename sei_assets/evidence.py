@@ -1,4 +1,4 @@
-"""Evidence on disk: the `.sei/` directory, its signed files, and the previous evidence in history."""
+"""Evidence on disk: the `.sei/` directory, its signed files, the previous evidence in history."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def write_signed(path: Path, data: bytes, key: Any) -> Path:
 
 
 def previous_bundle(repo: Path) -> tuple[dict[str, Any], str] | None:
-    """The latest evidence before this run: on disk under .sei, else committed (.sei/.venth/.froga)."""
+    """The latest evidence before this run: on disk in .sei, else committed (.sei/.venth/.froga)."""
     current = evidence_dir(repo) / BUNDLE
     if current.is_file():
         try:
@@ -61,7 +61,7 @@ def treatment_events(
     results: list[dict[str, Any]],
     treatment_paths: list[str],
 ) -> list[dict[str, Any]]:
-    """Controls that failed in the previous evidence and pass now, anchored to the treatment commit."""
+    """Controls that failed in the previous evidence and pass now, anchored to the treatment."""
     if not previous:
         return []
     before = {r["control_id"]: r for r in previous[0].get("control_results", [])}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def git(repo: Path, *args: str, check: bool = True) -> str:
-    """Run git in ``repo`` and return its stripped stdout ('' when not a repository and unchecked)."""
+    """Run git in ``repo``; its stripped stdout ('' on failure when ``check`` is False)."""
     proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise RuntimeError(f"git {' '.join(args)} failed in {repo}: {proc.stderr.strip()}")
@@ -38,4 +38,5 @@ def last_commit_touching(repo: Path, paths: list[str]) -> tuple[str, str] | None
 
 def identity(repo: Path) -> tuple[str, str]:
     """The configured user.name and user.email (may be empty)."""
-    return git(repo, "config", "user.name", check=False), git(repo, "config", "user.email", check=False)
+    name = git(repo, "config", "user.name", check=False)
+    return name, git(repo, "config", "user.email", check=False)

@@ -41,8 +41,9 @@ def read_raw_manifest(path: Path) -> dict[str, Any]:
 
 
 def _canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str).encode()
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    ).encode()
 
 
 def _digest(data: bytes) -> str:
@@ -94,7 +95,9 @@ def section_inputs(repo: Path, manifest_path: Path, raw: dict[str, Any]) -> Inpu
         treatment = sorted({*treatment, repo / script})
     hashes = {
         "classification": _digest(_canonical(scope_cls)),
-        "data_governance": _digest(croissant.read_bytes()) if croissant and croissant.is_file() else EMPTY,
+        "data_governance": _digest(croissant.read_bytes())
+        if croissant and croissant.is_file()
+        else EMPTY,
         "measurement-data": files_digest(repo, data),
         "measurement-model": files_digest(repo, treatment),
         "risks": _digest(_canonical(raw.get("risk"))),
@@ -109,7 +112,9 @@ def section_inputs(repo: Path, manifest_path: Path, raw: dict[str, Any]) -> Inpu
     return Inputs(hashes, edges, data, treatment)
 
 
-def build_lock(system_name: str, triple: dict[str, str], inputs: Inputs, signed_envelope: str) -> dict:
+def build_lock(
+    system_name: str, triple: dict[str, str], inputs: Inputs, signed_envelope: str
+) -> dict:
     """The `sei.lock` document after a run: every section valid."""
     return {
         "schema_version": SCHEMA,
@@ -159,7 +164,9 @@ class SectionDrift:
     def describe(self) -> str:
         """Human text, also what scenarios match in stdout."""
         if self.locked is None:
-            return f"not yet evaluated (class {self.drift_class}: {DRIFT_MEANING[self.drift_class]})"
+            return (
+                f"not yet evaluated (class {self.drift_class}: {DRIFT_MEANING[self.drift_class]})"
+            )
         if self.fresh:
             return "fresh"
         return f"stale (class {self.drift_class}: {DRIFT_MEANING[self.drift_class]} changed)"

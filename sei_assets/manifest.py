@@ -127,12 +127,16 @@ class Constraint(BaseModel):
 def parse_constraint(text: str) -> Constraint:
     """Parse ``"< 0.03"`` into operator and threshold; raise ValueError with what was expected."""
     m = _CONSTRAINT.match(str(text))
-    expected = "a constraint '<op> <number>' with op one of <, <=, >, >=, == (or lt, le, gt, ge, eq)"
+    expected = (
+        "a constraint '<op> <number>' with op one of <, <=, >, >=, == (or lt, le, gt, ge, eq)"
+    )
     if not m:
         raise ValueError(f"{expected}, got {text!r}")
     op, num = m.groups()
     if op not in OPERATORS:
-        raise ValueError(f"unknown operator {op!r}: expected one of <, <=, >, >=, ==, lt, le, gt, ge, eq")
+        raise ValueError(
+            f"unknown operator {op!r}: expected one of <, <=, >, >=, ==, lt, le, gt, ge, eq"
+        )
     try:
         threshold = float(num)
     except ValueError:
@@ -269,7 +273,9 @@ def find_manifest(repo: Path) -> Path:
         if candidate.is_file():
             return candidate
     raise ManifestError(
-        Path(repo) / MANIFEST_NAMES[0], "", f"no manifest found: expected one of {', '.join(MANIFEST_NAMES)}"
+        Path(repo) / MANIFEST_NAMES[0],
+        "",
+        f"no manifest found: expected one of {', '.join(MANIFEST_NAMES)}",
     )
 
 
@@ -284,7 +290,9 @@ def load_manifest(repo_or_file: Path) -> LoadedManifest:
         raise ManifestError(path, "", f"unreadable file: {exc}") from None
     lines, data = _parse_yaml(path, text)
     if not isinstance(data, dict):
-        raise ManifestError(path, "", "expected a mapping at the top level (apiVersion, kind, system, ...)", 1)
+        raise ManifestError(
+            path, "", "expected a mapping at the top level (apiVersion, kind, system, ...)", 1
+        )
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
@@ -379,7 +387,9 @@ def _located(path: Path, exc: ValidationError, lines: dict[tuple, int]) -> Manif
     elif kind == "missing":
         expected = "this required key is missing"
     elif kind in ("literal_error", "enum"):
-        expected = f"expected {err['ctx'].get('expected', 'a known value')}, got {err.get('input')!r}"
+        expected = (
+            f"expected {err['ctx'].get('expected', 'a known value')}, got {err.get('input')!r}"
+        )
     elif kind == "value_error":
         expected = str(err["ctx"].get("error", err["msg"]))
     else:
@@ -395,7 +405,12 @@ def _check_program(path: Path, manifest: Manifest, lines: dict[tuple, int]) -> N
     for i, risk in enumerate(risks):
         loc = ("risk", "risks", i, "id")
         if risk.id in risk_ids:
-            raise ManifestError(path, key_path(loc), f"risk id '{risk.id}' is declared twice; ids must be unique", _line_for(loc, lines))
+            raise ManifestError(
+                path,
+                key_path(loc),
+                f"risk id '{risk.id}' is declared twice; ids must be unique",
+                _line_for(loc, lines),
+            )
         risk_ids.add(risk.id)
         for t, treat in enumerate(risk.treat):
             for m, measure in enumerate(treat.measures):
@@ -404,7 +419,8 @@ def _check_program(path: Path, manifest: Manifest, lines: dict[tuple, int]) -> N
                     raise ManifestError(
                         path,
                         key_path(mloc),
-                        f"measure id '{measure.id}' is used twice (first in {measure_ids[measure.id]}); "
+                        f"measure id '{measure.id}' is used twice "
+                        f"(first in {measure_ids[measure.id]}); "
                         "measure ids must be unique",
                         _line_for(mloc, lines),
                     )

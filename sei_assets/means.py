@@ -41,7 +41,9 @@ def means_of_conformance(manifest: Manifest, results: list[ControlResult]) -> li
     for _risk, measure in manifest.measures:
         if measure.article:
             articles.add(measure.article)
-            cited.setdefault(measure.article, []).extend([*measure.frameworks, *measure.standard_clauses])
+            cited.setdefault(measure.article, []).extend(
+                [*measure.frameworks, *measure.standard_clauses]
+            )
     out = []
     for article in sorted(articles, key=_article_key):
         mine = [r for r in results if r.control.article == article]
@@ -77,7 +79,12 @@ def means_of_conformance(manifest: Manifest, results: list[ControlResult]) -> li
 def post_market_measures(manifest: Manifest) -> list[dict[str, Any]]:
     """Measures declared for monitoring only: listed, not compiled."""
     return [
-        {"id": m.id, "metric": m.metric, "article": m.article, "standard_clauses": list(m.standard_clauses)}
+        {
+            "id": m.id,
+            "metric": m.metric,
+            "article": m.article,
+            "standard_clauses": list(m.standard_clauses),
+        }
         for _r, m in manifest.measures
         if m.is_monitoring
     ]

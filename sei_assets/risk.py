@@ -53,8 +53,13 @@ def analyse(program: RiskProgram, results: list[ControlResult]) -> list[dict[str
         for dim, impact in risk.impact.items():
             appetite = program.appetite.get(dim)
             inherent = level(risk.likelihood, impact)
-            d: dict[str, Any] = {"dimension": dim, "impact": impact, "appetite": appetite,
-                                 "inherent_level": inherent, "inherent_eval": _eval(inherent, appetite)}
+            d: dict[str, Any] = {
+                "dimension": dim,
+                "impact": impact,
+                "appetite": appetite,
+                "inherent_level": inherent,
+                "inherent_eval": _eval(inherent, appetite),
+            }
             if residual_l:
                 residual = level(residual_l, impact)
                 d["residual_level"] = residual
@@ -82,8 +87,12 @@ def analyse(program: RiskProgram, results: list[ControlResult]) -> list[dict[str
         entry["requires_treatment"] = any(d["inherent_eval"] == "exceeds" for d in dims)
         entry["control_confirmed"] = bool(mine) and all(r.passed for r in mine)
         entry["cycle"] = {"status": cycle}
-        entry["_order"] = (CYCLE_ORDER[cycle], -rank(entry["inherent_overall"]),
-                           not entry["requires_treatment"], index)
+        entry["_order"] = (
+            CYCLE_ORDER[cycle],
+            -rank(entry["inherent_overall"]),
+            not entry["requires_treatment"],
+            index,
+        )
         entries.append(entry)
     for priority, entry in enumerate(sorted(entries, key=lambda e: e["_order"]), start=1):
         entry["priority"] = priority
@@ -103,7 +112,12 @@ def overall_residual(program: RiskProgram, analysis: list[dict[str, Any]]) -> di
     """The highest current level over all risks, against `overall_residual_criterion`."""
     criterion = program.overall_residual_criterion
     if not analysis:
-        return {"level": "NEGLIGIBLE", "criterion": criterion, "evaluation": "within", "contributing": []}
+        return {
+            "level": "NEGLIGIBLE",
+            "criterion": criterion,
+            "evaluation": "within",
+            "contributing": [],
+        }
     levels = {e["risk_id"]: current_level(e) for e in analysis}
     top = highest(list(levels.values()))
     return {

@@ -38,8 +38,13 @@ class SystemStatus:
             "generated_at": self.generated_at,
             "stale_classes": self.stale_classes,
             "sections": [
-                {"section": s.section, "edge_type": s.edge_type, "fresh": s.fresh,
-                 "drift_class": None if s.fresh else s.drift_class, "text": s.describe()}
+                {
+                    "section": s.section,
+                    "edge_type": s.edge_type,
+                    "fresh": s.fresh,
+                    "drift_class": None if s.fresh else s.drift_class,
+                    "text": s.describe(),
+                }
                 for s in self.sections
             ],
         }
@@ -55,8 +60,11 @@ def _last_gate(repo: Path) -> tuple[str | None, str | None]:
                 raise SeiError(f"{p}: not valid JSON: {exc}") from None
             verdict = b.get("gate")
             if verdict is None:  # the reference's bundles carry no gate field: derive it
-                failing = [r for r in b.get("control_results", [])
-                           if r.get("enforcement_mode") == "block" and not r.get("passed")]
+                failing = [
+                    r
+                    for r in b.get("control_results", [])
+                    if r.get("enforcement_mode") == "block" and not r.get("passed")
+                ]
                 verdict = "red" if failing else "green"
             return verdict, b.get("generated_at")
     return None, None

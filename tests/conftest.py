@@ -12,7 +12,9 @@ from sei_assets.cli import app
 
 
 @pytest.fixture(autouse=True)
-def _isolated_key(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def _isolated_key(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     key = tmp_path_factory.getbasetemp() / "keys" / "signing-key.pem"
     monkeypatch.setenv("SEI_SIGNING_KEY", str(key))
     monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Assessor")

@@ -43,8 +43,18 @@ def replay(name: str, dest: Path, upto: int | None = None) -> dict[str, str]:
         )
         _git(dest, "add", "-A", env=env)
         message = commit["message"].rstrip("\n") + "\n"
-        _git(dest, "-c", "commit.gpgsign=false", "commit", "-q", "--allow-empty",
-             "--cleanup=verbatim", "-m", message, env=env)
+        _git(
+            dest,
+            "-c",
+            "commit.gpgsign=false",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "--cleanup=verbatim",
+            "-m",
+            message,
+            env=env,
+        )
         mapping[commit["sha"]] = _git(dest, "rev-parse", "HEAD")
     return mapping
 
@@ -56,6 +66,7 @@ def blob(name: str, index: int, path: str) -> bytes:
 
 
 def _git(cwd: Path, *args: str, env: dict | None = None) -> str:
-    out = subprocess.run(["git", *args], cwd=cwd, env=env, check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
+    )
     return out.stdout.strip()

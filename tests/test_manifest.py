@@ -36,8 +36,9 @@ def _bad(tmp_path: Path, old: str, new: str) -> tuple[ManifestError, str]:
     "name,index,file,measures,risks",
     [("loan-scoring", 0, "venth.yaml", 5, 5), ("quickstart", 5, "froga.yaml", 2, 1)],
 )
-def test_reference_manifests_load(tmp_path: Path, name: str, index: int, file: str,
-                                  measures: int, risks: int) -> None:
+def test_reference_manifests_load(
+    tmp_path: Path, name: str, index: int, file: str, measures: int, risks: int
+) -> None:
     """Every key the reference's manifests use is understood."""
     loaded = load_manifest(_write(tmp_path, blob(name, index, file).decode(), file))
     assert len(loaded.manifest.measures) == measures
@@ -79,14 +80,20 @@ def test_measure_id_used_twice(tmp_path: Path) -> None:
     e, text = _bad(tmp_path, "- id: oversight-mode", "- id: oversight-monitor-interpret")
     assert e.key_path == "risk.risks[3].treat[0].measures[0].id"
     assert "used twice" in e.expected and "oversight-monitor-interpret" in e.expected
-    second = [i for i, line in enumerate(text.splitlines(), 1)
-              if "- id: oversight-monitor-interpret" in line][1]
+    second = [
+        i
+        for i, line in enumerate(text.splitlines(), 1)
+        if "- id: oversight-monitor-interpret" in line
+    ][1]
     assert e.line == second
 
 
 def test_addressed_by_names_undeclared_risk(tmp_path: Path) -> None:
-    e, text = _bad(tmp_path, "addressed_by: [risk.unfair-credit-exclusion]",
-                   "addressed_by: [risk.unfair-credit-exclusio]")
+    e, text = _bad(
+        tmp_path,
+        "addressed_by: [risk.unfair-credit-exclusion]",
+        "addressed_by: [risk.unfair-credit-exclusio]",
+    )
     assert e.key_path == "system.potential_misuses[0].addressed_by[0]"
     assert e.line == _line_of(text, "risk.unfair-credit-exclusio]")
     assert e.suggestion == "risk.unfair-credit-exclusion"
@@ -119,8 +126,15 @@ def test_no_manifest(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "text,op,threshold",
-    [("< 0.03", "lt", 0.03), ("<= 1", "le", 1.0), (">0.7", "gt", 0.7), (">= 1.0", "ge", 1.0),
-     ("== 0", "eq", 0.0), ("lte 2", "le", 2.0), ("gte 3", "ge", 3.0)],
+    [
+        ("< 0.03", "lt", 0.03),
+        ("<= 1", "le", 1.0),
+        (">0.7", "gt", 0.7),
+        (">= 1.0", "ge", 1.0),
+        ("== 0", "eq", 0.0),
+        ("lte 2", "le", 2.0),
+        ("gte 3", "ge", 3.0),
+    ],
 )
 def test_constraints(text: str, op: str, threshold: float) -> None:
     c = parse_constraint(text)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sei_assets.oscal import read_plan, render_plan, write_plan
 from sei_assets.manifest import load_manifest
+from sei_assets.oscal import read_plan, render_plan, write_plan
 from tests.reference import commits, replay
 
 PLANS = {
@@ -16,11 +16,28 @@ PLANS = {
     "quickstart": (7, "froga.yaml", "shared_data/policies/assessment_plan.oscal.yaml"),
 }
 # Every commit of the reference histories that carries a bundle, with its evidence directory.
-RUNS = [("loan-scoring", 1, ".venth"), ("loan-scoring", 3, ".venth"), ("loan-scoring", 7, ".venth"),
-        ("quickstart", 8, ".froga"), ("quickstart", 10, ".froga")]
-FIELDS = ["control_results", "risk_analysis", "overall_residual", "treatment_events",
-          "means_of_conformance", "post_market_measures", "data_governance", "pipeline_lock_digest",
-          "classification", "risks", "foreseeable_misuse", "applicable_standards", "review_interval"]
+RUNS = [
+    ("loan-scoring", 1, ".venth"),
+    ("loan-scoring", 3, ".venth"),
+    ("loan-scoring", 7, ".venth"),
+    ("quickstart", 8, ".froga"),
+    ("quickstart", 10, ".froga"),
+]
+FIELDS = [
+    "control_results",
+    "risk_analysis",
+    "overall_residual",
+    "treatment_events",
+    "means_of_conformance",
+    "post_market_measures",
+    "data_governance",
+    "pipeline_lock_digest",
+    "classification",
+    "risks",
+    "foreseeable_misuse",
+    "applicable_standards",
+    "review_interval",
+]
 
 
 @pytest.mark.parametrize("name", sorted(PLANS))
@@ -38,14 +55,20 @@ def test_compile_matches_reference_plan(tmp_path: Path, name: str) -> None:
 
 
 @pytest.mark.parametrize("name,index,evidence", RUNS)
-def test_run_no_repro_reaches_reference_verdicts(tmp_path: Path, sei, name: str, index: int,
-                                                 evidence: str) -> None:
+def test_run_no_repro_reaches_reference_verdicts(
+    tmp_path: Path, sei, name: str, index: int, evidence: str
+) -> None:
     replay(name, tmp_path, upto=index)
     reference = json.loads((tmp_path / evidence / "bundle.json").read_text())
     result = sei("run", "--repo", str(tmp_path), "--no-repro")
-    expected_gate = "red" if any(
-        r["enforcement_mode"] == "block" and not r["passed"] for r in reference["control_results"]
-    ) else "green"
+    expected_gate = (
+        "red"
+        if any(
+            r["enforcement_mode"] == "block" and not r["passed"]
+            for r in reference["control_results"]
+        )
+        else "green"
+    )
     assert result.exit_code == (0 if expected_gate == "green" else 1), result.output
     ours = json.loads((tmp_path / ".sei" / "bundle.json").read_text())
     assert ours["gate"] == expected_gate
@@ -98,5 +121,7 @@ def test_compile_is_deterministic(tmp_path: Path) -> None:
 
     path, _ = write_plan(loaded)
     model = ComponentDefinition.oscal_read(path)  # trestle itself reads and validates it back
-    assert model.components[0].control_implementations[0].implemented_requirements[0].control_id \
+    assert (
+        model.components[0].control_implementations[0].implemented_requirements[0].control_id
         == "unfair-credit-exclusion"
+    )

@@ -68,12 +68,20 @@ def run_tool(tool: str, args: list[str], cwd: Path, timeout: float = DEFAULT_TIM
     bindir = Path(sys.executable).parent
     exe = bindir / args[0] if (bindir / args[0]).exists() else args[0]
     try:
-        proc = subprocess.run([str(exe), *args[1:]], cwd=cwd, env=tool_env(), capture_output=True,
-                              text=True, timeout=timeout)
+        proc = subprocess.run(
+            [str(exe), *args[1:]],
+            cwd=cwd,
+            env=tool_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     except FileNotFoundError:
         raise ReproducerError(f"{tool}: the command '{args[0]}' is not installed") from None
     except subprocess.TimeoutExpired:
-        raise ReproducerError(f"{tool}: '{' '.join(args)}' did not finish in {timeout:.0f} s") from None
+        raise ReproducerError(
+            f"{tool}: '{' '.join(args)}' did not finish in {timeout:.0f} s"
+        ) from None
     if proc.returncode != 0:
         raise ReproducerError(
             f"{tool}: '{' '.join(args)}' exited {proc.returncode} in {cwd}\n"
@@ -91,7 +99,9 @@ def read_metrics(path: Path, tool: str) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise ReproducerError(f"{tool}: the metrics file {path} is not valid JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise ReproducerError(f"{tool}: the metrics file {path} must be a JSON object keyed by measure id")
+        raise ReproducerError(
+            f"{tool}: the metrics file {path} must be a JSON object keyed by measure id"
+        )
     return data
 
 
@@ -102,6 +112,7 @@ def digest_bytes(data: bytes) -> str:
 
 def canonical_json(value: Any) -> bytes:
     """Canonical JSON bytes (sorted keys, no spaces) for digests."""
+
     def clean(v: Any) -> Any:
         if isinstance(v, float) and not math.isfinite(v):
             return str(v)
@@ -111,4 +122,6 @@ def canonical_json(value: Any) -> bytes:
             return [clean(x) for x in v]
         return v
 
-    return json.dumps(clean(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(
+        clean(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    ).encode()

@@ -19,13 +19,17 @@ class DvcReproducer:
         if not (repo / "dvc.yaml").is_file():
             raise ReproducerError(f"dvc: {repo / 'dvc.yaml'} does not exist (pipeline.tool is dvc)")
         if not (repo / ".dvc").is_dir():
-            raise ReproducerError(f"dvc: {repo} is not a DVC repository (run `dvc init` there first)")
+            raise ReproducerError(
+                f"dvc: {repo} is not a DVC repository (run `dvc init` there first)"
+            )
         return run_tool("dvc", ["dvc", "repro"], repo)
 
     def lock_digest(self, repo: Path, pipeline: dict[str, Any]) -> str:
         lock = repo / "dvc.lock"
         if not lock.is_file():
-            raise ReproducerError(f"dvc: {lock} does not exist: the pipeline has not been reproduced")
+            raise ReproducerError(
+                f"dvc: {lock} does not exist: the pipeline has not been reproduced"
+            )
         return digest_bytes(lock.read_bytes())
 
     def treatment_files(self, repo: Path, pipeline: dict[str, Any], data: set[Path]) -> list[Path]:
@@ -37,8 +41,11 @@ class DvcReproducer:
         outs: set[Path] = set()
         deps: set[Path] = {spec_path}
         for stage in stages.values():
-            for out in [*(stage.get("outs") or []), *(stage.get("metrics") or []),
-                        *(stage.get("plots") or [])]:
+            for out in [
+                *(stage.get("outs") or []),
+                *(stage.get("metrics") or []),
+                *(stage.get("plots") or []),
+            ]:
                 outs.add(repo / (next(iter(out)) if isinstance(out, dict) else out))
             for dep in stage.get("deps") or []:
                 deps.add(repo / dep)
