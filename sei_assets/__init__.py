@@ -1,1 +1,3 @@
 """sei-assets: an AI-assurance engine, natively in Dagster."""
+
+__version__ = "0.1.0"

@@ -193,7 +193,7 @@ def verify(
                 "ok": verdict.ok,
                 "evidence_dir": str(verdict.evidence_dir),
                 "pubkey_source": verdict.pubkey_source,
-                "keyid": signing.keyid_for(verdict.pubkey_hex),
+                "keyid": verdict.keyid,
                 "files": [
                     {"path": str(f.path), "ok": f.ok, "reason": f.reason} for f in verdict.files
                 ],

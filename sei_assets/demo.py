@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from sei_assets.paths import project_root, resources_dir, state_dir
+from sei_assets.workspace import seed_repository
 
 
 def _step(title: str) -> None:
@@ -33,27 +34,7 @@ def prepare(repo: Path) -> None:
     """A fresh repository holding the loan system at V1."""
     if repo.exists():
         shutil.rmtree(repo)
-    src = resources_dir() / "loan"
-    shutil.copytree(
-        src,
-        repo,
-        ignore=shutil.ignore_patterns(
-            "treatment",
-            "metrics.json",
-            "model.pkl",
-            "fairness_by_group.json",
-            "features.parquet",
-            "__pycache__",
-            ".sei",
-            "sei.lock",
-            "dvc.lock",
-            "*.oscal.yaml",
-        ),
-    )
-    _sh(repo, "git", "init", "-q", "-b", "main")
-    _sh(repo, "dvc", "init", "-q")
-    _sh(repo, "git", "add", "-A")
-    _sh(repo, "git", "commit", "-qm", "declare: loan-scoring (sei.yaml, data, V1 pipeline)")
+    seed_repository(resources_dir() / "loan", repo, "declare: loan-scoring (sei.yaml, data, V1)")
 
 
 def main(argv: list[str] | None = None) -> int:

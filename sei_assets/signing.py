@@ -126,9 +126,7 @@ def _read_key(path: Path) -> ec.EllipticCurvePrivateKey:
             f"signing key {path} is not an unencrypted PEM private key ({exc}); "
             f"move it away to create a new one, or point {KEY_ENV} at another key"
         ) from exc
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(
-        key.curve, ec.SECP256R1
-    ):
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
         raise SeiError(f"signing key {path} is not an ECDSA P-256 key")
     return key
 
@@ -136,9 +134,7 @@ def _read_key(path: Path) -> ec.EllipticCurvePrivateKey:
 def _point_bytes(public: ec.EllipticCurvePublicKey) -> bytes:
     """The 65-byte uncompressed point ``04 || x || y``."""
     numbers = public.public_numbers()
-    return (
-        b"\x04" + numbers.x.to_bytes(_SCALAR_LEN, "big") + numbers.y.to_bytes(_SCALAR_LEN, "big")
-    )
+    return b"\x04" + numbers.x.to_bytes(_SCALAR_LEN, "big") + numbers.y.to_bytes(_SCALAR_LEN, "big")
 
 
 def public_key_hex(key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) -> str:
@@ -201,9 +197,7 @@ def statement_for(data: bytes, name: str, tool: str = "sei") -> bytes:
     )
 
 
-def sign_bytes(
-    data: bytes, name: str, key: ec.EllipticCurvePrivateKey, tool: str = "sei"
-) -> bytes:
+def sign_bytes(data: bytes, name: str, key: ec.EllipticCurvePrivateKey, tool: str = "sei") -> bytes:
     """The DSSE envelope bytes signing ``data`` under subject ``name``."""
     payload = statement_for(data, name, tool)
     der = key.sign(pae(PAYLOAD_TYPE, payload), ec.ECDSA(hashes.SHA256()))
@@ -273,6 +267,14 @@ class EvidenceVerdict:
     ok: bool = False
 
     @property
+    def keyid(self) -> str | None:
+        """The keyid of ``pubkey_hex``, or None when that is not a valid P-256 point."""
+        try:
+            return _public_key(self.pubkey_hex)[1]
+        except ValueError:
+            return None
+
+    @property
     def failures(self) -> list[FileVerdict]:
         """The files that did not verify."""
         return [f for f in self.files if not f.ok]
@@ -303,9 +305,7 @@ def _b64(text: object, what: str) -> bytes:
     return raw
 
 
-def _check(
-    data: bytes, envelope: bytes, name: str, pubkey_hex: str, keyid_box: list[str]
-) -> None:
+def _check(data: bytes, envelope: bytes, name: str, pubkey_hex: str, keyid_box: list[str]) -> None:
     """Raise _Bad with a reason unless ``envelope`` validly signs ``data`` as ``name``."""
     try:
         env = json.loads(envelope)
@@ -470,8 +470,12 @@ def verify_evidence(
             files.append(verify_file(target, key_hex, name=name))
     for name in listing:
         if name + SIG_SUFFIX not in present and _looks_signed(name):
-            files.append(FileVerdict(
-                evidence_dir / name, False, f"evidence file has no {name.rsplit('/', 1)[-1]}.sig"
-            ))
+            files.append(
+                FileVerdict(
+                    evidence_dir / name,
+                    False,
+                    f"evidence file has no {name.rsplit('/', 1)[-1]}.sig",
+                )
+            )
     ok = bool(files) and all(f.ok for f in files)
     return EvidenceVerdict(evidence_dir, source, key_hex, files, ok)

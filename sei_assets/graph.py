@@ -1,0 +1,382 @@
+"""Dagster front: every registered AI system as an asset graph, every control an asset check.
+
+Per system (key prefix and group = the system's name):
+    manifest, dataset, treatment   observable sources (data versions = the sei.lock input hashes)
+    -> assessment_plan             compile (OSCAL)
+    -> pipeline_run                the system's reproducer (dvc repro, ...)
+    -> evidence_bundle             evaluate, analyse risk, decide the gate, sign
+       + one check per control     blocking (ERROR) for enforcement block, WARN for warn
+       + signature_valid           verify
+    -> release                     promotion of the model; never materializes after a red gate
+The engine does the work; this module only wires it into Dagster.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import warnings
+
+import dagster as dg
+
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+from sei_assets import __version__
+from sei_assets.controls import Control, compile_controls
+from sei_assets.registry import SystemEntry
+
+OPS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "=="}
+
+
+class PipelineRunConfig(dg.Config):
+    """`repro: false` evaluates the metrics already there (as `sei run --no-repro` does)."""
+
+    repro: bool = True
+
+
+def _controls(entry: SystemEntry) -> list[Control]:
+    """The system's controls, compiled from its manifest (the repository's, else its seed's)."""
+    from sei_assets.manifest import load_manifest
+
+    for base in (entry.repo, entry.seed):
+        if base is None:
+            continue
+        path = base / entry.manifest if entry.manifest else base
+        try:
+            return compile_controls(load_manifest(path).manifest)
+        except Exception:  # noqa: BLE001 - an unreadable manifest shows up when the graph runs
+            continue
+    return []
+
+
+def _repo(entry: SystemEntry) -> Path:
+    from sei_assets.workspace import ensure_repository
+
+    return ensure_repository(entry.repo, entry.seed)
+
+
+def _loaded(entry: SystemEntry):
+    from sei_assets.manifest import load_manifest
+
+    repo = _repo(entry)
+    return load_manifest(repo / entry.manifest if entry.manifest else repo)
+
+
+def _section_hashes(entry: SystemEntry) -> dict[str, str]:
+    from sei_assets.lock import read_raw_manifest, section_inputs
+    from sei_assets.manifest import find_manifest
+
+    repo = _repo(entry)
+    path = repo / entry.manifest if entry.manifest else find_manifest(repo)
+    return section_inputs(repo, path, read_raw_manifest(path)).hashes
+
+
+def _combine(*parts: str) -> str:
+    import hashlib
+
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
+
+def _check_name(control_id: str) -> str:
+    return control_id.replace("-", "_").replace(".", "_")
+
+
+def _control_table(bundle: dict[str, Any]) -> str:
+    rows = [
+        "| control | metric | actual | constraint | mode | result |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in bundle["control_results"]:
+        actual = "—" if r["actual_value"] is None else f"{r['actual_value']:.4f}"
+        verdict = "PASS" if r["passed"] else "**FAIL**"
+        if r.get("underpowered"):
+            verdict += " (underpowered)"
+        rows.append(
+            f"| {r['control_id']} | {r['metric_key']} | {actual} | "
+            f"{OPS[r['operator']]} {r['threshold']:g} | {r['enforcement_mode']} | {verdict} |"
+        )
+    return "\n".join(rows)
+
+
+def _risk_table(bundle: dict[str, Any]) -> str:
+    rows = [
+        "| priority | risk | inherent | residual | treatment needed | cycle |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in sorted(bundle["risk_analysis"], key=lambda x: x["priority"]):
+        rows.append(
+            f"| {r['priority']} | {r['risk_id']} | {r['inherent_overall']} | "
+            f"{r.get('residual_overall', '—')} | {r['requires_treatment']} | "
+            f"{r['cycle']['status']} |"
+        )
+    return "\n".join(rows)
+
+
+def _fairness_plot(repo: Path, out: Path) -> tuple[str | None, Path | None]:
+    """A bar chart (markdown, plus a PNG file) of selection rate per group, when the pipeline
+    reports it in `fairness_by_group.json`."""
+    src = repo / "fairness_by_group.json"
+    if not src.is_file():
+        return None, None
+    try:
+        doc = json.loads(src.read_text())
+    except ValueError:
+        return None, None
+    if isinstance(doc, dict):  # {group: {selection_rate: ...}}
+        doc = [{"group": g, **v} for g, v in doc.items() if isinstance(v, dict)]
+    rows = []
+    for rec in doc if isinstance(doc, list) else []:
+        if isinstance(rec, dict) and "selection_rate" in rec:
+            group = rec.get("group") or next(
+                (str(v) for k, v in rec.items() if isinstance(v, str)), "?"
+            )
+            rows.append((str(group), rec))
+    if not rows:
+        return None, None
+    lines = ["| group | selection rate | |", "|---|---|---|"]
+    for g, v in rows:
+        rate = float(v["selection_rate"])
+        lines.append(f"| {g} | {rate:.3f} | {'█' * round(rate * 40)} |")
+    png = None
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5, 2.2))
+        ax.barh([g for g, _ in rows], [float(v["selection_rate"]) for _, v in rows])
+        ax.set_xlabel("selection rate (share approved)")
+        ax.set_xlim(0, 1)
+        fig.tight_layout()
+        png = out / "fairness_by_group.png"
+        fig.savefig(png, dpi=100)
+        plt.close(fig)
+    except Exception:  # noqa: BLE001 - the markdown chart stands on its own
+        png = None
+    return "\n".join(lines), png
+
+
+def system_definitions(entry: SystemEntry) -> tuple[list, list]:
+    """(assets, asset checks) of one AI system."""
+    name = entry.name
+    key = lambda leaf: dg.AssetKey([name, leaf])  # noqa: E731
+    controls = _controls(entry)
+
+    def _observe(section_names: tuple[str, ...]):
+        def observe(context: dg.AssetExecutionContext) -> dg.DataVersion:
+            hashes = _section_hashes(entry)
+            return dg.DataVersion(_combine(*(hashes[s] for s in section_names)))
+
+        return observe
+
+    sources = [
+        dg.observable_source_asset(key=key(leaf), group_name=name, description=desc)(
+            _observe(sections)
+        )
+        for leaf, sections, desc in [
+            (
+                "manifest",
+                ("classification", "risks"),
+                "The manifest's declarations (scope): a change is drift class A.",
+            ),
+            (
+                "dataset",
+                ("data_governance", "measurement-data"),
+                "The dataset and its Croissant description: a change is drift class C.",
+            ),
+            (
+                "treatment",
+                ("measurement-model",),
+                "Training code, params and pipeline definition: a change is drift class B.",
+            ),
+        ]
+    ]
+
+    @dg.asset(
+        key=key("assessment_plan"),
+        group_name=name,
+        deps=[key("manifest")],
+        code_version=__version__,
+        kinds={"oscal"},
+        description="The risk program compiled to an OSCAL component-definition.",
+    )
+    def assessment_plan(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        from sei_assets.engine import compile_plan
+        from sei_assets.fsutil import sha256_file
+
+        outcome = compile_plan(_loaded(entry))
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(outcome.plan_path)),
+                "control_count": len(outcome.controls),
+                "controls": ", ".join(c.control_id for c in outcome.controls),
+                "monitoring_measures": ", ".join(outcome.monitoring) or "none",
+            },
+            data_version=dg.DataVersion(sha256_file(outcome.plan_path)[:24]),
+        )
+
+    @dg.asset(
+        key=key("pipeline_run"),
+        group_name=name,
+        deps=[key("assessment_plan"), key("dataset"), key("treatment")],
+        code_version=__version__,
+        kinds={"python"},
+        description="The ML pipeline reproduced through the system's own tool.",
+    )
+    def pipeline_run(
+        context: dg.AssetExecutionContext, config: PipelineRunConfig
+    ) -> dg.MaterializeResult:
+        from sei_assets.engine import reproduce
+
+        run = reproduce(_loaded(entry), repro=config.repro)
+        context.log.info(
+            f"{run.tool}: {run.log_tail}" if run.log_tail else f"{run.tool}: not reproduced"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "tool": run.tool,
+                "reproduced": run.reproduced,
+                "pipeline_lock_digest": run.lock_digest,
+                "metrics": dg.MetadataValue.json(run.metrics),
+            },
+            data_version=dg.DataVersion(run.lock_digest.removeprefix("sha256:")[:24]),
+        )
+
+    @dg.asset(
+        key=key("evidence_bundle"),
+        group_name=name,
+        deps=[key("pipeline_run")],
+        code_version=__version__,
+        kinds={"json"},
+        description="Controls, risk analysis, gate: the signed evidence bundle.",
+    )
+    def evidence_bundle(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        from sei_assets.engine import evaluate, reproduce, seal
+        from sei_assets.fsutil import sha256_file
+
+        loaded = _loaded(entry)
+        run = reproduce(loaded, repro=False)
+        bundle, _results, bom_text, inputs = evaluate(loaded, run)
+        files = seal(loaded, bundle, bom_text, inputs)
+        residual = bundle["overall_residual"] or {}
+        md, png = _fairness_plot(loaded.repo, files["bundle"].parent)
+        metadata: dict[str, Any] = {
+            "gate": bundle["gate"],
+            "gate_failures": ", ".join(bundle["gate_failures"]) or "none",
+            "controls": dg.MetadataValue.md(_control_table(bundle)),
+            "risk_levels": dg.MetadataValue.md(_risk_table(bundle)),
+            "overall_residual": f"{residual.get('level')} ({residual.get('evaluation')} "
+            f"{residual.get('criterion')})",
+            "treatment_events": len(bundle["treatment_events"]),
+            "bundle": dg.MetadataValue.path(str(files["bundle"])),
+            "signature": dg.MetadataValue.path(str(files["signature"])),
+            "sei_lock": dg.MetadataValue.path(str(files["lock"])),
+        }
+        if md:
+            metadata["selection_rate_by_group"] = dg.MetadataValue.md(md)
+        if png:
+            metadata["selection_rate_plot"] = dg.MetadataValue.path(str(png))
+        context.log.info(f"gate {bundle['gate']}")
+        return dg.MaterializeResult(
+            metadata=metadata, data_version=dg.DataVersion(sha256_file(files["bundle"])[:24])
+        )
+
+    specs = [
+        dg.AssetCheckSpec(
+            _check_name(c.control_id),
+            asset=key("evidence_bundle"),
+            blocking=c.blocking,
+            description=f"{c.metric_key} {OPS[c.operator]} {c.threshold_text} "
+            f"({c.enforcement_mode}, {c.severity}; {c.risk_id})",
+            metadata={"control_id": c.control_id, "enforcement_mode": c.enforcement_mode},
+        )
+        for c in controls
+    ]
+    specs.append(
+        dg.AssetCheckSpec(
+            "signature_valid",
+            asset=key("evidence_bundle"),
+            blocking=True,
+            description="The bundle's DSSE signature verifies offline.",
+        )
+    )
+    by_check = {_check_name(c.control_id): c for c in controls}
+
+    @dg.multi_asset_check(
+        specs=specs,
+        name=f"{name}_controls",
+        can_subset=True,
+        description="One check per compiled control, plus the signature.",
+    )
+    def control_checks(context: dg.AssetCheckExecutionContext):
+        from sei_assets import signing
+        from sei_assets.errors import SeiError
+
+        repo = _repo(entry)
+        bundle_path = repo / ".sei" / "bundle.json"
+        bundle = json.loads(bundle_path.read_text()) if bundle_path.is_file() else {}
+        results = {r["control_id"]: r for r in bundle.get("control_results", [])}
+        selected = {k.name for k in context.selected_asset_check_keys}
+        for check_name, control in by_check.items():
+            if check_name not in selected:
+                continue
+            r = results.get(control.control_id)
+            severity = (
+                dg.AssetCheckSeverity.ERROR if control.blocking else dg.AssetCheckSeverity.WARN
+            )
+            power = (r or {}).get("power") or {}
+            yield dg.AssetCheckResult(
+                check_name=check_name,
+                asset_key=key("evidence_bundle"),
+                passed=bool(r and r["passed"]),
+                severity=severity,
+                metadata={
+                    "actual_value": (r or {}).get("actual_value"),
+                    "threshold": control.threshold,
+                    "operator": OPS[control.operator],
+                    "ci_low": power.get("ci_low"),
+                    "ci_high": power.get("ci_high"),
+                    "underpowered": bool((r or {}).get("underpowered")),
+                    "risk_id": control.risk_id,
+                    "clauses": ", ".join([*control.frameworks, *control.standard_clauses]) or "—",
+                    "failure": (r or {}).get("failure")
+                    or ("no result in the bundle" if not r else ""),
+                },
+            )
+        if "signature_valid" in selected:
+            try:
+                verdict = signing.verify_evidence(repo)
+                ok, detail = (
+                    verdict.ok,
+                    "; ".join(
+                        f"{f.path.name}: {'ok' if f.ok else f.reason}" for f in verdict.files
+                    ),
+                )
+            except SeiError as exc:
+                ok, detail = False, str(exc)
+            yield dg.AssetCheckResult(
+                check_name="signature_valid",
+                asset_key=key("evidence_bundle"),
+                passed=ok,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"detail": detail},
+            )
+
+    @dg.asset(
+        key=key("release"),
+        group_name=name,
+        deps=[key("evidence_bundle")],
+        code_version=__version__,
+        kinds={"json"},
+        description="Promotion of the model: records the released model's digest. "
+        "Blocked by any failing blocking control.",
+    )
+    def release(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        from sei_assets.release import promote
+
+        record = promote(_repo(entry))
+        return dg.MaterializeResult(metadata={k: str(v) for k, v in record.items()})
+
+    assets = [*sources, assessment_plan, pipeline_run, evidence_bundle, release]
+    return assets, [control_checks]
