@@ -18,7 +18,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
-BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+TOOLS = ROOT / ".sei-state" / "bootstrap"  # a venv holding only uv, outside the synced .venv
+_BIN = "Scripts" if os.name == "nt" else "bin"
+BIN = VENV / _BIN
 UV_VERSION = "0.13.9"
 
 
@@ -34,13 +36,13 @@ def setup() -> dict:
     """Create .venv with the locked dependencies; return the environment to run in."""
     if sys.version_info < (3, 11):  # noqa: UP036 - this script runs before any environment exists
         sys.exit("sei-assets needs Python 3.11 or newer")
-    if not (BIN / "python").exists():
-        venv.EnvBuilder(with_pip=True).create(VENV)
-    if not (BIN / "uv").exists():
-        sh(BIN / "python", "-m", "pip", "install", "--quiet", f"uv=={UV_VERSION}")
+    uv = TOOLS / _BIN / "uv"
+    if not uv.exists():
+        venv.EnvBuilder(with_pip=True, clear=True).create(TOOLS)
+        sh(TOOLS / _BIN / "python", "-m", "pip", "install", "--quiet", f"uv=={UV_VERSION}")
     env = dict(os.environ, UV_PROJECT_ENVIRONMENT=str(VENV), VIRTUAL_ENV=str(VENV))
     env["PATH"] = str(BIN) + os.pathsep + env.get("PATH", "")
-    sh(BIN / "uv", "sync", "--frozen", "--quiet", env=env)
+    sh(uv, "sync", "--frozen", "--quiet", "--python", sys.executable, env=env)
     return env
 
 

@@ -22,7 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     help="sei-assets: AI-assurance evidence from your own ML pipeline.",
 )
-out = Console(highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 RepoOpt = Annotated[Path, typer.Option("--repo", help="The AI system's repository.")]
@@ -40,33 +40,36 @@ def _fail(exc: SeiError) -> None:
 
 @app.command()
 def compile(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
-    """Compile the risk program into the OSCAL assessment plan."""
-    from sei_assets.engine import compile_plan
+    """Compile the risk program into the OSCAL plan (a Dagster run on the local instance)."""
     from sei_assets.manifest import load_manifest
 
     try:
-        outcome = compile_plan(load_manifest(repo))
+        loaded = load_manifest(repo)
+        from sei_assets.controls import compile_controls
+        from sei_assets.graph import materialize_system
+        from sei_assets.oscal import plan_path
+
+        code, message = materialize_system(repo, "compile")
     except SeiError as exc:
         _fail(exc)
+    if code:
+        _fail(SeiError(message or "compile failed"))
+    controls = compile_controls(loaded.manifest)
+    monitoring = [m.id for _r, m in loaded.manifest.measures if m.is_monitoring]
+    path = plan_path(loaded)
     if as_json:
         _emit_json(
             {
-                "plan": str(outcome.plan_path),
-                "written": outcome.written,
-                "control_count": len(outcome.controls),
-                "controls": [c.control_id for c in outcome.controls],
-                "monitoring": outcome.monitoring,
+                "plan": str(path),
+                "control_count": len(controls),
+                "controls": [c.control_id for c in controls],
+                "monitoring": monitoring,
             }
         )
         return
-    out.print(
-        f"compiled {len(outcome.controls)} controls → {outcome.plan_path}"
-        + ("" if outcome.written else " (unchanged)")
-    )
-    if outcome.monitoring:
-        out.print(
-            f"declared for post-market monitoring (not compiled): {', '.join(outcome.monitoring)}"
-        )
+    out.print(f"compiled {len(controls)} controls → {path}")
+    if monitoring:
+        out.print(f"declared for post-market monitoring (not compiled): {', '.join(monitoring)}")
 
 
 def _control_table(bundle: dict[str, Any]) -> Table:
@@ -100,19 +103,28 @@ def run(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Reproduce the pipeline, evaluate every control, decide the gate, sign the evidence."""
-    from sei_assets.engine import run as run_engine
+    """Reproduce the pipeline, evaluate every control, decide the gate, sign the evidence.
+
+    Runs the system's Dagster assets in-process on the local instance (it shows in the UI).
+    """
+    from sei_assets.manifest import load_manifest
 
     try:
-        outcome = run_engine(repo, repro=not no_repro)
+        load_manifest(repo)
+        from sei_assets.graph import materialize_system
+
+        code, message = materialize_system(repo, "run", repro=not no_repro)
     except SeiError as exc:
         _fail(exc)
-    b = outcome.bundle
+    if code == 2:
+        _fail(SeiError(message or "run failed"))
+    bundle_path = repo / ".sei" / "bundle.json"
+    b = json.loads(bundle_path.read_text(encoding="utf-8"))
     if as_json:
         _emit_json(
             {
-                "gate": outcome.gate,
-                "bundle": str(outcome.files["bundle"]),
+                "gate": b["gate"],
+                "bundle": str(bundle_path),
                 "gate_failures": b["gate_failures"],
                 "control_count": len(b["control_results"]),
                 "overall_residual": b["overall_residual"],
@@ -131,13 +143,13 @@ def run(
                 f"treatment event: {e['control_id']} FAIL → PASS "
                 f"(treatment {e.get('treatment_commit', '?')[:12]})"
             )
-        colour = "green" if outcome.gate == "green" else "red"
+        colour = "green" if b["gate"] == "green" else "red"
         out.print(
-            f"gate: [bold {colour}]{outcome.gate.upper()}[/]"
+            f"gate: [bold {colour}]{b['gate'].upper()}[/]"
             + (f" — failing: {', '.join(b['gate_failures'])}" if b["gate_failures"] else "")
         )
-        out.print(f"evidence: {outcome.files['bundle']} (signed)")
-    raise typer.Exit(outcome.exit_code)
+        out.print(f"evidence: {bundle_path} (signed)")
+    raise typer.Exit(code)
 
 
 @app.command()

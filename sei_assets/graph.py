@@ -12,18 +12,17 @@ The engine does the work; this module only wires it into Dagster.
 """
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
-import warnings
-
 import dagster as dg
-
-warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 from sei_assets import __version__
 from sei_assets.controls import Control, compile_controls
 from sei_assets.registry import SystemEntry
+
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 OPS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "=="}
 
@@ -257,6 +256,11 @@ def system_definitions(entry: SystemEntry) -> tuple[list, list]:
 
         loaded = _loaded(entry)
         run = reproduce(loaded, repro=False)
+        upstream = context.instance.get_latest_materialization_event(key("pipeline_run"))
+        if upstream and upstream.asset_materialization:
+            meta = upstream.asset_materialization.metadata
+            run.reproduced = bool(getattr(meta.get("reproduced"), "value", False))
+            run.details["dagster_run_id"] = upstream.run_id
         bundle, _results, bom_text, inputs = evaluate(loaded, run)
         files = seal(loaded, bundle, bom_text, inputs)
         residual = bundle["overall_residual"] or {}
@@ -380,3 +384,72 @@ def system_definitions(entry: SystemEntry) -> tuple[list, list]:
 
     assets = [*sources, assessment_plan, pipeline_run, evidence_bundle, release]
     return assets, [control_checks]
+
+
+def _system_for_repo(repo: Path) -> SystemEntry:
+    """An ad-hoc registry entry for the repository the CLI was pointed at."""
+    import re
+
+    from sei_assets.manifest import load_manifest
+
+    name = load_manifest(repo).manifest.system.name
+    slug = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return SystemEntry(slug if slug[:1].isalpha() else f"s_{slug}", Path(repo).resolve())
+
+
+def local_instance() -> dg.DagsterInstance:
+    """The local instance: `$DAGSTER_HOME`, by default `.sei-state/dagster` (SQLite storage)."""
+    import os
+
+    from sei_assets.paths import state_dir
+
+    if not os.environ.get("DAGSTER_HOME"):
+        home = state_dir() / "dagster"
+        home.mkdir(parents=True, exist_ok=True)
+        os.environ["DAGSTER_HOME"] = str(home)
+    config = Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml"
+    if not config.exists():  # defaults: SQLite run, event-log and schedule storage in this folder
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text("# sei-assets local instance: SQLite storage here (defaults).\n")
+    return dg.DagsterInstance.get()
+
+
+def _deepest_error(error: Any) -> tuple[str, str]:
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return error.cls_name or "", error.message.strip()
+
+
+def materialize_system(repo: Path, stage: str, repro: bool = True) -> tuple[int, str | None]:
+    """`sei compile` (stage "compile") or `sei run` (stage "run") as a Dagster run on the local
+    instance, so that it shows in the UI's history. Returns (exit code, error message)."""
+    entry = _system_for_repo(repo)
+    assets, checks = system_definitions(entry)
+    leaves = (
+        ["assessment_plan"]
+        if stage == "compile"
+        else ["assessment_plan", "pipeline_run", "evidence_bundle"]
+    )
+    selection = dg.AssetSelection.assets(*[dg.AssetKey([entry.name, leaf]) for leaf in leaves])
+    op = f"{entry.name}__pipeline_run"
+    run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    if stage == "run":
+        run_config["ops"] = {op: {"config": {"repro": repro}}}
+    result = dg.materialize(
+        [*assets, *checks],
+        selection=selection,
+        instance=local_instance(),
+        run_config=run_config,
+        raise_on_error=False,
+        tags={"sei/verb": stage, "sei/system": entry.name},
+    )
+    failures = [
+        e for e in result.get_step_failure_events() if e.step_key != f"{entry.name}_controls"
+    ]
+    if failures:
+        cls, message = _deepest_error(failures[0].step_failure_data.error)
+        return 2, message
+    if stage == "compile":
+        return 0, None
+    bundle = json.loads((entry.repo / ".sei" / "bundle.json").read_text(encoding="utf-8"))
+    return (0 if bundle["gate"] == "green" else 1), None

@@ -17,6 +17,10 @@ def _isolated_key(
 ) -> Path:
     key = tmp_path_factory.getbasetemp() / "keys" / "signing-key.pem"
     monkeypatch.setenv("SEI_SIGNING_KEY", str(key))
+    state = tmp_path_factory.getbasetemp() / "sei-state"
+    monkeypatch.setenv("SEI_STATE_DIR", str(state))
+    (state / "dagster").mkdir(parents=True, exist_ok=True)
+    monkeypatch.setenv("DAGSTER_HOME", str(state / "dagster"))
     monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Assessor")
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "assessor@example.test")
     monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Assessor")
