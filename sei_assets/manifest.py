@@ -302,7 +302,7 @@ def load_manifest(repo_or_file: Path) -> LoadedManifest:
 
 
 def _parse_yaml(path: Path, text: str) -> tuple[dict[tuple, int], Any]:
-    loader = yaml.SafeLoader(text)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         node = loader.get_single_node()
         if node is None:
