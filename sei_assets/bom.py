@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import cache
 from importlib import metadata
 from typing import Any
 
@@ -21,8 +22,11 @@ def _distributions() -> list[tuple[str, str, str | None]]:
     return [seen[k] for k in sorted(seen)]
 
 
+@cache
 def build_bom(model_name: str | None) -> tuple[str, dict[str, Any]]:
-    """(CycloneDX JSON text, the bundle's `bom` summary with the document's digest)."""
+    """(CycloneDX JSON text, the bundle's `bom` summary with the document's digest).
+
+    Cached: one process's environment does not change between the runs it makes."""
     from cyclonedx.model.bom import Bom
     from cyclonedx.model.component import Component, ComponentType
     from cyclonedx.model.license import LicenseExpression

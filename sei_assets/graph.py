@@ -12,6 +12,7 @@ The engine does the work; this module only wires it into Dagster.
 """
 
 import json
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,14 @@ from sei_assets.controls import Control, compile_controls
 from sei_assets.registry import SystemEntry
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
+
+# Drift observed on disk re-materializes exactly the assets downstream of what changed; the
+# release follows only when every blocking check of its parent passed. Sources are observed on
+# a cadence (`$SEI_OBSERVE_CRON`, every 5 minutes by default).
+OBSERVE = dg.AutomationCondition.cron_tick_passed(os.environ.get("SEI_OBSERVE_CRON", "*/5 * * * *"))
+EAGER = dg.AutomationCondition.eager()
+RELEASE = dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+CHECKS = dg.AutomationCondition.any_deps_updated() & ~dg.AutomationCondition.in_progress()
 
 OPS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "=="}
 
@@ -170,9 +179,9 @@ def system_definitions(entry: SystemEntry) -> tuple[list, list]:
         return observe
 
     sources = [
-        dg.observable_source_asset(key=key(leaf), group_name=name, description=desc)(
-            _observe(sections)
-        )
+        dg.observable_source_asset(
+            key=key(leaf), group_name=name, description=desc, automation_condition=OBSERVE
+        )(_observe(sections))
         for leaf, sections, desc in [
             (
                 "manifest",
@@ -194,6 +203,7 @@ def system_definitions(entry: SystemEntry) -> tuple[list, list]:
 
     @dg.asset(
         key=key("assessment_plan"),
+        automation_condition=EAGER,
         group_name=name,
         deps=[key("manifest")],
         code_version=__version__,
@@ -217,6 +227,7 @@ def system_definitions(entry: SystemEntry) -> tuple[list, list]:
 
     @dg.asset(
         key=key("pipeline_run"),
+        automation_condition=EAGER,
         group_name=name,
         deps=[key("assessment_plan"), key("dataset"), key("treatment")],
         code_version=__version__,
@@ -244,6 +255,7 @@ def system_definitions(entry: SystemEntry) -> tuple[list, list]:
 
     @dg.asset(
         key=key("evidence_bundle"),
+        automation_condition=EAGER,
         group_name=name,
         deps=[key("pipeline_run")],
         code_version=__version__,
@@ -294,6 +306,7 @@ def system_definitions(entry: SystemEntry) -> tuple[list, list]:
             description=f"{c.metric_key} {OPS[c.operator]} {c.threshold_text} "
             f"({c.enforcement_mode}, {c.severity}; {c.risk_id})",
             metadata={"control_id": c.control_id, "enforcement_mode": c.enforcement_mode},
+            automation_condition=CHECKS,
         )
         for c in controls
     ]
@@ -303,6 +316,7 @@ def system_definitions(entry: SystemEntry) -> tuple[list, list]:
             asset=key("evidence_bundle"),
             blocking=True,
             description="The bundle's DSSE signature verifies offline.",
+            automation_condition=CHECKS,
         )
     )
     by_check = {_check_name(c.control_id): c for c in controls}
@@ -369,6 +383,7 @@ def system_definitions(entry: SystemEntry) -> tuple[list, list]:
 
     @dg.asset(
         key=key("release"),
+        automation_condition=RELEASE,
         group_name=name,
         deps=[key("evidence_bundle")],
         code_version=__version__,
@@ -453,3 +468,107 @@ def materialize_system(repo: Path, stage: str, repro: bool = True) -> tuple[int,
         return 0, None
     bundle = json.loads((entry.repo / ".sei" / "bundle.json").read_text(encoding="utf-8"))
     return (0 if bundle["gate"] == "green" else 1), None
+
+
+def sweep_definitions(entries: list[SystemEntry]) -> tuple[list, list, list, list]:
+    """(assets, checks, jobs, schedules) of the compliance sweep over every registered system.
+
+    The `compliance_sweep` job refreshes every system's chain (plan, pipeline, evidence and their
+    checks; a red system fails only its own steps); `sweep_summary` follows by automation as soon
+    as the bundles it reads have changed, and carries one review-interval check per system.
+    """
+    from sei_assets.paths import state_dir
+
+    bundles = [dg.AssetKey([e.name, "evidence_bundle"]) for e in entries]
+
+    @dg.asset(
+        key="sweep_summary",
+        group_name="compliance",
+        deps=bundles,
+        automation_condition=EAGER,
+        code_version=__version__,
+        kinds={"json"},
+        description="Per registered system: gate, stale sections, last evidence, overall "
+        "residual, review due. Signed JSON report.",
+    )
+    def sweep_summary(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        from sei_assets.sweep import sweep_report, write_report
+
+        report = sweep_report(entries)
+        path = write_report(report, state_dir() / "sweep")
+        rows = [
+            "| system | gate | stale | last evidence | overall residual | review due |",
+            "|---|---|---|---|---|---|",
+        ]
+        for r in report["systems"]:
+            rows.append(
+                f"| {r['system']} | {r.get('gate') or '—'} | "
+                f"{', '.join(r.get('stale_sections') or []) or 'fresh'} | "
+                f"{r.get('generated_at') or '—'} | {r.get('overall_residual') or '—'} | "
+                f"{r.get('review_due')} |"
+            )
+        totals = report["totals"]
+        return dg.MaterializeResult(
+            metadata={
+                "systems": dg.MetadataValue.md("\n".join(rows)),
+                "report": dg.MetadataValue.path(str(path)),
+                **{k: v for k, v in totals.items()},
+            },
+        )
+
+    specs = [
+        dg.AssetCheckSpec(
+            f"{e.name}_review_current",
+            asset="sweep_summary",
+            description=f"{e.name}: evidence younger than its review_interval.",
+            automation_condition=CHECKS,
+        )
+        for e in entries
+    ]
+    checks = []
+    if specs:
+
+        @dg.multi_asset_check(specs=specs, name="review_intervals", can_subset=True)
+        def review_intervals(context: dg.AssetCheckExecutionContext):
+            from sei_assets.sweep import system_row
+
+            selected = {k.name for k in context.selected_asset_check_keys}
+            for e in entries:
+                name = f"{e.name}_review_current"
+                if name not in selected:
+                    continue
+                row = system_row(e)
+                yield dg.AssetCheckResult(
+                    check_name=name,
+                    asset_key=dg.AssetKey("sweep_summary"),
+                    passed=row.get("review_due") is False,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "generated_at": str(row.get("generated_at")),
+                        "review_interval": str(row.get("review_interval")),
+                        "review_due": str(row.get("review_due")),
+                    },
+                )
+
+        checks.append(review_intervals)
+
+    chain = dg.AssetSelection.assets(
+        *[
+            dg.AssetKey([e.name, leaf])
+            for e in entries
+            for leaf in ("assessment_plan", "pipeline_run", "evidence_bundle")
+        ]
+    )
+    job = dg.define_asset_job(
+        "compliance_sweep",
+        selection=chain,
+        description="Refresh every registered system's evidence.",
+    )
+    schedule = dg.ScheduleDefinition(
+        name="daily_compliance_sweep",
+        job=job,
+        cron_schedule=os.environ.get("SEI_SWEEP_CRON", "0 6 * * *"),
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="The compliance sweep (cron from $SEI_SWEEP_CRON, daily at 06:00 by default).",
+    )
+    return [sweep_summary], checks, [job], [schedule]

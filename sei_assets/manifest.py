@@ -93,6 +93,8 @@ class Pipeline(_Strict):
     tool: str = "dvc"
     metrics: str = "metrics.json"
     params: str | None = None
+    # sei-assets extension: the command the `file` reproducer runs (none: read the metrics as is)
+    command: str | None = None
 
 
 class Oscal(_Strict):
@@ -215,6 +217,19 @@ class RiskProgram(_Strict):
     review_interval: str | None = None
     risks: list[Risk] = Field(default_factory=list)
     applicability: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("review_interval")
+    @classmethod
+    def _iso_duration(cls, v: str | None) -> str | None:
+        if v is not None:
+            import isodate
+
+            try:
+                isodate.parse_duration(v)
+            except (isodate.ISO8601Error, ValueError):
+                msg = f"expected an ISO 8601 duration such as P6M or P1Y, got {v!r}"
+                raise ValueError(msg) from None
+        return v
 
 
 class Role(_Strict):

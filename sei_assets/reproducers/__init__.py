@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from sei_assets.reproducers.base import PipelineRun, Reproducer, ReproducerError
 
-KNOWN = {"dvc": "sei_assets.reproducers.dvc:DvcReproducer"}
+KNOWN = {
+    "dvc": "sei_assets.reproducers.dvc:DvcReproducer",
+    "file": "sei_assets.reproducers.file:FileReproducer",
+}
 
 
 def reproducer_for(tool: str) -> Reproducer:
