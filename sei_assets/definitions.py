@@ -2,8 +2,9 @@
 `dagster asset materialize -m sei_assets.definitions --select 'group:loan'`.
 
 Every system in the registry (`systems.yaml`) gets its asset graph; the compliance sweep spans
-them all; the automation sensor (running by default) re-evaluates what drift made stale. Runs
-execute in-process by default (one process for all steps: the quickest on graphs this small).
+them all; every scenario (`scenarios/*.json`) is a job; the automation sensor (running by
+default) re-evaluates what drift made stale. Runs execute in-process by default (one process
+for all steps: the quickest on graphs this small).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import dagster as dg
 
 from sei_assets.graph import sweep_definitions, system_definitions
 from sei_assets.registry import load_registry
+from sei_assets.scenarios import scenario_jobs
 
 
 def build_definitions() -> dg.Definitions:
@@ -32,7 +34,7 @@ def build_definitions() -> dg.Definitions:
     return dg.Definitions(
         assets=[*assets, *sweep_assets],
         asset_checks=[*checks, *sweep_checks],
-        jobs=jobs,
+        jobs=[*jobs, *scenario_jobs()],
         schedules=schedules,
         sensors=[sensor],
         executor=dg.in_process_executor,

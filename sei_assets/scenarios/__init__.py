@@ -1,0 +1,51 @@
+"""Scenarios: executable use cases (`scenarios/*.json`), each a Dagster job `scenario_<name>`.
+
+    from sei_assets.scenarios import scenario_jobs
+    dg.Definitions(..., jobs=scenario_jobs())
+
+Adding a use case is a JSON file (and its resources under `resources/`); adding a verb or an
+expect field is one registration in `verbs.py` or `expectations.py`. Importing this package
+does not import Dagster: `scenario_jobs` and `build_job` do, when called.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sei_assets.scenarios.model import (
+    Scenario,
+    ScenarioError,
+    Step,
+    load_scenario,
+    scenario_files,
+    scenarios_dir,
+)
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+__all__ = [
+    "Scenario",
+    "ScenarioError",
+    "Step",
+    "build_job",
+    "load_scenario",
+    "scenario_files",
+    "scenario_jobs",
+    "scenarios_dir",
+]
+
+
+def scenario_jobs(directory: Path | None = None) -> list[dg.JobDefinition]:
+    """One Dagster job per scenario file (`$SEI_SCENARIOS_DIR`, else `scenarios/`)."""
+    from sei_assets.scenarios.jobs import scenario_jobs as jobs
+
+    return jobs(directory)
+
+
+def build_job(scenario: Scenario) -> dg.JobDefinition:
+    """The Dagster job of one loaded scenario."""
+    from sei_assets.scenarios.jobs import build_job as build
+
+    return build(scenario)
