@@ -382,3 +382,16 @@ def unchanged(obs: Observed, expected: list[str]) -> Verdict:
     actual = {p: "unchanged" if p not in changed else "changed" for p in expected}
     detail = "; ".join(f"{p}: {state(before[p])} -> {state(after[p])}" for p in changed)
     return Verdict(not changed, actual, detail)
+
+
+@expectation(
+    "changed", {"type": "array", "items": {"$ref": "#/$defs/repo_path"}}, before=_digests
+)
+def changed(obs: Observed, expected: list[str]) -> Verdict:
+    """Files of the working repository whose bytes the step must change (or create): shows
+    which pipeline stages a run really recomputed."""
+    before: dict[str, str | None] = obs.before["changed"]
+    after = _digests(obs.repo, expected)
+    same = [p for p in expected if before[p] == after[p]]
+    actual = {p: "unchanged" if p in same else "changed" for p in expected}
+    return Verdict(not same, actual, "; ".join(f"{p}: not recomputed" for p in same))
