@@ -105,3 +105,15 @@ def test_release_never_follows_a_red_gate(setting) -> None:
     assert failed == {"parity_gap"}
     result = tick()
     assert "release" not in _requested(result, "alpha")
+
+
+def test_sources_are_observed_on_a_cadence(setting) -> None:
+    """The observable sources are requested for observation once a cron tick has passed."""
+    import datetime as dt
+
+    _entries, tick, defs, instance = setting
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=6)
+    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor,
+                                               evaluation_time=later)
+    assert _requested(result, "alpha") >= {"manifest", "dataset", "treatment"}
+    assert _requested(result, "beta") >= {"manifest", "dataset", "treatment"}
