@@ -242,6 +242,188 @@ def pubkey(as_json: JsonOpt = False) -> None:
         out.print(hexkey)
 
 
+ByOpt = Annotated[str, typer.Option("--by", help='Who decides: "Name <email>".')]
+
+
+def _decision(verb: str, repo: Path, as_json: bool, **kwargs: Any) -> None:
+    from sei_assets import governance
+
+    try:
+        sha = getattr(governance, verb)(repo, **kwargs)
+        state = governance.lifecycle(repo)
+    except SeiError as exc:
+        _fail(exc)
+    if as_json:
+        _emit_json({"commit": sha, "lifecycle": state})
+        return
+    stale = " (stale)" if state.get("stale") else ""
+    out.print(f"{verb}: commit {sha[:12]}; lifecycle {state['state']}{stale}")
+
+
+@app.command()
+def request(repo: RepoOpt = Path("."), by: ByOpt = ..., as_json: JsonOpt = False) -> None:
+    """Request management approval of the treatment plan (a commit with a trailer)."""
+    _decision("request", repo, as_json, by=by)
+
+
+@app.command()
+def approve(
+    repo: RepoOpt = Path("."),
+    by: ByOpt = ...,
+    accept_residual: Annotated[
+        bool, typer.Option("--accept-residual", help="Accept the residual risk of a red gate.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve the treatment plan and its residual risk (`Sei-Approved-by:`)."""
+    _decision("approve", repo, as_json, by=by, accept_residual=accept_residual)
+
+
+@app.command()
+def review(repo: RepoOpt = Path("."), by: ByOpt = ..., as_json: JsonOpt = False) -> None:
+    """Record a periodic management review (`Sei-Reviewed-by:`)."""
+    _decision("review", repo, as_json, by=by)
+
+
+@app.command()
+def reject(
+    repo: RepoOpt = Path("."),
+    by: ByOpt = ...,
+    reason: Annotated[str, typer.Option("--reason", help="Why.")] = ...,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reject the treatment plan, with the reason (`Sei-Rejected-by:`)."""
+    _decision("reject", repo, as_json, by=by, reason=reason)
+
+
+@app.command()
+def retire(
+    repo: RepoOpt = Path("."),
+    by: ByOpt = ...,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Retire the system (`Sei-Retired-by:`): no decision follows."""
+    _decision("retire", repo, as_json, by=by, reason=reason)
+
+
+@app.command()
+def lifecycle(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """The lifecycle state from the decisions in git history (and whether an approval is stale)."""
+    from sei_assets import governance
+
+    try:
+        state = governance.lifecycle(repo)
+    except SeiError as exc:
+        _fail(exc)
+    if as_json:
+        _emit_json(state)
+        return
+    line = f"lifecycle: {state['state']}"
+    if state.get("by"):
+        line += f" by {state['by']} ({str(state.get('sha', ''))[:12]}, {state.get('date')})"
+    if state.get("stale"):
+        line += f" — STALE: {state.get('stale_reason', 'the evidence changed after it')}"
+    out.print(line)
+
+
+@app.command()
+def reconstruct(
+    repo: RepoOpt = Path("."),
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rebuild the risk-management cycle from git history (signed `.sei/reconstruct.json`)."""
+    from sei_assets.engine import reconstruct_cycle
+
+    try:
+        doc, path = reconstruct_cycle(repo, out_file)
+    except SeiError as exc:
+        _fail(exc)
+    if as_json:
+        _emit_json({"file": str(path), **doc})
+        return
+    p = doc["payload"]
+    out.print(
+        f"{len(p['snapshots'])} evidence snapshots, {len(p['risks'])} measured risks, "
+        f"{len(p.get('treatment_arcs', []))} treatment arcs"
+    )
+    for arc in p.get("treatment_arcs", []):
+        anchor = (arc.get("treatment") or {}).get("sha", "?")
+        out.print(f"  treatment arc: {arc['control_id']} FAIL → PASS (treatment {anchor[:12]})")
+    out.print(f"lifecycle: {p['lifecycle']['state']}")
+    out.print(f"written: {path} (signed)")
+
+
+@app.command()
+def conformance(
+    repo: RepoOpt = Path("."),
+    standard: Annotated[
+        list[str] | None, typer.Option("--standard", help="e.g. iso/23894@2023; repeatable.")
+    ] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Write into this folder.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Project the evidence onto standards' clause catalogues (every applicable one by default)."""
+    from sei_assets.engine import project_conformance
+
+    try:
+        written = project_conformance(repo, standard or None, out_dir)
+    except SeiError as exc:
+        _fail(exc)
+    if as_json:
+        _emit_json([{"file": str(path), **doc} for doc, path in written])
+        return
+    for doc, path in written:
+        counts: dict[str, int] = {}
+        for c in doc["payload"]["clauses"]:
+            counts[c["decision"]] = counts.get(c["decision"], 0) + 1
+        summary = ", ".join(f"{n} {d}" for d, n in sorted(counts.items()))
+        out.print(f"{doc['payload']['standard']}: {summary} → {path}")
+
+
+@app.command()
+def impact(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Impact assessment and foreseeable misuse (ISO/IEC 42001 6.1.4; AI Act Art. 27)."""
+    from sei_assets.engine import assess_impact
+
+    try:
+        doc, path = assess_impact(repo)
+    except SeiError as exc:
+        _fail(exc)
+    if as_json:
+        _emit_json({"file": str(path), **doc})
+        return
+    p = doc["payload"]
+    out.print(
+        f"misuses: {p['summary']['misuses']}, addressed: {p['summary']['addressed']}, "
+        f"findings: {p['summary']['findings']}"
+    )
+    for f in p["findings"]:
+        out.print(f"  finding ({f['severity']}): {f['message']}")
+    out.print(f"written: {path} (signed)")
+
+
+@app.command()
+def assess(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Propose risks the manifest does not declare, from the knowledge catalogue (offline)."""
+    from sei_assets.engine import propose_risks
+
+    try:
+        doc, path = propose_risks(repo)
+    except SeiError as exc:
+        _fail(exc)
+    if as_json:
+        _emit_json({"file": str(path), **doc})
+        return
+    for p in doc["payload"]["proposals"]:
+        out.print(f"  proposed: {p['id']}: {p['title']}")
+    out.print(
+        f"{len(doc['payload']['proposals'])} proposals → {path} "
+        f"(paste-ready: {path.with_suffix('.yaml')})"
+    )
+
+
 def main() -> None:
     """Entry point of the `sei` script."""
     app()

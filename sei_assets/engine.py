@@ -234,3 +234,73 @@ def read_bundle(repo: Path) -> dict[str, Any] | None:
             except ValueError as exc:
                 raise SeiError(f"{p}: not valid JSON: {exc}") from None
     return None
+
+
+# --------------------------------------------------------------------------- governance verbs
+
+
+def _bundle_or_none(repo: Path) -> dict[str, Any] | None:
+    return read_bundle(repo)
+
+
+def reconstruct_cycle(repo: Path, out: Path | None = None, key: Any = None) -> tuple[dict, Path]:
+    """`sei reconstruct`: the ISO/IEC 23894 cycle replayed from git history, signed."""
+    from sei_assets import signing
+    from sei_assets.reconstruct import reconstruct, write_reconstruct
+
+    doc = reconstruct(Path(repo))
+    return doc, write_reconstruct(Path(repo), doc, key or signing.load_or_create_key(), out)
+
+
+def project_conformance(
+    repo: Path, standards: list[str] | None = None, out: Path | None = None, key: Any = None
+) -> list[tuple[dict, Path]]:
+    """`sei conformance`: the bundle projected onto each standard's clause catalogue, signed."""
+    from sei_assets import conformance, governance, signing
+
+    repo = Path(repo)
+    loaded = load_manifest(repo)
+    bundle = _bundle_or_none(repo)
+    if bundle is None:
+        raise SeiError(f"{repo}: no evidence bundle to project: run `sei run` first")
+    wanted = standards or conformance.applicable(loaded)
+    unknown = [s for s in wanted if conformance.catalogue(s) is None]
+    if unknown:
+        raise SeiError(
+            f"--standard: no clause catalogue for {', '.join(unknown)}: expected one of "
+            f"{', '.join(conformance.catalogues())}"
+        )
+    verdict = signing.verify_evidence(repo) if (repo / ".sei").is_dir() else None
+    approval = governance.lifecycle(repo)
+    key = key or signing.load_or_create_key()
+    written = []
+    for standard in wanted:
+        doc = conformance.project(loaded, bundle, standard, approval=approval,
+                                  evidence_signed=bool(verdict and verdict.ok))
+        if out is None:
+            path = conformance.write(repo, doc, key)
+        else:
+            path = Path(out) / f"{conformance.standard_slug(standard)}.json"
+            write_signed(path, dump(doc), key)
+        written.append((doc, path))
+    return written
+
+
+def assess_impact(repo: Path, key: Any = None) -> tuple[dict, Path]:
+    """`sei impact`: affected persons, decisions and foreseeable misuse, signed."""
+    from sei_assets import signing
+    from sei_assets.impact import impact_assessment, write_impact
+
+    repo = Path(repo)
+    doc = impact_assessment(load_manifest(repo), _bundle_or_none(repo))
+    return doc, write_impact(repo, doc, key or signing.load_or_create_key())
+
+
+def propose_risks(repo: Path, key: Any = None) -> tuple[dict, Path]:
+    """`sei assess`: risks the manifest does not declare, from the knowledge catalogue."""
+    from sei_assets import signing
+    from sei_assets.assess import assess, write_backlog
+
+    repo = Path(repo)
+    doc = assess(load_manifest(repo), _bundle_or_none(repo))
+    return doc, write_backlog(repo, doc, key or signing.load_or_create_key())

@@ -42,8 +42,10 @@ class PipelineRunConfig(dg.Config):
     repro: bool = True
 
 
-def _controls(entry: SystemEntry) -> list[Control]:
-    """The system's controls, compiled from its manifest (the repository's, else its seed's)."""
+def _declared(entry: SystemEntry) -> tuple[list[Control], list[str]]:
+    """The system's controls and its standards with a clause catalogue, from its manifest (the
+    repository's, else its seed's), read when the definitions load."""
+    from sei_assets.conformance import applicable
     from sei_assets.manifest import load_manifest
 
     for base in (entry.repo, entry.seed):
@@ -51,10 +53,11 @@ def _controls(entry: SystemEntry) -> list[Control]:
             continue
         path = base / entry.manifest if entry.manifest else base
         try:
-            return compile_controls(load_manifest(path).manifest)
+            loaded = load_manifest(path)
         except Exception:  # noqa: BLE001 - an unreadable manifest shows up when the graph runs
             continue
-    return []
+        return compile_controls(loaded.manifest), applicable(loaded)
+    return [], []
 
 
 def _repo(entry: SystemEntry) -> Path:
@@ -169,7 +172,7 @@ def system_definitions(entry: SystemEntry) -> tuple[list, list]:
     """(assets, asset checks) of one AI system."""
     name = entry.name
     key = lambda leaf: dg.AssetKey([name, leaf])  # noqa: E731
-    controls = _controls(entry)
+    controls, standards = _declared(entry)
 
     def _observe(section_names: tuple[str, ...]):
         def observe(context: dg.AssetExecutionContext) -> dg.DataVersion:
@@ -397,7 +400,14 @@ def system_definitions(entry: SystemEntry) -> tuple[list, list]:
         record = promote(_repo(entry))
         return dg.MaterializeResult(metadata={k: str(v) for k, v in record.items()})
 
-    assets = [*sources, assessment_plan, pipeline_run, evidence_bundle, release]
+    assets = [
+        *sources,
+        assessment_plan,
+        pipeline_run,
+        evidence_bundle,
+        release,
+        *governance_assets(entry, standards),
+    ]
     return assets, [control_checks]
 
 
@@ -572,3 +582,110 @@ def sweep_definitions(entries: list[SystemEntry]) -> tuple[list, list, list, lis
         description="The compliance sweep (cron from $SEI_SWEEP_CRON, daily at 06:00 by default).",
     )
     return [sweep_summary], checks, [job], [schedule]
+
+
+def _signed_file(path: Path) -> dict[str, Any]:
+    return {
+        "file": dg.MetadataValue.path(str(path)),
+        "signature": dg.MetadataValue.path(str(path) + ".sig"),
+    }
+
+
+def governance_assets(entry: SystemEntry, standards: list[str]) -> list:
+    """risk_cycle, one conformance asset per applicable standard, impact_assessment and
+    risk_backlog: each signed, each downstream of what it reads."""
+    from sei_assets.conformance import standard_slug
+
+    name = entry.name
+    key = lambda *leaf: dg.AssetKey([name, *leaf])  # noqa: E731
+    common = {
+        "group_name": name,
+        "code_version": __version__,
+        "kinds": {"json"},
+        "automation_condition": EAGER,
+    }
+
+    @dg.asset(
+        key=key("risk_cycle"),
+        deps=[key("evidence_bundle")],
+        description="The risk-management cycle rebuilt from git history (reconstruct).",
+        **common,
+    )
+    def risk_cycle(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        from sei_assets.engine import reconstruct_cycle
+
+        doc, path = reconstruct_cycle(_repo(entry))
+        payload = doc["payload"]
+        return dg.MaterializeResult(
+            metadata={
+                **_signed_file(path),
+                "lifecycle": payload["lifecycle"]["state"],
+                "snapshots": len(payload["snapshots"]),
+                "treatment_arcs": len(payload.get("treatment_arcs", [])),
+            }
+        )
+
+    def conformance_asset(standard: str):
+        @dg.asset(
+            key=key("conformance", standard_slug(standard)),
+            deps=[key("evidence_bundle")],
+            description=f"The evidence projected onto {standard}'s clause catalogue.",
+            **common,
+        )
+        def _conformance(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+            from sei_assets.engine import project_conformance
+
+            ((doc, path),) = project_conformance(_repo(entry), [standard])
+            clauses = doc["payload"]["clauses"]
+            counts: dict[str, int] = {}
+            for c in clauses:
+                counts[c["decision"]] = counts.get(c["decision"], 0) + 1
+            table = ["| clause | title | decision | measures |", "|---|---|---|---|"] + [
+                f"| {c['clause_id']} | {c['title']} | {c['decision']} | "
+                f"{', '.join(c['measures']) or '—'} |"
+                for c in clauses
+            ]
+            return dg.MaterializeResult(
+                metadata={
+                    **_signed_file(path),
+                    **counts,
+                    "clauses": dg.MetadataValue.md("\n".join(table)),
+                }
+            )
+
+        return _conformance
+
+    @dg.asset(
+        key=key("impact_assessment"),
+        deps=[key("manifest"), key("assessment_plan")],
+        description="Impact and foreseeable misuse (ISO/IEC 42001 6.1.4, AI Act Art. 27).",
+        **common,
+    )
+    def impact_assessment(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        from sei_assets.engine import assess_impact
+
+        doc, path = assess_impact(_repo(entry))
+        findings = doc["payload"].get("findings", [])
+        return dg.MaterializeResult(metadata={**_signed_file(path), "findings": len(findings)})
+
+    @dg.asset(
+        key=key("risk_backlog"),
+        deps=[key("manifest"), key("assessment_plan")],
+        description="Risks the manifest does not declare, proposed from the knowledge "
+        "catalogue (assess).",
+        **common,
+    )
+    def risk_backlog(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        from sei_assets.engine import propose_risks
+
+        doc, path = propose_risks(_repo(entry))
+        proposals = doc["payload"].get("proposals", [])
+        return dg.MaterializeResult(
+            metadata={
+                **_signed_file(path),
+                "proposals": len(proposals),
+                "proposed": ", ".join(p["id"] for p in proposals) or "none",
+            }
+        )
+
+    return [risk_cycle, *[conformance_asset(s) for s in standards], impact_assessment, risk_backlog]

@@ -12,6 +12,8 @@ from sei_assets.registry import SystemEntry
 from tests.systems import make_system
 
 LEAVES = ("manifest", "dataset", "treatment")
+MODEL_SIDE = {"pipeline_run", "evidence_bundle", "release", "risk_cycle"}
+SCOPE_SIDE = MODEL_SIDE | {"assessment_plan", "impact_assessment", "risk_backlog"}
 
 
 def _defs(entries: list[SystemEntry]) -> dg.Definitions:
@@ -69,7 +71,7 @@ def test_treatment_edit_requests_only_the_model_side(setting) -> None:
     (alpha, _beta), tick, _defs_, _instance = setting
     (alpha.repo / "params.yaml").write_text("bias: 0.2\n")
     result = tick()
-    assert _requested(result, "alpha") == {"pipeline_run", "evidence_bundle", "release"}
+    assert _requested(result, "alpha") == MODEL_SIDE
     assert _requested(result, "beta") == set()
 
 
@@ -78,7 +80,7 @@ def test_data_edit_requests_features_and_evaluation(setting) -> None:
     csv = alpha.repo / "data" / "records.csv"
     csv.write_text(csv.read_text() + "a,1\n")
     result = tick()
-    assert _requested(result, "alpha") == {"pipeline_run", "evidence_bundle", "release"}
+    assert _requested(result, "alpha") == MODEL_SIDE
     assert _requested(result, "beta") == set()
 
 
@@ -87,8 +89,7 @@ def test_scope_edit_recompiles(setting) -> None:
     manifest = beta.repo / "sei.yaml"
     manifest.write_text(manifest.read_text().replace("< 0.05", "< 0.04"))
     result = tick()
-    assert _requested(result, "beta") == {
-        "assessment_plan", "pipeline_run", "evidence_bundle", "release"}
+    assert _requested(result, "beta") == SCOPE_SIDE
     assert _requested(result, "alpha") == set()
 
 

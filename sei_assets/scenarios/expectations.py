@@ -384,9 +384,7 @@ def unchanged(obs: Observed, expected: list[str]) -> Verdict:
     return Verdict(not changed, actual, detail)
 
 
-@expectation(
-    "changed", {"type": "array", "items": {"$ref": "#/$defs/repo_path"}}, before=_digests
-)
+@expectation("changed", {"type": "array", "items": {"$ref": "#/$defs/repo_path"}}, before=_digests)
 def changed(obs: Observed, expected: list[str]) -> Verdict:
     """Files of the working repository whose bytes the step must change (or create): shows
     which pipeline stages a run really recomputed."""
@@ -395,3 +393,139 @@ def changed(obs: Observed, expected: list[str]) -> Verdict:
     same = [p for p in expected if before[p] == after[p]]
     actual = {p: "unchanged" if p in same else "changed" for p in expected}
     return Verdict(not same, actual, "; ".join(f"{p}: not recomputed" for p in same))
+
+
+def _evidence(obs: Observed, rel: str) -> dict[str, Any] | str:
+    path = obs.repo / ".sei" / rel
+    if not path.is_file():
+        return f"no .sei/{rel} in the working repository"
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        return f".sei/{rel} is not valid JSON: {exc}"
+
+
+@expectation(
+    "lifecycle",
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"state": {"type": "string"}, "stale": {"type": "boolean"}},
+    },
+)
+def lifecycle(obs: Observed, expected: dict[str, Any]) -> Verdict:
+    """The lifecycle state read from the decisions in git history, and approval staleness."""
+    from sei_assets.governance import lifecycle as current
+
+    state = current(obs.repo)
+    record = {"state": state.get("state"), "stale": bool(state.get("stale"))}
+    problems = _fields(expected, record, {})
+    return Verdict(not problems, record, "; ".join(problems))
+
+
+@expectation(
+    "conformance",
+    {
+        "type": "object",
+        "additionalProperties": {
+            "type": "object",
+            "additionalProperties": {"enum": ["covered", "covered_attested", "partial", "gap"]},
+        },
+    },
+)
+def conformance(obs: Observed, expected: dict[str, dict[str, str]]) -> Verdict:
+    """Per standard, per clause: the decision in `.sei/conformance/<standard>.json`."""
+    from sei_assets.conformance import standard_slug
+
+    actual: dict[str, Any] = {}
+    problems = []
+    for standard, clauses in expected.items():
+        doc = _evidence(obs, f"conformance/{standard_slug(standard)}.json")
+        if isinstance(doc, str):
+            actual[standard] = doc
+            problems.append(doc)
+            continue
+        decisions = {c["clause_id"]: c["decision"] for c in doc["payload"]["clauses"]}
+        actual[standard] = {c: decisions.get(c, "absent") for c in clauses}
+        problems += [
+            f"{standard} {c}: expected {d}, got {decisions.get(c, 'absent')}"
+            for c, d in clauses.items()
+            if decisions.get(c) != d
+        ]
+    return Verdict(not problems, actual, "; ".join(problems))
+
+
+@expectation(
+    "reconstruct",
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "snapshots": {"type": "integer"},
+            "treatment_arcs": {"type": "integer"},
+            "lifecycle": {"type": "string"},
+            "risks": STRINGS,
+        },
+    },
+)
+def reconstruct(obs: Observed, expected: dict[str, Any]) -> Verdict:
+    """Counts and states in `.sei/reconstruct.json`."""
+    doc = _evidence(obs, "reconstruct.json")
+    if isinstance(doc, str):
+        return Verdict(False, None, doc)
+    p = doc["payload"]
+    record = {
+        "snapshots": len(p["snapshots"]),
+        "treatment_arcs": len(p.get("treatment_arcs", [])),
+        "lifecycle": p["lifecycle"]["state"],
+        "risks": [r["risk_id"] for r in p["risks"]],
+    }
+    problems = _fields(expected, record, {"risks": _same_items})
+    return Verdict(not problems, record, "; ".join(problems))
+
+
+@expectation(
+    "impact",
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"findings": {"type": "integer"}, "unaddressed": STRINGS},
+    },
+)
+def impact(obs: Observed, expected: dict[str, Any]) -> Verdict:
+    """Findings of `.sei/impact.json` and the misuses no declared risk addresses."""
+    doc = _evidence(obs, "impact.json")
+    if isinstance(doc, str):
+        return Verdict(False, None, doc)
+    summary = doc["payload"]["summary"]
+    record = {"findings": summary["findings"], "unaddressed": summary["unaddressed"]}
+    problems = _fields(expected, record, {"unaddressed": _same_items})
+    return Verdict(not problems, record, "; ".join(problems))
+
+
+@expectation(
+    "backlog",
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "min_proposals": {"type": "integer"},
+            "includes": STRINGS,
+            "excludes": STRINGS,
+        },
+    },
+)
+def backlog(obs: Observed, expected: dict[str, Any]) -> Verdict:
+    """Proposals of `.sei/risk_backlog.json`: at least so many, these in, those out."""
+    doc = _evidence(obs, "risk_backlog.json")
+    if isinstance(doc, str):
+        return Verdict(False, None, doc)
+    ids = [p["id"] for p in doc["payload"]["proposals"]]
+    problems = []
+    if len(ids) < expected.get("min_proposals", 0):
+        problems.append(f"{len(ids)} proposals, expected at least {expected['min_proposals']}")
+    problems += [f"{i} not proposed" for i in expected.get("includes", []) if i not in ids]
+    problems += [
+        f"{i} proposed but should not be" for i in expected.get("excludes", []) if i in ids
+    ]
+    return Verdict(not problems, {"proposals": ids}, "; ".join(problems))

@@ -364,3 +364,56 @@ register_verb(
 )
 register_verb(Verb("status", engine_verb("status"), {}, summary="sei status"))
 register_verb(Verb("verify", engine_verb("verify"), {}, summary="sei verify"))
+
+
+# ── governance verbs (issue 7): the same `sei` commands ─────────────────────────────────────
+
+
+def _standards(args: dict[str, Any]) -> list[str]:
+    wanted = args.get("standard")
+    wanted = [wanted] if isinstance(wanted, str) else (wanted or [])
+    return [flag for s in wanted for flag in ("--standard", s)]
+
+
+def _decision_flags(args: dict[str, Any]) -> list[str]:
+    flags = ["--by", args["by"]]
+    if args.get("reason"):
+        flags += ["--reason", args["reason"]]
+    if args.get("accept_residual"):
+        flags.append("--accept-residual")
+    return flags
+
+
+BY = {"type": "string", "minLength": 3}
+register_verb(Verb("reconstruct", engine_verb("reconstruct"), {}, summary="sei reconstruct"))
+register_verb(
+    Verb(
+        "conformance",
+        engine_verb("conformance", _standards),
+        {
+            "standard": {
+                "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+            }
+        },
+        summary="sei conformance [--standard ID ...]",
+    )
+)
+register_verb(Verb("impact", engine_verb("impact"), {}, summary="sei impact"))
+register_verb(Verb("assess", engine_verb("assess"), {}, summary="sei assess"))
+register_verb(Verb("lifecycle", engine_verb("lifecycle"), {}, summary="sei lifecycle"))
+for _verb, _extra, _required in [
+    ("request", {}, ("by",)),
+    ("approve", {"accept_residual": {"type": "boolean"}}, ("by",)),
+    ("review", {}, ("by",)),
+    ("reject", {"reason": {"type": "string", "minLength": 1}}, ("by", "reason")),
+    ("retire", {"reason": {"type": "string", "minLength": 1}}, ("by",)),
+]:
+    register_verb(
+        Verb(
+            _verb,
+            engine_verb(_verb, _decision_flags),
+            {"by": BY, **_extra},
+            _required,
+            summary=f"sei {_verb} --by NAME <EMAIL> (a commit with a Sei- trailer)",
+        )
+    )
