@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from sei_assets.reproducers.base import PipelineRun, Reproducer, ReproducerError
 
+# pipeline.tool -> "module:class". Modules are imported only when their tool is used.
 KNOWN = {
     "dvc": "sei_assets.reproducers.dvc:DvcReproducer",
+    "mlflow": "sei_assets.reproducers.mlflow:MlflowReproducer",
+    "dagster": "sei_assets.reproducers.dagster_tool:DagsterReproducer",
+    "dbt": "sei_assets.reproducers.dbt:DbtReproducer",
     "file": "sei_assets.reproducers.file:FileReproducer",
 }
 
@@ -22,4 +29,11 @@ def reproducer_for(tool: str) -> Reproducer:
     return getattr(import_module(module), name)()
 
 
-__all__ = ["PipelineRun", "Reproducer", "ReproducerError", "reproducer_for"]
+def pipeline_details(reproducer: Reproducer, repo: Path, pipeline: dict[str, Any]) -> dict:
+    """The backend's own record of its last run (run ids, model version...), for the bundle's
+    ``pipeline`` section; {} for a backend that records none (DVC: dvc.lock is the record)."""
+    details = getattr(reproducer, "details", None)
+    return dict(details(repo, pipeline)) if details else {}
+
+
+__all__ = ["PipelineRun", "Reproducer", "ReproducerError", "pipeline_details", "reproducer_for"]

@@ -7,14 +7,21 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from sei_assets.errors import SeiError
-from sei_assets.fsutil import sha256_bytes
+from sei_assets.fsutil import atomic_write, sha256_bytes
 
 DEFAULT_TIMEOUT = float(os.environ.get("SEI_PIPELINE_TIMEOUT", "1800"))
+# Pipelines run offline: no usage statistics sent by the tools that honour these variables.
+OFFLINE_ENV = {
+    "DO_NOT_TRACK": "true",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+}
 
 
 class ReproducerError(SeiError):
@@ -63,15 +70,28 @@ def tail(text: str, lines: int = 20) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def run_tool(tool: str, args: list[str], cwd: Path, timeout: float = DEFAULT_TIMEOUT) -> str:
-    """Run a backend's command; raise ReproducerError naming the backend and its stderr tail."""
-    bindir = Path(sys.executable).parent
-    exe = bindir / args[0] if (bindir / args[0]).exists() else args[0]
+def tool_executable(command: str) -> str:
+    """A tool's command: the one next to this project's interpreter when there, else by name."""
+    candidate = Path(sys.executable).parent / command
+    return str(candidate) if candidate.exists() else command
+
+
+def run_tool(
+    tool: str,
+    args: list[str],
+    cwd: Path,
+    timeout: float = DEFAULT_TIMEOUT,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """Run a backend's command; raise ReproducerError naming the backend and its stderr tail.
+
+    ``env`` adds variables to the tool environment (a backend's store, its instance folder).
+    """
     try:
         proc = subprocess.run(
-            [str(exe), *args[1:]],
+            [tool_executable(args[0]), *args[1:]],
             cwd=cwd,
-            env=tool_env(),
+            env={**tool_env(), **(env or {})},
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -125,3 +145,43 @@ def canonical_json(value: Any) -> bytes:
     return json.dumps(
         clean(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False
     ).encode()
+
+
+def read_record(path: Path, tool: str, what: str) -> dict[str, Any]:
+    """A JSON object a backend recorded after its run; a clear error when absent or unusable."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReproducerError(
+            f"{tool}: {path} does not exist: the pipeline has not been reproduced ({what})"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ReproducerError(f"{tool}: {path} ({what}) is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ReproducerError(f"{tool}: {path} ({what}) must be a JSON object")
+    return data
+
+
+def write_record(path: Path, record: dict[str, Any]) -> None:
+    """Write a backend's record of its run (JSON, atomically)."""
+    atomic_write(path, json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+
+
+def code_files(
+    repo: Path, pipeline: dict[str, Any], definitions: Iterable[Path], data: set[Path]
+) -> list[Path]:
+    """Treatment files of a backend that declares no dependencies of its own: its pipeline
+    definition files, the Python modules at the repository root and the params file."""
+    files = {p for p in definitions if p.is_file()}
+    files.update(p for p in repo.glob("*.py") if p.is_file())
+    params = pipeline.get("params")
+    if params and (repo / params).is_file():
+        files.add(repo / params)
+    return sorted(p for p in files if p not in data)
+
+
+def require_file(path: Path, tool: str, what: str) -> Path:
+    """``path`` when it is a file; else a ReproducerError naming the backend."""
+    if not path.is_file():
+        raise ReproducerError(f"{tool}: {path} does not exist ({what}; pipeline.tool is {tool})")
+    return path
