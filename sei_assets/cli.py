@@ -38,6 +38,23 @@ def _fail(exc: SeiError) -> None:
     raise typer.Exit(exc.exit_code)
 
 
+def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run an engine function; bad input ends the command with its message and exit code 2."""
+    try:
+        return fn(*args, **kwargs)
+    except SeiError as exc:
+        _fail(exc)
+
+
+def _signed_doc(fn: Any, repo: Path, as_json: bool, *args: Any) -> dict[str, Any] | None:
+    """Run a verb that writes one signed document; print it as JSON with --json."""
+    doc, path = _call(fn, repo, *args)
+    if as_json:
+        _emit_json({"file": str(path), **doc})
+        return None
+    return doc | {"_path": path}
+
+
 @app.command()
 def compile(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Compile the risk program into the OSCAL plan (a Dagster run on the local instance)."""
@@ -312,10 +329,7 @@ def lifecycle(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
     """The lifecycle state from the decisions in git history (and whether an approval is stale)."""
     from sei_assets import governance
 
-    try:
-        state = governance.lifecycle(repo)
-    except SeiError as exc:
-        _fail(exc)
+    state = _call(governance.lifecycle, repo)
     if as_json:
         _emit_json(state)
         return
@@ -336,14 +350,10 @@ def reconstruct(
     """Rebuild the risk-management cycle from git history (signed `.sei/reconstruct.json`)."""
     from sei_assets.engine import reconstruct_cycle
 
-    try:
-        doc, path = reconstruct_cycle(repo, out_file)
-    except SeiError as exc:
-        _fail(exc)
-    if as_json:
-        _emit_json({"file": str(path), **doc})
+    doc = _signed_doc(reconstruct_cycle, repo, as_json, out_file)
+    if doc is None:
         return
-    p = doc["payload"]
+    p, path = doc["payload"], doc["_path"]
     out.print(
         f"{len(p['snapshots'])} evidence snapshots, {len(p['risks'])} measured risks, "
         f"{len(p.get('treatment_arcs', []))} treatment arcs"
@@ -367,10 +377,7 @@ def conformance(
     """Project the evidence onto standards' clause catalogues (every applicable one by default)."""
     from sei_assets.engine import project_conformance
 
-    try:
-        written = project_conformance(repo, standard or None, out_dir)
-    except SeiError as exc:
-        _fail(exc)
+    written = _call(project_conformance, repo, standard or None, out_dir)
     if as_json:
         _emit_json([{"file": str(path), **doc} for doc, path in written])
         return
@@ -387,14 +394,10 @@ def impact(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Impact assessment and foreseeable misuse (ISO/IEC 42001 6.1.4; AI Act Art. 27)."""
     from sei_assets.engine import assess_impact
 
-    try:
-        doc, path = assess_impact(repo)
-    except SeiError as exc:
-        _fail(exc)
-    if as_json:
-        _emit_json({"file": str(path), **doc})
+    doc = _signed_doc(assess_impact, repo, as_json)
+    if doc is None:
         return
-    p = doc["payload"]
+    p, path = doc["payload"], doc["_path"]
     out.print(
         f"misuses: {p['summary']['misuses']}, addressed: {p['summary']['addressed']}, "
         f"findings: {p['summary']['findings']}"
@@ -409,13 +412,10 @@ def assess(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Propose risks the manifest does not declare, from the knowledge catalogue (offline)."""
     from sei_assets.engine import propose_risks
 
-    try:
-        doc, path = propose_risks(repo)
-    except SeiError as exc:
-        _fail(exc)
-    if as_json:
-        _emit_json({"file": str(path), **doc})
+    doc = _signed_doc(propose_risks, repo, as_json)
+    if doc is None:
         return
+    path = doc["_path"]
     for p in doc["payload"]["proposals"]:
         out.print(f"  proposed: {p['id']}: {p['title']}")
     out.print(
