@@ -54,7 +54,9 @@ def main() -> None:
     if task == "demo":
         sh(BIN / "python", "-m", "sei_assets.demo", *sys.argv[2:], env=env)
     elif task == "test":
-        sh(BIN / "python", "-m", "pytest", *sys.argv[2:], env=env)
+        # two workers (CI has 2 cores); most tests wait on real tools in subprocesses
+        workers = ["-n", os.environ.get("SEI_TEST_WORKERS", "2"), "--dist", "worksteal"]
+        sh(BIN / "python", "-m", "pytest", *workers, *sys.argv[2:], env=env)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from sei_assets.evidence import (
     write_signed,
 )
 from sei_assets.manifest import LoadedManifest, load_manifest
-from sei_assets.reproducers import PipelineRun, reproducer_for
+from sei_assets.reproducers import PipelineRun, pipeline_details, reproducer_for
 from sei_assets.reproducers.base import read_metrics
 
 
@@ -74,7 +74,8 @@ def reproduce(loaded: LoadedManifest, repro: bool = True) -> PipelineRun:
     metrics_path = loaded.repo / pipeline.metrics
     metrics = read_metrics(metrics_path, pipeline.tool)
     digest = reproducer.lock_digest(loaded.repo, spec)
-    return PipelineRun(pipeline.tool, metrics, metrics_path, digest, repro, log)
+    details = pipeline_details(reproducer, loaded.repo, spec)
+    return PipelineRun(pipeline.tool, metrics, metrics_path, digest, repro, log, details)
 
 
 def _now() -> str:

@@ -42,7 +42,7 @@ class PipelineRunConfig(dg.Config):
     repro: bool = True
 
 
-def _declared(entry: SystemEntry) -> tuple[list[Control], list[str]]:
+def _declared(entry: SystemEntry) -> tuple[list[Control], list[str], str]:
     """The system's controls and its standards with a clause catalogue, from its manifest (the
     repository's, else its seed's), read when the definitions load."""
     from sei_assets.conformance import applicable
@@ -56,8 +56,8 @@ def _declared(entry: SystemEntry) -> tuple[list[Control], list[str]]:
             loaded = load_manifest(path)
         except Exception:  # noqa: BLE001 - an unreadable manifest shows up when the graph runs
             continue
-        return compile_controls(loaded.manifest), applicable(loaded)
-    return [], []
+        return compile_controls(loaded.manifest), applicable(loaded), loaded.manifest.pipeline.tool
+    return [], [], ""
 
 
 def _repo(entry: SystemEntry) -> Path:
@@ -172,7 +172,7 @@ def system_definitions(entry: SystemEntry) -> tuple[list, list]:
     """(assets, asset checks) of one AI system."""
     name = entry.name
     key = lambda leaf: dg.AssetKey([name, leaf])  # noqa: E731
-    controls, standards = _declared(entry)
+    controls, standards, tool = _declared(entry)
 
     def _observe(section_names: tuple[str, ...]):
         def observe(context: dg.AssetExecutionContext) -> dg.DataVersion:
@@ -407,6 +407,7 @@ def system_definitions(entry: SystemEntry) -> tuple[list, list]:
         evidence_bundle,
         release,
         *governance_assets(entry, standards),
+        *_tool_assets(entry, tool),
     ]
     return assets, [control_checks]
 
@@ -582,6 +583,19 @@ def sweep_definitions(entries: list[SystemEntry]) -> tuple[list, list, list, lis
         description="The compliance sweep (cron from $SEI_SWEEP_CRON, daily at 06:00 by default).",
     )
     return [sweep_summary], checks, [job], [schedule]
+
+
+def _tool_assets(entry: SystemEntry, tool: str) -> list:
+    """The pipeline tool's own assets when it has them: a dbt project's models (dagster-dbt)."""
+    if tool != "dbt" or not (entry.repo / ".git").exists():
+        return []
+    from sei_assets.reproducers.dbt import dbt_assets_for
+
+    try:
+        return [dbt_assets_for(entry.repo, entry.name)]
+    except Exception as exc:  # noqa: BLE001 - the system's own graph still loads
+        warnings.warn(f"{entry.name}: the dbt models are not in the graph: {exc}", stacklevel=2)
+        return []
 
 
 def _signed_file(path: Path) -> dict[str, Any]:

@@ -529,3 +529,61 @@ def backlog(obs: Observed, expected: dict[str, Any]) -> Verdict:
         f"{i} proposed but should not be" for i in expected.get("excludes", []) if i in ids
     ]
     return Verdict(not problems, {"proposals": ids}, "; ".join(problems))
+
+
+@expectation(
+    "expect_metrics",
+    {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "gate": {"enum": ["green", "red"]},
+            "controls": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {"passed": {"type": "boolean"}},
+                },
+            },
+        },
+    },
+)
+def expect_metrics(obs: Observed, expected: dict[str, Any]) -> Verdict:
+    """Would the candidate metrics a `dvc_exp` step printed close the gate? Evaluated with the
+    engine's own controls (compiled from the working repository's manifest)."""
+    from sei_assets.controls import compile_controls, evaluate_controls, gate
+    from sei_assets.manifest import load_manifest
+
+    try:
+        metrics = json.loads(obs.result.stdout)["metrics"]
+    except (ValueError, KeyError) as exc:
+        return Verdict(False, None, f"the step printed no candidate metrics: {exc}")
+    results = evaluate_controls(compile_controls(load_manifest(obs.repo).manifest), metrics)
+    record = {
+        "gate": gate(results),
+        "controls": {r.control.control_id: {"passed": r.passed} for r in results},
+    }
+    problems = []
+    if "gate" in expected and expected["gate"] != record["gate"]:
+        problems.append(f"gate: expected {expected['gate']}, got {record['gate']}")
+    for cid, want in expected.get("controls", {}).items():
+        got = record["controls"].get(cid, {"passed": "absent"})
+        if got != want:
+            problems.append(f"{cid}: expected {want}, got {got}")
+    return Verdict(not problems, record, "; ".join(problems))
+
+
+@expectation(
+    "pipeline",
+    {"type": "object", "additionalProperties": {"type": ["string", "boolean", "number"]}},
+)
+def pipeline(obs: Observed, expected: dict[str, Any]) -> Verdict:
+    """Fields of the bundle's `pipeline` section: the backend and its record of the run (e.g.
+    `tool`, `reproduced`, MLflow's `model_version` and `champion`)."""
+    bundle = obs.bundle
+    if isinstance(bundle, str):
+        return Verdict(False, None, bundle)
+    section = bundle.get("pipeline") or {}
+    actual = {k: section.get(k) for k in expected}
+    return Verdict(actual == expected, actual)

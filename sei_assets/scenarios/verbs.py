@@ -417,3 +417,34 @@ for _verb, _extra, _required in [
             summary=f"sei {_verb} --by NAME <EMAIL> (a commit with a Sei- trailer)",
         )
     )
+
+
+# ── dvc_exp (issue 5): a candidate run as a DVC experiment, never committed ─────────────────
+
+
+def dvc_exp(ctx: StepContext, args: dict[str, Any]) -> StepResult:
+    """`dvc exp run` with ``set_param`` applied as a temporary experiment; prints its metrics."""
+    from sei_assets.errors import SeiError
+    from sei_assets.reproducers.dvc_exp import run_candidate
+
+    params = args.get("set_param") or {}
+    command = "dvc exp run --temp " + " ".join(f"(params {k}={v})" for k, v in params.items())
+    try:
+        candidate = run_candidate(ctx.repo, params)
+    except SeiError as exc:
+        return StepResult(command, 2, stderr=f"{exc}\n")
+    out = {"experiment": candidate.name, "ref": candidate.ref, "metrics": candidate.metrics}
+    return StepResult(command, 0, stdout=json.dumps(out, indent=2) + "\n")
+
+
+_fixture(
+    "dvc_exp",
+    dvc_exp,
+    {
+        "set_param": {
+            "type": "object",
+            "additionalProperties": {"type": ["number", "string", "boolean"]},
+        }
+    },
+    summary="dvc exp run [params set]: a stashed candidate, not committed (prints its metrics)",
+)
