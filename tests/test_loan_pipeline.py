@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LOAN = ROOT / "resources" / "loan"
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 PYTHON = str(VENV_PYTHON) if VENV_PYTHON.exists() else sys.executable
-UCI_SOURCE = Path("/work/shared/data/german_credit/german.data")
+UCI_SOURCE = Path(__file__).parent / "fixtures" / "uci" / "german.data"
 FAIRNESS_ID = "unfair-credit-exclusion"
 _CONSTRAINT = re.compile(r"^\s*(<=|>=|==|<|>)\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)\s*$")
 _OPS = {
@@ -180,7 +180,6 @@ def test_croissant_sha256_matches_csv() -> None:
     assert csv_object["sha256"] == digest
 
 
-@pytest.mark.skipif(not UCI_SOURCE.is_file(), reason="original UCI file not available")
 def test_csv_is_regenerated_from_uci_file(tmp_path: Path) -> None:
     out = tmp_path / "german_credit.csv"
     subprocess.run(
