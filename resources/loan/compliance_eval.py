@@ -209,6 +209,42 @@ def _check_consistency(points: dict[str, float], data: HeldOut) -> None:
             )
 
 
+def measure(data: HeldOut, params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every measure's point value (fairlearn / scikit-learn) with its bootstrap interval, keyed
+    by measure id: the metrics contract the engine reads."""
+    seed = int(params["seed"])
+    n_boot = int(params["n_boot"])
+    ci_level = float(params["ci_level"])
+    points = point_metrics(data)
+    _check_consistency(points, data)
+    rng = np.random.default_rng(seed)
+    n, rows = len(data.y), len(data.row_missing)
+    idx = rng.integers(0, n, size=(n_boot, n))
+    row_idx = rng.integers(0, rows, size=(n_boot, rows))
+    boot = resampled_metrics(data, idx, row_idx)
+    alpha = (1.0 - ci_level) / 2.0
+    names, counts = np.unique(data.groups, return_counts=True)
+    group_counts = {str(k): int(v) for k, v in zip(names, counts, strict=True)}
+    metrics: dict[str, dict[str, Any]] = {}
+    for measure_id, name in MEASURES.items():
+        low, high = np.nanquantile(boot[name], [alpha, 1.0 - alpha])
+        metrics[measure_id] = {
+            "value": float(points[name]),
+            "power": {
+                "n": int(rows if name == "missing_value_rate" else n),
+                "n_clusters": None,
+                "groups": dict(group_counts) if name in GROUP_METRICS else {},
+                "ci_low": float(low),
+                "ci_high": float(high),
+                "ci_level": ci_level,
+                "method": "bootstrap",
+                "n_boot": n_boot,
+                "seed": seed,
+            },
+        }
+    return metrics
+
+
 def evaluate(
     build_model: Callable[[int], Model],
     features_path: Path = FEATURES,
@@ -218,8 +254,6 @@ def evaluate(
     """Run the evaluation and write ``metrics.json``, ``fairness_by_group.json``, ``model.pkl``."""
     params = load_params() if params is None else params
     seed = int(params["seed"])
-    n_boot = int(params["n_boot"])
-    ci_level = float(params["ci_level"])
 
     table = pd.read_parquet(features_path)
     feature_cols = [c for c in table.columns if c not in (SENSITIVE, TARGET)]
@@ -246,34 +280,7 @@ def evaluate(
         row_missing=row_missing,
     )
 
-    points = point_metrics(data)
-    _check_consistency(points, data)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(y_test), size=(n_boot, len(y_test)))
-    row_idx = rng.integers(0, len(row_missing), size=(n_boot, len(row_missing)))
-    boot = resampled_metrics(data, idx, row_idx)
-    alpha = (1.0 - ci_level) / 2.0
-    names, counts = np.unique(g_test, return_counts=True)
-    group_counts = {str(k): int(v) for k, v in zip(names, counts, strict=True)}
-
-    metrics: dict[str, dict[str, Any]] = {}
-    for measure_id, name in MEASURES.items():
-        low, high = np.nanquantile(boot[name], [alpha, 1.0 - alpha])
-        n = len(row_missing) if name == "missing_value_rate" else len(y_test)
-        metrics[measure_id] = {
-            "value": float(points[name]),
-            "power": {
-                "n": int(n),
-                "n_clusters": None,
-                "groups": dict(group_counts) if name in GROUP_METRICS else {},
-                "ci_low": float(low),
-                "ci_high": float(high),
-                "ci_level": ci_level,
-                "method": "bootstrap",
-                "n_boot": n_boot,
-                "seed": seed,
-            },
-        }
+    metrics = measure(data, params)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", "utf-8")

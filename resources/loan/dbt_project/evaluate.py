@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -44,45 +43,10 @@ def load(database: Path = DATABASE) -> tuple[compliance_eval.HeldOut, list[dict[
     return data, by_group.to_dict("records")
 
 
-def measure(data: compliance_eval.HeldOut, params: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Point value and bootstrap interval of every measure (compliance_eval's layout)."""
-    seed = int(params["seed"])
-    n_boot = int(params["n_boot"])
-    ci_level = float(params["ci_level"])
-    points = compliance_eval.point_metrics(data)
-    compliance_eval._check_consistency(points, data)
-    rng = np.random.default_rng(seed)
-    n, rows = len(data.y), len(data.row_missing)
-    idx = rng.integers(0, n, size=(n_boot, n))
-    row_idx = rng.integers(0, rows, size=(n_boot, rows))
-    boot = compliance_eval.resampled_metrics(data, idx, row_idx)
-    alpha = (1.0 - ci_level) / 2.0
-    names, counts = np.unique(data.groups, return_counts=True)
-    group_counts = {str(k): int(v) for k, v in zip(names, counts, strict=True)}
-    metrics: dict[str, dict[str, Any]] = {}
-    for measure_id, name in compliance_eval.MEASURES.items():
-        low, high = np.nanquantile(boot[name], [alpha, 1.0 - alpha])
-        metrics[measure_id] = {
-            "value": float(points[name]),
-            "power": {
-                "n": int(rows if name == "missing_value_rate" else n),
-                "n_clusters": None,
-                "groups": dict(group_counts) if name in compliance_eval.GROUP_METRICS else {},
-                "ci_low": float(low),
-                "ci_high": float(high),
-                "ci_level": ci_level,
-                "method": "bootstrap",
-                "n_boot": n_boot,
-                "seed": seed,
-            },
-        }
-    return metrics
-
-
 def main() -> None:
     """Write metrics.json and fairness_by_group.json from the dbt tables."""
     data, by_group = load()
-    metrics = measure(data, compliance_eval.load_params())
+    metrics = compliance_eval.measure(data, compliance_eval.load_params())
     groups = compliance_eval.fairness_by_group(data)
     table = {row["gender"]: row for row in by_group}
     for row in groups:
