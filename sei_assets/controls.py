@@ -192,10 +192,14 @@ def evaluate_controls(controls: list[Control], metrics: dict[str, Any]) -> list[
 
 
 def gate(results: list[ControlResult]) -> str:
-    """`red` when a blocking control fails, else `green`."""
-    return "red" if any(r.control.blocking and not r.passed for r in results) else "green"
+    """`red` when a blocking control fails, else `green` (the rule: `sei_assets.gate`)."""
+    from sei_assets.gate import verdict
+
+    return verdict(r.to_json() for r in results)
 
 
 def gate_failures(results: list[ControlResult]) -> list[str]:
     """Ids of the blocking controls that failed."""
-    return [r.control.control_id for r in results if r.control.blocking and not r.passed]
+    from sei_assets.gate import failing_blocking
+
+    return failing_blocking(r.to_json() for r in results)

@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from sei_assets import gitutil
-from sei_assets.controls import Control, ControlResult, compile_controls, evaluate_controls, gate
+from sei_assets.controls import (
+    Control,
+    ControlResult,
+    compile_controls,
+    evaluate_controls,
+    gate,
+    gate_failures,
+)
 from sei_assets.errors import SeiError
 from sei_assets.evidence import (
     BOM,
@@ -168,9 +175,7 @@ def evaluate(
         "applicable_standards": list(m.context.applicable_standards),
         "review_interval": program.review_interval if program else None,
         "gate": verdict,
-        "gate_failures": [
-            r.control.control_id for r in results if r.control.blocking and not r.passed
-        ],
+        "gate_failures": gate_failures(results),
         "generated_at": _now(),
     }
     post_market = post_market_measures(m)
@@ -276,8 +281,13 @@ def project_conformance(
     key = key or signing.load_or_create_key()
     written = []
     for standard in wanted:
-        doc = conformance.project(loaded, bundle, standard, approval=approval,
-                                  evidence_signed=bool(verdict and verdict.ok))
+        doc = conformance.project(
+            loaded,
+            bundle,
+            standard,
+            approval=approval,
+            evidence_signed=bool(verdict and verdict.ok),
+        )
         if out is None:
             path = conformance.write(repo, doc, key)
         else:

@@ -255,12 +255,10 @@ def current_bundle(repo: Path) -> tuple[str, dict[str, Any] | None]:
 
 
 def failing_blocking(bundle: dict[str, Any]) -> list[str]:
-    """The blocking controls that did not pass (fail closed: anything but True fails)."""
-    return [
-        str(r.get("control_id"))
-        for r in bundle.get("control_results") or []
-        if r.get("enforcement_mode") == "block" and r.get("passed") is not True
-    ]
+    """The blocking controls of ``bundle`` that did not pass (the gate rule, `sei_assets.gate`)."""
+    from sei_assets.gate import failing_blocking as failing
+
+    return failing(bundle.get("control_results") or [])
 
 
 def _check_signature(repo: Path, rel: str) -> None:

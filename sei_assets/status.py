@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sei_assets.errors import SeiError
+from sei_assets.gate import verdict as gate_verdict
 from sei_assets.lock import SectionDrift, drift, read_raw_manifest
 
 MANIFEST_NAMES = ("sei.yaml", "venth.yaml", "froga.yaml")
@@ -60,12 +61,7 @@ def _last_gate(repo: Path) -> tuple[str | None, str | None]:
                 raise SeiError(f"{p}: not valid JSON: {exc}") from None
             verdict = b.get("gate")
             if verdict is None:  # the reference's bundles carry no gate field: derive it
-                failing = [
-                    r
-                    for r in b.get("control_results", [])
-                    if r.get("enforcement_mode") == "block" and not r.get("passed")
-                ]
-                verdict = "red" if failing else "green"
+                verdict = gate_verdict(b.get("control_results", []))
             return verdict, b.get("generated_at")
     return None, None
 
