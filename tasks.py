@@ -52,7 +52,7 @@ def main() -> None:
         sys.exit(__doc__)
     env = setup()
     if task == "demo":
-        sh(BIN / "python", "-m", "sei_assets.demo", *sys.argv[2:], env=env)
+        sh(BIN / "python", "-m", "sei_assets.cli.demo", *sys.argv[2:], env=env)
     elif task == "test":
         # two workers (CI has 2 cores); most tests wait on real tools in subprocesses
         workers = ["-n", os.environ.get("SEI_TEST_WORKERS", "2"), "--dist", "worksteal"]

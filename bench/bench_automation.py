@@ -43,7 +43,8 @@ def main() -> None:
         with dg.instance_for_test() as instance:
             start = time.perf_counter()
             defs.resolve_job_def("compliance_sweep").execute_in_process(
-                instance=instance, raise_on_error=False)
+                instance=instance, raise_on_error=False
+            )
             print(f"initial sweep of {args.systems} systems: {time.perf_counter() - start:.1f} s")
             cursor = None
 
@@ -51,15 +52,23 @@ def main() -> None:
                 nonlocal cursor
                 defs.resolve_job_def("observe").execute_in_process(instance=instance)
                 start = time.perf_counter()
-                result = dg.evaluate_automation_conditions(defs=defs, instance=instance,
-                                                           cursor=cursor)
+                result = dg.evaluate_automation_conditions(
+                    defs=defs, instance=instance, cursor=cursor
+                )
                 took = time.perf_counter() - start
                 cursor = result.cursor
-                keys = sorted({r.key.to_user_string() for r in result.results
-                               if r.true_subset.size and isinstance(r.key, dg.AssetKey)})
+                keys = sorted(
+                    {
+                        r.key.to_user_string()
+                        for r in result.results
+                        if r.true_subset.size and isinstance(r.key, dg.AssetKey)
+                    }
+                )
                 systems = sorted({k.split("/")[0] for k in keys})
-                print(f"{label}: {result.total_requested} requested ({len(keys)} assets, "
-                      f"systems {systems[:5]}), evaluation {took:.2f} s")
+                print(
+                    f"{label}: {result.total_requested} requested ({len(keys)} assets, "
+                    f"systems {systems[:5]}), evaluation {took:.2f} s"
+                )
 
             tick("settle (first evaluation)")
             tick("no-op tick")

@@ -32,13 +32,20 @@ PROBE = (
 def load_time(n: int, tmp: Path) -> tuple[float, int]:
     registry = tmp / f"systems-{n}.yaml"
     seed = ROOT / "resources" / "loan"
-    registry.write_text(yaml.safe_dump({"systems": [
-        {"name": f"loan_{i}", "repo": str(tmp / f"absent-{i}"), "seed": str(seed)}
-        for i in range(n)
-    ]}))
+    registry.write_text(
+        yaml.safe_dump(
+            {
+                "systems": [
+                    {"name": f"loan_{i}", "repo": str(tmp / f"absent-{i}"), "seed": str(seed)}
+                    for i in range(n)
+                ]
+            }
+        )
+    )
     env = dict(os.environ, SEI_SYSTEMS_FILE=str(registry))
-    out = subprocess.run([sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
     seconds, checks = out.stdout.split()
     return float(seconds), int(checks)
 
@@ -53,8 +60,10 @@ def main() -> None:
         for n in args.sizes:
             runs = [load_time(n, Path(tmp)) for _ in range(args.rounds)]
             results[n] = statistics.median(t for t, _ in runs)
-            print(f"{n:4d} systems: {results[n]:6.2f} s (median of {args.rounds}), "
-                  f"{runs[0][1]} asset checks")
+            print(
+                f"{n:4d} systems: {results[n]:6.2f} s (median of {args.rounds}), "
+                f"{runs[0][1]} asset checks"
+            )
     lo, hi = min(args.sizes), max(args.sizes)
     print(f"ratio load({hi})/load({lo}) = {results[hi] / results[lo]:.1f}")
 

@@ -33,7 +33,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from sei_assets.workspace import seed_repository
+    from sei_assets.core.workspace import seed_repository
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("SEI_SIGNING_KEY", str(Path(tmp) / "key.pem"))

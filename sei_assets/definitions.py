@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from sei_assets.graph import sweep_definitions, system_definitions
-from sei_assets.registry import load_registry
+from sei_assets.core.registry import load_registry
+from sei_assets.defs.graph import sweep_definitions, system_definitions
 from sei_assets.scenarios import scenario_jobs
 
 

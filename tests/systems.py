@@ -36,29 +36,59 @@ def manifest(name: str, review_interval: str = "P1Y") -> dict:
     return {
         "apiVersion": "venturalitica.ai/v1alpha1",
         "kind": "AISystem",
-        "system": {"name": name, "intended_purpose": "Generated test system.",
-                   "organization": "Test Org", "version": "1.0.0"},
+        "system": {
+            "name": name,
+            "intended_purpose": "Generated test system.",
+            "organization": "Test Org",
+            "version": "1.0.0",
+        },
         "dataset": {"croissant": "data/records.croissant.json"},
-        "pipeline": {"tool": "file", "metrics": "metrics.json", "params": "params.yaml",
-                     "command": "python make_metrics.py"},
+        "pipeline": {
+            "tool": "file",
+            "metrics": "metrics.json",
+            "params": "params.yaml",
+            "command": "python make_metrics.py",
+        },
         "oscal": {"assessment_plan": "assessment_plan.oscal.yaml"},
         "classification": {"tier": "high", "basis": ["generated"], "rationale": "test"},
         "risk": {
             "appetite": {"individual": "MEDIUM", "society": "MEDIUM", "organization": "HIGH"},
             "overall_residual_criterion": "HIGH",
             "review_interval": review_interval,
-            "risks": [{
-                "id": "risk.unfair", "title": "Unfair outcomes", "domain": "fairness",
-                "impact": {"individual": "HIGH"}, "likelihood": "POSSIBLE",
-                "treat": [{"method": "REDUCE", "action": "bound the gap",
-                           "residual_likelihood": "UNLIKELY", "measures": [
-                               {"id": "parity-gap", "metric": "demographic_parity_diff",
-                                "constraint": "< 0.05", "severity": "high", "enforcement": "gate",
-                                "article": "15"},
-                               {"id": "accuracy-floor", "metric": "accuracy_score",
-                                "constraint": ">= 0.7", "severity": "medium",
-                                "enforcement": "audit", "article": "15"}]}],
-            }],
+            "risks": [
+                {
+                    "id": "risk.unfair",
+                    "title": "Unfair outcomes",
+                    "domain": "fairness",
+                    "impact": {"individual": "HIGH"},
+                    "likelihood": "POSSIBLE",
+                    "treat": [
+                        {
+                            "method": "REDUCE",
+                            "action": "bound the gap",
+                            "residual_likelihood": "UNLIKELY",
+                            "measures": [
+                                {
+                                    "id": "parity-gap",
+                                    "metric": "demographic_parity_diff",
+                                    "constraint": "< 0.05",
+                                    "severity": "high",
+                                    "enforcement": "gate",
+                                    "article": "15",
+                                },
+                                {
+                                    "id": "accuracy-floor",
+                                    "metric": "accuracy_score",
+                                    "constraint": ">= 0.7",
+                                    "severity": "medium",
+                                    "enforcement": "audit",
+                                    "article": "15",
+                                },
+                            ],
+                        }
+                    ],
+                }
+            ],
         },
     }
 
@@ -70,13 +100,30 @@ def make_system(path: Path, name: str, bias: float = 0.1, review_interval: str =
         f"a,{int(i % 3 != 0)}" if i % 2 else f"b,{int(i % 4 != 0)}" for i in range(60)
     ]
     (path / "data" / "records.csv").write_text("\n".join(rows) + "\n")
-    (path / "data" / "records.croissant.json").write_text(json.dumps({
-        "@context": {"@vocab": "https://schema.org/", "cr": "http://mlcommons.org/croissant/"},
-        "@type": "sc:Dataset", "name": f"{name}-records", "license": "CC0-1.0",
-        "distribution": [{"@type": "cr:FileObject", "@id": "records.csv", "name": "records.csv",
-                          "contentUrl": "records.csv", "encodingFormat": "text/csv"}],
-        "recordSet": [{"@type": "cr:RecordSet", "name": "records"}],
-    }, indent=2))
+    (path / "data" / "records.croissant.json").write_text(
+        json.dumps(
+            {
+                "@context": {
+                    "@vocab": "https://schema.org/",
+                    "cr": "http://mlcommons.org/croissant/",
+                },
+                "@type": "sc:Dataset",
+                "name": f"{name}-records",
+                "license": "CC0-1.0",
+                "distribution": [
+                    {
+                        "@type": "cr:FileObject",
+                        "@id": "records.csv",
+                        "name": "records.csv",
+                        "contentUrl": "records.csv",
+                        "encodingFormat": "text/csv",
+                    }
+                ],
+                "recordSet": [{"@type": "cr:RecordSet", "name": "records"}],
+            },
+            indent=2,
+        )
+    )
     (path / "params.yaml").write_text(f"bias: {bias}\n")
     (path / "make_metrics.py").write_text(MAKE_METRICS)
     (path / "sei.yaml").write_text(yaml.safe_dump(manifest(name, review_interval), sort_keys=False))
@@ -87,15 +134,20 @@ def make_system(path: Path, name: str, bias: float = 0.1, review_interval: str =
     return path
 
 
-def make_registry(root: Path, count: int, red: frozenset[int] = frozenset(),
-                  due: frozenset[int] = frozenset()) -> Path:
+def make_registry(
+    root: Path, count: int, red: frozenset[int] = frozenset(), due: frozenset[int] = frozenset()
+) -> Path:
     """``count`` systems under ``root`` and the registry file that lists them; the ``red`` ones
     fail their gate, the ``due`` ones have a review interval that has already passed."""
     entries = []
     for i in range(count):
         name = f"sys_{i:03d}"
-        make_system(root / name, name, bias=1.0 if i in red else 0.1,
-                    review_interval="PT0S" if i in due else "P1Y")
+        make_system(
+            root / name,
+            name,
+            bias=1.0 if i in red else 0.1,
+            review_interval="PT0S" if i in due else "P1Y",
+        )
         entries.append({"name": name, "repo": str(root / name)})
     registry = root / "systems.yaml"
     registry.write_text(yaml.safe_dump({"systems": entries}))

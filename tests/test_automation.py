@@ -7,8 +7,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from sei_assets.graph import system_definitions
-from sei_assets.registry import SystemEntry
+from sei_assets.core.registry import SystemEntry
+from sei_assets.defs.graph import system_definitions
 from tests.systems import make_system
 
 LEAVES = ("manifest", "dataset", "treatment")
@@ -24,13 +24,17 @@ def _defs(entries: list[SystemEntry]) -> dg.Definitions:
         checks += c
     sources = [dg.AssetKey([e.name, leaf]) for e in entries for leaf in LEAVES]
     observe = dg.define_asset_job("observe_sources", selection=dg.AssetSelection.assets(*sources))
-    return dg.Definitions(assets=assets, asset_checks=checks, jobs=[observe],
-                          executor=dg.in_process_executor)
+    return dg.Definitions(
+        assets=assets, asset_checks=checks, jobs=[observe], executor=dg.in_process_executor
+    )
 
 
 def _requested(result, name: str) -> set[str]:
-    return {key.path[-1] for key in (r.key for r in result.results if r.true_subset.size)
-            if isinstance(key, dg.AssetKey) and key.path[0] == name}
+    return {
+        key.path[-1]
+        for key in (r.key for r in result.results if r.true_subset.size)
+        if isinstance(key, dg.AssetKey) and key.path[0] == name
+    }
 
 
 class Tick:
@@ -41,8 +45,9 @@ class Tick:
 
     def __call__(self):
         self.defs.resolve_job_def("observe_sources").execute_in_process(instance=self.instance)
-        result = dg.evaluate_automation_conditions(defs=self.defs, instance=self.instance,
-                                                   cursor=self.cursor)
+        result = dg.evaluate_automation_conditions(
+            defs=self.defs, instance=self.instance, cursor=self.cursor
+        )
         self.cursor = result.cursor
         return result
 
@@ -56,8 +61,9 @@ def setting(tmp_path: Path):
         tick()
         everything = dg.AssetSelection.all()  # sources excluded: they are observed, not built
         job = defs.resolve_implicit_global_asset_job_def()
-        assert job.execute_in_process(instance=instance, asset_selection=list(
-            everything.resolve(defs.resolve_asset_graph()))).success
+        assert job.execute_in_process(
+            instance=instance, asset_selection=list(everything.resolve(defs.resolve_asset_graph()))
+        ).success
         tick()  # absorbs the first materializations
         yield entries, tick, defs, instance
 
@@ -98,10 +104,12 @@ def test_release_never_follows_a_red_gate(setting) -> None:
     (alpha.repo / "params.yaml").write_text("bias: 1.0\n")
     tick()
     model_side = dg.AssetSelection.assets(
-        *[dg.AssetKey(["alpha", leaf]) for leaf in ("pipeline_run", "evidence_bundle")])
+        *[dg.AssetKey(["alpha", leaf]) for leaf in ("pipeline_run", "evidence_bundle")]
+    )
     assets, checks = system_definitions(alpha)
-    run = dg.materialize([*assets, *checks], selection=model_side, instance=instance,
-                         raise_on_error=False)
+    run = dg.materialize(
+        [*assets, *checks], selection=model_side, instance=instance, raise_on_error=False
+    )
     failed = {e.check_name for e in run.get_asset_check_evaluations() if not e.passed}
     assert failed == {"parity_gap"}
     result = tick()
@@ -114,7 +122,8 @@ def test_sources_are_observed_on_a_cadence(setting) -> None:
 
     _entries, tick, defs, instance = setting
     later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=6)
-    result = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=tick.cursor,
-                                               evaluation_time=later)
+    result = dg.evaluate_automation_conditions(
+        defs=defs, instance=instance, cursor=tick.cursor, evaluation_time=later
+    )
     assert _requested(result, "alpha") >= {"manifest", "dataset", "treatment"}
     assert _requested(result, "beta") >= {"manifest", "dataset", "treatment"}

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sei_assets.workspace import seed_repository
+from sei_assets.core.workspace import seed_repository
 
 ROOT = Path(__file__).resolve().parent.parent
 LOAN = ROOT / "resources" / "loan"
@@ -156,8 +156,8 @@ def test_manifests_differ_only_in_pipeline_tool(tmp_path: Path, sei) -> None:
     # `sei status` reads drift through the reproducers: importing them loads no MLOps tool.
     code = (
         "import sys\n"
-        "import sei_assets.reproducers.dagster_tool, sei_assets.reproducers.dbt\n"
-        "import sei_assets.reproducers.dvc_exp, sei_assets.reproducers.mlflow\n"
+        "import sei_assets.core.reproducers.dagster_tool, sei_assets.core.reproducers.dbt\n"
+        "import sei_assets.core.reproducers.dvc_exp, sei_assets.core.reproducers.mlflow\n"
         "heavy = ('dagster', 'mlflow', 'dbt.cli', 'duckdb', 'sklearn', 'dvc.repo')\n"
         "print('HEAVY', [m for m in heavy if m in sys.modules])\n"
     )
@@ -171,7 +171,7 @@ def test_manifests_differ_only_in_pipeline_tool(tmp_path: Path, sei) -> None:
 def test_treatment_files_per_backend(tmp_path: Path) -> None:
     """The files whose change is drift class B: the treatment, the evaluation, the params and
     the backend's own pipeline definition; never the data, the tool's state or its outputs."""
-    from sei_assets.reproducers import reproducer_for
+    from sei_assets.core.reproducers import reproducer_for
 
     repo = tmp_path / "loan"
     shutil.copytree(LOAN, repo, ignore=shutil.ignore_patterns("__pycache__"))
@@ -209,8 +209,8 @@ def test_mlflow_backend(tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch) ->
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from sei_assets.reproducers import ReproducerError
-    from sei_assets.reproducers.mlflow import MlflowReproducer, tracking_uri
+    from sei_assets.core.reproducers import ReproducerError
+    from sei_assets.core.reproducers.mlflow import MlflowReproducer, tracking_uri
 
     repo = _seed(tmp_path / "loan", "mlflow")
     bundle = _run(sei, repo, "mlflow", "v1")
@@ -267,7 +267,7 @@ def test_dagster_backend(tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch) -
     """`dagster asset materialize`; the fairness gate also ran as a native WARN asset check."""
     from dagster import AssetCheckKey, AssetKey, DagsterInstance
 
-    from sei_assets.reproducers.dagster_tool import DagsterReproducer, instance_home
+    from sei_assets.core.reproducers.dagster_tool import DagsterReproducer, instance_home
 
     repo = _seed(tmp_path / "loan", "dagster")
     bundle = _run(sei, repo, "dagster", "v1")
@@ -321,7 +321,7 @@ def test_dbt_backend(tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch) -> No
     import dagster as dg
     import duckdb
 
-    from sei_assets.reproducers.dbt import DbtReproducer, dbt_assets_for, table_digests
+    from sei_assets.core.reproducers.dbt import DbtReproducer, dbt_assets_for, table_digests
 
     repo = _seed(tmp_path / "loan", "dbt")
     _run(sei, repo, "dbt", "v1")
@@ -387,8 +387,8 @@ def test_dbt_backend(tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch) -> No
     assert len(checks) == 19 and all(c.passed for c in checks)
     assert table_digests(database) == built
     # ...and the system's own graph holds the dbt models below its dataset source.
-    from sei_assets.graph import system_definitions
-    from sei_assets.registry import SystemEntry
+    from sei_assets.core.registry import SystemEntry
+    from sei_assets.defs.graph import system_definitions
 
     graph_assets, _checks = system_definitions(SystemEntry("loan", repo))
     graph_keys = {k.to_user_string() for a in graph_assets for k in getattr(a, "keys", [])}
@@ -399,8 +399,8 @@ def test_dvc_experiment_with_changed_params(tmp_path: Path) -> None:
     """`run_experiment`: a DVC experiment of the loan pipeline with seed 7, run in a temporary
     executor (`dvc exp run --temp`, no --set-param: Hydra's parser does not load here); the
     branch, the workspace and the params file are left exactly as they were."""
-    from sei_assets.reproducers import ReproducerError
-    from sei_assets.reproducers.dvc_exp import run_experiment
+    from sei_assets.core.reproducers import ReproducerError
+    from sei_assets.core.reproducers.dvc_exp import run_experiment
 
     repo = seed_repository(LOAN, tmp_path / "loan")
     head = _git(repo, "rev-parse", "HEAD")

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from sei_assets import conformance, signing
-from sei_assets.manifest import LoadedManifest, load_manifest
+from sei_assets.core import conformance, signing
+from sei_assets.core.manifest import LoadedManifest, load_manifest
 from tests.reference import blob, commits, replay
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -98,7 +98,7 @@ def test_projection_matches_reference_clause_by_clause(
 def test_our_engine_bundle_projects_to_the_reference_decisions(
     tmp_path: Path, name: str, index: int
 ) -> None:
-    from sei_assets import engine
+    from sei_assets.core import engine
 
     replay(name, tmp_path, upto=index)
     loaded = load_manifest(tmp_path)
@@ -157,8 +157,8 @@ def test_management_review_follows_approval_and_staleness(standard: str, clause:
 
 def _loan_bundle(loaded: LoadedManifest, failing: set[str]) -> dict[str, Any]:
     """A bundle for the loan resources manifest: every control passes except ``failing``."""
-    from sei_assets.controls import compile_controls, evaluate_controls
-    from sei_assets.risk import analyse, overall_residual
+    from sei_assets.core.controls import compile_controls, evaluate_controls
+    from sei_assets.core.risk import analyse, overall_residual
 
     controls = compile_controls(loaded.manifest)
     metrics: dict[str, Any] = {}
@@ -245,7 +245,7 @@ def test_applicable_keeps_manifest_order_and_drops_unknown(tmp_path: Path) -> No
 
 
 def test_unknown_standard_is_refused() -> None:
-    from sei_assets.errors import SeiError
+    from sei_assets.core.errors import SeiError
 
     loaded = load_manifest(LOAN)
     with pytest.raises(SeiError, match="no clause catalogue"):
@@ -365,7 +365,7 @@ def test_new_catalogues_are_complete(standard: str) -> None:
 
 
 def test_unknown_rule_is_refused() -> None:
-    from sei_assets.errors import SeiError
+    from sei_assets.core.errors import SeiError
 
     with pytest.raises(SeiError, match="unknown conformance rule"):
         conformance.check_rule({"all_of": ["stakeholders", "no_such_rule"]})
@@ -414,7 +414,7 @@ def test_written_conformance_verifies_and_refuses_tampering(tmp_path: Path) -> N
 
 
 def test_projection_is_deterministic() -> None:
-    from sei_assets.evidence import dump
+    from sei_assets.core.evidence import dump
 
     loaded = load_manifest(LOAN)
     bundle = _loan_bundle(loaded, {"unfair-credit-exclusion"})

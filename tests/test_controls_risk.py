@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from sei_assets.controls import Control, evaluate_control, gate
-from sei_assets.risk import level
+from sei_assets.core.controls import Control, evaluate_control, gate
+from sei_assets.core.risk import level
 
 GATE = Control(
     control_id="fair",

@@ -13,8 +13,8 @@ import dagster as dg
 import pytest
 import yaml
 
-from sei_assets.graph import system_definitions
-from sei_assets.registry import SystemEntry
+from sei_assets.core.registry import SystemEntry
+from sei_assets.defs.graph import system_definitions
 from tests.reference import replay
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,8 +30,13 @@ def test_checks_generated_from_the_loan_plan(tmp_path: Path) -> None:
     entry = SystemEntry("loan", tmp_path / "absent", seed=LOAN_SEED)
     specs = _specs(entry)
     manifest = yaml.safe_load((LOAN_SEED / "sei.yaml").read_text())
-    measures = [m for r in manifest["risk"]["risks"] for t in r["treat"] for m in t["measures"]
-                if "monitoring" not in m.get("lifecycle", [])]
+    measures = [
+        m
+        for r in manifest["risk"]["risks"]
+        for t in r["treat"]
+        for m in t["measures"]
+        if "monitoring" not in m.get("lifecycle", [])
+    ]
     assert len(specs) == 10 + 1 and len(measures) == 10
     for m in measures:
         spec = specs[m["id"].replace("-", "_")]
@@ -43,15 +48,18 @@ def test_checks_generated_from_the_loan_plan(tmp_path: Path) -> None:
 
 def _registry(tmp_path: Path, systems: dict[str, Path]) -> Path:
     path = tmp_path / "systems.yaml"
-    path.write_text(yaml.safe_dump(
-        {"systems": [{"name": n, "repo": str(r)} for n, r in systems.items()]}))
+    path.write_text(
+        yaml.safe_dump({"systems": [{"name": n, "repo": str(r)} for n, r in systems.items()]})
+    )
     return path
 
 
 def test_definitions_load_two_registered_systems(tmp_path: Path, monkeypatch) -> None:
     replay("quickstart", tmp_path / "qs", upto=8)
-    monkeypatch.setenv("SEI_SYSTEMS_FILE", str(_registry(
-        tmp_path, {"education": tmp_path / "qs", "loan": tmp_path / "loan"})))
+    monkeypatch.setenv(
+        "SEI_SYSTEMS_FILE",
+        str(_registry(tmp_path, {"education": tmp_path / "qs", "loan": tmp_path / "loan"})),
+    )
     (tmp_path / "loan").mkdir()
     shutil.copy(LOAN_SEED / "sei.yaml", tmp_path / "loan" / "sei.yaml")
     from sei_assets.definitions import build_definitions
@@ -60,8 +68,15 @@ def test_definitions_load_two_registered_systems(tmp_path: Path, monkeypatch) ->
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     for system in ("education", "loan"):
-        for leaf in ("manifest", "dataset", "treatment", "assessment_plan", "pipeline_run",
-                     "evidence_bundle", "release"):
+        for leaf in (
+            "manifest",
+            "dataset",
+            "treatment",
+            "assessment_plan",
+            "pipeline_run",
+            "evidence_bundle",
+            "release",
+        ):
             assert f"{system}/{leaf}" in keys
     checks = {(k.asset_key.path[0], k.name) for k in graph.asset_check_keys}
     assert ("education", "fairness_parity") in checks
@@ -80,7 +95,10 @@ def _materialize(entry: SystemEntry, instance, selection=None, repro_config: boo
     assets, checks = system_definitions(entry)
     config = {"ops": {f"{entry.name}__pipeline_run": {"config": {"repro": False}}}}
     return dg.materialize(
-        [*assets, *checks], instance=instance, raise_on_error=False, selection=selection,
+        [*assets, *checks],
+        instance=instance,
+        raise_on_error=False,
+        selection=selection,
         run_config=config if repro_config else None,
     )
 
@@ -90,8 +108,11 @@ def test_green_run_materializes_release(education: SystemEntry) -> None:
         result = _materialize(education, instance, dg.AssetSelection.groups("education"))
         assert result.success
         evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-        assert evaluations == {"fairness_parity": True, "accuracy_floor": True,
-                               "signature_valid": True}
+        assert evaluations == {
+            "fairness_parity": True,
+            "accuracy_floor": True,
+            "signature_valid": True,
+        }
         assert instance.get_latest_materialization_event(dg.AssetKey(["education", "release"]))
     release = json.loads((education.repo / ".sei" / "release.json").read_text())
     assert release["gate"] == "green" and release["bundle_digest"].startswith("sha256:")
@@ -107,9 +128,9 @@ def test_red_gate_stops_release_and_keeps_signed_evidence(education: SystemEntry
         failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
         assert failed == {"fairness_parity"}
         assert instance.get_latest_materialization_event(
-            dg.AssetKey(["education", "evidence_bundle"]))
-        assert not instance.get_latest_materialization_event(
-            dg.AssetKey(["education", "release"]))
+            dg.AssetKey(["education", "evidence_bundle"])
+        )
+        assert not instance.get_latest_materialization_event(dg.AssetKey(["education", "release"]))
     bundle = json.loads((education.repo / ".sei" / "bundle.json").read_text())
     assert bundle["gate"] == "red"
     assert not (education.repo / ".sei" / "release.json").exists()
@@ -122,7 +143,8 @@ def test_signature_check_fails_on_tampered_bundle(education: SystemEntry) -> Non
         bundle = education.repo / ".sei" / "bundle.json"
         bundle.write_bytes(bundle.read_bytes().replace(b'"gate": "green"', b'"gate": "greeN"'))
         only_checks = dg.AssetSelection.checks_for_assets(
-            dg.AssetKey(["education", "evidence_bundle"]))
+            dg.AssetKey(["education", "evidence_bundle"])
+        )
         result = _materialize(education, instance, only_checks, repro_config=False)
         evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
         assert evaluations["signature_valid"].passed is False
@@ -132,9 +154,19 @@ def test_signature_check_fails_on_tampered_bundle(education: SystemEntry) -> Non
 
 def _dagster_materialize(registry: Path, select: str, env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m",
-         "sei_assets.definitions", "--select", select],
-        cwd=ROOT, env=dict(env, SEI_SYSTEMS_FILE=str(registry)), capture_output=True, text=True,
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "asset",
+            "materialize",
+            "-m",
+            "sei_assets.definitions",
+            "--select",
+            select,
+        ],
+        cwd=ROOT,
+        env=dict(env, SEI_SYSTEMS_FILE=str(registry)),
+        capture_output=True,
+        text=True,
         timeout=600,
     )
 
@@ -143,8 +175,9 @@ def test_dagster_asset_materialize_gates_ci(tmp_path: Path) -> None:
     """The loan system through `dagster asset materialize`: V1 exits non-zero, V2 exits zero."""
     repo = tmp_path / "loan"
     registry = tmp_path / "systems.yaml"
-    registry.write_text(yaml.safe_dump(
-        {"systems": [{"name": "loan", "repo": str(repo), "seed": str(LOAN_SEED)}]}))
+    registry.write_text(
+        yaml.safe_dump({"systems": [{"name": "loan", "repo": str(repo), "seed": str(LOAN_SEED)}]})
+    )
     env = dict(os.environ)
     v1 = _dagster_materialize(registry, "group:loan", env)
     assert v1.returncode != 0, v1.stdout[-3000:] + v1.stderr[-3000:]
@@ -152,8 +185,9 @@ def test_dagster_asset_materialize_gates_ci(tmp_path: Path) -> None:
     assert bundle["gate"] == "red" and bundle["gate_failures"] == ["unfair-credit-exclusion"]
     assert not (repo / ".sei" / "release.json").exists()
     shutil.copyfile(LOAN_SEED / "treatment" / "train.py", repo / "train.py")
-    subprocess.run(["git", "commit", "-qam", "treatment: fairlearn mitigation"], cwd=repo,
-                   check=True)
+    subprocess.run(
+        ["git", "commit", "-qam", "treatment: fairlearn mitigation"], cwd=repo, check=True
+    )
     v2 = _dagster_materialize(registry, "group:loan", env)
     assert v2.returncode == 0, v2.stdout[-3000:] + v2.stderr[-3000:]
     bundle = json.loads((repo / ".sei" / "bundle.json").read_text())
@@ -169,7 +203,17 @@ def test_workspace_and_dagster_cloud_yaml_are_valid() -> None:
     (location,) = cloud.locations
     assert location.code_source.module_name == "sei_assets.definitions"
     out = subprocess.run(
-        [str(Path(sys.executable).parent / "dagster"), "definitions", "validate", "-w",
-         "workspace.yaml"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "definitions",
+            "validate",
+            "-w",
+            "workspace.yaml",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "Validation successful for code location sei_assets" in out.stdout + out.stderr

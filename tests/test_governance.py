@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sei_assets import governance
-from sei_assets.errors import SeiError
+from sei_assets.core import governance
+from sei_assets.core.errors import SeiError
 from tests.reference import replay
 from tests.test_reconstruct import commit_all, declare, git, measure, treated_history
 

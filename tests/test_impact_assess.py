@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sei_assets import assess, impact, signing
-from sei_assets.evidence import dump
-from sei_assets.manifest import Risk, load_manifest
+from sei_assets.core import assess, impact, signing
+from sei_assets.core.evidence import dump
+from sei_assets.core.manifest import Risk, load_manifest
 from tests.reference import blob
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sei_assets.errors import ManifestError
-from sei_assets.manifest import load_manifest, parse_constraint
+from sei_assets.core.errors import ManifestError
+from sei_assets.core.manifest import load_manifest, parse_constraint
 from tests.reference import blob
 
 LOAN = blob("loan-scoring", 0, "venth.yaml").decode()

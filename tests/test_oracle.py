@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from sei_assets.manifest import load_manifest
-from sei_assets.oscal import read_plan, render_plan, write_plan
+from sei_assets.core.manifest import load_manifest
+from sei_assets.core.oscal import read_plan, render_plan, write_plan
 from tests.reference import commits, replay
 
 PLANS = {

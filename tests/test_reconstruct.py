@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from sei_assets import engine, governance, signing
-from sei_assets.errors import SeiError
-from sei_assets.evidence import dump
-from sei_assets.reconstruct import reconstruct, write_reconstruct
+from sei_assets.core import engine, governance, signing
+from sei_assets.core.errors import SeiError
+from sei_assets.core.evidence import dump
+from sei_assets.core.reconstruct import reconstruct, write_reconstruct
 from tests.reference import blob, commits, replay
 
 # (repository, commit index, evidence folder): where the reference committed a reconstruct.json

@@ -26,7 +26,7 @@ from sei_assets.scenarios import (
     scenario_files,
     scenario_jobs,
 )
-from sei_assets.scenarios.schema import build_schema, render, schema_path
+from sei_assets.scenarios.dialects.harness.schema import build_schema, render, schema_path
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = scenario_files(ROOT / "scenarios")
@@ -107,7 +107,7 @@ def test_schema_file_is_what_the_registries_build() -> None:
     schema = json.loads(schema_path().read_text(encoding="utf-8"))
     Draft202012Validator.check_schema(schema)
     assert schema_path().read_text(encoding="utf-8") == render(build_schema()), (
-        "run: python -m sei_assets.scenarios.schema --write"
+        "run: python -m sei_assets.scenarios.dialects.harness.schema --write"
     )
     validator = Draft202012Validator(schema)
     for path in SCENARIOS:
@@ -233,7 +233,7 @@ def test_tamper_flips_one_bit(tmp_path: Path, state: Path) -> None:
 
 def test_bundle_expectations_show_expected_and_actual(tmp_path: Path, state: Path) -> None:
     """Every bundle checker, failing on a small bundle: each message names both values."""
-    from sei_assets.scenarios.runner import execute_step, new_workspace
+    from sei_assets.scenarios.dialects.harness.runner import execute_step, new_workspace
 
     path = _write(
         tmp_path / "scenarios",

@@ -17,8 +17,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sei_assets import signing
-from sei_assets.errors import SeiError, VerificationError
+from sei_assets.core import signing
+from sei_assets.core.errors import SeiError, VerificationError
 from tests.reference import blob, commits, replay
 
 QUICKSTART_LAST = len(commits("quickstart")) - 1
@@ -413,7 +413,7 @@ def test_sei_dir_wins_over_older_names(tmp_path: Path, quickstart: Path) -> None
 
 def test_import_is_light() -> None:
     code = (
-        "import sys, sei_assets.signing; "
+        "import sys, sei_assets.core.signing; "
         "print(','.join(m for m in ('pydantic', 'pandas', 'dagster', 'sklearn', 'yaml', "
         "'cryptography.hazmat.primitives.serialization.ssh') if m in sys.modules))"
     )

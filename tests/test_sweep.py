@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from sei_assets import signing
+from sei_assets.core import signing
 from tests.systems import make_registry
 
 RED = frozenset({3, 17, 41})
@@ -23,24 +23,38 @@ def test_sweep_of_fifty_systems(tmp_path: Path, monkeypatch) -> None:
     defs = build_definitions()
     with dg.instance_for_test() as instance:
         sweep = defs.resolve_job_def("compliance_sweep").execute_in_process(
-            instance=instance, raise_on_error=False)
-        failed = {(e.asset_key.path[0], e.check_name)
-                  for e in sweep.get_asset_check_evaluations() if not e.passed}
+            instance=instance, raise_on_error=False
+        )
+        failed = {
+            (e.asset_key.path[0], e.check_name)
+            for e in sweep.get_asset_check_evaluations()
+            if not e.passed
+        }
         assert failed == {(f"sys_{i:03d}", "parity_gap") for i in RED}
         assert not sweep.success  # the red systems fail their own steps, the rest completes
         summary = dg.materialize(
-            [*defs.assets, *defs.asset_checks], instance=instance,
-            selection=dg.AssetSelection.assets("sweep_summary"))
+            [*defs.assets, *defs.asset_checks],
+            instance=instance,
+            selection=dg.AssetSelection.assets("sweep_summary"),
+        )
         assert summary.success
         review = {e.check_name: e.passed for e in summary.get_asset_check_evaluations()}
-        assert {n for n, ok in review.items() if not ok} == {f"sys_{i:03d}_review_current"
-                                                              for i in DUE}
-        assert all(e.severity == dg.AssetCheckSeverity.WARN
-                   for e in summary.get_asset_check_evaluations())
+        assert {n for n, ok in review.items() if not ok} == {
+            f"sys_{i:03d}_review_current" for i in DUE
+        }
+        assert all(
+            e.severity == dg.AssetCheckSeverity.WARN for e in summary.get_asset_check_evaluations()
+        )
     out = Path(os.environ["SEI_STATE_DIR"]) / "sweep"
     report = json.loads((out / "sweep.json").read_text())
-    assert report["totals"] == {"systems": 50, "green": 47, "red": 3, "no_evidence": 0,
-                                "stale": 0, "review_due": 2}
+    assert report["totals"] == {
+        "systems": 50,
+        "green": 47,
+        "red": 3,
+        "no_evidence": 0,
+        "stale": 0,
+        "review_due": 2,
+    }
     rows = {r["system"]: r for r in report["systems"]}
     assert rows["sys_003"]["gate"] == "red" and rows["sys_004"]["gate"] == "green"
     assert rows["sys_004"]["overall_residual"] == "MEDIUM"

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sei_assets.scenarios.model import (
+from sei_assets.scenarios.dialects.harness.model import (
     Scenario,
     ScenarioError,
     Step,
@@ -32,20 +32,38 @@ __all__ = [
     "build_job",
     "load_scenario",
     "scenario_files",
+    "all_scenario_jobs",
     "scenario_jobs",
     "scenarios_dir",
 ]
 
 
 def scenario_jobs(directory: Path | None = None) -> list[dg.JobDefinition]:
-    """One Dagster job per scenario file (`$SEI_SCENARIOS_DIR`, else `scenarios/`)."""
-    from sei_assets.scenarios.jobs import scenario_jobs as jobs
+    """One Dagster job per scenario file of the harness dialect (`$SEI_SCENARIOS_DIR`, else
+    `scenarios/`); a malformed file raises `ScenarioError` (tests and validation use this)."""
+    from sei_assets.scenarios.dialects.harness.jobs import scenario_jobs as jobs
 
     return jobs(directory)
 
 
+def all_scenario_jobs(
+    directory: Path | None = None,
+) -> tuple[list[dg.JobDefinition], list[tuple[Path, str]]]:
+    """Every dialect's jobs, and the files that could not be loaded (file, reason): what the
+    code location uses, so one malformed scenario never takes it down."""
+    from sei_assets.scenarios.dialects import DIALECTS
+
+    jobs: list[dg.JobDefinition] = []
+    problems: list[tuple[Path, str]] = []
+    for dialect in DIALECTS:
+        found, bad = dialect.jobs(directory)
+        jobs += found
+        problems += bad
+    return jobs, problems
+
+
 def build_job(scenario: Scenario) -> dg.JobDefinition:
     """The Dagster job of one loaded scenario."""
-    from sei_assets.scenarios.jobs import build_job as build
+    from sei_assets.scenarios.dialects.harness.jobs import build_job as build
 
     return build(scenario)

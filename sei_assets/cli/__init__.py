@@ -1,0 +1,429 @@
+"""The `sei` command line: compile, run, status, verify, pubkey.
+
+Exit codes: 0 green / fresh / verified, 1 red / stale / not verified, 2 bad input.
+`status`, `verify` and `pubkey` import neither Dagster nor scikit-learn.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sei_assets.core.errors import SeiError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="sei-assets: AI-assurance evidence from your own ML pipeline.",
+)
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+RepoOpt = Annotated[Path, typer.Option("--repo", help="The AI system's repository.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _emit_json(doc: Any) -> None:
+    sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def _fail(exc: SeiError) -> None:
+    err.print(f"[bold red]error:[/] {exc}", markup=True)
+    raise typer.Exit(exc.exit_code)
+
+
+def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run an engine function; bad input ends the command with its message and exit code 2."""
+    try:
+        return fn(*args, **kwargs)
+    except SeiError as exc:
+        _fail(exc)
+
+
+def _signed_doc(fn: Any, repo: Path, as_json: bool, *args: Any) -> dict[str, Any] | None:
+    """Run a verb that writes one signed document; print it as JSON with --json."""
+    doc, path = _call(fn, repo, *args)
+    if as_json:
+        _emit_json({"file": str(path), **doc})
+        return None
+    return doc | {"_path": path}
+
+
+@app.command()
+def compile(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Compile the risk program into the OSCAL plan (a Dagster run on the local instance)."""
+    from sei_assets.core.manifest import load_manifest
+
+    try:
+        loaded = load_manifest(repo)
+        from sei_assets.core.controls import compile_controls
+        from sei_assets.core.oscal import plan_path
+        from sei_assets.defs.graph import materialize_system
+
+        code, message = materialize_system(repo, "compile")
+    except SeiError as exc:
+        _fail(exc)
+    if code:
+        _fail(SeiError(message or "compile failed"))
+    controls = compile_controls(loaded.manifest)
+    monitoring = [m.id for _r, m in loaded.manifest.measures if m.is_monitoring]
+    path = plan_path(loaded)
+    if as_json:
+        _emit_json(
+            {
+                "plan": str(path),
+                "control_count": len(controls),
+                "controls": [c.control_id for c in controls],
+                "monitoring": monitoring,
+            }
+        )
+        return
+    out.print(f"compiled {len(controls)} controls → {path}")
+    if monitoring:
+        out.print(f"declared for post-market monitoring (not compiled): {', '.join(monitoring)}")
+
+
+def _control_table(bundle: dict[str, Any]) -> Table:
+    table = Table(title=f"controls of {bundle['system_name']}")
+    for col in ("control", "metric", "actual", "constraint", "mode", "result"):
+        table.add_column(col)
+    ops = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "=="}
+    for r in bundle["control_results"]:
+        actual = "—" if r["actual_value"] is None else f"{r['actual_value']:.4f}"
+        verdict = "[green]PASS[/]" if r["passed"] else "[red]FAIL[/]"
+        if r.get("underpowered"):
+            verdict += " [yellow](underpowered)[/]"
+        if r.get("failure"):
+            verdict += f" ({r['failure']})"
+        table.add_row(
+            r["control_id"],
+            r["metric_key"],
+            actual,
+            f"{ops[r['operator']]} {r['threshold']:g}",
+            r["enforcement_mode"],
+            verdict,
+        )
+    return table
+
+
+@app.command()
+def run(
+    repo: RepoOpt = Path("."),
+    no_repro: Annotated[
+        bool, typer.Option("--no-repro", help="Evaluate the metrics already there.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reproduce the pipeline, evaluate every control, decide the gate, sign the evidence.
+
+    Runs the system's Dagster assets in-process on the local instance (it shows in the UI).
+    """
+    from sei_assets.core.manifest import load_manifest
+
+    try:
+        load_manifest(repo)
+        from sei_assets.defs.graph import materialize_system
+
+        code, message = materialize_system(repo, "run", repro=not no_repro)
+    except SeiError as exc:
+        _fail(exc)
+    if code == 2:
+        _fail(SeiError(message or "run failed"))
+    bundle_path = repo / ".sei" / "bundle.json"
+    b = json.loads(bundle_path.read_text(encoding="utf-8"))
+    if as_json:
+        _emit_json(
+            {
+                "gate": b["gate"],
+                "bundle": str(bundle_path),
+                "gate_failures": b["gate_failures"],
+                "control_count": len(b["control_results"]),
+                "overall_residual": b["overall_residual"],
+                "treatment_events": b["treatment_events"],
+            }
+        )
+    else:
+        out.print(_control_table(b))
+        res = b["overall_residual"] or {}
+        out.print(
+            f"overall residual: {res.get('level')} ({res.get('evaluation')} criterion "
+            f"{res.get('criterion')})"
+        )
+        for e in b["treatment_events"]:
+            out.print(
+                f"treatment event: {e['control_id']} FAIL → PASS "
+                f"(treatment {e.get('treatment_commit', '?')[:12]})"
+            )
+        colour = "green" if b["gate"] == "green" else "red"
+        out.print(
+            f"gate: [bold {colour}]{b['gate'].upper()}[/]"
+            + (f" — failing: {', '.join(b['gate_failures'])}" if b["gate_failures"] else "")
+        )
+        out.print(f"evidence: {bundle_path} (signed)")
+    raise typer.Exit(code)
+
+
+@app.command()
+def status(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Freshness per section and typed drift (A scope, B model/treatment, C data), without running.
+
+    Exit 0 when every section is fresh and the last gate green, 1 when stale or red, 2 on bad input.
+    """
+    from sei_assets.core.status import system_status
+
+    try:
+        st = system_status(repo)
+    except SeiError as exc:
+        _fail(exc)
+    if as_json:
+        _emit_json(st.to_json())
+    else:
+        out.print(f"system: {st.system}")
+        for s in st.sections:
+            colour = "green" if s.fresh else "yellow"
+            out.print(f"  {s.section}: [{colour}]{s.describe()}[/]")
+        out.print(
+            f"last gate: {st.gate or 'none (no evidence yet)'}"
+            + (f" (evidence of {st.generated_at})" if st.generated_at else "")
+        )
+        if st.stale_classes:
+            out.print(f"drift: class {', '.join(st.stale_classes)} — run `sei run` to recompute")
+    raise typer.Exit(st.exit_code)
+
+
+@app.command()
+def verify(
+    repo: RepoOpt = Path("."),
+    pubkey: Annotated[
+        str | None, typer.Option("--pubkey", help="Trusted public key: hex, or a file holding it.")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the signature of every signed evidence file, offline."""
+    from sei_assets.core import signing
+
+    pinned = None
+    if pubkey:
+        p = Path(pubkey)
+        pinned = p.read_text().strip() if p.is_file() else pubkey.strip()
+    try:
+        verdict = signing.verify_evidence(repo, pinned)
+    except SeiError as exc:
+        _fail(exc)
+    if as_json:
+        _emit_json(
+            {
+                "ok": verdict.ok,
+                "evidence_dir": str(verdict.evidence_dir),
+                "pubkey_source": verdict.pubkey_source,
+                "keyid": verdict.keyid,
+                "files": [
+                    {"path": str(f.path), "ok": f.ok, "reason": f.reason} for f in verdict.files
+                ],
+            }
+        )
+    else:
+        for f in verdict.files:
+            mark = "[green]OK[/]  " if f.ok else "[red]FAIL[/]"
+            out.print(f"{mark} {f.path}" + ("" if f.ok else f" — {f.reason}"))
+        if verdict.pubkey_source == "repository":
+            out.print(
+                "[yellow]note:[/] the public key was taken from the repository itself "
+                f"({verdict.evidence_dir}/PUBKEY.txt); pin a trusted key with --pubkey"
+            )
+        out.print(
+            f"{'verified' if verdict.ok else 'NOT verified'}: {len(verdict.files)} signed files"
+        )
+    raise typer.Exit(0 if verdict.ok else 1)
+
+
+@app.command()
+def pubkey(as_json: JsonOpt = False) -> None:
+    """Print this machine's signing public key (created on first use)."""
+    from sei_assets.core import signing
+
+    try:
+        key = signing.load_or_create_key()
+    except SeiError as exc:
+        _fail(exc)
+    hexkey = signing.public_key_hex(key)
+    if as_json:
+        _emit_json({"pubkey": hexkey, "keyid": signing.keyid_for(hexkey)})
+    else:
+        out.print(hexkey)
+
+
+ByOpt = Annotated[str, typer.Option("--by", help='Who decides: "Name <email>".')]
+
+
+def _decision(verb: str, repo: Path, as_json: bool, **kwargs: Any) -> None:
+    from sei_assets.core import governance
+
+    try:
+        sha = getattr(governance, verb)(repo, **kwargs)
+        state = governance.lifecycle(repo)
+    except SeiError as exc:
+        _fail(exc)
+    if as_json:
+        _emit_json({"commit": sha, "lifecycle": state})
+        return
+    stale = " (stale)" if state.get("stale") else ""
+    out.print(f"{verb}: commit {sha[:12]}; lifecycle {state['state']}{stale}")
+
+
+@app.command()
+def request(repo: RepoOpt = Path("."), by: ByOpt = ..., as_json: JsonOpt = False) -> None:
+    """Request management approval of the treatment plan (a commit with a trailer)."""
+    _decision("request", repo, as_json, by=by)
+
+
+@app.command()
+def approve(
+    repo: RepoOpt = Path("."),
+    by: ByOpt = ...,
+    accept_residual: Annotated[
+        bool, typer.Option("--accept-residual", help="Accept the residual risk of a red gate.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Approve the treatment plan and its residual risk (`Sei-Approved-by:`)."""
+    _decision("approve", repo, as_json, by=by, accept_residual=accept_residual)
+
+
+@app.command()
+def review(repo: RepoOpt = Path("."), by: ByOpt = ..., as_json: JsonOpt = False) -> None:
+    """Record a periodic management review (`Sei-Reviewed-by:`)."""
+    _decision("review", repo, as_json, by=by)
+
+
+@app.command()
+def reject(
+    repo: RepoOpt = Path("."),
+    by: ByOpt = ...,
+    reason: Annotated[str, typer.Option("--reason", help="Why.")] = ...,
+    as_json: JsonOpt = False,
+) -> None:
+    """Reject the treatment plan, with the reason (`Sei-Rejected-by:`)."""
+    _decision("reject", repo, as_json, by=by, reason=reason)
+
+
+@app.command()
+def retire(
+    repo: RepoOpt = Path("."),
+    by: ByOpt = ...,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Retire the system (`Sei-Retired-by:`): no decision follows."""
+    _decision("retire", repo, as_json, by=by, reason=reason)
+
+
+@app.command()
+def lifecycle(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """The lifecycle state from the decisions in git history (and whether an approval is stale)."""
+    from sei_assets.core import governance
+
+    state = _call(governance.lifecycle, repo)
+    if as_json:
+        _emit_json(state)
+        return
+    line = f"lifecycle: {state['state']}"
+    if state.get("by"):
+        line += f" by {state['by']} ({str(state.get('sha', ''))[:12]}, {state.get('date')})"
+    if state.get("stale"):
+        line += f" — STALE: {state.get('stale_reason', 'the evidence changed after it')}"
+    out.print(line)
+
+
+@app.command()
+def reconstruct(
+    repo: RepoOpt = Path("."),
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write here instead.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rebuild the risk-management cycle from git history (signed `.sei/reconstruct.json`)."""
+    from sei_assets.core.engine import reconstruct_cycle
+
+    doc = _signed_doc(reconstruct_cycle, repo, as_json, out_file)
+    if doc is None:
+        return
+    p, path = doc["payload"], doc["_path"]
+    out.print(
+        f"{len(p['snapshots'])} evidence snapshots, {len(p['risks'])} measured risks, "
+        f"{len(p.get('treatment_arcs', []))} treatment arcs"
+    )
+    for arc in p.get("treatment_arcs", []):
+        anchor = (arc.get("treatment") or {}).get("sha", "?")
+        out.print(f"  treatment arc: {arc['control_id']} FAIL → PASS (treatment {anchor[:12]})")
+    out.print(f"lifecycle: {p['lifecycle']['state']}")
+    out.print(f"written: {path} (signed)")
+
+
+@app.command()
+def conformance(
+    repo: RepoOpt = Path("."),
+    standard: Annotated[
+        list[str] | None, typer.Option("--standard", help="e.g. iso/23894@2023; repeatable.")
+    ] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Write into this folder.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Project the evidence onto standards' clause catalogues (every applicable one by default)."""
+    from sei_assets.core.engine import project_conformance
+
+    written = _call(project_conformance, repo, standard or None, out_dir)
+    if as_json:
+        _emit_json([{"file": str(path), **doc} for doc, path in written])
+        return
+    for doc, path in written:
+        counts: dict[str, int] = {}
+        for c in doc["payload"]["clauses"]:
+            counts[c["decision"]] = counts.get(c["decision"], 0) + 1
+        summary = ", ".join(f"{n} {d}" for d, n in sorted(counts.items()))
+        out.print(f"{doc['payload']['standard']}: {summary} → {path}")
+
+
+@app.command()
+def impact(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Impact assessment and foreseeable misuse (ISO/IEC 42001 6.1.4; AI Act Art. 27)."""
+    from sei_assets.core.engine import assess_impact
+
+    doc = _signed_doc(assess_impact, repo, as_json)
+    if doc is None:
+        return
+    p, path = doc["payload"], doc["_path"]
+    out.print(
+        f"misuses: {p['summary']['misuses']}, addressed: {p['summary']['addressed']}, "
+        f"findings: {p['summary']['findings']}"
+    )
+    for f in p["findings"]:
+        out.print(f"  finding ({f['severity']}): {f['message']}")
+    out.print(f"written: {path} (signed)")
+
+
+@app.command()
+def assess(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
+    """Propose risks the manifest does not declare, from the knowledge catalogue (offline)."""
+    from sei_assets.core.engine import propose_risks
+
+    doc = _signed_doc(propose_risks, repo, as_json)
+    if doc is None:
+        return
+    path = doc["_path"]
+    for p in doc["payload"]["proposals"]:
+        out.print(f"  proposed: {p['id']}: {p['title']}")
+    out.print(
+        f"{len(doc['payload']['proposals'])} proposals → {path} "
+        f"(paste-ready: {path.with_suffix('.yaml')})"
+    )
+
+
+def main() -> None:
+    """Entry point of the `sei` script."""
+    app()

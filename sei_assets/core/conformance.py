@@ -1,0 +1,522 @@
+"""Conformance: project a system's evidence onto a standard's clause catalogue.
+
+Each catalogue is data (``knowledge/standards/<slug>.yaml``): per clause an id, a title, the
+phase of the risk cycle it belongs to and the rule that decides it. A clause gets one decision:
+
+- ``covered``: its rule holds (or every evaluated measure citing it passes);
+- ``covered_attested``: measures cite it but none is evaluated yet (declared, not measured);
+- ``partial``: some of what the rule needs holds (some citing measures pass);
+- ``gap``: nothing evidences it.
+
+A clause with a ``rule`` is decided by that rule alone (as the reference decides prEN 18228
+9.3 by its criterion although a measure cites it); citations count only where the rule says
+``cited``. The rule vocabulary (interpreted by :data:`RULES`), with two combinators:
+``all_of`` (all covered → covered; all covered or attested → covered_attested; all gap → gap;
+else partial) and ``any_of`` (the strongest decision):
+
+==================  ==========================================================================
+``cited``           measures citing ``<standard>#<clause>`` (standard_clauses, frameworks, or
+                    their treatment's ``controls``; ``articles: [..]`` adds measures by EU AI
+                    Act article): all evaluated pass → covered, some → partial, none → gap;
+                    cited but none evaluated → covered_attested. The default when no rule.
+``stakeholders``    affected persons declared
+``intended_purpose`` intended purpose declared
+``misuses_declared`` reasonably foreseeable misuse declared
+``misuses_addressed`` every declared misuse addressed by a declared risk (some → partial)
+``classification``  classification tier with its basis
+``roles_declared``  operator roles (provider, deployer, ...) declared
+``standards_declared`` applicable standards declared
+``risk_estimation`` every declared risk has a likelihood and an impact
+``criteria_applied`` risk appetite declared and the overall residual evaluated against it
+``control_hierarchy`` every risk that needs treatment has a treatment with measures, and every
+                    declared control tier belongs to the hierarchy of risk control
+``residual_present`` residual risk evaluated, for every risk with a blocking control
+``overall_residual`` overall residual risk within its criterion
+``power_stats``     statistical power reported for at least one control
+``controls``        the evaluated controls (optionally ``blocking: true``) pass
+``treatment_events`` a failed control passes after a treatment (corrective action recorded)
+``data_governance`` the dataset documented (Croissant) in the bundle
+``monitoring``      review_interval or lifecycle monitoring measures (``require_art72: true``:
+                    only a plan with trigger, frequency and Art. 72 citation is covered)
+``signed_bundle``   a signed evidence bundle exists
+``bom``             a component inventory (CycloneDX BOM) in the signed bundle
+``approval``        management approval recorded and not stale
+==================  ==========================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sei_assets.core.errors import SeiError
+from sei_assets.core.evidence import EVIDENCE_DIR, dump, write_signed
+from sei_assets.core.manifest import LoadedManifest, Manifest, Measure, Treatment
+
+SCHEMA_VERSION = 1
+KIND = "conformance"
+DECISIONS = ("gap", "partial", "covered_attested", "covered")
+#: The hierarchy of risk control (ISO 14971 / prEN 18228 9.1.2) a declared control tier names.
+CONTROL_TIERS = ("inherent", "design", "protective", "information", "informative", "organizational")
+_NO_TREATMENT = {"ACCEPT", "RETAIN"}
+
+
+def standard_slug(standard_id: str) -> str:
+    """File-name slug of a standard id: ``eu/dora@2022`` → ``eu_dora_2022``."""
+    return standard_id.replace("/", "_").replace("@", "_")
+
+
+# --------------------------------------------------------------------------- catalogues
+
+
+def _standards_dir() -> Any:
+    return resources.files("sei_assets.knowledge").joinpath("standards")
+
+
+@cache
+def catalogue(standard_id: str) -> dict[str, Any] | None:
+    """The clause catalogue of ``standard_id`` (parsed YAML), or None when there is none."""
+    entry = _standards_dir().joinpath(f"{standard_slug(standard_id)}.yaml")
+    if not entry.is_file():
+        return None
+    data = yaml.safe_load(entry.read_text(encoding="utf-8"))
+    if data.get("standard") != standard_id:
+        raise SeiError(f"catalogue {entry.name} declares {data.get('standard')!r}")
+    return data
+
+
+def catalogues() -> list[str]:
+    """Every standard id that has a catalogue, sorted."""
+    ids = []
+    for entry in _standards_dir().iterdir():
+        if entry.name.endswith(".yaml"):
+            ids.append(yaml.safe_load(entry.read_text(encoding="utf-8"))["standard"])
+    return sorted(ids)
+
+
+def applicable(loaded: LoadedManifest) -> list[str]:
+    """The manifest's applicable standards that have a catalogue, in manifest order."""
+    return [s for s in loaded.manifest.context.applicable_standards if catalogue(s) is not None]
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+@dataclass
+class Outcome:
+    """One rule's verdict on a clause."""
+
+    decision: str
+    basis: str
+    measures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Context:
+    """What the rules see: the manifest, the bundle, the approval and the citations."""
+
+    loaded: LoadedManifest
+    bundle: dict[str, Any]
+    standard: str
+    approval: dict[str, Any] | None
+    evidence_signed: bool
+    rollup: bool
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.loaded.manifest
+
+    @property
+    def results(self) -> dict[str, dict[str, Any]]:
+        return {r["control_id"]: r for r in self.bundle.get("control_results") or []}
+
+
+Rule = Callable[[Context, str, dict[str, Any]], Outcome]
+
+
+def _met(name: str, ok: bool) -> Outcome:
+    if ok:
+        return Outcome("covered", f"criterion {name} met")
+    return Outcome("gap", f"criterion {name} NOT met")
+
+
+def _treated_measures(m: Manifest) -> list[tuple[Treatment, Measure]]:
+    if not m.risk:
+        return []
+    return [(t, x) for r in m.risk.risks for t in r.treat for x in t.measures]
+
+
+def _cites(ref: str, standard: str, clause: str, rollup: bool) -> bool:
+    sid, _, cid = ref.partition("#")
+    return sid == standard and (cid == clause or (rollup and cid.startswith(clause + ".")))
+
+
+def _cited(ctx: Context, clause: str, params: dict[str, Any]) -> Outcome:
+    articles = {str(a) for a in params.get("articles", [])}
+    citing = []
+    for treat, measure in _treated_measures(ctx.manifest):
+        refs = [*measure.standard_clauses, *measure.frameworks, *treat.controls]
+        if any(_cites(r, ctx.standard, clause, ctx.rollup) for r in refs) or (
+            measure.article in articles
+        ):
+            citing.append(measure.id)
+    citing = sorted(set(citing))
+    if not citing:
+        return Outcome("gap", "no measure cites the clause")
+    results = ctx.results
+    evaluated = [m for m in citing if m in results]
+    if not evaluated:
+        return Outcome(
+            "covered_attested",
+            f"{len(citing)} measure(s) cite the clause, not evaluated yet (declared, not measured)",
+            citing,
+        )
+    passed = sum(1 for m in evaluated if results[m].get("passed") is True)
+    decision = "covered" if passed == len(evaluated) else "partial" if passed else "gap"
+    return Outcome(
+        decision, f"{passed} of {len(evaluated)} citing evaluated measure(s) pass", citing
+    )
+
+
+def _stakeholders(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
+    persons = ctx.manifest.system.affected_persons
+    if persons:
+        return Outcome("covered", f"affected persons identified ({', '.join(persons)})")
+    return Outcome("gap", "no affected persons declared")
+
+
+def _intended_purpose(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
+    if ctx.manifest.system.intended_purpose.strip():
+        return Outcome("covered", "intended purpose declared")
+    return Outcome("gap", "no intended purpose declared")
+
+
+def _misuses_declared(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
+    misuses = ctx.manifest.system.potential_misuses
+    if misuses:
+        return Outcome("covered", f"reasonably foreseeable misuse declared ({len(misuses)})")
+    return Outcome("gap", "no reasonably foreseeable misuse declared")
+
+
+def _misuses_addressed(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
+    misuses = ctx.manifest.system.potential_misuses
+    if not misuses:
+        return Outcome("gap", "no reasonably foreseeable misuse declared")
+    declared = {r.id for r in ctx.manifest.risk.risks} if ctx.manifest.risk else set()
+    open_ = [x.id for x in misuses if not (set(x.addressed_by) & declared)]
+    if not open_:
+        return Outcome("covered", f"all {len(misuses)} foreseeable misuse(s) addressed by risks")
+    done = len(misuses) - len(open_)
+    return Outcome(
+        "partial" if done else "gap",
+        f"{done} of {len(misuses)} foreseeable misuse(s) addressed; "
+        f"unaddressed: {', '.join(open_)}",
+    )
+
+
+def _classification(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
+    c = ctx.manifest.classification
+    if c is None:
+        return Outcome("gap", "no classification declared")
+    if not c.basis:
+        return Outcome("partial", f"classification tier {c.tier} declared without its basis")
+    return Outcome("covered", f"classification tier {c.tier} declared with its basis")
+
+
+def _roles_declared(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
+    roles = [r.role for r in ctx.manifest.roles]
+    if roles:
+        return Outcome("covered", f"operator role(s) declared ({', '.join(roles)})")
+    return Outcome("gap", "no operator role declared")
+
+
+def _standards_declared(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
+    n = len(ctx.manifest.context.applicable_standards)
+    return (
+        Outcome("covered", f"{n} applicable standard(s) declared")
+        if n
+        else Outcome("gap", "no applicable standard declared")
+    )
+
+
+def _risk_estimation(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
+    risks = ctx.manifest.risk.risks if ctx.manifest.risk else []
+    return _met("risk_estimation", bool(risks) and all(r.likelihood and r.impact for r in risks))
+
+
+def _criteria_applied(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
+    program = ctx.manifest.risk
+    if not program or not program.appetite:
+        return Outcome("gap", "no risk appetite declared")
+    overall = ctx.bundle.get("overall_residual") or {}
+    if overall.get("evaluation"):
+        return Outcome("covered", "criteria established and applied (overall residual evaluated)")
+    return Outcome("partial", "criteria established, overall residual not evaluated")
+
+
+def _control_hierarchy(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
+    program = ctx.manifest.risk
+    if not program or not program.risks:
+        return _met("control_hierarchy", False)
+    needs = {
+        a["risk_id"]: a.get("requires_treatment", True)
+        for a in ctx.bundle.get("risk_analysis") or []
+    }
+    findings = []
+    for risk in program.risks:
+        acting = [t for t in risk.treat if t.method not in _NO_TREATMENT and t.measures]
+        if needs.get(risk.id, True) and not acting:
+            findings.append(risk.id)
+        for measure in risk.measures:
+            if measure.control_tier and measure.control_tier not in CONTROL_TIERS:
+                findings.append(f"{measure.id} (tier {measure.control_tier})")
+    if findings:
+        return Outcome("gap", f"criterion control_hierarchy NOT met: {', '.join(findings)}")
+    return _met("control_hierarchy", True)
+
+
+def _residual_present(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
+    analysis = {a["risk_id"]: a for a in ctx.bundle.get("risk_analysis") or []}
+    if not any("residual_overall" in a for a in analysis.values()):
+        return _met("residual_present", False)
+    blocking = {
+        r.get("risk_id")
+        for r in ctx.bundle.get("control_results") or []
+        if r.get("enforcement_mode") == "block"
+    }
+    missing = sorted(rid for rid in blocking if "residual_overall" not in analysis.get(rid, {}))
+    if missing:
+        return Outcome("partial", f"no residual evaluated for {', '.join(missing)}")
+    return _met("residual_present", True)
+
+
+def _overall_residual(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
+    overall = ctx.bundle.get("overall_residual") or {}
+    return _met("overall_residual", overall.get("evaluation") == "within")
+
+
+def _power_stats(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
+    if any(r.get("power") for r in ctx.bundle.get("control_results") or []):
+        return Outcome("covered", "statistical power reported for at least one control")
+    return Outcome("gap", "no control reports statistical power")
+
+
+def _controls(ctx: Context, _c: str, params: dict[str, Any]) -> Outcome:
+    rows = ctx.bundle.get("control_results") or []
+    if params.get("blocking"):
+        rows = [r for r in rows if r.get("enforcement_mode") == "block"]
+    if not rows:
+        return Outcome("gap", "no control evaluated")
+    passed = sum(1 for r in rows if r.get("passed") is True)
+    decision = "covered" if passed == len(rows) else "partial" if passed else "gap"
+    return Outcome(decision, f"{passed} of {len(rows)} evaluated control(s) pass")
+
+
+def _treatment_events(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
+    events = ctx.bundle.get("treatment_events") or []
+    if events:
+        return Outcome("covered", f"{len(events)} corrective treatment(s) recorded (FAIL → PASS)")
+    return Outcome("gap", "no corrective treatment recorded")
+
+
+def _data_governance(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
+    if ctx.bundle.get("data_governance"):
+        return Outcome("covered", "dataset documented (Croissant) in the evidence")
+    if ctx.manifest.dataset.croissant:
+        return Outcome("partial", "dataset description declared, not in the evidence")
+    return Outcome("gap", "no dataset documentation")
+
+
+def _art72_plans(ctx: Context) -> list[str]:
+    """Monitoring measures with the three legs of an Art. 72 plan (trigger, frequency, citation)."""
+    found = []
+    for risk in (ctx.loaded.data.get("risk") or {}).get("risks") or []:
+        for treat in risk.get("treat") or []:
+            for m in treat.get("measures") or []:
+                lifecycle = m.get("lifecycle") or []
+                lifecycle = [lifecycle] if isinstance(lifecycle, str) else lifecycle
+                if "monitoring" in lifecycle and all(
+                    m.get(k) for k in ("trigger", "frequency", "art72_citation")
+                ):
+                    found.append(str(m.get("id")))
+    return found
+
+
+def _monitoring(ctx: Context, _c: str, params: dict[str, Any]) -> Outcome:
+    if _art72_plans(ctx):
+        return Outcome(
+            "covered", "post-market plan with Art. 72 semantics (citation, trigger, frequency)"
+        )
+    program = ctx.manifest.risk
+    declared = bool(program and program.review_interval) or any(
+        m.is_monitoring for _r, m in ctx.manifest.measures
+    )
+    if not declared:
+        return Outcome("gap", "no monitoring plan (no review_interval, no monitoring measure)")
+    basis = "monitoring plan declared (review_interval or lifecycle monitoring measures)"
+    if params.get("require_art72"):
+        return Outcome("partial", f"{basis}; no Art. 72 trigger and frequency declared")
+    return Outcome("covered", f"{basis}; no verifiable Art. 72 semantics, audit only")
+
+
+def _signed_bundle(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
+    if ctx.bundle and ctx.evidence_signed:
+        return Outcome("covered", "signed evidence bundle present")
+    return Outcome("gap", "no signed evidence bundle")
+
+
+def _bom(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
+    bom = ctx.bundle.get("bom") or {}
+    if bom.get("components") and ctx.evidence_signed:
+        return Outcome("covered", "signed component inventory (BOM) in the bundle")
+    return Outcome("gap", "no signed component inventory (BOM)")
+
+
+def _approval(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
+    a = ctx.approval or {}
+    state = a.get("state") or ("approved" if a.get("approver") else "draft")
+    by = a.get("by") or a.get("approver") or "?"
+    if state == "approved" and not a.get("stale"):
+        return Outcome("covered", f"management approval recorded (Sei-Approved-by: {by})")
+    if state == "approved":
+        why = a.get("stale_reason") or "the evidence changed after it"
+        return Outcome("gap", f"management approval by {by} is stale: {why}")
+    return Outcome("gap", f"no management approval (lifecycle state: {state})")
+
+
+RULES: dict[str, Rule] = {
+    "cited": _cited,
+    "stakeholders": _stakeholders,
+    "intended_purpose": _intended_purpose,
+    "misuses_declared": _misuses_declared,
+    "misuses_addressed": _misuses_addressed,
+    "classification": _classification,
+    "roles_declared": _roles_declared,
+    "standards_declared": _standards_declared,
+    "risk_estimation": _risk_estimation,
+    "criteria_applied": _criteria_applied,
+    "control_hierarchy": _control_hierarchy,
+    "residual_present": _residual_present,
+    "overall_residual": _overall_residual,
+    "power_stats": _power_stats,
+    "controls": _controls,
+    "treatment_events": _treatment_events,
+    "data_governance": _data_governance,
+    "monitoring": _monitoring,
+    "signed_bundle": _signed_bundle,
+    "bom": _bom,
+    "approval": _approval,
+}
+COMBINATORS = ("all_of", "any_of")
+
+
+def _parse(spec: Any) -> tuple[str, Any]:
+    """A rule spec (``name`` or ``{name: params}``) as (name, params)."""
+    if spec is None:
+        return "cited", {}
+    if isinstance(spec, str):
+        return spec, {}
+    if isinstance(spec, dict) and len(spec) == 1:
+        name, params = next(iter(spec.items()))
+        return name, params if params is not None else {}
+    raise SeiError(f"a conformance rule is a name or a one-key mapping, got {spec!r}")
+
+
+def check_rule(spec: Any) -> None:
+    """Raise SeiError unless ``spec`` uses only the known rule vocabulary."""
+    name, params = _parse(spec)
+    if name in COMBINATORS:
+        if not isinstance(params, list) or not params:
+            raise SeiError(f"{name} takes a non-empty list of rules")
+        for sub in params:
+            check_rule(sub)
+    elif name not in RULES:
+        raise SeiError(f"unknown conformance rule {name!r}: expected one of {sorted(RULES)}")
+    elif not isinstance(params, dict):
+        raise SeiError(f"rule {name} takes a mapping of parameters, got {params!r}")
+
+
+def _combine_all(outcomes: list[Outcome]) -> Outcome:
+    decisions = {o.decision for o in outcomes}
+    if decisions == {"covered"}:
+        decision = "covered"
+    elif decisions <= {"covered", "covered_attested"}:
+        decision = "covered_attested"
+    elif decisions == {"gap"}:
+        decision = "gap"
+    else:
+        decision = "partial"
+    measures = sorted({m for o in outcomes for m in o.measures})
+    return Outcome(decision, "; ".join(o.basis for o in outcomes), measures)
+
+
+def _evaluate(ctx: Context, clause: str, spec: Any) -> Outcome:
+    name, params = _parse(spec)
+    if name == "all_of":
+        return _combine_all([_evaluate(ctx, clause, s) for s in params])
+    if name == "any_of":
+        outcomes = [_evaluate(ctx, clause, s) for s in params]
+        best = max(outcomes, key=lambda o: DECISIONS.index(o.decision))
+        if best.decision == "gap":
+            return Outcome("gap", "; ".join(o.basis for o in outcomes))
+        return best
+    return RULES[name](ctx, clause, params)
+
+
+def project(
+    loaded: LoadedManifest,
+    bundle: dict[str, Any],
+    standard_id: str,
+    approval: dict[str, Any] | None = None,
+    evidence_signed: bool = True,
+) -> dict[str, Any]:
+    """The conformance document of ``standard_id`` for this system and its evidence bundle."""
+    cat = catalogue(standard_id)
+    if cat is None:
+        raise SeiError(f"no clause catalogue for {standard_id}: known {', '.join(catalogues())}")
+    ctx = Context(
+        loaded, bundle or {}, standard_id, approval, evidence_signed, bool(cat.get("rollup"))
+    )
+    clauses = []
+    for clause in cat["clauses"]:
+        cid = str(clause["id"])
+        outcome = _evaluate(ctx, cid, clause.get("rule"))
+        if outcome.decision == "gap" and clause.get("rule") is None:
+            outcome.basis = "no measure cites the clause and no criterion or artifact applies"
+        clauses.append(
+            {
+                "basis": outcome.basis,
+                "clause_id": cid,
+                "cycle_phase": clause["cycle_phase"],
+                "decision": outcome.decision,
+                "measures": outcome.measures,
+                "title": clause["title"],
+            }
+        )
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "kind": KIND,
+        "system": loaded.manifest.system.name,
+        "payload": {"clauses": clauses, "standard": standard_id},
+    }
+
+
+def path_for(repo: Path, standard_id: str) -> Path:
+    """Where the conformance document of ``standard_id`` is written."""
+    return Path(repo) / EVIDENCE_DIR / "conformance" / f"{standard_slug(standard_id)}.json"
+
+
+def write(repo: Path, doc: dict[str, Any], key: Any) -> Path:
+    """Write ``.sei/conformance/<slug>.json`` and its detached signature; return the JSON path."""
+    from sei_assets.core import signing
+
+    target = path_for(repo, doc["payload"]["standard"])
+    write_signed(target, dump(doc), key)
+    signing.write_pubkey(Path(repo) / EVIDENCE_DIR, key)
+    return target

@@ -1,0 +1,205 @@
+"""Controls: measures compiled from the risk program, and their evaluation against metrics.
+
+The engine fails closed: a control whose metric is missing, not a number or not finite fails.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from sei_assets.core.manifest import Manifest, parse_constraint
+
+ENFORCEMENT_MODE = {"gate": "block", "audit": "warn"}
+
+
+@dataclass(frozen=True)
+class Control:
+    """A compiled control: one non-monitoring measure of the risk program."""
+
+    control_id: str
+    metric_key: str
+    operator: str
+    threshold: float
+    threshold_text: str
+    severity: str
+    enforcement_mode: str
+    evaluation_method: str
+    lifecycle_phase: str
+    risk_id: str
+    risk_title: str = ""
+    control_tier: str | None = None
+    article: str | None = None
+    frameworks: tuple[str, ...] = ()
+    standard_clauses: tuple[str, ...] = ()
+    inputs: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def blocking(self) -> bool:
+        return self.enforcement_mode == "block"
+
+    def holds(self, value: float) -> bool:
+        """Whether ``value`` satisfies this control's constraint."""
+        return _compare(self.operator, value, self.threshold)
+
+    def props(self) -> list[tuple[str, str]]:
+        """The OSCAL props of this control, in the reference's order (empty ones left out)."""
+        out = [
+            ("metric_key", self.metric_key),
+            ("operator", self.operator),
+            ("threshold", self.threshold_text),
+            ("severity", self.severity),
+            ("enforcement_mode", self.enforcement_mode),
+            ("evaluation_method", self.evaluation_method),
+            ("lifecycle_phase", self.lifecycle_phase),
+            ("risk_id", self.risk_id),
+            ("control_tier", self.control_tier or ""),
+            ("article", self.article or ""),
+            ("frameworks", ",".join(self.frameworks)),
+            ("standard_clauses", ",".join(self.standard_clauses)),
+        ]
+        out += [(f"input.{slot}", value) for slot, value in sorted(self.inputs)]
+        return [(k, v) for k, v in out if v]
+
+
+def _compare(op: str, value: float, threshold: float) -> bool:
+    return {
+        "lt": value < threshold,
+        "le": value <= threshold,
+        "gt": value > threshold,
+        "ge": value >= threshold,
+        "eq": value == threshold,
+    }[op]
+
+
+def compile_controls(manifest: Manifest) -> list[Control]:
+    """The controls of the risk program: every measure not declared for monitoring only."""
+    controls = []
+    for risk, measure in manifest.measures:
+        if measure.is_monitoring:
+            continue
+        c = parse_constraint(measure.constraint)
+        controls.append(
+            Control(
+                control_id=measure.id,
+                metric_key=measure.metric,
+                operator=c.operator,
+                threshold=c.threshold,
+                threshold_text=c.threshold_text,
+                severity=measure.severity,
+                enforcement_mode=ENFORCEMENT_MODE[measure.enforcement],
+                evaluation_method=measure.evaluation,
+                lifecycle_phase=measure.lifecycle[0] if measure.lifecycle else "validation",
+                risk_id=risk.id,
+                risk_title=risk.title,
+                control_tier=measure.control_tier or "protective",
+                article=measure.article,
+                frameworks=tuple(measure.frameworks),
+                standard_clauses=tuple(measure.standard_clauses),
+                inputs=tuple(measure.inputs.items()),
+            )
+        )
+    return controls
+
+
+@dataclass
+class ControlResult:
+    """The verdict of one control on one run's metrics."""
+
+    control: Control
+    actual_value: float | None
+    passed: bool
+    power: dict[str, Any] | None = None
+    underpowered: bool = False
+    failure: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The bundle's `control_results[]` entry, with the reference's field names."""
+        c = self.control
+        out: dict[str, Any] = {
+            "control_id": c.control_id,
+            "metric_key": c.metric_key,
+            "actual_value": self.actual_value,
+            "threshold": c.threshold,
+            "operator": c.operator,
+            "severity": c.severity,
+            "enforcement_mode": c.enforcement_mode,
+            "passed": self.passed,
+            "eval_passed": None,
+            "lifecycle_phase": c.lifecycle_phase,
+            "risk_id": c.risk_id,
+            "article": c.article,
+        }
+        if c.frameworks:
+            out["frameworks"] = list(c.frameworks)
+        if self.power is not None:
+            out["power"] = self.power
+            out["underpowered"] = self.underpowered
+        if self.failure:
+            out["failure"] = self.failure
+        return out
+
+
+def _power(raw: Any) -> dict[str, Any] | None:
+    if not isinstance(raw, dict):
+        return None
+    out = {k: v for k, v in raw.items() if v is not None}
+    groups = out.get("groups")
+    if isinstance(groups, dict):
+        if groups:
+            out["groups"] = {k: groups[k] for k in sorted(groups)}
+        else:
+            out.pop("groups")
+    order = ["n", "groups", "ci_low", "ci_high", "ci_level", "method", "n_boot", "seed"]
+    return {k: out[k] for k in order if k in out} | {k: v for k, v in out.items() if k not in order}
+
+
+def _number(raw: Any) -> tuple[float | None, str | None]:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        return None, f"metric value is not a number ({type(raw).__name__})"
+    value = float(raw)
+    if not math.isfinite(value):
+        return None, f"metric value is not finite ({raw})"
+    return value, None
+
+
+def evaluate_control(control: Control, metrics: dict[str, Any]) -> ControlResult:
+    """Evaluate one control against the metrics file (keyed by measure id); fail closed."""
+    if control.control_id not in metrics:
+        return ControlResult(control, None, False, failure="no metric reported for this measure")
+    raw = metrics[control.control_id]
+    power = None
+    if isinstance(raw, dict):
+        power = _power(raw.get("power"))
+        raw = raw.get("value")
+    value, problem = _number(raw)
+    if problem:
+        return ControlResult(control, None, False, power=power, failure=problem)
+    passed = control.holds(value)
+    underpowered = False
+    if power and passed:
+        lo, hi = power.get("ci_low"), power.get("ci_high")
+        if isinstance(lo, int | float) and isinstance(hi, int | float):
+            underpowered = not (control.holds(lo) and control.holds(hi))
+    return ControlResult(control, value, passed, power=power, underpowered=underpowered)
+
+
+def evaluate_controls(controls: list[Control], metrics: dict[str, Any]) -> list[ControlResult]:
+    """Evaluate every control."""
+    return [evaluate_control(c, metrics) for c in controls]
+
+
+def gate(results: list[ControlResult]) -> str:
+    """`red` when a blocking control fails, else `green` (the rule: `sei_assets.core.gate`)."""
+    from sei_assets.core.gate import verdict
+
+    return verdict(r.to_json() for r in results)
+
+
+def gate_failures(results: list[ControlResult]) -> list[str]:
+    """Ids of the blocking controls that failed."""
+    from sei_assets.core.gate import failing_blocking
+
+    return failing_blocking(r.to_json() for r in results)

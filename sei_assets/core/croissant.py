@@ -1,0 +1,60 @@
+"""Data governance facts read from a dataset's Croissant JSON-LD (EU AI Act Art. 10)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sei_assets.core.errors import SeiError
+from sei_assets.core.fsutil import sha256_file
+
+
+def _first(doc: dict[str, Any], *keys: str) -> Any:
+    for k in keys:
+        if k in doc:
+            return doc[k]
+    return None
+
+
+def read_croissant(path: Path) -> dict[str, Any]:
+    """Parse a Croissant file; a clear error when it is missing or not JSON."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SeiError(f"{path}: dataset.croissant names a file that does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise SeiError(f"{path}: dataset.croissant is not readable JSON-LD: {exc}") from None
+
+
+def data_governance(path: Path) -> dict[str, Any]:
+    """The bundle's `data_governance` section, with the digest of the Croissant file."""
+    doc = read_croissant(path)
+    record_sets = doc.get("recordSet") or []
+    out = {
+        "croissant_digest": "sha256:" + sha256_file(path),
+        "name": doc.get("name"),
+        "record_set_count": len(record_sets) if isinstance(record_sets, list) else 1,
+        "description": doc.get("description"),
+        "license": doc.get("license"),
+        "cite_as": doc.get("citeAs"),
+        "url": doc.get("url"),
+        "version": doc.get("version"),
+        "date_published": doc.get("datePublished"),
+        "sensitive_data": _first(doc, "rai:sensitiveData", "rai:personalSensitiveInformation"),
+        "data_biases": doc.get("rai:dataBiases"),
+    }
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def data_files(path: Path) -> list[Path]:
+    """The local files a Croissant distribution points at (relative contentUrl), existing only."""
+    doc = read_croissant(path)
+    out = []
+    for obj in doc.get("distribution") or []:
+        url = obj.get("contentUrl") if isinstance(obj, dict) else None
+        if isinstance(url, str) and "://" not in url:
+            candidate = Path(path).parent / url
+            if candidate.is_file():
+                out.append(candidate)
+    return sorted(out)

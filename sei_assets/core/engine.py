@@ -1,0 +1,317 @@
+"""The engine's verbs as plain functions (no Dagster here): compile, reproduce, evaluate, seal.
+
+The Dagster assets, the CLI and the scenario steps all call these; no front re-implements them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sei_assets.core import gitutil
+from sei_assets.core.controls import (
+    Control,
+    ControlResult,
+    compile_controls,
+    evaluate_controls,
+    gate,
+    gate_failures,
+)
+from sei_assets.core.errors import SeiError
+from sei_assets.core.evidence import (
+    BOM,
+    BUNDLE,
+    SCHEMA_VERSION,
+    dump,
+    evidence_dir,
+    previous_bundle,
+    treatment_events,
+    write_signed,
+)
+from sei_assets.core.manifest import LoadedManifest, load_manifest
+from sei_assets.core.reproducers import PipelineRun, pipeline_details, reproducer_for
+from sei_assets.core.reproducers.base import read_metrics
+
+
+@dataclass
+class CompileOutcome:
+    """What `compile` produced."""
+
+    plan_path: Path
+    controls: list[Control]
+    written: bool
+    monitoring: list[str]
+
+
+@dataclass
+class RunOutcome:
+    """What `run` produced: the bundle and where the evidence went."""
+
+    bundle: dict[str, Any]
+    gate: str
+    results: list[ControlResult]
+    pipeline: PipelineRun
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.gate == "green" else 1
+
+
+def compile_plan(loaded: LoadedManifest) -> CompileOutcome:
+    """Compile the risk program to the OSCAL plan (written only when it changes)."""
+    from sei_assets.core.oscal import write_plan
+
+    controls = compile_controls(loaded.manifest)
+    path, written = write_plan(loaded, controls)
+    monitoring = [m.id for _r, m in loaded.manifest.measures if m.is_monitoring]
+    return CompileOutcome(path, controls, written, monitoring)
+
+
+def reproduce(loaded: LoadedManifest, repro: bool = True) -> PipelineRun:
+    """Re-run the pipeline through its tool (or not, with ``repro=False``) and read its metrics."""
+    pipeline = loaded.manifest.pipeline
+    reproducer = reproducer_for(pipeline.tool)
+    spec = pipeline.model_dump()
+    log = reproducer.reproduce(loaded.repo, spec) if repro else ""
+    metrics_path = loaded.repo / pipeline.metrics
+    metrics = read_metrics(metrics_path, pipeline.tool)
+    digest = reproducer.lock_digest(loaded.repo, spec)
+    details = pipeline_details(reproducer, loaded.repo, spec)
+    return PipelineRun(pipeline.tool, metrics, metrics_path, digest, repro, log, details)
+
+
+def _now() -> str:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    moment = (
+        dt.datetime.fromtimestamp(int(epoch), dt.UTC)
+        if epoch
+        else dt.datetime.now(dt.UTC).replace(microsecond=0)
+    )
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _rel(repo: Path, paths: list[Path]) -> list[str]:
+    return [p.relative_to(repo).as_posix() for p in paths if p.is_relative_to(repo)]
+
+
+def evaluate(
+    loaded: LoadedManifest,
+    run: PipelineRun,
+    controls: list[Control] | None = None,
+    with_bom: bool = True,
+) -> tuple[dict[str, Any], list[ControlResult], str | None, Any]:
+    """Controls, risk analysis, overall residual, gate: the bundle, not yet written."""
+    from sei_assets.core import lock as lockmod
+    from sei_assets.core.croissant import data_governance
+    from sei_assets.core.means import means_of_conformance, post_market_measures
+    from sei_assets.core.risk import analyse, overall_residual
+
+    m = loaded.manifest
+    repo = loaded.repo
+    controls = compile_controls(m) if controls is None else controls
+    results = evaluate_controls(controls, run.metrics)
+    program = m.risk
+    analysis = analyse(program, results) if program else []
+    residual = overall_residual(program, analysis) if program else None
+    verdict = gate(results)
+    raw = lockmod.read_raw_manifest(loaded.path)
+    inputs = lockmod.section_inputs(repo, loaded.path, raw)
+    result_json = [r.to_json() for r in results]
+    events = treatment_events(
+        repo, previous_bundle(repo), result_json, _rel(repo, inputs.treatment_files)
+    )
+    name, email = gitutil.identity(repo)
+    model = m.artifacts.model or {}
+    croissant = repo / m.dataset.croissant if m.dataset.croissant else None
+    governance = data_governance(croissant) if croissant else None
+    bom_text, bom_summary = (None, None)
+    if with_bom:
+        from sei_assets.core.bom import build_bom
+
+        bom_text, bom_summary = build_bom(_model_component(model))
+    bundle: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "system_name": m.system.name,
+        "intended_purpose": m.system.intended_purpose,
+        "foreseeable_misuse": [x.model_dump() for x in m.system.potential_misuses],
+        "assessor": {"name": name, "email": email, "organization": m.system.organization},
+        "triple": {
+            "code": gitutil.head(repo),
+            "model": f"{model.get('kind', 'model')}:seed={model.get('seed', '')}" if model else "",
+            "dataset": governance["croissant_digest"] if governance else "",
+        },
+        "classification": m.classification.model_dump() if m.classification else None,
+        "risks": [
+            {"id": r.id, "domain": r.domain, "title": r.title, "rationale": r.rationale}
+            for r in (program.risks if program else [])
+        ],
+        "data_governance": governance,
+        "measurement": None,
+        "control_results": result_json,
+        "treatment_events": events,
+        "risk_analysis": analysis,
+        "overall_residual": residual,
+        "pipeline_lock_digest": run.lock_digest,
+        "pipeline": {
+            "tool": run.tool,
+            "reproduced": run.reproduced,
+            "metrics": run.metrics_path.relative_to(repo).as_posix(),
+            **run.details,
+        },
+        "sections": {
+            "classification": "Valid",
+            "data_governance": "Valid",
+            "measurement": "Valid",
+            "risks": "Valid",
+        },
+        "power_stats": None,
+        "means_of_conformance": means_of_conformance(m, results),
+        "bom": bom_summary,
+        "applicable_standards": list(m.context.applicable_standards),
+        "review_interval": program.review_interval if program else None,
+        "gate": verdict,
+        "gate_failures": gate_failures(results),
+        "generated_at": _now(),
+    }
+    post_market = post_market_measures(m)
+    if post_market:
+        bundle["post_market_measures"] = post_market
+    if m.roles:
+        bundle["roles"] = [r.model_dump() for r in m.roles]
+    return bundle, results, bom_text, inputs
+
+
+def seal(
+    loaded: LoadedManifest,
+    bundle: dict[str, Any],
+    bom_text: str | None,
+    inputs: Any,
+    key: Any = None,
+) -> dict[str, Path]:
+    """Write and sign the evidence, then the lock. Every file is written atomically."""
+    from sei_assets.core import lock as lockmod
+    from sei_assets.core import signing
+
+    repo = loaded.repo
+    key = key or signing.load_or_create_key()
+    out = evidence_dir(repo)
+    files: dict[str, Path] = {}
+    if bom_text is not None:
+        files["bom"] = out / BOM
+        write_signed(files["bom"], bom_text.encode("utf-8"), key)
+    files["bundle"] = out / BUNDLE
+    sig = write_signed(files["bundle"], dump(bundle), key)
+    files["signature"] = sig
+    files["pubkey"] = signing.write_pubkey(out, key)
+    lock = lockmod.build_lock(
+        loaded.manifest.system.name, bundle["triple"], inputs, sig.read_text(encoding="utf-8")
+    )
+    files["lock"] = lockmod.write_lock(repo, lock)
+    return files
+
+
+def run(repo: Path, repro: bool = True, key: Any = None) -> RunOutcome:
+    """`sei run`: compile, reproduce, evaluate, sign. Evidence is written whatever the gate."""
+    loaded = load_manifest(repo)
+    compiled = compile_plan(loaded)
+    pipeline = reproduce(loaded, repro)
+    bundle, results, bom_text, inputs = evaluate(loaded, pipeline, compiled.controls)
+    files = seal(loaded, bundle, bom_text, inputs, key)
+    return RunOutcome(bundle, bundle["gate"], results, pipeline, files)
+
+
+def _model_component(model: dict[str, Any]) -> str | None:
+    kind = model.get("kind")
+    return {"logreg": "LogisticRegression"}.get(kind, kind) if kind else None
+
+
+def read_bundle(repo: Path) -> dict[str, Any] | None:
+    """The current evidence bundle of ``repo`` (ours, else the reference's), or None."""
+    for d in (".sei", ".venth", ".froga"):
+        p = repo / d / BUNDLE
+        if p.is_file():
+            try:
+                return json.loads(p.read_text(encoding="utf-8"))
+            except ValueError as exc:
+                raise SeiError(f"{p}: not valid JSON: {exc}") from None
+    return None
+
+
+# --------------------------------------------------------------------------- governance verbs
+
+
+def _bundle_or_none(repo: Path) -> dict[str, Any] | None:
+    return read_bundle(repo)
+
+
+def reconstruct_cycle(repo: Path, out: Path | None = None, key: Any = None) -> tuple[dict, Path]:
+    """`sei reconstruct`: the ISO/IEC 23894 cycle replayed from git history, signed."""
+    from sei_assets.core import signing
+    from sei_assets.core.reconstruct import reconstruct, write_reconstruct
+
+    doc = reconstruct(Path(repo))
+    return doc, write_reconstruct(Path(repo), doc, key or signing.load_or_create_key(), out)
+
+
+def project_conformance(
+    repo: Path, standards: list[str] | None = None, out: Path | None = None, key: Any = None
+) -> list[tuple[dict, Path]]:
+    """`sei conformance`: the bundle projected onto each standard's clause catalogue, signed."""
+    from sei_assets.core import conformance, governance, signing
+
+    repo = Path(repo)
+    loaded = load_manifest(repo)
+    bundle = _bundle_or_none(repo)
+    if bundle is None:
+        raise SeiError(f"{repo}: no evidence bundle to project: run `sei run` first")
+    wanted = standards or conformance.applicable(loaded)
+    unknown = [s for s in wanted if conformance.catalogue(s) is None]
+    if unknown:
+        raise SeiError(
+            f"--standard: no clause catalogue for {', '.join(unknown)}: expected one of "
+            f"{', '.join(conformance.catalogues())}"
+        )
+    verdict = signing.verify_evidence(repo) if (repo / ".sei").is_dir() else None
+    approval = governance.lifecycle(repo)
+    key = key or signing.load_or_create_key()
+    written = []
+    for standard in wanted:
+        doc = conformance.project(
+            loaded,
+            bundle,
+            standard,
+            approval=approval,
+            evidence_signed=bool(verdict and verdict.ok),
+        )
+        if out is None:
+            path = conformance.write(repo, doc, key)
+        else:
+            path = Path(out) / f"{conformance.standard_slug(standard)}.json"
+            write_signed(path, dump(doc), key)
+        written.append((doc, path))
+    return written
+
+
+def assess_impact(repo: Path, key: Any = None) -> tuple[dict, Path]:
+    """`sei impact`: affected persons, decisions and foreseeable misuse, signed."""
+    from sei_assets.core import signing
+    from sei_assets.core.impact import impact_assessment, write_impact
+
+    repo = Path(repo)
+    doc = impact_assessment(load_manifest(repo), _bundle_or_none(repo))
+    return doc, write_impact(repo, doc, key or signing.load_or_create_key())
+
+
+def propose_risks(repo: Path, key: Any = None) -> tuple[dict, Path]:
+    """`sei assess`: risks the manifest does not declare, from the knowledge catalogue."""
+    from sei_assets.core import signing
+    from sei_assets.core.assess import assess, write_backlog
+
+    repo = Path(repo)
+    doc = assess(load_manifest(repo), _bundle_or_none(repo))
+    return doc, write_backlog(repo, doc, key or signing.load_or_create_key())

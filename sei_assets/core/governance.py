@@ -1,0 +1,405 @@
+"""Management decisions recorded as git commits with trailers, and the lifecycle they give.
+
+A decision is an empty commit (``git commit --only --allow-empty``: anything already staged
+stays staged and out of it) whose message ends with one trailer added by ``git commit
+--trailer``, as the reference engine records them::
+
+    Sei-Approval-Requested-by: Dev Demo <dev@example-loan-corp.demo>     request
+    Sei-Approved-by: Quality Demo <quality@example-loan-corp.demo>       approve
+    Sei-Reviewed-by: ...                                                  review (periodic)
+    Sei-Rejected-by: ...  + Sei-Reason: ...                               reject
+    Sei-Retired-by: ...   (+ Sei-Reason: ...)                             retire
+
+Trailers of the reference's earlier names (``Venth-``, ``Froga-``) are read too. An approval
+needs an evidence bundle that is committed as it is in the working tree and whose signature
+verifies against the ``PUBKEY.txt`` beside it. Approving a red gate needs
+``accept_residual=True``; an approval with it carries ``Sei-Residual-Accepted:`` naming the
+failing blocking controls it accepts (or, on a green gate, the overall residual level).
+
+Lifecycle: ``draft`` (no decision), then the latest of ``requested``, ``approved``,
+``rejected``, ``retired`` (terminal: no decision is accepted after it). A review does not change
+the state; the latest one is reported as ``last_review``. An approval is *stale* when a commit
+after it changed the evidence bundle (``bundle.json`` under ``.sei/``, ``.venth/`` or
+``.froga/``), or when the working tree's bundle differs from the one committed at the approval.
+No Dagster here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from sei_assets.core.errors import SeiError
+from sei_assets.core.evidence import BUNDLE, EVIDENCE_DIR, LEGACY_DIRS
+
+PREFIXES = ("Sei", "Venth", "Froga")
+#: decision kind -> the trailer key this engine writes.
+TRAILERS = {
+    "request": "Sei-Approval-Requested-by",
+    "approve": "Sei-Approved-by",
+    "review": "Sei-Reviewed-by",
+    "reject": "Sei-Rejected-by",
+    "retire": "Sei-Retired-by",
+}
+REASON = "Sei-Reason"
+RESIDUAL = "Sei-Residual-Accepted"
+#: decision kind -> the lifecycle state it leads to (a review leaves the state as it is).
+STATE_OF = {
+    "request": "requested",
+    "approve": "approved",
+    "reject": "rejected",
+    "retire": "retired",
+}
+STATES = ("draft", "requested", "approved", "rejected", "retired")
+BUNDLE_PATHS = tuple(f"{d}/{BUNDLE}" for d in (EVIDENCE_DIR, *LEGACY_DIRS))
+
+DEFAULT_MESSAGES = {
+    "request": "sei: request management approval of the treatment plan",
+    "approve": "sei: management approval of the treatment plan",
+    "review": "sei: periodic management review of the risk programme",
+    "reject": "sei: management rejection of the treatment plan",
+    "retire": "sei: retirement of the AI system",
+}
+
+_IDENTITY = re.compile(r"^(?P<name>[^<>\r\n]*[^<>\s])\s+<(?P<email>[^<>\s@]+@[^<>\s@]+)>$")
+_SUFFIX_KIND = {key.split("-", 1)[1].lower(): kind for kind, key in TRAILERS.items()}
+_OUR_TRAILER = re.compile(rf"^\s*(?:{'|'.join(PREFIXES)})-[A-Za-z-]+\s*:", re.I | re.M)
+_GREP = r"^(" + "|".join(PREFIXES) + r")-(" + "|".join(_SUFFIX_KIND) + r"):"
+
+
+# --------------------------------------------------------------------------- git
+
+
+def git_text(repo: Path, *args: str) -> str:
+    """Run git in ``repo``; its stdout, or SeiError with git's own message."""
+    try:
+        proc = subprocess.run(
+            ["git", *args], cwd=repo, capture_output=True, encoding="utf-8", errors="replace"
+        )
+    except OSError as exc:
+        raise SeiError(f"cannot run git in {repo}: {exc}") from None
+    if proc.returncode != 0:
+        raise SeiError(f"git {args[0]} failed in {repo}: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def has_head(repo: Path) -> bool:
+    """Whether ``repo`` is inside a git work tree with at least one commit (SeiError if no repo)."""
+    repo = Path(repo)
+    if not repo.is_dir():
+        raise SeiError(f"{repo} is not a directory")
+    inside = subprocess.run(
+        ["git", "rev-parse", "--is-inside-work-tree"], cwd=repo, capture_output=True, text=True
+    )
+    if inside.returncode != 0 or inside.stdout.strip() != "true":
+        raise SeiError(f"{repo} is not a git repository: decisions are recorded as git commits")
+    probe = subprocess.run(
+        ["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=repo, capture_output=True
+    )
+    return probe.returncode == 0
+
+
+def blob_at(repo: Path, rev: str, path: str) -> bytes | None:
+    """The bytes of ``path`` (relative to ``repo``) at ``rev``, or None when absent."""
+    proc = subprocess.run(
+        ["git", "cat-file", "blob", f"{rev}:./{path}"], cwd=repo, capture_output=True
+    )
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def object_id(repo: Path, rev: str, path: str) -> str | None:
+    """The blob id of ``path`` (relative to ``repo``) at ``rev``, or None when absent."""
+    proc = subprocess.run(
+        ["git", "rev-parse", "-q", "--verify", f"{rev}:./{path}"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def utc_z(timestamp: int | str) -> str:
+    """A unix timestamp as ISO 8601 UTC with ``Z`` (decision and identification dates)."""
+    return dt.datetime.fromtimestamp(int(timestamp), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --------------------------------------------------------------------------- recording
+
+
+def check_identity(by: str, what: str = "by") -> str:
+    """``by`` normalised, or SeiError unless it looks like ``Name <email>``."""
+    text = " ".join(str(by).split()) if isinstance(by, str) and "\n" not in by else ""
+    if not _IDENTITY.match(text):
+        raise SeiError(
+            f"{what}: {by!r} is not an identity: expected 'Name <email>', "
+            "for example 'Quality Lead <quality@example.com>'"
+        )
+    return text
+
+
+def _one_line(text: str, what: str) -> str:
+    value = " ".join(str(text).split())
+    if not value:
+        raise SeiError(f"{what}: expected a non-empty text")
+    return value
+
+
+def _record(
+    repo: Path, kind: str, by: str, message: str | None, extra: list[tuple[str, str]]
+) -> str:
+    """Commit the decision (an empty commit with its trailers); return the new commit id."""
+    repo = Path(repo)
+    who = check_identity(by)
+    has_head(repo)
+    state = lifecycle(repo)["state"]
+    if state == "retired":
+        raise SeiError(f"the system in {repo} is retired: no {kind} can be recorded after that")
+    text = (message or DEFAULT_MESSAGES[kind]).strip()
+    if not text:
+        raise SeiError("message: expected a non-empty commit message")
+    if _OUR_TRAILER.search(text):
+        raise SeiError(
+            "message: must not carry Sei-/Venth-/Froga- trailers itself; "
+            "pass the decider as `by` and the reason as `reason`"
+        )
+    args = ["-c", "commit.cleanup=whitespace", "commit", "--only", "--allow-empty", "-q"]
+    args += ["-m", text, "--trailer", f"{TRAILERS[kind]}: {who}"]
+    for key, value in extra:
+        args += ["--trailer", f"{key}: {value}"]
+    git_text(repo, *args)
+    return git_text(repo, "rev-parse", "HEAD").strip()
+
+
+def request(repo: Path, by: str, message: str | None = None) -> str:
+    """Record a request for management approval (``Sei-Approval-Requested-by``)."""
+    return _record(repo, "request", by, message, [])
+
+
+def approve(repo: Path, by: str, message: str | None = None, accept_residual: bool = False) -> str:
+    """Record a management approval of the committed, signed evidence (``Sei-Approved-by``).
+
+    Refused without an evidence bundle, when the bundle in the working tree is not the committed
+    one, when its signature does not verify, and for a red gate unless ``accept_residual`` is
+    True: the approval then names the failing blocking controls in ``Sei-Residual-Accepted``.
+    """
+    repo = Path(repo)
+    if not has_head(repo):
+        raise SeiError(f"no evidence to approve in {repo}: the repository has no commit yet")
+    rel, bundle = current_bundle(repo)
+    if bundle is None:
+        raise SeiError(
+            f"no evidence to approve in {repo}: expected {' or '.join(BUNDLE_PATHS)} "
+            "(run `sei run` and commit the evidence first)"
+        )
+    if object_id(repo, "HEAD", rel) != _worktree_id(repo, rel):
+        raise SeiError(
+            f"{rel} is not committed as it is: commit the evidence before approving it "
+            "(an approval points at committed evidence)"
+        )
+    _check_signature(repo, rel)
+    failing = failing_blocking(bundle)
+    extra: list[tuple[str, str]] = []
+    if failing and not accept_residual:
+        raise SeiError(
+            f"the gate is red ({', '.join(failing)} failing): approving it accepts that residual "
+            "risk; pass accept_residual=True (--accept-residual) to record that acceptance"
+        )
+    if accept_residual:
+        residual = bundle.get("overall_residual") or {}
+        if failing:
+            summary = "red gate: " + ", ".join(failing)
+        elif residual.get("level"):
+            summary = (
+                f"overall residual {residual['level']} (criterion {residual.get('criterion')})"
+            )
+        else:
+            summary = "yes"
+        extra.append((RESIDUAL, summary))
+        message = message or DEFAULT_MESSAGES["approve"] + " and acceptance of the residual risk"
+    return _record(repo, "approve", by, message, extra)
+
+
+def review(repo: Path, by: str, message: str | None = None) -> str:
+    """Record a periodic management review (``Sei-Reviewed-by``); the state does not change."""
+    return _record(repo, "review", by, message, [])
+
+
+def reject(repo: Path, by: str, reason: str, message: str | None = None) -> str:
+    """Record a rejection with its reason (``Sei-Rejected-by`` + ``Sei-Reason``)."""
+    return _record(repo, "reject", by, message, [(REASON, _one_line(reason, "reason"))])
+
+
+def retire(repo: Path, by: str, reason: str | None = None, message: str | None = None) -> str:
+    """Record the retirement of the system (``Sei-Retired-by``); no decision is accepted after."""
+    extra = [(REASON, _one_line(reason, "reason"))] if reason is not None else []
+    return _record(repo, "retire", by, message, extra)
+
+
+# --------------------------------------------------------------------------- evidence
+
+
+def current_bundle(repo: Path) -> tuple[str, dict[str, Any] | None]:
+    """The working tree's bundle (``.sei`` first, then the legacy folders) and its path."""
+    for rel in BUNDLE_PATHS:
+        path = Path(repo) / rel
+        if path.is_file():
+            try:
+                return rel, json.loads(path.read_text(encoding="utf-8"))
+            except ValueError as exc:
+                raise SeiError(f"{path}: not valid JSON: {exc}") from None
+    return BUNDLE_PATHS[0], None
+
+
+def failing_blocking(bundle: dict[str, Any]) -> list[str]:
+    """The blocking controls of ``bundle`` that did not pass (the gate rule, `core.gate`)."""
+    from sei_assets.core.gate import failing_blocking as failing
+
+    return failing(bundle.get("control_results") or [])
+
+
+def _check_signature(repo: Path, rel: str) -> None:
+    from sei_assets.core import signing
+
+    path = Path(repo) / rel
+    pubkey = path.parent / signing.PUBKEY_FILE
+    if not pubkey.is_file():
+        raise SeiError(f"cannot approve {rel}: {pubkey.name} is missing beside it to verify it")
+    verdict = signing.verify_file(path, pubkey.read_text(encoding="ascii", errors="replace"))
+    if not verdict.ok:
+        raise SeiError(f"cannot approve {rel}: its signature does not verify ({verdict.reason})")
+
+
+def _worktree_id(repo: Path, rel: str) -> str | None:
+    """The blob id the working tree's ``rel`` would be committed as (git's filters applied)."""
+    if not (Path(repo) / rel).is_file():
+        return None
+    return git_text(repo, "hash-object", f"--path={rel}", rel).strip()
+
+
+def staleness(repo: Path, sha: str) -> str | None:
+    """Why the evidence approved at ``sha`` is stale now, or None when it is not."""
+    repo = Path(repo)
+    changed = git_text(
+        repo, "log", "--format=%H%x00%s", f"{sha}..HEAD", "--", *BUNDLE_PATHS
+    ).splitlines()
+    if changed:
+        newest, _, subject = changed[0].partition("\x00")
+        return f"evidence changed after the approval in {newest[:12]} ({subject})"
+    for rel in BUNDLE_PATHS:
+        if object_id(repo, sha, rel) != _worktree_id(repo, rel):
+            return f"{rel} in the working tree differs from the one committed at the approval"
+    return None
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def decisions(repo: Path) -> list[dict[str, Any]]:
+    """Every decision in the history of HEAD, oldest first.
+
+    Each: ``kind``, ``by``, ``sha``, ``date`` (committer date, UTC, ``Z``), ``subject``,
+    ``reason`` (or None), ``residual_accepted`` (or None) and ``trailer`` (the key as written).
+    """
+    repo = Path(repo)
+    if not has_head(repo):
+        return []
+    out = git_text(
+        repo,
+        "log",
+        "--reverse",
+        "--topo-order",
+        "-E",
+        "-i",
+        f"--grep={_GREP}",
+        "--format=%x1e%H%x00%ct%x00%s%x00%(trailers:only,unfold)",
+        "HEAD",
+    )
+    found: list[dict[str, Any]] = []
+    for record in out.split("\x1e")[1:]:
+        sha, ct, subject, trailers = record.split("\x00", 3)
+        pairs = []
+        for line in trailers.splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                pairs.append((key.strip(), value.strip()))
+        values = {k.split("-", 1)[1].lower(): v for k, v in pairs if "-" in k and _ours(k)}
+        for key, value in pairs:
+            if not _ours(key):
+                continue
+            kind = _SUFFIX_KIND.get(key.split("-", 1)[1].lower())
+            if kind is None:
+                continue
+            found.append(
+                {
+                    "kind": kind,
+                    "by": value,
+                    "sha": sha,
+                    "date": utc_z(ct),
+                    "subject": subject,
+                    "reason": values.get("reason"),
+                    "residual_accepted": values.get("residual-accepted")
+                    if kind == "approve"
+                    else None,
+                    "trailer": key,
+                }
+            )
+    return found
+
+
+def _ours(key: str) -> bool:
+    prefix = key.split("-", 1)[0].lower()
+    return prefix in {p.lower() for p in PREFIXES}
+
+
+def approval(repo: Path, history: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+    """The latest approval as the reconstruct reports it: approver, sha, date, stale."""
+    history = decisions(repo) if history is None else history
+    approvals = [d for d in history if d["kind"] == "approve"]
+    if not approvals:
+        return None
+    last = approvals[-1]
+    return {
+        "approver": last["by"],
+        "sha": last["sha"],
+        "date": last["date"],
+        "stale": staleness(repo, last["sha"]) is not None,
+    }
+
+
+def lifecycle(repo: Path, history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The current lifecycle state: ``state`` and, past ``draft``, ``by``, ``sha``, ``date``.
+
+    ``approved`` adds ``stale`` (and ``stale_reason`` when stale); ``rejected`` and ``retired``
+    add ``reason``; ``last_review`` is present once a review was recorded.
+    """
+    history = decisions(repo) if history is None else history
+    current = None
+    last_review = None
+    for d in history:
+        if d["kind"] == "review":
+            last_review = d
+        elif current is None or current["kind"] != "retire":
+            current = d
+    if current is None:
+        state: dict[str, Any] = {"state": "draft"}
+    else:
+        state = {
+            "state": STATE_OF[current["kind"]],
+            "by": current["by"],
+            "sha": current["sha"],
+            "date": current["date"],
+        }
+        if current["kind"] == "approve":
+            reason = staleness(repo, current["sha"])
+            state["stale"] = reason is not None
+            if reason:
+                state["stale_reason"] = reason
+        elif current["kind"] in ("reject", "retire"):
+            state["reason"] = current["reason"]
+    if last_review is not None:
+        state["last_review"] = {k: last_review[k] for k in ("by", "sha", "date")}
+    return state

@@ -1,0 +1,54 @@
+"""DVC (category 1, git-native): `dvc repro`, anchored by the sha256 of `dvc.lock`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sei_assets.core.reproducers.base import ReproducerError, digest_bytes, run_tool
+
+
+class DvcReproducer:
+    """Reproduce a DVC pipeline; only stale stages re-run (DVC's own staleness)."""
+
+    tool = "dvc"
+
+    def reproduce(self, repo: Path, pipeline: dict[str, Any]) -> str:
+        if not (repo / "dvc.yaml").is_file():
+            raise ReproducerError(f"dvc: {repo / 'dvc.yaml'} does not exist (pipeline.tool is dvc)")
+        if not (repo / ".dvc").is_dir():
+            raise ReproducerError(
+                f"dvc: {repo} is not a DVC repository (run `dvc init` there first)"
+            )
+        return run_tool("dvc", ["dvc", "repro"], repo)
+
+    def lock_digest(self, repo: Path, pipeline: dict[str, Any]) -> str:
+        lock = repo / "dvc.lock"
+        if not lock.is_file():
+            raise ReproducerError(
+                f"dvc: {lock} does not exist: the pipeline has not been reproduced"
+            )
+        return digest_bytes(lock.read_bytes())
+
+    def treatment_files(self, repo: Path, pipeline: dict[str, Any], data: set[Path]) -> list[Path]:
+        spec_path = repo / "dvc.yaml"
+        if not spec_path.is_file():
+            return []
+        spec = yaml.safe_load(spec_path.read_text(encoding="utf-8")) or {}
+        stages = spec.get("stages") or {}
+        outs: set[Path] = set()
+        deps: set[Path] = {spec_path}
+        for stage in stages.values():
+            for out in [
+                *(stage.get("outs") or []),
+                *(stage.get("metrics") or []),
+                *(stage.get("plots") or []),
+            ]:
+                outs.add(repo / (next(iter(out)) if isinstance(out, dict) else out))
+            for dep in stage.get("deps") or []:
+                deps.add(repo / dep)
+            for param in stage.get("params") or []:
+                deps.add(repo / (next(iter(param)) if isinstance(param, dict) else "params.yaml"))
+        return sorted(p for p in deps if p not in outs and p not in data and p.is_file())

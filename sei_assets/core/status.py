@@ -1,0 +1,78 @@
+"""`status`: freshness and typed drift from the lock and the files on disk, without recomputing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sei_assets.core.errors import SeiError
+from sei_assets.core.gate import verdict as gate_verdict
+from sei_assets.core.lock import SectionDrift, drift, read_raw_manifest
+
+MANIFEST_NAMES = ("sei.yaml", "venth.yaml", "froga.yaml")
+EVIDENCE_DIRS = (".sei", ".venth", ".froga")
+
+
+@dataclass
+class SystemStatus:
+    """A system's freshness and its last gate."""
+
+    system: str
+    sections: list[SectionDrift]
+    gate: str | None
+    generated_at: str | None
+
+    @property
+    def stale_classes(self) -> list[str]:
+        return sorted({s.drift_class for s in self.sections if not s.fresh})
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if not self.stale_classes and self.gate == "green" else 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "system": self.system,
+            "gate": self.gate,
+            "generated_at": self.generated_at,
+            "stale_classes": self.stale_classes,
+            "sections": [
+                {
+                    "section": s.section,
+                    "edge_type": s.edge_type,
+                    "fresh": s.fresh,
+                    "drift_class": None if s.fresh else s.drift_class,
+                    "text": s.describe(),
+                }
+                for s in self.sections
+            ],
+        }
+
+
+def _last_gate(repo: Path) -> tuple[str | None, str | None]:
+    for d in EVIDENCE_DIRS:
+        p = repo / d / "bundle.json"
+        if p.is_file():
+            try:
+                b = json.loads(p.read_text(encoding="utf-8"))
+            except ValueError as exc:
+                raise SeiError(f"{p}: not valid JSON: {exc}") from None
+            verdict = b.get("gate")
+            if verdict is None:  # the reference's bundles carry no gate field: derive it
+                verdict = gate_verdict(b.get("control_results", []))
+            return verdict, b.get("generated_at")
+    return None, None
+
+
+def system_status(repo: Path) -> SystemStatus:
+    """Compare the lock with the inputs on disk; read the last gate from the evidence."""
+    repo = Path(repo)
+    path = next((repo / n for n in MANIFEST_NAMES if (repo / n).is_file()), None)
+    if path is None:
+        raise SeiError(f"{repo}: no manifest (expected one of {', '.join(MANIFEST_NAMES)})")
+    raw = read_raw_manifest(path)
+    name = (raw.get("system") or {}).get("name", "?")
+    verdict, when = _last_gate(repo)
+    return SystemStatus(name, drift(repo, path, raw), verdict, when)

@@ -1,0 +1,85 @@
+"""Compliance sweep: one row per registered system (gate, stale sections, last evidence,
+overall residual, review due), and the signed sweep report. No Dagster here."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from sei_assets.core.errors import SeiError
+from sei_assets.core.registry import SystemEntry
+
+REPORT = "sweep.json"
+
+
+def review_due(generated_at: str | None, interval: str | None, now: dt.datetime) -> bool | None:
+    """Whether evidence made at ``generated_at`` is older than the ISO 8601 ``interval``."""
+    if not generated_at or not interval:
+        return None
+    import isodate
+
+    made = dt.datetime.fromisoformat(generated_at.replace("Z", "+00:00"))
+    try:
+        return made + isodate.parse_duration(interval) < now
+    except (isodate.ISO8601Error, ValueError):
+        msg = f"review_interval {interval!r} is not an ISO 8601 duration (e.g. P6M)"
+        raise SeiError(msg) from None
+
+
+def system_row(entry: SystemEntry, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The sweep's view of one system, read from its lock and evidence (nothing recomputed)."""
+    from sei_assets.core.status import system_status
+
+    now = now or dt.datetime.now(dt.UTC)
+    row: dict[str, Any] = {"system": entry.name, "repo": str(entry.repo)}
+    try:
+        st = system_status(entry.repo)
+    except SeiError as exc:
+        return row | {"gate": None, "error": str(exc)}
+    bundle_path = entry.repo / ".sei" / "bundle.json"
+    bundle = json.loads(bundle_path.read_text(encoding="utf-8")) if bundle_path.is_file() else {}
+    residual = bundle.get("overall_residual") or {}
+    return row | {
+        "name": st.system,
+        "gate": st.gate,
+        "stale_sections": [s.section for s in st.sections if not s.fresh],
+        "stale_classes": st.stale_classes,
+        "generated_at": st.generated_at,
+        "overall_residual": residual.get("level"),
+        "residual_evaluation": residual.get("evaluation"),
+        "review_interval": bundle.get("review_interval"),
+        "review_due": review_due(st.generated_at, bundle.get("review_interval"), now),
+    }
+
+
+def sweep_report(entries: list[SystemEntry], now: dt.datetime | None = None) -> dict[str, Any]:
+    """Every system's row, with totals."""
+    now = now or dt.datetime.now(dt.UTC)
+    rows = [system_row(e, now) for e in entries]
+    return {
+        "kind": "sei-assets/sweep",
+        "generated_at": now.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "totals": {
+            "systems": len(rows),
+            "green": sum(r.get("gate") == "green" for r in rows),
+            "red": sum(r.get("gate") == "red" for r in rows),
+            "no_evidence": sum(r.get("gate") is None for r in rows),
+            "stale": sum(bool(r.get("stale_sections")) for r in rows),
+            "review_due": sum(bool(r.get("review_due")) for r in rows),
+        },
+        "systems": rows,
+    }
+
+
+def write_report(report: dict[str, Any], out_dir: Path) -> Path:
+    """Write the sweep report and its detached signature atomically."""
+    from sei_assets.core import signing
+    from sei_assets.core.evidence import dump, write_signed
+
+    key = signing.load_or_create_key()
+    path = out_dir / REPORT
+    write_signed(path, dump(report), key)
+    signing.write_pubkey(out_dir, key)
+    return path
