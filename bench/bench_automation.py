@@ -31,12 +31,13 @@ def main() -> None:
         os.environ["SEI_STATE_DIR"] = str(Path(tmp) / "state")
         from tests.systems import make_registry
 
-        os.environ["SEI_SYSTEMS_FILE"] = str(make_registry(Path(tmp) / "sys", args.systems))
+        registry = make_registry(Path(tmp) / "sys", args.systems)
         import dagster as dg
 
-        from sei_assets.definitions import build_definitions
+        from sei_assets.core.registry import load_registry
+        from sei_assets.defs import build_definitions
 
-        defs = build_definitions()
+        defs = build_definitions(load_registry(registry))
         sources = dg.AssetSelection.all(include_sources=True) - dg.AssetSelection.all()
         observe = dg.define_asset_job("observe", selection=sources)
         defs = dg.Definitions.merge(defs, dg.Definitions(jobs=[observe]))
@@ -72,7 +73,7 @@ def main() -> None:
 
             tick("settle (first evaluation)")
             tick("no-op tick")
-            params = Path(os.environ["SEI_SYSTEMS_FILE"]).parent / "sys_007" / "params.yaml"
+            params = registry.parent / "sys_007" / "params.yaml"
             params.write_text("bias: 0.2\n")
             tick("after editing sys_007's treatment")
 

@@ -8,7 +8,8 @@ import dagster as dg
 import pytest
 
 from sei_assets.core.registry import SystemEntry
-from sei_assets.defs.graph import system_definitions
+from sei_assets.defs.resources import SeiSettings
+from sei_assets.defs.system import system_definitions
 from tests.systems import make_system
 
 LEAVES = ("manifest", "dataset", "treatment")
@@ -25,7 +26,11 @@ def _defs(entries: list[SystemEntry]) -> dg.Definitions:
     sources = [dg.AssetKey([e.name, leaf]) for e in entries for leaf in LEAVES]
     observe = dg.define_asset_job("observe_sources", selection=dg.AssetSelection.assets(*sources))
     return dg.Definitions(
-        assets=assets, asset_checks=checks, jobs=[observe], executor=dg.in_process_executor
+        assets=assets,
+        asset_checks=checks,
+        jobs=[observe],
+        executor=dg.in_process_executor,
+        resources={"sei": SeiSettings()},
     )
 
 
@@ -108,7 +113,11 @@ def test_release_never_follows_a_red_gate(setting) -> None:
     )
     assets, checks = system_definitions(alpha)
     run = dg.materialize(
-        [*assets, *checks], selection=model_side, instance=instance, raise_on_error=False
+        [*assets, *checks],
+        selection=model_side,
+        instance=instance,
+        raise_on_error=False,
+        resources={"sei": SeiSettings()},
     )
     failed = {e.check_name for e in run.get_asset_check_evaluations() if not e.passed}
     assert failed == {"parity_gap"}

@@ -321,7 +321,8 @@ def test_dbt_backend(tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch) -> No
     import dagster as dg
     import duckdb
 
-    from sei_assets.core.reproducers.dbt import DbtReproducer, dbt_assets_for, table_digests
+    from sei_assets.core.reproducers.dbt import DbtReproducer, prepare_manifest, table_digests
+    from sei_assets.defs.dbt import dbt_assets_for
 
     repo = _seed(tmp_path / "loan", "dbt")
     _run(sei, repo, "dbt", "v1")
@@ -369,10 +370,13 @@ def test_dbt_backend(tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch) -> No
     assert built["features"] == record["tables"]["features"]  # the treatment left the data
     assert built["predictions"] != record["tables"]["predictions"]
 
-    # dagster-dbt: the manifest is prepared (dbt parse) when missing, then materialized.
+    # dagster-dbt: without a prepared manifest the models are not loaded (loading runs
+    # nothing); prepared at build time (`dbt parse`, as `sei init` does), they are.
     (repo / "dbt_project" / "target" / "manifest.json").unlink()
+    assert dbt_assets_for(repo, "loan") is None
+    prepare_manifest(repo)
     assets = dbt_assets_for(repo, "loan")
-    assert (repo / "dbt_project" / "target" / "manifest.json").is_file()
+    assert assets is not None
     keys = {k.to_user_string() for k in assets.keys}
     assert keys == {f"loan/dbt/{name}" for name in rows}
     assert dg.AssetKey(["loan", "dataset"]) in assets.dependency_keys
@@ -388,7 +392,7 @@ def test_dbt_backend(tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch) -> No
     assert table_digests(database) == built
     # ...and the system's own graph holds the dbt models below its dataset source.
     from sei_assets.core.registry import SystemEntry
-    from sei_assets.defs.graph import system_definitions
+    from sei_assets.defs.system import system_definitions
 
     graph_assets, _checks = system_definitions(SystemEntry("loan", repo))
     graph_keys = {k.to_user_string() for a in graph_assets for k in getattr(a, "keys", [])}

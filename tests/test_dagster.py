@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from sei_assets.core.registry import SystemEntry
-from sei_assets.defs.graph import system_definitions
+from sei_assets.defs.resources import SeiSettings
+from sei_assets.defs.system import system_definitions
 from tests.reference import replay
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,15 +57,13 @@ def _registry(tmp_path: Path, systems: dict[str, Path]) -> Path:
 
 def test_definitions_load_two_registered_systems(tmp_path: Path, monkeypatch) -> None:
     replay("quickstart", tmp_path / "qs", upto=8)
-    monkeypatch.setenv(
-        "SEI_SYSTEMS_FILE",
-        str(_registry(tmp_path, {"education": tmp_path / "qs", "loan": tmp_path / "loan"})),
-    )
+    registry = _registry(tmp_path, {"education": tmp_path / "qs", "loan": tmp_path / "loan"})
     (tmp_path / "loan").mkdir()
     shutil.copy(LOAN_SEED / "sei.yaml", tmp_path / "loan" / "sei.yaml")
-    from sei_assets.definitions import build_definitions
+    from sei_assets.core.registry import load_registry
+    from sei_assets.defs import build_definitions
 
-    defs = build_definitions()
+    defs = build_definitions(load_registry(registry))
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     for system in ("education", "loan"):
@@ -81,7 +80,7 @@ def test_definitions_load_two_registered_systems(tmp_path: Path, monkeypatch) ->
     checks = {(k.asset_key.path[0], k.name) for k in graph.asset_check_keys}
     assert ("education", "fairness_parity") in checks
     assert ("loan", "unfair_credit_exclusion") in checks
-    assert len([c for c in checks if c[0] == "education"]) == 2 + 1
+    assert len([c for c in checks if c[0] == "education"]) == 2 + 1 + 1  # + manifest_valid
 
 
 @pytest.fixture
@@ -100,6 +99,7 @@ def _materialize(entry: SystemEntry, instance, selection=None, repro_config: boo
         raise_on_error=False,
         selection=selection,
         run_config=config if repro_config else None,
+        resources={"sei": SeiSettings()},
     )
 
 
@@ -109,6 +109,7 @@ def test_green_run_materializes_release(education: SystemEntry) -> None:
         assert result.success
         evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
         assert evaluations == {
+            "manifest_valid": True,
             "fairness_parity": True,
             "accuracy_floor": True,
             "signature_valid": True,
@@ -179,6 +180,11 @@ def test_dagster_asset_materialize_gates_ci(tmp_path: Path) -> None:
         yaml.safe_dump({"systems": [{"name": "loan", "repo": str(repo), "seed": str(LOAN_SEED)}]})
     )
     env = dict(os.environ)
+    sei = str(Path(sys.executable).parent / "sei")
+    seeded = subprocess.run(
+        [sei, "init", "--systems", str(registry)], capture_output=True, text=True, env=env
+    )
+    assert seeded.returncode == 0 and "seeded loan" in seeded.stdout, seeded.stderr
     v1 = _dagster_materialize(registry, "group:loan", env)
     assert v1.returncode != 0, v1.stdout[-3000:] + v1.stderr[-3000:]
     bundle = json.loads((repo / ".sei" / "bundle.json").read_text())

@@ -96,9 +96,8 @@ def test_every_scenario_file_is_a_job_of_its_steps() -> None:
 def test_scenario_jobs_load_beside_the_systems_assets() -> None:
     """`sei_assets.definitions` lists every scenario as a job beside the systems' assets (op
     names must not clash across jobs)."""
-    from sei_assets.definitions import build_definitions
+    from sei_assets.definitions import defs
 
-    defs = build_definitions()
     names = {j.name for j in defs.resolve_all_job_defs()}
     assert {f"scenario_{p.stem}" for p in SCENARIOS} <= names
 

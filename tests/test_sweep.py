@@ -17,10 +17,10 @@ DUE = frozenset({5, 8})
 
 def test_sweep_of_fifty_systems(tmp_path: Path, monkeypatch) -> None:
     registry = make_registry(tmp_path / "systems", 50, red=RED, due=DUE)
-    monkeypatch.setenv("SEI_SYSTEMS_FILE", str(registry))
-    from sei_assets.definitions import build_definitions
+    from sei_assets.core.registry import load_registry
+    from sei_assets.defs import build_definitions
 
-    defs = build_definitions()
+    defs = build_definitions(load_registry(registry))
     with dg.instance_for_test() as instance:
         sweep = defs.resolve_job_def("compliance_sweep").execute_in_process(
             instance=instance, raise_on_error=False

@@ -64,7 +64,7 @@ def compile(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
         loaded = load_manifest(repo)
         from sei_assets.core.controls import compile_controls
         from sei_assets.core.oscal import plan_path
-        from sei_assets.defs.graph import materialize_system
+        from sei_assets.defs.launch import materialize_system
 
         code, message = materialize_system(repo, "compile")
     except SeiError as exc:
@@ -90,25 +90,16 @@ def compile(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
 
 
 def _control_table(bundle: dict[str, Any]) -> Table:
+    from sei_assets.core.controls import CONTROL_TABLE, control_table
+
     table = Table(title=f"controls of {bundle['system_name']}")
-    for col in ("control", "metric", "actual", "constraint", "mode", "result"):
+    for col in CONTROL_TABLE:
         table.add_column(col)
-    ops = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "=="}
-    for r in bundle["control_results"]:
-        actual = "—" if r["actual_value"] is None else f"{r['actual_value']:.4f}"
-        verdict = "[green]PASS[/]" if r["passed"] else "[red]FAIL[/]"
-        if r.get("underpowered"):
-            verdict += " [yellow](underpowered)[/]"
-        if r.get("failure"):
-            verdict += f" ({r['failure']})"
-        table.add_row(
-            r["control_id"],
-            r["metric_key"],
-            actual,
-            f"{ops[r['operator']]} {r['threshold']:g}",
-            r["enforcement_mode"],
-            verdict,
-        )
+    for row, passed in control_table(bundle["control_results"]):
+        colour = "green" if passed else "red"
+        cells = [row[c] for c in CONTROL_TABLE]
+        cells[-1] = f"[{colour}]{cells[-1]}[/]"
+        table.add_row(*cells)
     return table
 
 
@@ -128,7 +119,7 @@ def run(
 
     try:
         load_manifest(repo)
-        from sei_assets.defs.graph import materialize_system
+        from sei_assets.defs.launch import materialize_system
 
         code, message = materialize_system(repo, "run", repro=not no_repro)
     except SeiError as exc:
@@ -422,6 +413,38 @@ def assess(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
         f"{len(doc['payload']['proposals'])} proposals → {path} "
         f"(paste-ready: {path.with_suffix('.yaml')})"
     )
+
+
+@app.command()
+def init(
+    system: Annotated[
+        list[str] | None, typer.Option("--system", help="Only this registered system.")
+    ] = None,
+    systems_file: Annotated[
+        Path | None, typer.Option("--systems", help="The registry (default: systems.yaml).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Seed the registered systems whose repositories do not exist yet (git, DVC, dbt manifest).
+
+    Loading the Dagster definitions never seeds: this (or the `seed_systems` job) does.
+    """
+    from sei_assets.core.registry import load_registry
+    from sei_assets.core.workspace import seed_registered
+
+    entries = _call(load_registry, systems_file)
+    unknown = sorted(set(system or []) - {e.name for e in entries})
+    if unknown:
+        _fail(SeiError(f"--system: not registered: {', '.join(unknown)}"))
+    done = _call(seed_registered, entries, system or None)
+    if as_json:
+        _emit_json({"seeded": done})
+        return
+    for entry in entries:
+        if entry.name in done:
+            out.print(f"seeded {entry.name} → {entry.repo}")
+        elif not system or entry.name in system:
+            out.print(f"{entry.name}: {entry.repo} already exists")
 
 
 def main() -> None:

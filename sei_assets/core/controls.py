@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from sei_assets.core.constraint import SYMBOLS, holds
 from sei_assets.core.manifest import Manifest, parse_constraint
 
 ENFORCEMENT_MODE = {"gate": "block", "audit": "warn"}
@@ -41,7 +42,7 @@ class Control:
 
     def holds(self, value: float) -> bool:
         """Whether ``value`` satisfies this control's constraint."""
-        return _compare(self.operator, value, self.threshold)
+        return holds(self.operator, value, self.threshold)
 
     def props(self) -> list[tuple[str, str]]:
         """The OSCAL props of this control, in the reference's order (empty ones left out)."""
@@ -61,16 +62,6 @@ class Control:
         ]
         out += [(f"input.{slot}", value) for slot, value in sorted(self.inputs)]
         return [(k, v) for k, v in out if v]
-
-
-def _compare(op: str, value: float, threshold: float) -> bool:
-    return {
-        "lt": value < threshold,
-        "le": value <= threshold,
-        "gt": value > threshold,
-        "ge": value >= threshold,
-        "eq": value == threshold,
-    }[op]
 
 
 def compile_controls(manifest: Manifest) -> list[Control]:
@@ -203,3 +194,29 @@ def gate_failures(results: list[ControlResult]) -> list[str]:
     from sei_assets.core.gate import failing_blocking
 
     return failing_blocking(r.to_json() for r in results)
+
+
+CONTROL_TABLE = ("control", "metric", "actual", "constraint", "mode", "result")
+
+
+def control_table(control_results: list[dict[str, Any]]) -> list[tuple[dict[str, str], bool]]:
+    """The bundle's control results as table rows (columns `CONTROL_TABLE`) with whether each
+    passed: the one rendering that the CLI and the UI both show."""
+    rows = []
+    for r in control_results:
+        actual = "—" if r.get("actual_value") is None else f"{r['actual_value']:.4f}"
+        result = "PASS" if r["passed"] else "FAIL"
+        if r.get("underpowered"):
+            result += " (underpowered)"
+        if r.get("failure"):
+            result += f" ({r['failure']})"
+        row = {
+            "control": r["control_id"],
+            "metric": r["metric_key"],
+            "actual": actual,
+            "constraint": f"{SYMBOLS[r['operator']]} {r['threshold']:g}",
+            "mode": r["enforcement_mode"],
+            "result": result,
+        }
+        rows.append((row, bool(r["passed"])))
+    return rows

@@ -71,6 +71,15 @@ class Inputs:
     treatment_files: list[Path]
 
 
+def section_hashes(repo: Path, manifest: str | None = None) -> dict[str, str]:
+    """Each section's input hash for the repository's manifest (``manifest`` names the file
+    when it is not found by the usual names)."""
+    from sei_assets.core.manifest import find_manifest
+
+    path = Path(repo) / manifest if manifest else find_manifest(Path(repo))
+    return section_inputs(Path(repo), path, read_raw_manifest(path)).hashes
+
+
 def section_inputs(repo: Path, manifest_path: Path, raw: dict[str, Any]) -> Inputs:
     """Hash every section's inputs from the files on disk."""
     from sei_assets.core.reproducers import reproducer_for

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sei_assets.core.constraint import OPERATORS, holds
 from sei_assets.core.errors import ManifestError
 
 MANIFEST_NAMES = ("sei.yaml", "venth.yaml", "froga.yaml")
@@ -23,21 +24,6 @@ Likelihood = Literal["RARE", "UNLIKELY", "POSSIBLE", "LIKELY", "ALMOST_CERTAIN"]
 Dimension = Literal["individual", "society", "organization"]
 Severity = Literal["low", "medium", "high", "critical"]
 
-OPERATORS = {
-    "<": "lt",
-    "<=": "le",
-    ">": "gt",
-    ">=": "ge",
-    "==": "eq",
-    "=": "eq",
-    "lt": "lt",
-    "le": "le",
-    "lte": "le",
-    "gt": "gt",
-    "ge": "ge",
-    "gte": "ge",
-    "eq": "eq",
-}
 _CONSTRAINT = re.compile(r"^\s*([^\s\d.+-]+)\s*(\S+)\s*$")
 
 
@@ -116,14 +102,7 @@ class Constraint(BaseModel):
 
     def holds(self, value: float) -> bool:
         """Whether ``value`` satisfies the constraint."""
-        t = self.threshold
-        return {
-            "lt": value < t,
-            "le": value <= t,
-            "gt": value > t,
-            "ge": value >= t,
-            "eq": value == t,
-        }[self.operator]
+        return holds(self.operator, value, self.threshold)
 
 
 def parse_constraint(text: str) -> Constraint:

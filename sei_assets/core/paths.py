@@ -16,6 +16,9 @@ def resources_dir() -> Path:
     return project_root() / "resources"
 
 
+STATE_ENV = "SEI_STATE_DIR"
+
+
 def state_dir() -> Path:
     """Local state (demo workspaces, the Dagster instance): `$SEI_STATE_DIR` or `.sei-state/`."""
-    return Path(os.environ.get("SEI_STATE_DIR", project_root() / ".sei-state"))
+    return Path(os.environ.get(STATE_ENV, project_root() / ".sei-state"))

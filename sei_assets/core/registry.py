@@ -29,6 +29,12 @@ class SystemEntry:
     seed: Path | None = None
     manifest: str | None = None
 
+    def manifest_path(self, base: Path | None = None) -> Path:
+        """Where the manifest is looked for under ``base`` (default: the repository): the
+        named file, else the folder (the loader finds sei.yaml / venth.yaml / froga.yaml)."""
+        base = self.repo if base is None else base
+        return base / self.manifest if self.manifest else base
+
 
 def registry_path() -> Path:
     """The registry file in force."""

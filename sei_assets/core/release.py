@@ -13,7 +13,7 @@ from sei_assets.core.fsutil import atomic_write, sha256_file
 RELEASE = "release.json"
 
 
-def promote(repo: Path) -> dict[str, Any]:
+def promote(repo: Path, key: Any = None) -> dict[str, Any]:
     """Record the released model (its digest, the evidence it rests on); refuse on a red gate."""
     from sei_assets.core import signing
 
@@ -35,7 +35,7 @@ def promote(repo: Path) -> dict[str, Any]:
         "code": bundle["triple"]["code"],
         "gate": bundle["gate"],
     }
-    key = signing.load_or_create_key()
+    key = key or signing.load_or_create_key()
     out = repo / EVIDENCE_DIR / RELEASE
     atomic_write(out, dump(record))
     signing.sign_file(out, key)

@@ -73,12 +73,12 @@ def sweep_report(entries: list[SystemEntry], now: dt.datetime | None = None) -> 
     }
 
 
-def write_report(report: dict[str, Any], out_dir: Path) -> Path:
+def write_report(report: dict[str, Any], out_dir: Path, key: Any = None) -> Path:
     """Write the sweep report and its detached signature atomically."""
     from sei_assets.core import signing
     from sei_assets.core.evidence import dump, write_signed
 
-    key = signing.load_or_create_key()
+    key = key or signing.load_or_create_key()
     path = out_dir / REPORT
     write_signed(path, dump(report), key)
     signing.write_pubkey(out_dir, key)

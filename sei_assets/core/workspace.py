@@ -52,10 +52,31 @@ def seed_repository(source: Path, dest: Path, message: str = "declare: the AI sy
     return dest
 
 
-def ensure_repository(repo: Path, seed: Path | None) -> Path:
-    """``repo`` itself when it exists; else seeded from ``seed``; else an error."""
+def require_repository(repo: Path, seed: Path | None) -> Path:
+    """``repo`` when it exists; else an error that names the seeding step."""
     if (repo / ".git").exists() or (repo.is_dir() and seed is None):
         return repo
-    if seed is None:
-        raise SeiError(f"{repo}: the system's repository does not exist")
-    return seed_repository(seed, repo)
+    if seed is not None:
+        raise SeiError(
+            f"{repo}: the system's repository is not seeded yet: run `sei init` "
+            "(or the `seed_systems` job)"
+        )
+    raise SeiError(f"{repo}: the system's repository does not exist")
+
+
+def seed_registered(entries: list, only: list[str] | None = None) -> list[str]:
+    """Seed every registered system (or those named in ``only``) whose repository is missing;
+    a dbt system's manifest is prepared too. Returns the names seeded."""
+    done = []
+    for entry in entries:
+        if only and entry.name not in only:
+            continue
+        if (entry.repo / ".git").exists() or entry.seed is None:
+            continue
+        seed_repository(entry.seed, entry.repo)
+        if (entry.repo / "dbt_project" / "dbt_project.yml").is_file():
+            from sei_assets.core.reproducers.dbt import prepare_manifest
+
+            prepare_manifest(entry.repo)
+        done.append(entry.name)
+    return done

@@ -30,6 +30,7 @@ __all__ = [
     "ScenarioError",
     "Step",
     "build_job",
+    "invalid_scenario_jobs",
     "load_scenario",
     "scenario_files",
     "all_scenario_jobs",
@@ -60,6 +61,29 @@ def all_scenario_jobs(
         jobs += found
         problems += bad
     return jobs, problems
+
+
+def invalid_scenario_jobs(problems: list[tuple[Path, str]]) -> list[dg.JobDefinition]:
+    """For each scenario file that does not load, a job whose one op fails with the reason:
+    the file shows in the UI as broken, and the code location still loads."""
+    import re
+
+    import dagster as dg
+
+    jobs = []
+    for path, reason in problems:
+        name = "scenario_invalid_" + re.sub(r"[^A-Za-z0-9_]", "_", path.stem)
+
+        def refuse(context, reason: str = reason) -> None:
+            raise dg.Failure(description=reason)
+
+        op = dg.op(name=f"{name}_refused", description=f"{path.name} does not load")(refuse)
+        jobs.append(
+            dg.GraphDefinition(name=name, node_defs=[op], description=reason).to_job(
+                executor_def=dg.in_process_executor
+            )
+        )
+    return jobs
 
 
 def build_job(scenario: Scenario) -> dg.JobDefinition:

@@ -10,7 +10,7 @@ invocation ids) and the content of every table of the database (rows in a stable
 with column names and types). The build's results (models, tests, row counts, the manifest
 digest) are recorded in ``dbt_project/last_run.json``.
 
-``dbt_assets_for`` loads the same project into a Dagster asset graph through dagster-dbt.
+``prepare_manifest`` builds the dbt manifest that `sei_assets.defs.dbt` loads through dagster-dbt.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import datetime as dt
 import decimal
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
@@ -32,12 +32,8 @@ from sei_assets.core.reproducers.base import (
     read_record,
     require_file,
     run_tool,
-    tool_executable,
     write_record,
 )
-
-if TYPE_CHECKING:
-    from dagster import AssetsDefinition
 
 PROJECT = "dbt_project"
 EVALUATION = "evaluate.py"
@@ -223,58 +219,16 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def dbt_assets_for(repo: Path, name: str) -> AssetsDefinition:
-    """The dagster-dbt assets of the dbt project of system ``name`` (repository ``repo``).
-
-    One asset per dbt model, keyed ``[name, "dbt", <model>]`` in group ``name``; the dbt
-    tests become asset checks. The source (the German Credit CSV) maps to ``[name,
-    "dataset"]``, the system's observable data source, so the models hang below it. The dbt
-    manifest is prepared here (``dbt parse``, what ``dagster-dbt project prepare-and-package``
-    runs) when it is missing or older than the project's files: CI and tests need no
-    `dagster dev`.
-    """
-    from dagster import AssetKey
-    from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
-
+def prepare_manifest(repo: Path) -> Path:
+    """Build the dbt project's manifest (`dbt parse`, what `dagster-dbt project
+    prepare-and-package` runs at build time); return its path. Called when a system is seeded
+    or deployed, never when the definitions load."""
     project_dir = (Path(repo) / PROJECT).resolve()
     require_file(project_dir / "dbt_project.yml", "dbt", "the dbt project")
-    project = DbtProject(project_dir=project_dir, profiles_dir=project_dir)
-    manifest = project.manifest_path
-    definition = [
-        p
-        for p in DbtReproducer().treatment_files(project_dir.parent, {}, set())
-        if p.is_relative_to(project_dir)
-    ]
-    if not manifest.is_file() or any(
-        p.stat().st_mtime > manifest.stat().st_mtime for p in definition
-    ):
-        run_tool(
-            "dbt",
-            ["dbt", "parse", "--quiet", "--profiles-dir", ".", "--target-path", "target"],
-            project_dir,
-            env=OFFLINE_ENV,
-        )
-    executable = tool_executable("dbt")
-
-    class Translator(DagsterDbtTranslator):
-        def get_asset_key(self, dbt_resource_props: dict[str, Any]) -> AssetKey:
-            if dbt_resource_props["resource_type"] == "source":
-                return AssetKey([name, "dataset"])
-            return AssetKey([name, "dbt", dbt_resource_props["name"]])
-
-        def get_group_name(self, dbt_resource_props: dict[str, Any]) -> str | None:
-            return name
-
-    @dbt_assets(
-        manifest=manifest,
-        project=project,
-        dagster_dbt_translator=Translator(),
-        name=f"{name}__dbt",
+    run_tool(
+        "dbt",
+        ["dbt", "parse", "--quiet", "--profiles-dir", ".", "--target-path", "target"],
+        project_dir,
+        env=OFFLINE_ENV,
     )
-    def _dbt_assets(context):  # unannotated: Dagster rejects string (postponed) annotations
-        dbt = DbtCliResource(
-            project_dir=project, profiles_dir=str(project_dir), dbt_executable=executable
-        )
-        yield from dbt.cli(["build"], context=context).stream()
-
-    return _dbt_assets
+    return project_dir / "target" / "manifest.json"

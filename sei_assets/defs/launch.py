@@ -1,0 +1,95 @@
+"""`sei compile` and `sei run` as Dagster runs on the local instance, so that a run started
+from the command line shows in the UI's history. The exit code comes from the run itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from sei_assets.core.registry import SystemEntry
+from sei_assets.defs.keys import system_key, system_slug
+
+#: The CLI's instance: SQLite storage in its folder, no telemetry (no banner in `sei` output).
+INSTANCE_CONFIG = """# sei-assets local instance: SQLite storage in this folder (the defaults).
+telemetry:
+  enabled: false
+"""
+
+
+def instance_home() -> Path:
+    """`$DAGSTER_HOME`, else `.sei-state/dagster`."""
+    import os
+
+    from sei_assets.core.paths import state_dir
+
+    return Path(os.environ.get("DAGSTER_HOME") or state_dir() / "dagster")
+
+
+def local_instance() -> dg.DagsterInstance:
+    """The local instance (created on first use with `INSTANCE_CONFIG`)."""
+    from sei_assets.core.fsutil import atomic_write
+
+    home = instance_home()
+    config = home / "dagster.yaml"
+    if not config.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        atomic_write(config, INSTANCE_CONFIG)
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def system_for_repo(repo: Path) -> SystemEntry:
+    """An ad-hoc registry entry for the repository the CLI was pointed at."""
+    from sei_assets.core.manifest import load_manifest
+
+    name = load_manifest(repo).manifest.system.name
+    return SystemEntry(system_slug(name), Path(repo).resolve())
+
+
+def _deepest_error(error: Any) -> str:
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return error.message.strip()
+
+
+def materialize_system(repo: Path, stage: str, repro: bool = True) -> tuple[int, str | None]:
+    """Stage "compile" (the plan) or "run" (plan, pipeline, evidence and the control checks)
+    as one run on the local instance. Returns (exit code, error message): 0 compiled or green,
+    1 red, 2 a step failed (its deepest error's message)."""
+    from sei_assets.defs.resources import settings_from_environment
+    from sei_assets.defs.system import system_definitions
+
+    entry = system_for_repo(repo)
+    assets, checks = system_definitions(entry)
+    leaves = ["assessment_plan"] + (["pipeline_run", "evidence_bundle"] if stage == "run" else [])
+    selection = dg.AssetSelection.assets(*[system_key(entry.name, leaf) for leaf in leaves])
+    run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    if stage == "run":
+        run_config["ops"] = {f"{entry.name}__pipeline_run": {"config": {"repro": repro}}}
+    with local_instance() as instance:
+        result = dg.materialize(
+            [*assets, *checks],
+            selection=selection,
+            instance=instance,
+            resources={"sei": settings_from_environment()},
+            run_config=run_config,
+            raise_on_error=False,
+            tags={"sei/verb": stage, "sei/system": entry.name},
+        )
+    failures = [
+        e for e in result.get_step_failure_events() if e.step_key != f"{entry.name}_controls"
+    ]
+    if failures:
+        return 2, _deepest_error(failures[0].step_failure_data.error)
+    if stage == "compile":
+        return 0, None
+    bundle = system_key(entry.name, "evidence_bundle")
+    gates = [
+        m.materialization.metadata["gate"].value
+        for m in result.get_asset_materialization_events()
+        if m.asset_key == bundle
+    ]
+    if not gates:
+        return 2, "the run produced no evidence bundle"
+    return (0 if gates[-1] == "green" else 1), None

@@ -1,0 +1,95 @@
+"""How evidence reads in the UI: tables and pictures built from the bundle."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from sei_assets.core.controls import CONTROL_TABLE, control_table
+
+
+def controls_table(bundle: dict[str, Any]) -> dg.TableMetadataValue:
+    """The control results as a typed table (the same rows the CLI prints)."""
+    schema = dg.TableSchema(
+        columns=[dg.TableColumn(c, "string") for c in CONTROL_TABLE]
+        + [dg.TableColumn("passed", "bool")]
+    )
+    records = [
+        dg.TableRecord({**row, "passed": passed})
+        for row, passed in control_table(bundle["control_results"])
+    ]
+    return dg.MetadataValue.table(records, schema=schema)
+
+
+def risk_table(bundle: dict[str, Any]) -> str:
+    """The risk analysis by priority, as markdown."""
+    rows = [
+        "| priority | risk | inherent | residual | treatment needed | cycle |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in sorted(bundle["risk_analysis"], key=lambda x: x["priority"]):
+        rows.append(
+            f"| {r['priority']} | {r['risk_id']} | {r['inherent_overall']} | "
+            f"{r.get('residual_overall', '—')} | {r['requires_treatment']} | "
+            f"{r['cycle']['status']} |"
+        )
+    return "\n".join(rows)
+
+
+def _group_rates(repo: Path) -> list[tuple[str, float]]:
+    src = repo / "fairness_by_group.json"
+    if not src.is_file():
+        return []
+    try:
+        doc = json.loads(src.read_text())
+    except ValueError:
+        return []
+    if isinstance(doc, dict):  # {group: {selection_rate: ...}}
+        doc = [{"group": g, **v} for g, v in doc.items() if isinstance(v, dict)]
+    rows = []
+    for rec in doc if isinstance(doc, list) else []:
+        if isinstance(rec, dict) and "selection_rate" in rec:
+            group = rec.get("group") or next(
+                (str(v) for k, v in rec.items() if isinstance(v, str)), "?"
+            )
+            rows.append((str(group), float(rec["selection_rate"])))
+    return rows
+
+
+def fairness_plot(repo: Path, out: Path) -> tuple[str | None, Path | None]:
+    """Selection rate per group (when the pipeline reports `fairness_by_group.json`): a markdown
+    bar chart, and a PNG beside the evidence."""
+    rows = _group_rates(repo)
+    if not rows:
+        return None, None
+    lines = ["| group | selection rate | |", "|---|---|---|"]
+    lines += [f"| {g} | {rate:.3f} | {'█' * round(rate * 40)} |" for g, rate in rows]
+    png = None
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5, 2.2))
+        ax.barh([g for g, _ in rows], [rate for _, rate in rows])
+        ax.set_xlabel("selection rate (share approved)")
+        ax.set_xlim(0, 1)
+        fig.tight_layout()
+        png = out / "fairness_by_group.png"
+        fig.savefig(png, dpi=100)
+        plt.close(fig)
+    except Exception:  # noqa: BLE001 - the markdown chart stands on its own
+        png = None
+    return "\n".join(lines), png
+
+
+def signed_file(path: Path) -> dict[str, Any]:
+    """Metadata naming a signed evidence file and its signature."""
+    return {
+        "file": dg.MetadataValue.path(str(path)),
+        "signature": dg.MetadataValue.path(str(path) + ".sig"),
+    }

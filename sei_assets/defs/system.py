@@ -1,0 +1,372 @@
+"""One registered AI system as an asset graph; every control an asset check.
+
+Per system (key prefix and group = the system's name):
+    manifest, dataset, treatment   observable sources (data versions = the sei.lock input hashes)
+    -> assessment_plan             compile (OSCAL); check `manifest_valid`
+    -> pipeline_run                the system's reproducer (dvc repro, ...); its result is the
+                                   input of the next asset
+    -> evidence_bundle             evaluate, analyse risk, decide the gate, sign
+       + one check per control     blocking (ERROR) for enforcement block, WARN otherwise
+       + signature_valid           verify
+    -> release                     promotion of the model; never materializes after a red gate
+Loading reads each manifest once and runs nothing: a manifest that does not load still gives
+the system its graph, and its `manifest_valid` check says why.
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from sei_assets import __version__
+from sei_assets.core.constraint import SYMBOLS
+from sei_assets.core.controls import Control
+from sei_assets.core.errors import SeiError
+from sei_assets.core.registry import SystemEntry
+from sei_assets.defs.automation import CHECKS, EAGER, RELEASE, observe
+from sei_assets.defs.keys import check_name, system_key
+from sei_assets.defs.metadata import controls_table, fairness_plot, risk_table
+from sei_assets.defs.resources import SeiSettings
+
+
+class PipelineRunConfig(dg.Config):
+    """`repro: false` evaluates the metrics already there (as `sei run --no-repro` does)."""
+
+    repro: bool = True
+
+
+@dataclass
+class Declared:
+    """What the system's manifest declares, read once when the definitions load."""
+
+    controls: list[Control] = field(default_factory=list)
+    standards: list[str] = field(default_factory=list)
+    tool: str = ""
+    error: str | None = None
+
+
+def declared(entry: SystemEntry) -> Declared:
+    """The system's controls, standards with a catalogue and pipeline tool, from its manifest
+    (the repository's, else its seed's); a manifest that does not load gives its error."""
+    from sei_assets.core.conformance import applicable
+    from sei_assets.core.controls import compile_controls
+    from sei_assets.core.manifest import load_manifest
+
+    error = None
+    for base in (entry.repo, entry.seed):
+        if base is None or not base.exists():
+            continue
+        try:
+            loaded = load_manifest(entry.manifest_path(base))
+        except SeiError as exc:
+            error = error or str(exc)
+            continue
+        if error is None:
+            return Declared(
+                compile_controls(loaded.manifest), applicable(loaded), loaded.manifest.pipeline.tool
+            )
+    return Declared(error=error or f"{entry.repo}: no manifest (the system is not seeded)")
+
+
+def repository(entry: SystemEntry) -> Path:
+    """The system's repository; an error naming the seeding step when it does not exist."""
+    from sei_assets.core.workspace import require_repository
+
+    return require_repository(entry.repo, entry.seed)
+
+
+def loaded_manifest(entry: SystemEntry) -> Any:
+    """The system's manifest, loaded now (at run time, not load time)."""
+    from sei_assets.core.manifest import load_manifest
+
+    return load_manifest(entry.manifest_path(repository(entry)))
+
+
+def _combine(*parts: str) -> str:
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+
+
+SOURCES = [
+    (
+        "manifest",
+        ("classification", "risks"),
+        "The manifest's declarations (scope): a change is drift class A.",
+    ),
+    (
+        "dataset",
+        ("data_governance", "measurement-data"),
+        "The dataset and its Croissant description: a change is drift class C.",
+    ),
+    (
+        "treatment",
+        ("measurement-model",),
+        "Training code, params and pipeline definition: a change is drift class B.",
+    ),
+]
+
+
+def _sources(entry: SystemEntry, observe_cron: str) -> list:
+    def observer(sections: tuple[str, ...]):
+        def observe_source(context: dg.AssetExecutionContext) -> dg.DataVersion:
+            from sei_assets.core.lock import section_hashes
+
+            if not (entry.repo / ".git").exists():
+                return dg.DataVersion("not-seeded")
+            try:
+                hashes = section_hashes(entry.repo, entry.manifest)
+            except SeiError as exc:
+                context.log.warning(str(exc))
+                return dg.DataVersion("unreadable")
+            return dg.DataVersion(_combine(*(hashes[s] for s in sections)))
+
+        return observe_source
+
+    return [
+        dg.observable_source_asset(
+            key=system_key(entry.name, leaf),
+            group_name=entry.name,
+            description=desc,
+            automation_condition=observe(observe_cron),
+        )(observer(sections))
+        for leaf, sections, desc in SOURCES
+    ]
+
+
+def system_definitions(entry: SystemEntry, observe_cron: str = "*/5 * * * *") -> tuple[list, list]:
+    """(assets, asset checks) of one AI system."""
+    from sei_assets.defs.dbt import tool_assets
+    from sei_assets.defs.governance import governance_assets
+
+    name = entry.name
+    decl = declared(entry)
+
+    def key(leaf: str) -> dg.AssetKey:
+        return system_key(name, leaf)
+
+    @dg.asset(
+        key=key("assessment_plan"),
+        automation_condition=EAGER,
+        group_name=name,
+        deps=[key("manifest")],
+        code_version=__version__,
+        kinds={"oscal"},
+        description="The risk program compiled to an OSCAL component-definition."
+        + (f"\n\nThe manifest does not load: {decl.error}" if decl.error else ""),
+        check_specs=[
+            dg.AssetCheckSpec(
+                "manifest_valid",
+                asset=key("assessment_plan"),
+                blocking=True,
+                description="The manifest loads: every key known, every value as expected.",
+            )
+        ],
+    )
+    def assessment_plan(context: dg.AssetExecutionContext):
+        from sei_assets.core.engine import compile_plan
+        from sei_assets.core.fsutil import sha256_file
+
+        try:
+            loaded = loaded_manifest(entry)
+        except SeiError as exc:
+            yield dg.AssetCheckResult(
+                check_name="manifest_valid", passed=False, metadata={"error": str(exc)}
+            )
+            raise dg.Failure(description=str(exc)) from None
+        outcome = compile_plan(loaded)
+        yield dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(outcome.plan_path)),
+                "control_count": len(outcome.controls),
+                "controls": ", ".join(c.control_id for c in outcome.controls),
+                "monitoring_measures": ", ".join(outcome.monitoring) or "none",
+            },
+            data_version=dg.DataVersion(sha256_file(outcome.plan_path)[:24]),
+        )
+        yield dg.AssetCheckResult(
+            check_name="manifest_valid", passed=True, metadata={"manifest": str(loaded.path)}
+        )
+
+    @dg.asset(
+        key=key("pipeline_run"),
+        automation_condition=EAGER,
+        group_name=name,
+        deps=[key("assessment_plan"), key("dataset"), key("treatment")],
+        code_version=__version__,
+        kinds={"python"},
+        description="The ML pipeline reproduced through the system's own tool.",
+    )
+    def pipeline_run(context: dg.AssetExecutionContext, config: PipelineRunConfig) -> dg.Output:
+        from sei_assets.core.engine import reproduce
+
+        run = reproduce(loaded_manifest(entry), repro=config.repro)
+        run.details["dagster_run_id"] = context.run.run_id
+        context.log.info(
+            f"{run.tool}: {run.log_tail}" if run.log_tail else f"{run.tool}: not reproduced"
+        )
+        return dg.Output(
+            run,
+            metadata={
+                "tool": run.tool,
+                "reproduced": run.reproduced,
+                "pipeline_lock_digest": run.lock_digest,
+                "metrics": dg.MetadataValue.json(run.metrics),
+            },
+            data_version=dg.DataVersion(run.lock_digest.removeprefix("sha256:")[:24]),
+        )
+
+    @dg.asset(
+        key=key("evidence_bundle"),
+        automation_condition=EAGER,
+        group_name=name,
+        ins={"pipeline_run": dg.AssetIn(key("pipeline_run"))},
+        code_version=__version__,
+        kinds={"json"},
+        description="Controls, risk analysis, gate: the signed evidence bundle.",
+    )
+    def evidence_bundle(
+        context: dg.AssetExecutionContext, sei: SeiSettings, pipeline_run: Any
+    ) -> dg.Output:
+        from sei_assets.core.engine import evaluate, seal
+        from sei_assets.core.fsutil import sha256_file
+
+        loaded = loaded_manifest(entry)
+        bundle, _results, bom_text, inputs = evaluate(loaded, pipeline_run)
+        files = seal(loaded, bundle, bom_text, inputs, sei.key())
+        residual = bundle["overall_residual"] or {}
+        md, png = fairness_plot(loaded.repo, files["bundle"].parent)
+        failing = ", ".join(bundle["gate_failures"]) or "none"
+        metadata: dict[str, Any] = {
+            "gate": bundle["gate"],
+            "gate_failures": failing,
+            "controls": controls_table(bundle),
+            "risk_levels": dg.MetadataValue.md(risk_table(bundle)),
+            "overall_residual": f"{residual.get('level')} ({residual.get('evaluation')} "
+            f"{residual.get('criterion')})",
+            "treatment_events": len(bundle["treatment_events"]),
+            "bundle": dg.MetadataValue.path(str(files["bundle"])),
+            "signature": dg.MetadataValue.path(str(files["signature"])),
+            "sei_lock": dg.MetadataValue.path(str(files["lock"])),
+        }
+        if md:
+            metadata["selection_rate_by_group"] = dg.MetadataValue.md(md)
+        if png:
+            metadata["selection_rate_plot"] = dg.MetadataValue.path(str(png))
+        context.log.info(f"gate {bundle['gate']}")
+        return dg.Output(
+            {"gate": bundle["gate"], "bundle": str(files["bundle"])},
+            metadata=metadata,
+            data_version=dg.DataVersion(sha256_file(files["bundle"])[:24]),
+        )
+
+    @dg.asset(
+        key=key("release"),
+        automation_condition=RELEASE,
+        group_name=name,
+        deps=[key("evidence_bundle")],
+        code_version=__version__,
+        kinds={"json"},
+        description="Promotion of the model: records the released model's digest. "
+        "Blocked by any failing blocking control.",
+    )
+    def release(context: dg.AssetExecutionContext, sei: SeiSettings) -> dg.MaterializeResult:
+        from sei_assets.core.release import promote
+
+        record = promote(repository(entry), sei.key())
+        return dg.MaterializeResult(metadata={k: str(v) for k, v in record.items()})
+
+    assets = [
+        *_sources(entry, observe_cron),
+        assessment_plan,
+        pipeline_run,
+        evidence_bundle,
+        release,
+        *governance_assets(entry, decl.standards),
+        *tool_assets(entry, decl.tool),
+    ]
+    return assets, [control_checks(entry, decl.controls)]
+
+
+def control_checks(entry: SystemEntry, controls: list[Control]) -> dg.AssetChecksDefinition:
+    """One check per compiled control, plus the bundle's signature, evaluated on the bundle."""
+    bundle_key = system_key(entry.name, "evidence_bundle")
+    specs = [
+        dg.AssetCheckSpec(
+            check_name(c.control_id),
+            asset=bundle_key,
+            blocking=c.blocking,
+            description=f"{c.metric_key} {SYMBOLS[c.operator]} {c.threshold_text} "
+            f"({c.enforcement_mode}, {c.severity}; {c.risk_id})",
+            metadata={"control_id": c.control_id, "enforcement_mode": c.enforcement_mode},
+            automation_condition=CHECKS,
+        )
+        for c in controls
+    ]
+    specs.append(
+        dg.AssetCheckSpec(
+            "signature_valid",
+            asset=bundle_key,
+            blocking=True,
+            description="The bundle's DSSE signature verifies offline.",
+            automation_condition=CHECKS,
+        )
+    )
+    by_check = {check_name(c.control_id): c for c in controls}
+
+    @dg.multi_asset_check(
+        specs=specs,
+        name=f"{entry.name}_controls",
+        can_subset=True,
+        description="One check per compiled control, plus the signature.",
+    )
+    def checks(context: dg.AssetCheckExecutionContext):
+        from sei_assets.core import signing
+        from sei_assets.core.engine import read_bundle
+
+        repo = repository(entry)
+        bundle = read_bundle(repo) or {}
+        results = {r["control_id"]: r for r in bundle.get("control_results", [])}
+        selected = {k.name for k in context.selected_asset_check_keys}
+        for name, control in by_check.items():
+            if name not in selected:
+                continue
+            r = results.get(control.control_id) or {}
+            power = r.get("power") or {}
+            yield dg.AssetCheckResult(
+                check_name=name,
+                asset_key=bundle_key,
+                passed=bool(r and r["passed"]),
+                severity=(
+                    dg.AssetCheckSeverity.ERROR if control.blocking else dg.AssetCheckSeverity.WARN
+                ),
+                metadata={
+                    "actual_value": r.get("actual_value"),
+                    "threshold": control.threshold,
+                    "operator": SYMBOLS[control.operator],
+                    "ci_low": power.get("ci_low"),
+                    "ci_high": power.get("ci_high"),
+                    "underpowered": bool(r.get("underpowered")),
+                    "risk_id": control.risk_id,
+                    "clauses": ", ".join([*control.frameworks, *control.standard_clauses]) or "—",
+                    "failure": r.get("failure") or ("no result in the bundle" if not r else ""),
+                },
+            )
+        if "signature_valid" in selected:
+            try:
+                verdict = signing.verify_evidence(repo)
+                ok = verdict.ok
+                detail = "; ".join(
+                    f"{f.path.name}: {'ok' if f.ok else f.reason}" for f in verdict.files
+                )
+            except SeiError as exc:
+                ok, detail = False, str(exc)
+            yield dg.AssetCheckResult(
+                check_name="signature_valid",
+                asset_key=bundle_key,
+                passed=ok,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"detail": detail},
+            )
+
+    return checks
