@@ -89,13 +89,13 @@ def compile(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
         out.print(f"declared for post-market monitoring (not compiled): {', '.join(monitoring)}")
 
 
-def _control_table(bundle: dict[str, Any]) -> Table:
+def _control_table(bundle: Any) -> Table:
     from sei_assets.core.controls import CONTROL_TABLE, control_table
 
-    table = Table(title=f"controls of {bundle['system_name']}")
+    table = Table(title=f"controls of {bundle.system_name}")
     for col in CONTROL_TABLE:
         table.add_column(col)
-    for row, passed in control_table(bundle["control_results"]):
+    for row, passed in control_table(bundle.control_results):
         colour = "green" if passed else "red"
         cells = [row[c] for c in CONTROL_TABLE]
         cells[-1] = f"[{colour}]{cells[-1]}[/]"
@@ -126,35 +126,38 @@ def run(
         _fail(exc)
     if code == 2:
         _fail(SeiError(message or "run failed"))
-    bundle_path = repo / ".sei" / "bundle.json"
-    b = json.loads(bundle_path.read_text(encoding="utf-8"))
+    from sei_assets.core.evidence import BUNDLE, evidence_dir, load_bundle
+
+    bundle_path = evidence_dir(repo) / BUNDLE
+    b = _call(load_bundle, bundle_path)
+    residual = b.overall_residual.to_json() if b.overall_residual else None
     if as_json:
         _emit_json(
             {
-                "gate": b["gate"],
+                "gate": b.verdict,
                 "bundle": str(bundle_path),
-                "gate_failures": b["gate_failures"],
-                "control_count": len(b["control_results"]),
-                "overall_residual": b["overall_residual"],
-                "treatment_events": b["treatment_events"],
+                "gate_failures": b.failing,
+                "control_count": len(b.control_results),
+                "overall_residual": residual,
+                "treatment_events": [e.to_json() for e in b.treatment_events],
             }
         )
     else:
         out.print(_control_table(b))
-        res = b["overall_residual"] or {}
+        res = residual or {}
         out.print(
             f"overall residual: {res.get('level')} ({res.get('evaluation')} criterion "
             f"{res.get('criterion')})"
         )
-        for e in b["treatment_events"]:
+        for e in b.treatment_events:
             out.print(
-                f"treatment event: {e['control_id']} FAIL → PASS "
-                f"(treatment {e.get('treatment_commit', '?')[:12]})"
+                f"treatment event: {e.control_id} FAIL → PASS "
+                f"(treatment {(e.treatment_commit or '?')[:12]})"
             )
-        colour = "green" if b["gate"] == "green" else "red"
+        colour = "green" if b.verdict == "green" else "red"
         out.print(
-            f"gate: [bold {colour}]{b['gate'].upper()}[/]"
-            + (f" — failing: {', '.join(b['gate_failures'])}" if b["gate_failures"] else "")
+            f"gate: [bold {colour}]{b.verdict.upper()}[/]"
+            + (f" — failing: {', '.join(b.failing)}" if b.failing else "")
         )
         out.print(f"evidence: {bundle_path} (signed)")
     raise typer.Exit(code)

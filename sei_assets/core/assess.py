@@ -23,6 +23,8 @@ import yaml
 from sei_assets.core.evidence import EVIDENCE_DIR, dump, write_signed
 from sei_assets.core.fsutil import atomic_write
 from sei_assets.core.manifest import LoadedManifest, Manifest
+from sei_assets.core.model import BacklogDoc, Bundle
+from sei_assets.core.model.bundle import as_bundle
 
 SCHEMA_VERSION = 1
 KIND = "risk_backlog"
@@ -75,16 +77,17 @@ def infer_categories(m: Manifest) -> list[dict[str, Any]]:
     return found
 
 
-def measured_metrics(m: Manifest, bundle: dict[str, Any] | None) -> list[str]:
+def measured_metrics(m: Manifest, bundle: Bundle | dict[str, Any] | None) -> list[str]:
     """Every metric the manifest declares or the bundle evaluated, sorted."""
     metrics = {x.metric for _r, x in m.measures}
-    for r in (bundle or {}).get("control_results") or []:
-        if r.get("metric_key"):
-            metrics.add(r["metric_key"])
+    bundle = as_bundle(bundle)
+    for r in bundle.control_results if bundle else []:
+        if r.metric_key:
+            metrics.add(r.metric_key)
     return sorted(metrics)
 
 
-def _facts(m: Manifest, bundle: dict[str, Any] | None) -> dict[str, Any]:
+def _facts(m: Manifest, bundle: Bundle | dict[str, Any] | None) -> dict[str, Any]:
     return {
         "task_type": m.task.type,
         "modality": m.task.modality,
@@ -172,7 +175,7 @@ def _proposal(entry: dict[str, Any], why: list[str], used: set[str]) -> dict[str
     return {**risk, "why": why}
 
 
-def assess(loaded: LoadedManifest, bundle: dict[str, Any] | None) -> dict[str, Any]:
+def assess(loaded: LoadedManifest, bundle: Bundle | dict[str, Any] | None) -> dict[str, Any]:
     """The risk backlog: undeclared risks proposed from the catalogue (kind ``risk_backlog``)."""
     m = loaded.manifest
     facts = _facts(m, bundle)
@@ -225,7 +228,7 @@ def write_backlog(repo: Path, doc: dict[str, Any], key: Any) -> Path:
 
     out = Path(repo) / EVIDENCE_DIR
     target = out / BACKLOG_FILE
-    write_signed(target, dump(doc), key)
+    write_signed(target, dump(BacklogDoc.model_validate(doc)), key)
     atomic_write(out / SNIPPET_FILE, snippet(doc))
     signing.write_pubkey(out, key)
     return target

@@ -58,6 +58,8 @@ import yaml
 from sei_assets.core.errors import SeiError
 from sei_assets.core.evidence import EVIDENCE_DIR, dump, write_signed
 from sei_assets.core.manifest import LoadedManifest, Manifest, Measure, Treatment
+from sei_assets.core.model import Bundle, ConformanceDoc, ControlResult
+from sei_assets.core.model.bundle import as_bundle
 
 SCHEMA_VERSION = 1
 KIND = "conformance"
@@ -122,19 +124,20 @@ class Context:
     """What the rules see: the manifest, the bundle, the approval and the citations."""
 
     loaded: LoadedManifest
-    bundle: dict[str, Any]
+    bundle: Bundle
     standard: str
     approval: dict[str, Any] | None
     evidence_signed: bool
     rollup: bool
+    has_bundle: bool = True
 
     @property
     def manifest(self) -> Manifest:
         return self.loaded.manifest
 
     @property
-    def results(self) -> dict[str, dict[str, Any]]:
-        return {r["control_id"]: r for r in self.bundle.get("control_results") or []}
+    def results(self) -> dict[str, ControlResult]:
+        return {r.control_id: r for r in self.bundle.control_results}
 
 
 Rule = Callable[[Context, str, dict[str, Any]], Outcome]
@@ -177,7 +180,7 @@ def _cited(ctx: Context, clause: str, params: dict[str, Any]) -> Outcome:
             f"{len(citing)} measure(s) cite the clause, not evaluated yet (declared, not measured)",
             citing,
         )
-    passed = sum(1 for m in evaluated if results[m].get("passed") is True)
+    passed = sum(1 for m in evaluated if results[m].passed is True)
     decision = "covered" if passed == len(evaluated) else "partial" if passed else "gap"
     return Outcome(
         decision, f"{passed} of {len(evaluated)} citing evaluated measure(s) pass", citing
@@ -254,8 +257,8 @@ def _criteria_applied(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
     program = ctx.manifest.risk
     if not program or not program.appetite:
         return Outcome("gap", "no risk appetite declared")
-    overall = ctx.bundle.get("overall_residual") or {}
-    if overall.get("evaluation"):
+    overall = ctx.bundle.overall_residual
+    if overall and overall.evaluation:
         return Outcome("covered", "criteria established and applied (overall residual evaluated)")
     return Outcome("partial", "criteria established, overall residual not evaluated")
 
@@ -265,8 +268,8 @@ def _control_hierarchy(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
     if not program or not program.risks:
         return _met("control_hierarchy", False)
     needs = {
-        a["risk_id"]: a.get("requires_treatment", True)
-        for a in ctx.bundle.get("risk_analysis") or []
+        a.risk_id: a.requires_treatment if "requires_treatment" in a.model_fields_set else True
+        for a in ctx.bundle.risk_analysis
     }
     findings = []
     for risk in program.risks:
@@ -282,51 +285,47 @@ def _control_hierarchy(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
 
 
 def _residual_present(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
-    analysis = {a["risk_id"]: a for a in ctx.bundle.get("risk_analysis") or []}
-    if not any("residual_overall" in a for a in analysis.values()):
+    evaluated = {a.risk_id for a in ctx.bundle.risk_analysis if a.has_residual}
+    if not evaluated:
         return _met("residual_present", False)
-    blocking = {
-        r.get("risk_id")
-        for r in ctx.bundle.get("control_results") or []
-        if r.get("enforcement_mode") == "block"
-    }
-    missing = sorted(rid for rid in blocking if "residual_overall" not in analysis.get(rid, {}))
+    blocking = {r.risk_id for r in ctx.bundle.control_results if r.enforcement_mode == "block"}
+    missing = sorted(rid for rid in blocking if rid not in evaluated)
     if missing:
         return Outcome("partial", f"no residual evaluated for {', '.join(missing)}")
     return _met("residual_present", True)
 
 
 def _overall_residual(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
-    overall = ctx.bundle.get("overall_residual") or {}
-    return _met("overall_residual", overall.get("evaluation") == "within")
+    overall = ctx.bundle.overall_residual
+    return _met("overall_residual", bool(overall) and overall.evaluation == "within")
 
 
 def _power_stats(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
-    if any(r.get("power") for r in ctx.bundle.get("control_results") or []):
+    if any(r.power for r in ctx.bundle.control_results):
         return Outcome("covered", "statistical power reported for at least one control")
     return Outcome("gap", "no control reports statistical power")
 
 
 def _controls(ctx: Context, _c: str, params: dict[str, Any]) -> Outcome:
-    rows = ctx.bundle.get("control_results") or []
+    rows = ctx.bundle.control_results
     if params.get("blocking"):
-        rows = [r for r in rows if r.get("enforcement_mode") == "block"]
+        rows = [r for r in rows if r.enforcement_mode == "block"]
     if not rows:
         return Outcome("gap", "no control evaluated")
-    passed = sum(1 for r in rows if r.get("passed") is True)
+    passed = sum(1 for r in rows if r.passed is True)
     decision = "covered" if passed == len(rows) else "partial" if passed else "gap"
     return Outcome(decision, f"{passed} of {len(rows)} evaluated control(s) pass")
 
 
 def _treatment_events(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
-    events = ctx.bundle.get("treatment_events") or []
+    events = ctx.bundle.treatment_events
     if events:
         return Outcome("covered", f"{len(events)} corrective treatment(s) recorded (FAIL → PASS)")
     return Outcome("gap", "no corrective treatment recorded")
 
 
 def _data_governance(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
-    if ctx.bundle.get("data_governance"):
+    if ctx.bundle.data_governance:
         return Outcome("covered", "dataset documented (Croissant) in the evidence")
     if ctx.manifest.dataset.croissant:
         return Outcome("partial", "dataset description declared, not in the evidence")
@@ -366,14 +365,14 @@ def _monitoring(ctx: Context, _c: str, params: dict[str, Any]) -> Outcome:
 
 
 def _signed_bundle(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
-    if ctx.bundle and ctx.evidence_signed:
+    if ctx.has_bundle and ctx.evidence_signed:
         return Outcome("covered", "signed evidence bundle present")
     return Outcome("gap", "no signed evidence bundle")
 
 
 def _bom(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
-    bom = ctx.bundle.get("bom") or {}
-    if bom.get("components") and ctx.evidence_signed:
+    bom = ctx.bundle.bom
+    if bom and bom.components and ctx.evidence_signed:
         return Outcome("covered", "signed component inventory (BOM) in the bundle")
     return Outcome("gap", "no signed component inventory (BOM)")
 
@@ -471,7 +470,7 @@ def _evaluate(ctx: Context, clause: str, spec: Any) -> Outcome:
 
 def project(
     loaded: LoadedManifest,
-    bundle: dict[str, Any],
+    bundle: Bundle | dict[str, Any] | None,
     standard_id: str,
     approval: dict[str, Any] | None = None,
     evidence_signed: bool = True,
@@ -480,8 +479,10 @@ def project(
     cat = catalogue(standard_id)
     if cat is None:
         raise SeiError(f"no clause catalogue for {standard_id}: known {', '.join(catalogues())}")
+    present = bool(bundle)
+    bundle = as_bundle(bundle or {"system_name": loaded.manifest.system.name})
     ctx = Context(
-        loaded, bundle or {}, standard_id, approval, evidence_signed, bool(cat.get("rollup"))
+        loaded, bundle, standard_id, approval, evidence_signed, bool(cat.get("rollup")), present
     )
     clauses = []
     for clause in cat["clauses"]:
@@ -517,6 +518,6 @@ def write(repo: Path, doc: dict[str, Any], key: Any) -> Path:
     from sei_assets.core import signing
 
     target = path_for(repo, doc["payload"]["standard"])
-    write_signed(target, dump(doc), key)
+    write_signed(target, dump(ConformanceDoc.model_validate(doc)), key)
     signing.write_pubkey(Path(repo) / EVIDENCE_DIR, key)
     return target

@@ -199,24 +199,23 @@ def gate_failures(results: list[ControlResult]) -> list[str]:
 CONTROL_TABLE = ("control", "metric", "actual", "constraint", "mode", "result")
 
 
-def control_table(control_results: list[dict[str, Any]]) -> list[tuple[dict[str, str], bool]]:
-    """The bundle's control results as table rows (columns `CONTROL_TABLE`) with whether each
-    passed: the one rendering that the CLI and the UI both show."""
+def control_table(control_results: list[Any]) -> list[tuple[dict[str, str], bool]]:
+    """The bundle's control results (`model.ControlResult`) as table rows (columns
+    `CONTROL_TABLE`) with whether each passed: the one rendering the CLI and the UI show."""
     rows = []
     for r in control_results:
-        actual = "—" if r.get("actual_value") is None else f"{r['actual_value']:.4f}"
-        result = "PASS" if r["passed"] else "FAIL"
-        if r.get("underpowered"):
+        result = "PASS" if r.passed else "FAIL"
+        if r.underpowered:
             result += " (underpowered)"
-        if r.get("failure"):
-            result += f" ({r['failure']})"
+        if r.failure:
+            result += f" ({r.failure})"
         row = {
-            "control": r["control_id"],
-            "metric": r["metric_key"],
-            "actual": actual,
-            "constraint": f"{SYMBOLS[r['operator']]} {r['threshold']:g}",
-            "mode": r["enforcement_mode"],
+            "control": r.control_id,
+            "metric": r.metric_key,
+            "actual": "—" if r.actual_value is None else f"{r.actual_value:.4f}",
+            "constraint": f"{SYMBOLS[r.operator]} {r.threshold:g}",
+            "mode": r.enforcement_mode,
             "result": result,
         }
-        rows.append((row, bool(r["passed"])))
+        rows.append((row, bool(r.passed)))
     return rows

@@ -6,7 +6,6 @@ The Dagster assets, the CLI and the scenario steps all call these; no front re-i
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +28,12 @@ from sei_assets.core.evidence import (
     dump,
     evidence_dir,
     previous_bundle,
+    read_bundle,
     treatment_events,
     write_signed,
 )
 from sei_assets.core.manifest import LoadedManifest, load_manifest
+from sei_assets.core.model import Bundle, ConformanceDoc
 from sei_assets.core.reproducers import PipelineRun, pipeline_details, reproducer_for
 from sei_assets.core.reproducers.base import read_metrics
 
@@ -51,7 +52,7 @@ class CompileOutcome:
 class RunOutcome:
     """What `run` produced: the bundle and where the evidence went."""
 
-    bundle: dict[str, Any]
+    bundle: Bundle
     gate: str
     results: list[ControlResult]
     pipeline: PipelineRun
@@ -104,7 +105,7 @@ def evaluate(
     run: PipelineRun,
     controls: list[Control] | None = None,
     with_bom: bool = True,
-) -> tuple[dict[str, Any], list[ControlResult], str | None, Any]:
+) -> tuple[Bundle, list[ControlResult], str | None, Any]:
     """Controls, risk analysis, overall residual, gate: the bundle, not yet written."""
     from sei_assets.core import lock as lockmod
     from sei_assets.core.croissant import data_governance
@@ -183,12 +184,12 @@ def evaluate(
         bundle["post_market_measures"] = post_market
     if m.roles:
         bundle["roles"] = [r.model_dump() for r in m.roles]
-    return bundle, results, bom_text, inputs
+    return Bundle.model_validate(bundle), results, bom_text, inputs
 
 
 def seal(
     loaded: LoadedManifest,
-    bundle: dict[str, Any],
+    bundle: Bundle,
     bom_text: str | None,
     inputs: Any,
     key: Any = None,
@@ -209,7 +210,10 @@ def seal(
     files["signature"] = sig
     files["pubkey"] = signing.write_pubkey(out, key)
     lock = lockmod.build_lock(
-        loaded.manifest.system.name, bundle["triple"], inputs, sig.read_text(encoding="utf-8")
+        loaded.manifest.system.name,
+        bundle.triple.to_json(),
+        inputs,
+        sig.read_text(encoding="utf-8"),
     )
     files["lock"] = lockmod.write_lock(repo, lock)
     return files
@@ -222,7 +226,7 @@ def run(repo: Path, repro: bool = True, key: Any = None) -> RunOutcome:
     pipeline = reproduce(loaded, repro)
     bundle, results, bom_text, inputs = evaluate(loaded, pipeline, compiled.controls)
     files = seal(loaded, bundle, bom_text, inputs, key)
-    return RunOutcome(bundle, bundle["gate"], results, pipeline, files)
+    return RunOutcome(bundle, bundle.gate or "red", results, pipeline, files)
 
 
 def _model_component(model: dict[str, Any]) -> str | None:
@@ -230,23 +234,7 @@ def _model_component(model: dict[str, Any]) -> str | None:
     return {"logreg": "LogisticRegression"}.get(kind, kind) if kind else None
 
 
-def read_bundle(repo: Path) -> dict[str, Any] | None:
-    """The current evidence bundle of ``repo`` (ours, else the reference's), or None."""
-    for d in (".sei", ".venth", ".froga"):
-        p = repo / d / BUNDLE
-        if p.is_file():
-            try:
-                return json.loads(p.read_text(encoding="utf-8"))
-            except ValueError as exc:
-                raise SeiError(f"{p}: not valid JSON: {exc}") from None
-    return None
-
-
 # --------------------------------------------------------------------------- governance verbs
-
-
-def _bundle_or_none(repo: Path) -> dict[str, Any] | None:
-    return read_bundle(repo)
 
 
 def reconstruct_cycle(repo: Path, out: Path | None = None, key: Any = None) -> tuple[dict, Path]:
@@ -266,7 +254,7 @@ def project_conformance(
 
     repo = Path(repo)
     loaded = load_manifest(repo)
-    bundle = _bundle_or_none(repo)
+    bundle = read_bundle(repo)
     if bundle is None:
         raise SeiError(f"{repo}: no evidence bundle to project: run `sei run` first")
     wanted = standards or conformance.applicable(loaded)
@@ -292,7 +280,7 @@ def project_conformance(
             path = conformance.write(repo, doc, key)
         else:
             path = Path(out) / f"{conformance.standard_slug(standard)}.json"
-            write_signed(path, dump(doc), key)
+            write_signed(path, dump(ConformanceDoc.model_validate(doc)), key)
         written.append((doc, path))
     return written
 
@@ -303,7 +291,7 @@ def assess_impact(repo: Path, key: Any = None) -> tuple[dict, Path]:
     from sei_assets.core.impact import impact_assessment, write_impact
 
     repo = Path(repo)
-    doc = impact_assessment(load_manifest(repo), _bundle_or_none(repo))
+    doc = impact_assessment(load_manifest(repo), read_bundle(repo))
     return doc, write_impact(repo, doc, key or signing.load_or_create_key())
 
 
@@ -313,5 +301,5 @@ def propose_risks(repo: Path, key: Any = None) -> tuple[dict, Path]:
     from sei_assets.core.assess import assess, write_backlog
 
     repo = Path(repo)
-    doc = assess(load_manifest(repo), _bundle_or_none(repo))
+    doc = assess(load_manifest(repo), read_bundle(repo))
     return doc, write_backlog(repo, doc, key or signing.load_or_create_key())

@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from sei_assets.core import gitutil
+from sei_assets.core.errors import SeiError
 from sei_assets.core.fsutil import atomic_write
+from sei_assets.core.model import Bundle, Record
 
 EVIDENCE_DIR = ".sei"
 LEGACY_DIRS = (".venth", ".froga")
@@ -21,9 +23,40 @@ def evidence_dir(repo: Path) -> Path:
     return repo / EVIDENCE_DIR
 
 
-def dump(doc: dict[str, Any]) -> bytes:
-    """The exact bytes an evidence JSON file is written with."""
-    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+def dump(doc: dict[str, Any] | Record, newline: bool = True) -> bytes:
+    """The exact bytes an evidence JSON file is written with (two-space indent, UTF-8; the
+    reference engine writes no trailing newline, this engine does)."""
+    data = doc.to_json() if isinstance(doc, Record) else doc
+    return (json.dumps(data, indent=2, ensure_ascii=False) + ("\n" if newline else "")).encode(
+        "utf-8"
+    )
+
+
+def bundle_path(repo: Path) -> Path | None:
+    """The current bundle file of ``repo``: this engine's, else the reference's, else None."""
+    for d in (EVIDENCE_DIR, *LEGACY_DIRS):
+        p = Path(repo) / d / BUNDLE
+        if p.is_file():
+            return p
+    return None
+
+
+def load_bundle(path: Path) -> Bundle:
+    """The bundle at ``path``; an error naming the file and what is wrong with it."""
+    try:
+        return Bundle.from_bytes(Path(path).read_bytes())
+    except OSError as exc:
+        raise SeiError(f"{path}: cannot read the evidence bundle: {exc}") from None
+    except ValueError as exc:  # JSON or model validation
+        reason = str(exc).splitlines()
+        raise SeiError(f"{path}: not a valid evidence bundle: {' '.join(reason[:4])}") from None
+
+
+def read_bundle(repo: Path) -> Bundle | None:
+    """The one bundle reader: the current evidence of ``repo`` (ours, else the reference's),
+    or None when there is none."""
+    path = bundle_path(repo)
+    return load_bundle(path) if path else None
 
 
 def write_signed(path: Path, data: bytes, key: Any) -> Path:
@@ -34,12 +67,12 @@ def write_signed(path: Path, data: bytes, key: Any) -> Path:
     return signing.sign_file(path, key)
 
 
-def previous_bundle(repo: Path) -> tuple[dict[str, Any], str] | None:
+def previous_bundle(repo: Path) -> tuple[Bundle, str] | None:
     """The latest evidence before this run: on disk in .sei, else committed (.sei/.venth/.froga)."""
     current = evidence_dir(repo) / BUNDLE
     if current.is_file():
         try:
-            return json.loads(current.read_text(encoding="utf-8")), "working tree"
+            return Bundle.from_bytes(current.read_bytes()), "working tree"
         except ValueError:
             pass
     sha = gitutil.head(repo)
@@ -49,7 +82,7 @@ def previous_bundle(repo: Path) -> tuple[dict[str, Any], str] | None:
         raw = gitutil.show(repo, sha, f"{d}/{BUNDLE}")
         if raw:
             try:
-                return json.loads(raw), sha
+                return Bundle.from_bytes(raw), sha
             except ValueError:
                 continue
     return None
@@ -57,23 +90,23 @@ def previous_bundle(repo: Path) -> tuple[dict[str, Any], str] | None:
 
 def treatment_events(
     repo: Path,
-    previous: tuple[dict[str, Any], str] | None,
+    previous: tuple[Bundle, str] | None,
     results: list[dict[str, Any]],
     treatment_paths: list[str],
 ) -> list[dict[str, Any]]:
     """Controls that failed in the previous evidence and pass now, anchored to the treatment."""
     if not previous:
         return []
-    before = {r["control_id"]: r for r in previous[0].get("control_results", [])}
+    before = {r.control_id: r for r in previous[0].control_results}
     anchor = gitutil.last_commit_touching(repo, treatment_paths)
     events = []
     for r in results:
         old = before.get(r["control_id"])
-        if old and old.get("passed") is False and r["passed"]:
+        if old and old.passed is False and r["passed"]:
             event = {
                 "control_id": r["control_id"],
                 "risk_id": r["risk_id"],
-                "from": {"passed": False, "actual_value": old.get("actual_value")},
+                "from": {"passed": False, "actual_value": old.actual_value},
                 "to": {"passed": True, "actual_value": r["actual_value"]},
                 "threshold": r["threshold"],
                 "operator": r["operator"],

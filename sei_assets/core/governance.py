@@ -27,7 +27,6 @@ No Dagster here.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import subprocess
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any
 
 from sei_assets.core.errors import SeiError
 from sei_assets.core.evidence import BUNDLE, EVIDENCE_DIR, LEGACY_DIRS
+from sei_assets.core.model import Bundle
 
 PREFIXES = ("Sei", "Venth", "Froga")
 #: decision kind -> the trailer key this engine writes.
@@ -201,7 +201,7 @@ def approve(repo: Path, by: str, message: str | None = None, accept_residual: bo
             "(an approval points at committed evidence)"
         )
     _check_signature(repo, rel)
-    failing = failing_blocking(bundle)
+    failing = bundle.failing
     extra: list[tuple[str, str]] = []
     if failing and not accept_residual:
         raise SeiError(
@@ -209,13 +209,11 @@ def approve(repo: Path, by: str, message: str | None = None, accept_residual: bo
             "risk; pass accept_residual=True (--accept-residual) to record that acceptance"
         )
     if accept_residual:
-        residual = bundle.get("overall_residual") or {}
+        residual = bundle.overall_residual
         if failing:
             summary = "red gate: " + ", ".join(failing)
-        elif residual.get("level"):
-            summary = (
-                f"overall residual {residual['level']} (criterion {residual.get('criterion')})"
-            )
+        elif residual and residual.level:
+            summary = f"overall residual {residual.level} (criterion {residual.criterion})"
         else:
             summary = "yes"
         extra.append((RESIDUAL, summary))
@@ -242,23 +240,14 @@ def retire(repo: Path, by: str, reason: str | None = None, message: str | None =
 # --------------------------------------------------------------------------- evidence
 
 
-def current_bundle(repo: Path) -> tuple[str, dict[str, Any] | None]:
+def current_bundle(repo: Path) -> tuple[str, Bundle | None]:
     """The working tree's bundle (``.sei`` first, then the legacy folders) and its path."""
-    for rel in BUNDLE_PATHS:
-        path = Path(repo) / rel
-        if path.is_file():
-            try:
-                return rel, json.loads(path.read_text(encoding="utf-8"))
-            except ValueError as exc:
-                raise SeiError(f"{path}: not valid JSON: {exc}") from None
-    return BUNDLE_PATHS[0], None
+    from sei_assets.core.evidence import bundle_path, load_bundle
 
-
-def failing_blocking(bundle: dict[str, Any]) -> list[str]:
-    """The blocking controls of ``bundle`` that did not pass (the gate rule, `core.gate`)."""
-    from sei_assets.core.gate import failing_blocking as failing
-
-    return failing(bundle.get("control_results") or [])
+    path = bundle_path(repo)
+    if path is None:
+        return BUNDLE_PATHS[0], None
+    return path.relative_to(repo).as_posix(), load_bundle(path)
 
 
 def _check_signature(repo: Path, rel: str) -> None:

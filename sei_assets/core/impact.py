@@ -13,6 +13,8 @@ from typing import Any
 
 from sei_assets.core.evidence import EVIDENCE_DIR, dump, write_signed
 from sei_assets.core.manifest import LoadedManifest, Manifest
+from sei_assets.core.model import Bundle, ImpactDoc
+from sei_assets.core.model.bundle import as_bundle
 
 SCHEMA_VERSION = 1
 KIND = "impact"
@@ -131,12 +133,15 @@ def _fria(m: Manifest, misuses: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def impact_assessment(loaded: LoadedManifest, bundle: dict[str, Any] | None) -> dict[str, Any]:
+def impact_assessment(
+    loaded: LoadedManifest, bundle: Bundle | dict[str, Any] | None
+) -> dict[str, Any]:
     """The impact assessment document (envelope kind ``impact``)."""
     m = loaded.manifest
     analysis = None
+    bundle = as_bundle(bundle)
     if bundle is not None:
-        analysis = {e["risk_id"]: e for e in bundle.get("risk_analysis") or []}
+        analysis = {e.risk_id: e.to_json() for e in bundle.risk_analysis}
     misuses = _misuses(m, analysis)
     findings = _findings(m, misuses)
     tier = m.classification.tier if m.classification else None
@@ -175,6 +180,6 @@ def write_impact(repo: Path, doc: dict[str, Any], key: Any) -> Path:
     from sei_assets.core import signing
 
     target = Path(repo) / EVIDENCE_DIR / IMPACT_FILE
-    write_signed(target, dump(doc), key)
+    write_signed(target, dump(ImpactDoc.model_validate(doc)), key)
     signing.write_pubkey(Path(repo) / EVIDENCE_DIR, key)
     return target

@@ -37,6 +37,7 @@ from sei_assets.core import governance
 from sei_assets.core.errors import SeiError
 from sei_assets.core.evidence import EVIDENCE_DIR, dump, write_signed
 from sei_assets.core.governance import BUNDLE_PATHS, blob_at, utc_z
+from sei_assets.core.model import ReconstructDoc
 
 RECONSTRUCT = "reconstruct.json"
 #: As core.manifest.MANIFEST_NAMES, without importing pydantic (read-only verbs stay fast).
@@ -52,7 +53,8 @@ def reconstruct(repo: Path) -> dict[str, Any]:
         raise SeiError(f"nothing to reconstruct in {repo}: the repository has no commit yet")
     system = _system_name(repo)
     snaps = _snapshots(repo)
-    latest = governance.current_bundle(repo)[1]
+    current = governance.current_bundle(repo)[1]
+    latest = current.to_json() if current is not None else None
     if latest is None:
         latest = next((s["bundle"] for s in reversed(snaps) if s["bundle"] is not None), None)
     history = governance.decisions(repo)
@@ -83,7 +85,7 @@ def write_reconstruct(repo: Path, doc: dict[str, Any], key: Any, out: Path | Non
     repo = Path(repo)
     if out is not None:
         target = Path(out)
-        write_signed(target, dump(doc), key)
+        write_signed(target, dump(ReconstructDoc.model_validate(doc)), key)
         return target
     folder = repo / EVIDENCE_DIR
     pubkey = folder / signing.PUBKEY_FILE
@@ -94,7 +96,7 @@ def write_reconstruct(repo: Path, doc: dict[str, Any], key: Any, out: Path | Non
             "signed the evidence there, or write the reconstruct elsewhere (out=...)"
         )
     target = folder / RECONSTRUCT
-    write_signed(target, dump(doc), key)
+    write_signed(target, dump(ReconstructDoc.model_validate(doc)), key)
     if not pubkey.is_file():
         signing.write_pubkey(folder, key)
     return target

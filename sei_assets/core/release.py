@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from sei_assets.core.errors import SeiError
-from sei_assets.core.evidence import BUNDLE, EVIDENCE_DIR, dump
+from sei_assets.core.evidence import BUNDLE, EVIDENCE_DIR, dump, load_bundle
 from sei_assets.core.fsutil import atomic_write, sha256_file
 
 RELEASE = "release.json"
@@ -23,17 +22,17 @@ def promote(repo: Path, key: Any = None) -> dict[str, Any]:
     verdict = signing.verify_evidence(repo)
     if not verdict.ok:
         raise SeiError(f"{repo}: the evidence does not verify; refusing to release")
-    bundle = json.loads(bundle_path.read_text(encoding="utf-8"))
-    if bundle.get("gate") != "green":
-        raise SeiError(f"{repo}: the gate is {bundle.get('gate')}; refusing to release")
+    bundle = load_bundle(bundle_path)
+    if bundle.verdict != "green":
+        raise SeiError(f"{repo}: the gate is {bundle.verdict}; refusing to release")
     model = next((repo / p for p in ("model.pkl", "model.joblib") if (repo / p).is_file()), None)
     record = {
-        "system": bundle["system_name"],
+        "system": bundle.system_name,
         "model": model.name if model else None,
         "model_digest": "sha256:" + sha256_file(model) if model else None,
         "bundle_digest": "sha256:" + sha256_file(bundle_path),
-        "code": bundle["triple"]["code"],
-        "gate": bundle["gate"],
+        "code": bundle.triple.code,
+        "gate": bundle.verdict,
     }
     key = key or signing.load_or_create_key()
     out = repo / EVIDENCE_DIR / RELEASE

@@ -4,11 +4,12 @@ overall residual, review due), and the signed sweep report. No Dagster here."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Any
 
 from sei_assets.core.errors import SeiError
+from sei_assets.core.model import SweepReport
+from sei_assets.core.model.bundle import OverallResidual
 from sei_assets.core.registry import SystemEntry
 
 REPORT = "sweep.json"
@@ -38,19 +39,21 @@ def system_row(entry: SystemEntry, now: dt.datetime | None = None) -> dict[str, 
         st = system_status(entry.repo)
     except SeiError as exc:
         return row | {"gate": None, "error": str(exc)}
-    bundle_path = entry.repo / ".sei" / "bundle.json"
-    bundle = json.loads(bundle_path.read_text(encoding="utf-8")) if bundle_path.is_file() else {}
-    residual = bundle.get("overall_residual") or {}
+    from sei_assets.core.evidence import read_bundle
+
+    bundle = read_bundle(entry.repo)
+    residual = (bundle.overall_residual if bundle else None) or OverallResidual()
+    interval = bundle.review_interval if bundle else None
     return row | {
         "name": st.system,
         "gate": st.gate,
         "stale_sections": [s.section for s in st.sections if not s.fresh],
         "stale_classes": st.stale_classes,
         "generated_at": st.generated_at,
-        "overall_residual": residual.get("level"),
-        "residual_evaluation": residual.get("evaluation"),
-        "review_interval": bundle.get("review_interval"),
-        "review_due": review_due(st.generated_at, bundle.get("review_interval"), now),
+        "overall_residual": residual.level,
+        "residual_evaluation": residual.evaluation,
+        "review_interval": interval,
+        "review_due": review_due(st.generated_at, interval, now),
     }
 
 
@@ -80,6 +83,6 @@ def write_report(report: dict[str, Any], out_dir: Path, key: Any = None) -> Path
 
     key = key or signing.load_or_create_key()
     path = out_dir / REPORT
-    write_signed(path, dump(report), key)
+    write_signed(path, dump(SweepReport.model_validate(report)), key)
     signing.write_pubkey(out_dir, key)
     return path

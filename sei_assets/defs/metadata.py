@@ -9,9 +9,10 @@ from typing import Any
 import dagster as dg
 
 from sei_assets.core.controls import CONTROL_TABLE, control_table
+from sei_assets.core.model import Bundle
 
 
-def controls_table(bundle: dict[str, Any]) -> dg.TableMetadataValue:
+def controls_table(bundle: Bundle) -> dg.TableMetadataValue:
     """The control results as a typed table (the same rows the CLI prints)."""
     schema = dg.TableSchema(
         columns=[dg.TableColumn(c, "string") for c in CONTROL_TABLE]
@@ -19,22 +20,22 @@ def controls_table(bundle: dict[str, Any]) -> dg.TableMetadataValue:
     )
     records = [
         dg.TableRecord({**row, "passed": passed})
-        for row, passed in control_table(bundle["control_results"])
+        for row, passed in control_table(bundle.control_results)
     ]
     return dg.MetadataValue.table(records, schema=schema)
 
 
-def risk_table(bundle: dict[str, Any]) -> str:
+def risk_table(bundle: Bundle) -> str:
     """The risk analysis by priority, as markdown."""
     rows = [
         "| priority | risk | inherent | residual | treatment needed | cycle |",
         "|---|---|---|---|---|---|",
     ]
-    for r in sorted(bundle["risk_analysis"], key=lambda x: x["priority"]):
+    for r in sorted(bundle.risk_analysis, key=lambda x: x.priority or 0):
         rows.append(
-            f"| {r['priority']} | {r['risk_id']} | {r['inherent_overall']} | "
-            f"{r.get('residual_overall', '—')} | {r['requires_treatment']} | "
-            f"{r['cycle']['status']} |"
+            f"| {r.priority} | {r.risk_id} | {r.inherent_overall} | "
+            f"{r.residual_overall or '—'} | {r.requires_treatment} | "
+            f"{r.cycle.status if r.cycle else '—'} |"
         )
     return "\n".join(rows)
 

@@ -234,17 +234,19 @@ def system_definitions(entry: SystemEntry, observe_cron: str = "*/5 * * * *") ->
         loaded = loaded_manifest(entry)
         bundle, _results, bom_text, inputs = evaluate(loaded, pipeline_run)
         files = seal(loaded, bundle, bom_text, inputs, sei.key())
-        residual = bundle["overall_residual"] or {}
+        residual = bundle.overall_residual
         md, png = fairness_plot(loaded.repo, files["bundle"].parent)
-        failing = ", ".join(bundle["gate_failures"]) or "none"
         metadata: dict[str, Any] = {
-            "gate": bundle["gate"],
-            "gate_failures": failing,
+            "gate": bundle.verdict,
+            "gate_failures": ", ".join(bundle.failing) or "none",
             "controls": controls_table(bundle),
             "risk_levels": dg.MetadataValue.md(risk_table(bundle)),
-            "overall_residual": f"{residual.get('level')} ({residual.get('evaluation')} "
-            f"{residual.get('criterion')})",
-            "treatment_events": len(bundle["treatment_events"]),
+            "overall_residual": (
+                f"{residual.level} ({residual.evaluation} {residual.criterion})"
+                if residual
+                else "—"
+            ),
+            "treatment_events": len(bundle.treatment_events),
             "bundle": dg.MetadataValue.path(str(files["bundle"])),
             "signature": dg.MetadataValue.path(str(files["signature"])),
             "sei_lock": dg.MetadataValue.path(str(files["lock"])),
@@ -253,9 +255,9 @@ def system_definitions(entry: SystemEntry, observe_cron: str = "*/5 * * * *") ->
             metadata["selection_rate_by_group"] = dg.MetadataValue.md(md)
         if png:
             metadata["selection_rate_plot"] = dg.MetadataValue.path(str(png))
-        context.log.info(f"gate {bundle['gate']}")
+        context.log.info(f"gate {bundle.verdict}")
         return dg.Output(
-            {"gate": bundle["gate"], "bundle": str(files["bundle"])},
+            {"gate": bundle.verdict, "bundle": str(files["bundle"])},
             metadata=metadata,
             data_version=dg.DataVersion(sha256_file(files["bundle"])[:24]),
         )
@@ -322,34 +324,34 @@ def control_checks(entry: SystemEntry, controls: list[Control]) -> dg.AssetCheck
     )
     def checks(context: dg.AssetCheckExecutionContext):
         from sei_assets.core import signing
-        from sei_assets.core.engine import read_bundle
+        from sei_assets.core.evidence import read_bundle
 
         repo = repository(entry)
-        bundle = read_bundle(repo) or {}
-        results = {r["control_id"]: r for r in bundle.get("control_results", [])}
+        bundle = read_bundle(repo)
+        results = {r.control_id: r for r in (bundle.control_results if bundle else [])}
         selected = {k.name for k in context.selected_asset_check_keys}
         for name, control in by_check.items():
             if name not in selected:
                 continue
-            r = results.get(control.control_id) or {}
-            power = r.get("power") or {}
+            r = results.get(control.control_id)
+            power = r.power if r and r.power else None
             yield dg.AssetCheckResult(
                 check_name=name,
                 asset_key=bundle_key,
-                passed=bool(r and r["passed"]),
+                passed=bool(r and r.passed),
                 severity=(
                     dg.AssetCheckSeverity.ERROR if control.blocking else dg.AssetCheckSeverity.WARN
                 ),
                 metadata={
-                    "actual_value": r.get("actual_value"),
+                    "actual_value": r.actual_value if r else None,
                     "threshold": control.threshold,
                     "operator": SYMBOLS[control.operator],
-                    "ci_low": power.get("ci_low"),
-                    "ci_high": power.get("ci_high"),
-                    "underpowered": bool(r.get("underpowered")),
+                    "ci_low": power.ci_low if power else None,
+                    "ci_high": power.ci_high if power else None,
+                    "underpowered": bool(r and r.underpowered),
                     "risk_id": control.risk_id,
                     "clauses": ", ".join([*control.frameworks, *control.standard_clauses]) or "—",
-                    "failure": r.get("failure") or ("no result in the bundle" if not r else ""),
+                    "failure": (r.failure or "") if r else "no result in the bundle",
                 },
             )
         if "signature_valid" in selected:

@@ -17,9 +17,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from sei_assets.core.evidence import BUNDLE as BUNDLE_FILE
+from sei_assets.core.evidence import EVIDENCE_DIR
 from sei_assets.scenarios.dialects.harness.verbs import StepResult
 
-BUNDLE = ".sei/bundle.json"
+BUNDLE = f"{EVIDENCE_DIR}/{BUNDLE_FILE}"
 
 
 @dataclass
@@ -46,14 +48,18 @@ class Observed:
 
     @cached_property
     def bundle(self) -> dict[str, Any] | str:
-        """The evidence bundle after the step, or the reason there is none."""
+        """The evidence bundle after the step (its JSON fields, which expectations name), or the
+        reason there is none."""
+        from sei_assets.core.errors import SeiError
+        from sei_assets.core.evidence import load_bundle
+
         path = self.repo / BUNDLE
         if not path.is_file():
             return f"no {BUNDLE} in the working repository"
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            return f"{BUNDLE} is not valid JSON: {exc}"
+            return load_bundle(path).to_json()
+        except SeiError as exc:
+            return str(exc)
 
 
 Check = Callable[[Observed, Any], Verdict]
