@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import copy
 import re
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +33,11 @@ CONDITIONS = ("categories", "task_types", "modalities", "metrics", "tiers")
 RISK_KEYS = ("id", "title", "domain", "rationale", "impact", "likelihood", "treat")
 
 
-@cache
 def knowledge() -> dict[str, Any]:
-    """The risk catalogue (categories and risks), parsed once."""
-    text = resources.files("sei_assets.knowledge").joinpath("risk_catalogue.yaml").read_text()
-    return yaml.safe_load(text)
+    """The risk catalogue (categories and risks), validated and parsed once."""
+    from sei_assets.core.knowledge import risk_catalogue
+
+    return risk_catalogue()
 
 
 def _texts(m: Manifest) -> list[tuple[str, str]]:

@@ -48,12 +48,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from sei_assets.core.errors import SeiError
 from sei_assets.core.evidence import EVIDENCE_DIR, dump, write_signed
@@ -77,29 +73,22 @@ def standard_slug(standard_id: str) -> str:
 # --------------------------------------------------------------------------- catalogues
 
 
-def _standards_dir() -> Any:
-    return resources.files("sei_assets.knowledge").joinpath("standards")
-
-
-@cache
 def catalogue(standard_id: str) -> dict[str, Any] | None:
-    """The clause catalogue of ``standard_id`` (parsed YAML), or None when there is none."""
-    entry = _standards_dir().joinpath(f"{standard_slug(standard_id)}.yaml")
-    if not entry.is_file():
-        return None
-    data = yaml.safe_load(entry.read_text(encoding="utf-8"))
-    if data.get("standard") != standard_id:
-        raise SeiError(f"catalogue {entry.name} declares {data.get('standard')!r}")
+    """The clause catalogue of ``standard_id`` (validated), or None when there is none."""
+    from sei_assets.core.knowledge import standard_catalogue
+
+    slug = standard_slug(standard_id)
+    data = standard_catalogue(slug)
+    if data is not None and data.get("standard") != standard_id:
+        raise SeiError(f"catalogue {slug}.yaml declares {data.get('standard')!r}")
     return data
 
 
 def catalogues() -> list[str]:
     """Every standard id that has a catalogue, sorted."""
-    ids = []
-    for entry in _standards_dir().iterdir():
-        if entry.name.endswith(".yaml"):
-            ids.append(yaml.safe_load(entry.read_text(encoding="utf-8"))["standard"])
-    return sorted(ids)
+    from sei_assets.core.knowledge import standard_catalogue, standard_slugs
+
+    return sorted(standard_catalogue(s)["standard"] for s in standard_slugs())
 
 
 def applicable(loaded: LoadedManifest) -> list[str]:

@@ -27,6 +27,28 @@ def read_croissant(path: Path) -> dict[str, Any]:
         raise SeiError(f"{path}: dataset.croissant is not readable JSON-LD: {exc}") from None
 
 
+def validate_croissant(path: Path) -> None:
+    """Validate the Croissant file with mlcroissant (the run path: fail closed); an error names
+    the file and the first issues mlcroissant found (each names its node and field)."""
+    import logging
+
+    import mlcroissant as mlc
+
+    read_croissant(path)  # a missing or non-JSON file gets the plain message first
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    try:
+        metadata = mlc.Metadata.from_file(ctx=mlc.Context(), file=str(path))
+        issues = sorted(metadata.ctx.issues.errors)
+    except mlc.ValidationError as exc:
+        issues = [line for line in str(exc).splitlines() if line.strip()]
+    except Exception as exc:  # noqa: BLE001 - mlcroissant raises several kinds on bad input
+        issues = [f"{type(exc).__name__}: {exc}"]
+    if issues:
+        shown = "; ".join(str(i)[:300] for i in issues[:3])
+        more = f" (and {len(issues) - 3} more)" if len(issues) > 3 else ""
+        raise SeiError(f"{path}: dataset.croissant does not validate (mlcroissant): {shown}{more}")
+
+
 def data_governance(path: Path) -> dict[str, Any]:
     """The bundle's `data_governance` section, with the digest of the Croissant file."""
     doc = read_croissant(path)

@@ -108,7 +108,7 @@ def evaluate(
 ) -> tuple[Bundle, list[ControlResult], str | None, Any]:
     """Controls, risk analysis, overall residual, gate: the bundle, not yet written."""
     from sei_assets.core import lock as lockmod
-    from sei_assets.core.croissant import data_governance
+    from sei_assets.core.croissant import data_governance, validate_croissant
     from sei_assets.core.means import means_of_conformance, post_market_measures
     from sei_assets.core.risk import analyse, overall_residual
 
@@ -129,6 +129,8 @@ def evaluate(
     name, email = gitutil.identity(repo)
     model = m.artifacts.model or {}
     croissant = repo / m.dataset.croissant if m.dataset.croissant else None
+    if croissant:
+        validate_croissant(croissant)
     governance = data_governance(croissant) if croissant else None
     bom_text, bom_summary = (None, None)
     if with_bom:

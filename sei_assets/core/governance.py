@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from sei_assets.core.errors import SeiError
 from sei_assets.core.evidence import BUNDLE, EVIDENCE_DIR, LEGACY_DIRS
+from sei_assets.core.gitutil import blob_at, git_text, has_head, object_id  # noqa: F401
 from sei_assets.core.model import Bundle
 
 PREFIXES = ("Sei", "Venth", "Froga")
@@ -72,54 +72,6 @@ _GREP = r"^(" + "|".join(PREFIXES) + r")-(" + "|".join(_SUFFIX_KIND) + r"):"
 
 
 # --------------------------------------------------------------------------- git
-
-
-def git_text(repo: Path, *args: str) -> str:
-    """Run git in ``repo``; its stdout, or SeiError with git's own message."""
-    try:
-        proc = subprocess.run(
-            ["git", *args], cwd=repo, capture_output=True, encoding="utf-8", errors="replace"
-        )
-    except OSError as exc:
-        raise SeiError(f"cannot run git in {repo}: {exc}") from None
-    if proc.returncode != 0:
-        raise SeiError(f"git {args[0]} failed in {repo}: {proc.stderr.strip()}")
-    return proc.stdout
-
-
-def has_head(repo: Path) -> bool:
-    """Whether ``repo`` is inside a git work tree with at least one commit (SeiError if no repo)."""
-    repo = Path(repo)
-    if not repo.is_dir():
-        raise SeiError(f"{repo} is not a directory")
-    inside = subprocess.run(
-        ["git", "rev-parse", "--is-inside-work-tree"], cwd=repo, capture_output=True, text=True
-    )
-    if inside.returncode != 0 or inside.stdout.strip() != "true":
-        raise SeiError(f"{repo} is not a git repository: decisions are recorded as git commits")
-    probe = subprocess.run(
-        ["git", "rev-parse", "--verify", "-q", "HEAD"], cwd=repo, capture_output=True
-    )
-    return probe.returncode == 0
-
-
-def blob_at(repo: Path, rev: str, path: str) -> bytes | None:
-    """The bytes of ``path`` (relative to ``repo``) at ``rev``, or None when absent."""
-    proc = subprocess.run(
-        ["git", "cat-file", "blob", f"{rev}:./{path}"], cwd=repo, capture_output=True
-    )
-    return proc.stdout if proc.returncode == 0 else None
-
-
-def object_id(repo: Path, rev: str, path: str) -> str | None:
-    """The blob id of ``path`` (relative to ``repo``) at ``rev``, or None when absent."""
-    proc = subprocess.run(
-        ["git", "rev-parse", "-q", "--verify", f"{rev}:./{path}"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-    )
-    return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 def utc_z(timestamp: int | str) -> str:

@@ -4,20 +4,16 @@ and whether the compiled controls that cite it pass with enough power.
 
 from __future__ import annotations
 
-from functools import cache
-from importlib import resources
 from typing import Any
-
-import yaml
 
 from sei_assets.core.controls import ControlResult
 from sei_assets.core.manifest import Manifest
 
 
-@cache
 def _authorities() -> dict[str, Any]:
-    text = resources.files("sei_assets.knowledge").joinpath("authorities.yaml").read_text()
-    return yaml.safe_load(text)
+    from sei_assets.core.knowledge import authorities
+
+    return authorities()
 
 
 def authority(standard_id: str) -> str | None:

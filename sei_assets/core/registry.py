@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sei_assets.core.errors import SeiError
 from sei_assets.core.paths import project_root
@@ -41,40 +42,56 @@ def registry_path() -> Path:
     return Path(os.environ.get(SYSTEMS_ENV, project_root() / "systems.yaml"))
 
 
+class _SystemSpec(BaseModel):
+    """One entry of `systems.yaml` as written."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=_NAME.pattern)
+    repo: str
+    seed: str | None = None
+    manifest: str | None = None
+
+
+class _RegistryFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    systems: list[_SystemSpec] = Field(default_factory=list)
+
+
+def _explain(error: dict) -> str:
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
+    if error["type"] == "string_pattern_mismatch":
+        return (
+            f"{where.lstrip('.')}: must be letters, digits and underscores, starting with a "
+            "letter (it becomes an asset key prefix)"
+        )
+    if error["type"] == "extra_forbidden":
+        return f"{where.lstrip('.')}: unknown key: expected name, repo, seed, manifest"
+    return f"{where.lstrip('.')}: {error['msg']}"
+
+
 def load_registry(path: Path | None = None) -> list[SystemEntry]:
-    """Read the registry; relative paths are relative to the registry file."""
+    """Read and validate the registry; relative paths are relative to the registry file."""
     path = path or registry_path()
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise SeiError(f"{path}: cannot read the system registry: {exc}") from None
+    try:
+        spec = _RegistryFile.model_validate(doc)
+    except ValidationError as exc:
+        raise SeiError(f"{path}: {_explain(exc.errors()[0])}") from None
     base = path.parent
     entries, seen = [], set()
-    for i, item in enumerate(doc.get("systems") or []):
-        where = f"{path}: systems[{i}]"
-        if not isinstance(item, dict) or "name" not in item or "repo" not in item:
-            raise SeiError(f"{where}: expected a mapping with at least `name` and `repo`")
-        unknown = set(item) - {"name", "repo", "seed", "manifest"}
-        if unknown:
-            raise SeiError(
-                f"{where}: unknown key(s) {sorted(unknown)}: expected name, repo, seed, manifest"
-            )
-        name = str(item["name"])
-        if not _NAME.match(name):
-            raise SeiError(
-                f"{where}.name: {name!r} must be letters, digits and underscores "
-                "(it becomes an asset key prefix)"
-            )
-        if name in seen:
-            raise SeiError(f"{where}.name: system {name!r} is registered twice")
-        seen.add(name)
-        seed = item.get("seed")
+    for i, item in enumerate(spec.systems):
+        if item.name in seen:
+            raise SeiError(f"{path}: systems[{i}].name: system {item.name!r} is registered twice")
+        seen.add(item.name)
         entries.append(
             SystemEntry(
-                name,
-                (base / os.path.expandvars(str(item["repo"]))).resolve(),
-                (base / seed).resolve() if seed else None,
-                item.get("manifest"),
+                item.name,
+                (base / os.path.expandvars(item.repo)).resolve(),
+                (base / item.seed).resolve() if item.seed else None,
+                item.manifest,
             )
         )
     return entries

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from sei_assets.core import gitutil
 from sei_assets.core.errors import SeiError
 
 # Produced by the pipeline or the engine, or kept aside (the treatment): never seeded.
@@ -25,12 +26,6 @@ SEED_IGNORE = (
 )
 
 
-def _run(cwd: Path, *args: str) -> None:
-    proc = subprocess.run(list(args), cwd=cwd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SeiError(f"{' '.join(args)} failed in {cwd}: {proc.stderr.strip()[-2000:]}")
-
-
 def seed_repository(source: Path, dest: Path, message: str = "declare: the AI system") -> Path:
     """Create a git (and, when the system uses it, DVC) repository at ``dest`` from ``source``."""
     if not source.is_dir():
@@ -38,7 +33,7 @@ def seed_repository(source: Path, dest: Path, message: str = "declare: the AI sy
     if dest.exists() and any(dest.iterdir()):
         raise SeiError(f"{dest} exists and is not empty: refusing to seed over it")
     shutil.copytree(source, dest, ignore=shutil.ignore_patterns(*SEED_IGNORE), dirs_exist_ok=True)
-    _run(dest, "git", "init", "-q", "-b", "main")
+    gitutil.init_repository(dest)
     if (dest / "dvc.yaml").is_file():
         from sei_assets.core.reproducers.base import tool_env
 
@@ -47,8 +42,7 @@ def seed_repository(source: Path, dest: Path, message: str = "declare: the AI sy
         )
         if proc.returncode != 0:
             raise SeiError(f"dvc init failed in {dest}: {proc.stderr.strip()[-2000:]}")
-    _run(dest, "git", "add", "-A")
-    _run(dest, "git", "-c", "commit.gpgsign=false", "commit", "-qm", message)
+    gitutil.commit_all(dest, message)
     return dest
 
 

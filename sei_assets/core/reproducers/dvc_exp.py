@@ -15,7 +15,6 @@ candidate metrics are read from the experiment's commit.
 from __future__ import annotations
 
 import json
-import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 import yaml
 
 from sei_assets.core.fsutil import atomic_write
+from sei_assets.core.gitutil import GitError, git_text
 from sei_assets.core.reproducers.base import ReproducerError, run_tool
 
 TOOL = "dvc exp"
@@ -67,10 +67,10 @@ def _apply(doc: dict[str, Any], path: list[str], value: Any, where: str) -> None
 
 
 def _git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise ReproducerError(f"{TOOL}: git {' '.join(args)} failed: {proc.stderr.strip()}")
-    return proc.stdout
+    try:
+        return git_text(repo, *args)
+    except GitError as exc:
+        raise ReproducerError(f"{TOOL}: {exc}") from None
 
 
 def run_candidate(repo: Path, set_params: dict[str, Any], name: str | None = None) -> Candidate:

@@ -1,0 +1,74 @@
+"""Registry and knowledge catalogues are validated when read (pydantic), with located errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sei_assets.core import knowledge
+from sei_assets.core.errors import SeiError
+from sei_assets.core.registry import load_registry
+
+
+def test_every_shipped_catalogue_validates() -> None:
+    assert len(knowledge.standard_slugs()) >= 9
+    for slug in knowledge.standard_slugs():
+        cat = knowledge.standard_catalogue(slug)
+        assert cat["clauses"] and cat["standard"]
+    assert knowledge.authorities()["articles"]
+    assert len(knowledge.risk_catalogue()["risks"]) >= 20
+
+
+def test_a_malformed_catalogue_names_file_and_key(tmp_path: Path) -> None:
+    bad = tmp_path / "x.yaml"
+    bad.write_text(
+        yaml.safe_dump({"standard": "x/y@1", "title": "X", "clauses": [{"id": "1", "title": "t"}]})
+    )
+    with pytest.raises(SeiError, match=r"x\.yaml: clauses\.0\.cycle_phase: Field required"):
+        knowledge.validate_file(bad, knowledge.StandardCatalogue)
+
+
+@pytest.mark.parametrize(
+    "systems,message",
+    [
+        ([{"name": "loan", "repo": "a", "sede": "b"}], r"systems\[0\]\.sede: unknown key"),
+        ([{"name": "1loan", "repo": "a"}], r"systems\[0\]\.name: must be letters"),
+        ([{"name": "loan"}], r"systems\[0\]\.repo: Field required"),
+        ([{"name": "a", "repo": "x"}, {"name": "a", "repo": "y"}], r"registered twice"),
+    ],
+)
+def test_registry_errors_are_located(tmp_path: Path, systems: list, message: str) -> None:
+    path = tmp_path / "systems.yaml"
+    path.write_text(yaml.safe_dump({"systems": systems}))
+    with pytest.raises(SeiError, match=message) as info:
+        load_registry(path)
+    assert str(path) in str(info.value)
+
+
+def test_registry_paths_are_relative_to_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "systems.yaml"
+    path.write_text(yaml.safe_dump({"systems": [{"name": "loan", "repo": "repos/loan"}]}))
+    (entry,) = load_registry(path)
+    assert entry.repo == (tmp_path / "repos" / "loan").resolve()
+
+
+def test_croissant_is_validated_on_the_run_path(tmp_path: Path) -> None:
+    """mlcroissant validates the dataset description; an invalid one fails closed, naming the
+    file and what mlcroissant found."""
+    import json
+
+    from sei_assets.core.croissant import validate_croissant
+
+    loan = Path(__file__).resolve().parent.parent / "resources" / "loan" / "data"
+    good = loan / "german_credit.croissant.json"
+    validate_croissant(good)
+    doc = json.loads(good.read_text())
+    del doc["name"]
+    doc["recordSet"][0]["field"][0]["dataType"] = "sc:NotAType"
+    bad = tmp_path / "bad.croissant.json"
+    bad.write_text(json.dumps(doc))
+    with pytest.raises(SeiError, match=r"bad\.croissant\.json: dataset\.croissant does not") as e:
+        validate_croissant(bad)
+    assert "dataType" in str(e.value)
