@@ -424,6 +424,11 @@ def assess(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
     )
 
 
+from sei_assets.cli.check import check_app  # noqa: E402
+
+app.add_typer(check_app, name="check")
+
+
 def main() -> None:
     """Entry point of the `sei` script."""
     app()
