@@ -24,7 +24,7 @@ from simpleeval import EvalWithCompoundTypes, InvalidExpression
 from sei_assets.core.errors import SeiError
 
 TOKEN = re.compile(
-    r"\{\{\s*(?P<expr>.*?)\s*\}\}|(?<![\w@])@(?P<var>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)"
+    r"\{\{\s*(?P<expr>.*?)\s*\}\}|(?<![A-Za-z0-9@])@(?P<var>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)"
 )
 RESERVED = ("system", "device")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
