@@ -940,7 +940,7 @@ def test_checks_fail_when_the_evidence_drifts(fleet: Path, sei, tmp_path) -> Non
             out = sei("check", "run", f"evidence_fresh:{version}", *args, "--out", str(tmp_path))
             assert out.exit_code == 1
             assert "The evidence of credit_file is stale" in out.stdout
-        assert "pipeline has pending changes" in out.stdout  # only 1.1.0 asks git too
+        assert "The file pipeline of credit_file has pending changes" in out.stdout  # only 1.1.0 asks git too
     finally:
         records.write_text(original)
 
