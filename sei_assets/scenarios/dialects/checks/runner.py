@@ -57,8 +57,10 @@ def platform_of(repo: Path, manifest: str | None = None) -> str:
 
 
 def registered_targets(names: list[str] | None = None, systems_file: Path | None = None) -> list:
-    """The registered systems (`systems.yaml`), or only ``names``, as targets."""
+    """The registered systems (`systems.yaml`), or only ``names``, as targets; a system whose
+    repository does not exist yet is created from its ``seed``, as the registry says."""
     from sei_assets.core.registry import load_registry
+    from sei_assets.core.workspace import ensure_repository
 
     entries = load_registry(Path(systems_file) if systems_file else None)
     by_name = {e.name: e for e in entries}
@@ -69,6 +71,9 @@ def registered_targets(names: list[str] | None = None, systems_file: Path | None
             f"{', '.join(by_name) or 'none'}"
         )
     chosen = [by_name[n] for n in names] if names else entries
+    for e in chosen:
+        if e.seed is not None:
+            ensure_repository(e.repo, e.seed)
     return [Target(e.name, e.repo, platform_of(e.repo, e.manifest)) for e in chosen]
 
 
