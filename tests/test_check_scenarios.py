@@ -529,6 +529,7 @@ scenario:
       action: scenario
       scenario: child:1.0.0
       params: {word: Nothing}
+      points: 3
       on_fail: "parent says: @system lacks it"
     - id: guarded
       when: "{{ skip }}"
@@ -605,6 +606,9 @@ def test_composition_rules(comp_registry, device) -> None:
     assert _task(result, "guarded")["status"] == "skipped"
     assert "children" not in _task(result, "guarded")
     assert not result["passed"]
+    # a scenario task carries points like any other; its child's failure costs them
+    assert over["points"] == 3 and over["earned"] == 0
+    assert result["score"] == {"earned": 3.0, "total": 7.0}
     # the caller's error_overrides win over every on_fail
     again = _run(
         comp_registry, "parent", device, "ios", overrides={"look.found": "caller: @system"}
@@ -694,6 +698,12 @@ scenario:
       action: parse
       input: "@out"
       checks:
+        - id: fine
+          regex: 'x'
+    - id: typo
+      action: parse
+      input: "@otu"
+      checks:
         - id: unbalanced
           regex: '(unclosed'
         - id: undeclared
@@ -702,7 +712,10 @@ scenario:
     text = _problems(tmp_path, doc)
     assert "task grab: tasks[grab].command.default: 'rm' may not be run" in text
     assert "git commit: expected one of git cat-file" in text
-    assert "task inspect: tasks[inspect].checks[unbalanced].regex.default: bad regex" in text
+    assert "task typo: tasks[typo].checks[unbalanced].regex.default: bad regex" in text
+    assert (
+        "task typo: tasks[typo].input: @otu is not stored by an earlier task (known: out)" in text
+    )
     assert "unknown parameter 'q': declared are p" in text
     assert "unknown filter 'no_such_filter'" in text
     assert all(line.startswith(str(tmp_path / "s0.yaml:")) for line in text.splitlines())
@@ -935,12 +948,18 @@ def test_checks_fail_when_the_evidence_drifts(fleet: Path, sei, tmp_path) -> Non
     records.write_text(original + "a,1\n")
     try:
         args = ["--systems-file", str(fleet / "systems.yaml"), "--system", "credit_file"]
+        printed = {}
         for version in ("1.0.0", "1.1.0"):
             out = sei("check", "run", f"evidence_fresh:{version}", *args, "--out", str(tmp_path))
             assert out.exit_code == 1
             assert "The evidence of credit_file is stale" in out.stdout
+            printed[version] = out.stdout
         # only 1.1.0 asks the pipeline tool (git, for the `file` platform) too
-        assert "The file pipeline of credit_file has pending changes" in out.stdout
+        pending = "The file pipeline of credit_file has pending changes"
+        assert pending in printed["1.1.0"] and pending not in printed["1.0.0"]
+        custom = ["--error-override", "freshness.no_drift=@system drifted: re-run it"]
+        out = sei("check", "run", "evidence_fresh:1.0.0", *args, *custom, "--out", str(tmp_path))
+        assert "credit_file drifted: re-run it" in out.stdout
     finally:
         records.write_text(original)
 
@@ -969,6 +988,9 @@ def test_dialect_registered_and_a_bad_file_reported(tmp_path: Path) -> None:
     jobs, problems = checks.jobs(None)
     assert not problems
     assert "check_release_readiness_1_0_0" in {j.name for j in jobs}
+    import dagster as dg
+
+    dg.Definitions.validate_loadable(dg.Definitions(jobs=jobs))
     folder = _library(tmp_path / "checks", CHILD_V1, "scenario: [not, a, mapping]\n")
     jobs, problems = checks.jobs(tmp_path)
     assert [j.name for j in jobs] == ["check_child_1_0_0"]

@@ -8,7 +8,6 @@ systems, a chosen few, or targets the caller gives in the run config), a mapped
 system, task, check and rendered message.
 """
 
-
 import json
 from pathlib import Path
 from typing import Any

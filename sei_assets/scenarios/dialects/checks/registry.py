@@ -205,6 +205,33 @@ def _task_problems(registry: CheckRegistry, scenario: CheckScenario, task: Task)
     return out
 
 
+def _flow_problems(scenario: CheckScenario) -> list[Problem]:
+    """A parse ``input`` that no earlier task stores, sets, captures or exports (a typo)."""
+    out: list[Problem] = []
+    known: set[str] = set()
+    for task in scenario.tasks:
+        if task.for_each:
+            known.add(task.for_each.var)
+        if task.action == "parse" and task.input:
+            name = task.input[1:].split(".")[0]
+            if name not in known:
+                out.append(
+                    Problem(
+                        scenario.path,
+                        f"tasks[{task.id}].input",
+                        f"{task.input} is not stored by an earlier task (known: "
+                        f"{', '.join(sorted(known)) or 'none'})",
+                        task.line,
+                        task.id,
+                    )
+                )
+        known |= {task.store} if task.store else set()
+        known |= set(task.export)
+        for check in task.checks:
+            known |= ({check.set} if check.set else set()) | set(check.capture)
+    return out
+
+
 def _graph_problems(registry: CheckRegistry) -> list[Problem]:
     """Cycles and nesting deeper than `MAX_DEPTH`, found on the dependency graph.
 
@@ -293,6 +320,7 @@ def load_checks_lenient(directory: Path | None = None) -> tuple[CheckRegistry, l
     bad: set[str] = set()
     for scenario in registry.all():
         found = [p for t in scenario.tasks for p in _task_problems(registry, scenario, t)]
+        found += _flow_problems(scenario)
         if found:
             bad.add(scenario.key)
         problems += found
