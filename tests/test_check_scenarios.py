@@ -995,3 +995,39 @@ def test_dialect_registered_and_a_bad_file_reported(tmp_path: Path) -> None:
     jobs, problems = checks.jobs(tmp_path)
     assert [j.name for j in jobs] == ["check_child_1_0_0"]
     assert problems and problems[0][0] == folder / "s1.yaml"
+
+
+def test_job_over_targets_given_by_the_caller(seed_registry, device, tmp_path: Path) -> None:
+    """The fan-out job with targets from the run config (not the registry): one mapped op per
+    target, each on its own platform, and the summary's signed document."""
+    from sei_assets.scenarios.dialects.checks.jobs import build_check_job
+
+    scenario = seed_registry.get("check_interface_up_up_with_ip_and_mask")
+    job = build_check_job(seed_registry, scenario)
+    targets = [
+        {"name": "R10", "repo": str(device), "platform": "ios"},
+        {"name": "R11", "repo": str(device), "platform": "xr"},
+    ]
+    config = {"targets": targets, "params": LOOPBACK, "results_dir": str(tmp_path)}
+    result = job.execute_in_process(
+        run_config={"ops": {f"{scenario.job_name}__targets": {"config": config}}}
+    )
+    assert result.success
+    summary = result.output_for_node(f"{scenario.job_name}__summary")
+    assert {n: (s["platform"], s["passed"]) for n, s in summary["systems"].items()} == {
+        "R10": ("ios", True),
+        "R11": ("xr", True),
+    }
+    doc = json.loads(Path(summary["document"]).read_text())
+    assert [r["exports"]["interface_name"] for r in doc["results"]] == ["Loopback0", "Loopback0"]
+    bad = {**config, "params": {**LOOPBACK, "mask": "not-a-mask"}}
+    failed = job.execute_in_process(
+        run_config={"ops": {f"{scenario.job_name}__targets": {"config": bad}}},
+        raise_on_error=False,
+    )
+    assert not failed.success
+    failure = next(e for e in failed.all_node_events if e.is_step_failure)
+    assert (
+        "parameter 'mask': expected a dotted network mask"
+        in failure.event_specific_data.error.message
+    )
