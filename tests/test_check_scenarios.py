@@ -921,6 +921,13 @@ def test_release_readiness_as_a_dagster_job_and_from_the_cli(fleet: Path, sei, t
         "clauses": "passed",
         "approval": "passed",
     }
+    checks = systems["credit_dagster"]["checks"]  # pass/fail per system and check
+    assert checks["controls[parity-gap] > control_passes:1.0.0 > find_control.not_failed"] == (
+        "failed"
+    )
+    assert checks["controls[accuracy-floor] > control_passes:1.0.0 > find_control.exists"] == (
+        "passed"
+    )
     exports = _outcome(cli_doc)["exports"]
     assert exports["credit_dvc"] == {
         "gate": "green",

@@ -18,13 +18,36 @@ from sei_assets.scenarios.dialects.checks.model import CheckScenario
 SCHEMA = "sei-assets/check-result/v1"
 
 
+def _leaf_checks(tasks: list[dict[str, Any]], path: str = "") -> dict[str, str]:
+    """Every check's status, by its path (``task[item] > scenario:version > task.check``)."""
+    out: dict[str, str] = {}
+    for task in tasks:
+        runs = task.get("iterations") or [task]
+        for run in runs:
+            label = task["task"] + (f"[{_item(run['item'])}]" if "item" in run else "")
+            where = f"{path}{label}"
+            for check in run.get("checks", []):
+                out[f"{where}.{check['id']}"] = check["status"]
+            if "children" in run:
+                out |= _leaf_checks(run["children"], f"{where} > {run['scenario']} > ")
+    return out
+
+
+def _item(item: Any) -> str:
+    if isinstance(item, dict):
+        return ",".join(str(v) for v in item.values())
+    return str(item)
+
+
 def summarize(scenario: CheckScenario, results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Pass/fail per system and task, the task scores over all systems, the failures."""
+    """Pass/fail per system, per top-level task and per check; the task scores over all
+    systems; the failures."""
     per_system = {
         r["system"]: {
             "passed": r["passed"],
             "platform": r["platform"],
             "tasks": {t["task"]: t["status"] for t in r["tasks"]},
+            "checks": _leaf_checks(r["tasks"]),
         }
         for r in results
     }
