@@ -12,8 +12,11 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sei_assets.core import signing
+from sei_assets.scenarios.dialects.checks.collect import split
 from sei_assets.scenarios.dialects.checks.model import CheckError
 from sei_assets.scenarios.dialects.checks.notation import Filters, Scope, unsafe_reason
 from sei_assets.scenarios.dialects.checks.registry import CheckRegistry, load_checks
@@ -360,6 +363,23 @@ def test_custom_filter_and_refused_unsafe_ones(tmp_path: Path, device) -> None:
     # even a filter that slipped past the load-time check is refused by simpleeval
     with pytest.raises(Exception, match="refused"):
         Filters({"sneaky": "value.__class__"}).apply("sneaky", "x")
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40))
+def test_values_are_inserted_verbatim_and_stay_one_word(value: str) -> None:
+    """A bound value is never scanned again (a value holding `@x` or `{{ y }}` stays as it is)
+    and never adds words to a command (no shell, no splitting after binding)."""
+    scope = Scope("S", "file", {"p": value})
+    scope.variables = {"v": value}
+    assert scope.render("{{ p }}|@v") == f"{value}|{value}"
+    assert [scope.render(w) for w in split("git log -- {{ p }} @v")] == [
+        "git",
+        "log",
+        "--",
+        value,
+        value,
+    ]
 
 
 # --------------------------------------------------------------------------- iteration
@@ -719,6 +739,9 @@ scenario:
     assert "unknown parameter 'q': declared are p" in text
     assert "unknown filter 'no_such_filter'" in text
     assert all(line.startswith(str(tmp_path / "s0.yaml:")) for line in text.splitlines())
+    reserved = doc.replace("      store: out\n", "      store: device\n")
+    text = _problems(tmp_path / "reserved", reserved)
+    assert "s0.yaml:8: task grab: tasks[grab].store: @device is reserved" in text
 
 
 def test_collect_runs_without_shell_in_repo_with_timeout(tmp_path: Path, device) -> None:

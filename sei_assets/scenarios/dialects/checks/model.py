@@ -23,6 +23,8 @@ FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
 EXPECTED = ("match", "no_match")
 DEFAULT_TIMEOUT = 60.0
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: runtime names a scenario may not assign: the current system
+RESERVED = ("system", "device")
 _VERSION = re.compile(r"^\d+(\.\d+)*([-+][0-9A-Za-z.-]+)?$")
 _REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::(latest|[0-9][0-9A-Za-z.+-]*))?$")
 
@@ -427,6 +429,8 @@ class _Reader:
         if store is not None and (not isinstance(store, str) or not _IDENT.match(store)):
             self.bad(f"{where}.store", "expected a variable name", raw, tid)
             store = None
+        elif store in RESERVED:
+            self.bad(f"{where}.store", f"@{store} is reserved (the current system)", raw, tid)
         timeout = raw.get("timeout", DEFAULT_TIMEOUT)
         if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
             self.bad(f"{where}.timeout", "expected a positive number of seconds", raw, tid)
@@ -515,6 +519,9 @@ class _Reader:
                 tid,
             )
             capture = {}
+        for name in [set_var, *capture]:
+            if name in RESERVED:
+                self.bad(where, f"@{name} is reserved (the current system)", node, tid)
         return Check(
             cid,
             regex,
@@ -558,7 +565,7 @@ class _Reader:
         if not isinstance(var, str) or not _IDENT.match(var):
             self.bad(f"{where}.var", "expected a variable name", node, tid)
             return None
-        if var in ("device", "system"):
+        if var in RESERVED:
             self.bad(f"{where}.var", f"@{var} is reserved (the current system)", node, tid)
         if "in" not in node:
             self.bad(

@@ -71,6 +71,10 @@ def registered_targets(names: list[str] | None = None, systems_file: Path | None
             f"{', '.join(by_name) or 'none'}"
         )
     chosen = [by_name[n] for n in names] if names else entries
+    if not chosen:
+        raise SeiError(
+            f"{systems_file or 'systems.yaml'}: no system is registered: nothing to check"
+        )
     for e in chosen:
         if e.seed is not None:
             ensure_repository(e.repo, e.seed)
