@@ -1061,3 +1061,43 @@ def test_job_over_targets_given_by_the_caller(seed_registry, device, tmp_path: P
         "parameter 'mask': expected a dotted network mask"
         in failure.event_specific_data.error.message
     )
+
+
+def test_cli_runs_the_dagster_job_with_the_same_results(
+    sei, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sei check run --dagster` runs the fan-out job in-process; same document as without."""
+    monkeypatch.delenv("DAGSTER_HOME")  # a throwaway in-memory instance: no SQLite to set up
+    make_system(tmp_path / "fresh_one", "fresh_one")  # declared, no evidence yet
+    registry = tmp_path / "systems.yaml"
+    registry.write_text(yaml.safe_dump({"systems": [{"name": "fresh_one", "repo": "fresh_one"}]}))
+    docs = {}
+    for mode in ([], ["--dagster"]):
+        out = sei(
+            "check",
+            "run",
+            "evidence_fresh:1.0.0",
+            "--systems-file",
+            str(registry),
+            "--out",
+            str(tmp_path / (mode[0][2:] if mode else "direct")),
+            *mode,
+            "--json",
+        )
+        assert out.exit_code == 1, out.output
+        docs[bool(mode)] = json.loads(Path(json.loads(out.stdout)["document"]).read_text())
+    assert _outcome(docs[True]) == _outcome(docs[False])
+    assert docs[True]["summary"]["failures"][0]["message"] == (
+        "fresh_one has no evidence yet: run `sei run` there."
+    )
+    bad = sei(
+        "check",
+        "run",
+        "evidence_fresh",
+        "--systems-file",
+        str(registry),
+        "--dagster",
+        "--system",
+        "nope",
+    )
+    assert bad.exit_code == 2 and "unknown system(s) nope" in bad.output

@@ -54,6 +54,10 @@ def run(
     results_dir: Annotated[
         Path | None, typer.Option("--out", help="Write the result document here.")
     ] = None,
+    dagster: Annotated[
+        bool,
+        typer.Option("--dagster", help="Run it as its Dagster job (in the instance's history)."),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Run a check scenario over the registered systems (or the --system ones)."""
@@ -76,9 +80,22 @@ def run(
             if not sep or not key:
                 raise SeiError(f"--error-override {pair!r}: expected CHECK_ID=MESSAGE")
             overrides[key] = text
-        targets = registered_targets(system or None, systems_file)
-        results = run_on_targets(registry, chosen, targets, params, overrides)
-        doc, path = write_result(chosen, params, results, results_dir)
+        if dagster:
+            from sei_assets.scenarios.dialects.checks.jobs import run_check_job
+
+            config = {
+                "systems": list(system or []),
+                "params": params,
+                "error_overrides": overrides,
+                **({"systems_file": str(systems_file)} if systems_file else {}),
+                **({"results_dir": str(results_dir)} if results_dir else {}),
+            }
+            path = run_check_job(registry, chosen, config)
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        else:
+            targets = registered_targets(system or None, systems_file)
+            results = run_on_targets(registry, chosen, targets, params, overrides)
+            doc, path = write_result(chosen, params, results, results_dir)
     except SeiError as exc:
         _fail(exc)
     summary = doc["summary"]

@@ -160,3 +160,38 @@ def check_jobs_safe(
         return [], [(p.file, str(p)) for p in exc.problems]
     jobs = [build_check_job(registry, s) for s in registry.all()]
     return jobs, [(p.file, str(p)) for p in problems]
+
+
+def _instance() -> dg.DagsterInstance:
+    """The local instance (`$DAGSTER_HOME`) when there is one, else a throwaway one."""
+    import os
+
+    home = os.environ.get("DAGSTER_HOME")
+    if home and Path(home).is_dir():
+        return dg.DagsterInstance.get()
+    return dg.DagsterInstance.ephemeral()
+
+
+def run_check_job(
+    registry: CheckRegistry, scenario: CheckScenario, op_config: dict[str, Any]
+) -> Path:
+    """Run the scenario's job in-process (it shows in the instance's history); the path of the
+    signed result document. A run that could not start its checks raises `SeiError`."""
+    job = build_check_job(registry, scenario)
+    config = {"ops": {f"{scenario.job_name}__targets": {"config": op_config}}}
+    with _instance() as instance:
+        result = job.execute_in_process(run_config=config, instance=instance, raise_on_error=False)
+    summary_step = f"{scenario.job_name}__summary"
+    if result.success:
+        return Path(result.output_for_node(summary_step)["document"])
+    for event in result.all_node_events:
+        if event.is_step_failure:
+            data = event.event_specific_data
+            user = data.user_failure_data
+            metadata = user.metadata if user else {}
+            if event.step_key == summary_step and "document" in metadata:
+                return Path(metadata["document"].value)
+            if user and user.description:
+                raise SeiError(user.description)
+            raise SeiError(data.error.message.strip() if data.error else "the check job failed")
+    raise SeiError(f"{scenario.job_name}: the run produced no result document")
