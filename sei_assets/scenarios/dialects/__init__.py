@@ -33,7 +33,7 @@ def _harness_jobs(directory: Path | None) -> tuple[list[Any], list[tuple[Path, s
 def _check_jobs(directory: Path | None) -> tuple[list[Any], list[tuple[Path, str]]]:
     from sei_assets.scenarios.dialects.checks.jobs import check_jobs_safe
 
-    return check_jobs_safe(directory)
+    return check_jobs_safe(Path(directory) / "checks" if directory else None)
 
 
 DIALECTS: list[Dialect] = [

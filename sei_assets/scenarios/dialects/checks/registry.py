@@ -38,11 +38,10 @@ FILTERS_FILE = "filters.yaml"
 
 
 def checks_dir(directory: Path | None = None) -> Path:
-    """The check library: ``directory/checks`` when given a scenarios folder, else
-    `$SEI_CHECKS_DIR`, else `scenarios/checks/` of the checkout."""
+    """The check library: ``directory`` when given, else `$SEI_CHECKS_DIR`, else
+    `checks/` in the scenarios folder (`scenarios/checks/` of the checkout)."""
     if directory is not None:
-        directory = Path(directory)
-        return directory / "checks" if (directory / "checks").is_dir() else directory
+        return Path(directory)
     override = os.environ.get(CHECKS_ENV)
     if override:
         return Path(override)
