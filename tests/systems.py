@@ -7,6 +7,7 @@ audit accuracy floor), a tiny dataset with its Croissant file, `params.yaml` (th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -93,6 +94,50 @@ def manifest(name: str, review_interval: str = "P1Y") -> dict:
     }
 
 
+def croissant(name: str, csv: Path) -> dict:
+    """A minimal valid Croissant 1.0 description of the records file (mlcroissant accepts it):
+    the loan system's JSON-LD context, one file, one record set of two fields."""
+    loan = Path(__file__).resolve().parent.parent / "resources" / "loan" / "data"
+    context = json.loads((loan / "german_credit.croissant.json").read_text())["@context"]
+
+    def column(field: str, kind: str) -> dict:
+        return {
+            "@type": "cr:Field",
+            "@id": f"records/{field}",
+            "name": field,
+            "dataType": kind,
+            "source": {"fileObject": {"@id": "records.csv"}, "extract": {"column": field}},
+        }
+
+    return {
+        "@context": context,
+        "@type": "sc:Dataset",
+        "conformsTo": "http://mlcommons.org/croissant/1.0",
+        "name": f"{name}-records",
+        "description": f"Generated records of {name}.",
+        "license": "https://creativecommons.org/publicdomain/zero/1.0/",
+        "url": "https://example.test/records",
+        "distribution": [
+            {
+                "@type": "cr:FileObject",
+                "@id": "records.csv",
+                "name": "records.csv",
+                "contentUrl": "records.csv",
+                "encodingFormat": "text/csv",
+                "sha256": hashlib.sha256(csv.read_bytes()).hexdigest(),
+            }
+        ],
+        "recordSet": [
+            {
+                "@type": "cr:RecordSet",
+                "@id": "records",
+                "name": "records",
+                "field": [column("group", "sc:Text"), column("approved", "sc:Integer")],
+            }
+        ],
+    }
+
+
 def make_system(path: Path, name: str, bias: float = 0.1, review_interval: str = "P1Y") -> Path:
     """Create and commit one system; ``bias`` scales its parity gap (0.1 green, 1.0 red)."""
     (path / "data").mkdir(parents=True, exist_ok=True)
@@ -101,28 +146,7 @@ def make_system(path: Path, name: str, bias: float = 0.1, review_interval: str =
     ]
     (path / "data" / "records.csv").write_text("\n".join(rows) + "\n")
     (path / "data" / "records.croissant.json").write_text(
-        json.dumps(
-            {
-                "@context": {
-                    "@vocab": "https://schema.org/",
-                    "cr": "http://mlcommons.org/croissant/",
-                },
-                "@type": "sc:Dataset",
-                "name": f"{name}-records",
-                "license": "CC0-1.0",
-                "distribution": [
-                    {
-                        "@type": "cr:FileObject",
-                        "@id": "records.csv",
-                        "name": "records.csv",
-                        "contentUrl": "records.csv",
-                        "encodingFormat": "text/csv",
-                    }
-                ],
-                "recordSet": [{"@type": "cr:RecordSet", "name": "records"}],
-            },
-            indent=2,
-        )
+        json.dumps(croissant(name, path / "data" / "records.csv"), indent=2)
     )
     (path / "params.yaml").write_text(f"bias: {bias}\n")
     (path / "make_metrics.py").write_text(MAKE_METRICS)

@@ -223,3 +223,24 @@ def test_workspace_and_dagster_cloud_yaml_are_valid() -> None:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "Validation successful for code location sei_assets" in out.stdout + out.stderr
+
+
+def test_dg_lists_the_project_definitions(tmp_path: Path) -> None:
+    """`dg` (dagster-dg-cli) sees this checkout as a project whose code location is
+    `sei_assets.definitions` ([tool.dg] in pyproject.toml)."""
+    venv = Path(sys.executable).parent.parent
+    env = dict(os.environ, VIRTUAL_ENV=str(venv), DAGSTER_HOME=str(tmp_path))
+    (tmp_path / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    out = subprocess.run(
+        [str(venv / "bin" / "dg"), "list", "defs", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    listed = json.loads(out.stdout)
+    keys = {a["asset_key"] for a in listed["assets"]}
+    assert {"loan/evidence_bundle", "loan/release", "sweep_summary"} <= keys
+    assert "Telemetry" not in out.stdout + out.stderr

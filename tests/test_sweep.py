@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -19,6 +18,7 @@ def test_sweep_of_fifty_systems(tmp_path: Path, monkeypatch) -> None:
     registry = make_registry(tmp_path / "systems", 50, red=RED, due=DUE)
     from sei_assets.core.registry import load_registry
     from sei_assets.defs import build_definitions
+    from sei_assets.defs.resources import SeiSettings
 
     defs = build_definitions(load_registry(registry))
     with dg.instance_for_test() as instance:
@@ -36,6 +36,7 @@ def test_sweep_of_fifty_systems(tmp_path: Path, monkeypatch) -> None:
             [*defs.assets, *defs.asset_checks],
             instance=instance,
             selection=dg.AssetSelection.assets("sweep_summary"),
+            resources={"sei": SeiSettings(state_dir=str(tmp_path / "state"))},
         )
         assert summary.success
         review = {e.check_name: e.passed for e in summary.get_asset_check_evaluations()}
@@ -45,7 +46,7 @@ def test_sweep_of_fifty_systems(tmp_path: Path, monkeypatch) -> None:
         assert all(
             e.severity == dg.AssetCheckSeverity.WARN for e in summary.get_asset_check_evaluations()
         )
-    out = Path(os.environ["SEI_STATE_DIR"]) / "sweep"
+    out = tmp_path / "state" / "sweep"
     report = json.loads((out / "sweep.json").read_text())
     assert report["totals"] == {
         "systems": 50,

@@ -450,6 +450,11 @@ def init(
             out.print(f"{entry.name}: {entry.repo} already exists")
 
 
+from sei_assets.cli.check import check_app  # noqa: E402
+
+app.add_typer(check_app, name="check")
+
+
 def main() -> None:
     """Entry point of the `sei` script."""
     app()

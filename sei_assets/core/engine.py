@@ -266,7 +266,7 @@ def project_conformance(
             f"--standard: no clause catalogue for {', '.join(unknown)}: expected one of "
             f"{', '.join(conformance.catalogues())}"
         )
-    verdict = signing.verify_evidence(repo) if (repo / ".sei").is_dir() else None
+    verdict = signing.verify_evidence(repo) if evidence_dir(repo).is_dir() else None
     approval = governance.lifecycle(repo)
     key = key or signing.load_or_create_key()
     written = []

@@ -9,12 +9,9 @@ from typing import Any
 from sei_assets.core import gitutil
 from sei_assets.core.errors import SeiError
 from sei_assets.core.fsutil import atomic_write
+from sei_assets.core.layout import BOM, BUNDLE, EVIDENCE_DIR, LEGACY_DIRS  # noqa: F401
 from sei_assets.core.model import Bundle, Record
 
-EVIDENCE_DIR = ".sei"
-LEGACY_DIRS = (".venth", ".froga")
-BUNDLE = "bundle.json"
-BOM = "bom.cdx.json"
 SCHEMA_VERSION = "sei-assets/bundle/v1"
 
 

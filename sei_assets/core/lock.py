@@ -18,9 +18,8 @@ import yaml
 
 from sei_assets.core.errors import SeiError
 from sei_assets.core.fsutil import atomic_write, sha256_file
+from sei_assets.core.layout import LOCK_NAME, LOCK_NAMES  # noqa: F401
 
-LOCK_NAME = "sei.lock"
-LOCK_NAMES = ("sei.lock", "venth.lock", "froga.lock")
 SCHEMA = "venturalitica.ai/v1alpha1"
 DRIFT_CLASS = {"scope": "A", "impl": "B", "data": "C"}
 DRIFT_MEANING = {"A": "scope", "B": "model/treatment", "C": "data"}

@@ -16,8 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from sei_assets.core.constraint import OPERATORS, holds
 from sei_assets.core.errors import ManifestError
-
-MANIFEST_NAMES = ("sei.yaml", "venth.yaml", "froga.yaml")
+from sei_assets.core.layout import MANIFEST_NAMES
 
 Level = Literal["NEGLIGIBLE", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 Likelihood = Literal["RARE", "UNLIKELY", "POSSIBLE", "LIKELY", "ALMOST_CERTAIN"]

@@ -37,11 +37,11 @@ from sei_assets.core import governance
 from sei_assets.core.errors import SeiError
 from sei_assets.core.evidence import EVIDENCE_DIR, dump, write_signed
 from sei_assets.core.governance import BUNDLE_PATHS, blob_at, utc_z
+from sei_assets.core.layout import MANIFEST_NAMES
 from sei_assets.core.model import ReconstructDoc
 
 RECONSTRUCT = "reconstruct.json"
-#: As core.manifest.MANIFEST_NAMES, without importing pydantic (read-only verbs stay fast).
-MANIFEST_NAMES = ("sei.yaml", "venth.yaml", "froga.yaml")
+
 SCHEMA_VERSION = 1
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 

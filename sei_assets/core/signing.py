@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, utils
 
 from sei_assets.core.errors import SeiError, VerificationError
 from sei_assets.core.fsutil import atomic_write, sha256_bytes
+from sei_assets.core.layout import EVIDENCE_DIRS
 
 KEY_ENV = "SEI_SIGNING_KEY"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -40,8 +41,7 @@ PREDICATE_TYPE = "https://venturalitica.ai/attestation/v1"
 STATEMENT_VERSION = 1
 PUBKEY_FILE = "PUBKEY.txt"
 SIG_SUFFIX = ".sig"
-#: Evidence directories, in the order they are looked for (current name first).
-EVIDENCE_DIRS = (".sei", ".venth", ".froga")
+
 #: Evidence files (relative to the evidence directory) that must carry a ``.sig``.
 SIGNED_PATTERNS = ("bundle.json", "reconstruct.json", "conformance/*.json")
 

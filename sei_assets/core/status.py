@@ -9,10 +9,8 @@ from typing import Any
 
 from sei_assets.core.errors import SeiError
 from sei_assets.core.gate import verdict as gate_verdict
+from sei_assets.core.layout import BUNDLE, EVIDENCE_DIRS, MANIFEST_NAMES
 from sei_assets.core.lock import SectionDrift, drift, read_raw_manifest
-
-MANIFEST_NAMES = ("sei.yaml", "venth.yaml", "froga.yaml")
-EVIDENCE_DIRS = (".sei", ".venth", ".froga")
 
 
 @dataclass
@@ -53,7 +51,7 @@ class SystemStatus:
 
 def _last_gate(repo: Path) -> tuple[str | None, str | None]:
     for d in EVIDENCE_DIRS:
-        p = repo / d / "bundle.json"
+        p = repo / d / BUNDLE
         if p.is_file():
             try:
                 b = json.loads(p.read_text(encoding="utf-8"))

@@ -108,30 +108,35 @@ SOURCES = [
 
 
 def _sources(entry: SystemEntry, observe_cron: str) -> list:
-    def observer(sections: tuple[str, ...]):
-        def observe_source(context: dg.AssetExecutionContext) -> dg.DataVersion:
-            from sei_assets.core.lock import section_hashes
+    """The three observable sources of a system, as one (subsettable) multi source asset."""
+    specs = [
+        dg.AssetSpec(
+            system_key(entry.name, leaf),
+            group_name=entry.name,
+            description=desc,
+            automation_condition=observe(observe_cron),
+        )
+        for leaf, _sections, desc in SOURCES
+    ]
+    sections_of = {system_key(entry.name, leaf): sections for leaf, sections, _d in SOURCES}
 
-            if not (entry.repo / ".git").exists():
-                return dg.DataVersion("not-seeded")
+    @dg.multi_observable_source_asset(specs=specs, name=f"{entry.name}__sources", can_subset=True)
+    def observe_sources(context: dg.AssetExecutionContext):
+        from sei_assets.core.lock import section_hashes
+
+        hashes: dict[str, str] | None = None
+        state = "not-seeded"
+        if (entry.repo / ".git").exists():
             try:
                 hashes = section_hashes(entry.repo, entry.manifest)
             except SeiError as exc:
                 context.log.warning(str(exc))
-                return dg.DataVersion("unreadable")
-            return dg.DataVersion(_combine(*(hashes[s] for s in sections)))
+                state = "unreadable"
+        for asset_key in context.selected_asset_keys:
+            version = _combine(*(hashes[s] for s in sections_of[asset_key])) if hashes else state
+            yield dg.ObserveResult(asset_key=asset_key, data_version=dg.DataVersion(version))
 
-        return observe_source
-
-    return [
-        dg.observable_source_asset(
-            key=system_key(entry.name, leaf),
-            group_name=entry.name,
-            description=desc,
-            automation_condition=observe(observe_cron),
-        )(observer(sections))
-        for leaf, sections, desc in SOURCES
-    ]
+    return [observe_sources]
 
 
 def system_definitions(entry: SystemEntry, observe_cron: str = "*/5 * * * *") -> tuple[list, list]:
@@ -327,7 +332,11 @@ def control_checks(entry: SystemEntry, controls: list[Control]) -> dg.AssetCheck
         from sei_assets.core.evidence import read_bundle
 
         repo = repository(entry)
-        bundle = read_bundle(repo)
+        try:
+            bundle = read_bundle(repo)
+            unreadable = None if bundle else "no evidence bundle"
+        except SeiError as exc:  # the controls fail with the reason; the signature still runs
+            bundle, unreadable = None, str(exc)
         results = {r.control_id: r for r in (bundle.control_results if bundle else [])}
         selected = {k.name for k in context.selected_asset_check_keys}
         for name, control in by_check.items():
@@ -351,7 +360,9 @@ def control_checks(entry: SystemEntry, controls: list[Control]) -> dg.AssetCheck
                     "underpowered": bool(r and r.underpowered),
                     "risk_id": control.risk_id,
                     "clauses": ", ".join([*control.frameworks, *control.standard_clauses]) or "—",
-                    "failure": (r.failure or "") if r else "no result in the bundle",
+                    "failure": (r.failure or "")
+                    if r
+                    else (unreadable or "no result in the bundle"),
                 },
             )
         if "signature_valid" in selected:

@@ -24,6 +24,7 @@ import yaml
 
 from sei_assets.core.fsutil import atomic_write
 from sei_assets.core.gitutil import GitError, git_text
+from sei_assets.core.layout import MANIFEST_NAMES
 from sei_assets.core.reproducers.base import ReproducerError, run_tool
 
 TOOL = "dvc exp"
@@ -41,7 +42,7 @@ class Candidate:
 
 
 def _manifest_pipeline(repo: Path) -> dict[str, Any]:
-    for name in ("sei.yaml", "venth.yaml", "froga.yaml"):
+    for name in MANIFEST_NAMES:
         path = repo / name
         if path.is_file():
             doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}

@@ -30,6 +30,13 @@ def _harness_jobs(directory: Path | None) -> tuple[list[Any], list[tuple[Path, s
     return scenario_jobs_safe(directory)
 
 
+def _check_jobs(directory: Path | None) -> tuple[list[Any], list[tuple[Path, str]]]:
+    from sei_assets.scenarios.dialects.checks.jobs import check_jobs_safe
+
+    return check_jobs_safe(Path(directory) / "checks" if directory else None)
+
+
 DIALECTS: list[Dialect] = [
     Dialect("harness", "000", _harness_jobs),
+    Dialect("checks", "003", _check_jobs),
 ]

@@ -344,7 +344,7 @@ def sei_artifacts(obs: Observed, expected: list[str]) -> Verdict:
     .sei/PUBKEY.txt."""
     from sei_assets.core.signing import verify_file
 
-    evidence = obs.repo / ".sei"
+    evidence = obs.repo / EVIDENCE_DIR
     pubkey = evidence / "PUBKEY.txt"
     actual: dict[str, str] = {}
     for rel in expected:
@@ -402,7 +402,7 @@ def changed(obs: Observed, expected: list[str]) -> Verdict:
 
 
 def _evidence(obs: Observed, rel: str) -> dict[str, Any] | str:
-    path = obs.repo / ".sei" / rel
+    path = obs.repo / EVIDENCE_DIR / rel
     if not path.is_file():
         return f"no .sei/{rel} in the working repository"
     try:

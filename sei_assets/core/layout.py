@@ -1,0 +1,24 @@
+"""Where evidence and manifests live in a system's repository: every name in one place.
+
+Light on purpose (no imports): the read-only verbs use it too.
+"""
+
+#: The manifest, by the names this engine and the reference's earlier releases used.
+MANIFEST_NAMES = ("sei.yaml", "venth.yaml", "froga.yaml")
+#: The evidence folder this engine writes; the reference's earlier folders are read as history.
+EVIDENCE_DIR = ".sei"
+LEGACY_DIRS = (".venth", ".froga")
+EVIDENCE_DIRS = (EVIDENCE_DIR, *LEGACY_DIRS)
+#: Files of the evidence folder.
+BUNDLE = "bundle.json"
+BOM = "bom.cdx.json"
+PUBKEY = "PUBKEY.txt"
+RECONSTRUCT = "reconstruct.json"
+CONFORMANCE_DIR = "conformance"
+IMPACT = "impact.json"
+BACKLOG = "risk_backlog.json"
+RELEASE = "release.json"
+SIG_SUFFIX = ".sig"
+#: The lock at the repository root, by this engine's and the reference's earlier names.
+LOCK_NAME = "sei.lock"
+LOCK_NAMES = ("sei.lock", "venth.lock", "froga.lock")
