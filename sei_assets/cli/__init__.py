@@ -424,6 +424,11 @@ def assess(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
     )
 
 
+from sei_assets.cli.scenario import app as _scenario_app  # noqa: E402
+
+app.add_typer(_scenario_app, name="scenario")
+
+
 def main() -> None:
     """Entry point of the `sei` script."""
     app()

@@ -30,6 +30,13 @@ def _harness_jobs(directory: Path | None) -> tuple[list[Any], list[tuple[Path, s
     return scenario_jobs_safe(directory)
 
 
+def _lifecycle_jobs(directory: Path | None) -> tuple[list[Any], list[tuple[Path, str]]]:
+    from sei_assets.scenarios.dialects.lifecycle.jobs import lifecycle_jobs_safe
+
+    return lifecycle_jobs_safe(directory)
+
+
 DIALECTS: list[Dialect] = [
     Dialect("harness", "000", _harness_jobs),
+    Dialect("lifecycle", "004", _lifecycle_jobs),
 ]

@@ -205,6 +205,7 @@ class Catalog:
     scenarios: list[Scenario]
     verbs: dict[str, ComposedVerb]
     problems: list[Problem]
+    kinds: dict[str, str] = field(default_factory=dict)
 
     def scenario(self, name: str) -> Scenario | None:
         """The scenario called ``name``."""
@@ -472,6 +473,7 @@ def load_catalog(directory: Path | None = None) -> Catalog:
     project = Project()
     scenarios: list[Scenario] = []
     verbs: dict[str, ComposedVerb] = {}
+    kinds: dict[str, str] = {}
     for path in resource_files(base):
         doc, problem = read_document(path)
         if problem:
@@ -486,6 +488,7 @@ def load_catalog(directory: Path | None = None) -> Catalog:
                 f"{', '.join(API_VERSIONS)}", line_of(doc, "apiVersion"),
             )  # fmt: skip
         kind = doc["kind"]
+        kinds[str(path)] = str(kind)
         if kind == "Scenario":
             scenario = b.scenario(doc)
             if scenario is not None:
@@ -517,4 +520,4 @@ def load_catalog(directory: Path | None = None) -> Catalog:
                         f"{seen[s.name]}", line_of(s.doc, "name"))
             )  # fmt: skip
         seen.setdefault(s.name, s.file)
-    return Catalog(base, project, scenarios, verbs, problems)
+    return Catalog(base, project, scenarios, verbs, problems, kinds)

@@ -289,7 +289,9 @@ class Runtime:
             message = f"timed out after {limit:g}s (its commands were killed)" if limit else (
                 "timed out"
             )
-        except (VerbError, ExpressionError, SeiError, OSError, KeyError, TypeError) as exc:
+        except (VerbError, ExpressionError, SeiError) as exc:
+            status, message = "error", str(exc)
+        except Exception as exc:  # a verb's own failure is the step's error, not the run's
             status, message = "error", f"{type(exc).__name__}: {exc}"
         finally:
             self.ctx.deadline = outer_deadline
