@@ -301,13 +301,13 @@ class Runtime:
             meta["exitCode"] = result.exit_code
         envelope = {"value": result.value, "output": result.output, "meta": meta}
         checks: list[dict[str, Any]] = []
-        if status in ("ok", "failed"):
+        if status != "error":
             try:
-                if step.read:
+                if step.read and not timed_out:
                     envelope["value"] = evaluate(step.read, envelope["value"])
                 if step.bind:
                     self.scope["outputs"][step.bind] = envelope
-                for name, expr in step.capture.items():
+                for name, expr in step.capture.items() if not timed_out else ():
                     self.scope["outputs"][name] = evaluate(expr, envelope["value"])
                 scope = {**self.scope, "params": params if params is not None else {}}
                 for expr in step.expect:
@@ -316,15 +316,19 @@ class Runtime:
                     checks.append({"expect": expr, "ok": value not in (None, False),
                                    "actual": value})  # fmt: skip
             except ExpressionError as exc:
-                status, message = "error", str(exc)
-        if status == "error" or timed_out:
+                status, message, timed_out = "error", str(exc), False
+        if status == "error" or (timed_out and not step.expect):
             passed = False
         elif step.expect:
+            # an expect may accept a timeout (`.meta.status == "timeout"`): then it passes
             passed = all(c["ok"] for c in checks)
             failed = [c["expect"] for c in checks if not c["ok"]]
-            message = f"expected {'; '.join(failed)}" if failed else ""
-            if failed and status == "failed":
-                message += f" (the verb failed: {_first_line(result.output)})"
+            if failed:
+                message = f"expected {'; '.join(failed)}" + (f" ({message})" if timed_out else "")
+                if status == "failed":
+                    message += f" (the verb failed: {_first_line(result.output)})"
+            elif passed:
+                message = ""
         else:
             passed = status == "ok"
         return StepRun(

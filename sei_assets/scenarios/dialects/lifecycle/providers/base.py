@@ -194,11 +194,37 @@ class Context:
 
 
 def kill_group(proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-    """Signal a process's whole group (it leads one: started with a new session)."""
+    """Signal everything a command started: its process group and, since a tool may put its
+    own children in a group of their own, every process of its session (it leads one)."""
+    for pid in [proc.pid, *session_members(proc.pid)]:
+        try:
+            if pid == proc.pid:
+                os.killpg(pid, sig)
+            else:
+                os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def session_members(sid: int) -> list[int]:
+    """The processes whose session id is ``sid`` (Linux `/proc`; empty elsewhere)."""
+    members = []
     try:
-        os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for name in entries:
+        if not name.isdigit() or int(name) == sid:
+            continue
+        try:
+            with open(f"/proc/{name}/stat", encoding="utf-8", errors="replace") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 3 and fields[3] == str(sid):
+            members.append(int(name))
+    return members
 
 
 def sei_executable() -> str:

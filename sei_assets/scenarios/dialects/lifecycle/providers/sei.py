@@ -59,7 +59,7 @@ def argv(ctx: Context, verb: str, args: dict[str, Any]) -> list[str]:
         for v in values:
             if v is True:
                 cmd.append(_option(key))
-            elif v is False or v is None:
+            elif v is False or v is None or v == "":
                 continue
             else:
                 cmd += [_option(key), str(v)]
