@@ -5,7 +5,7 @@ is an op of its stage (steadyState appears twice: before and after the method); 
 metadata holds the step's Observation, status and checks. The ops pass a token (the run id)
 so they run in order; the live runtime (scope, sandbox, background processes) stays in this
 process, which is why the job runs in-process. The scenario's tags are the job's tags
-(`sei/tag/<tag>`). `verdict` writes the signed result document and fails the run unless the
+(`sei-tag/<tag>`, and all of them in `sei/tags`). `verdict` writes the signed result document and fails the run unless the
 verdict is PASSED: the verdict is the run's outcome.
 """
 
@@ -48,9 +48,10 @@ def _plain(value: Any) -> Any:
 
 
 def job_tags(scenario: Scenario) -> dict[str, str]:
-    """The job's tags: the scenario, the dialect, one `sei/tag/<tag>` per tag."""
+    """The job's tags: the scenario, the dialect, one `sei-tag/<tag>` per tag (a `/` in a tag becomes `.`)."""
     tags = {"sei/scenario": scenario.name, "sei/dialect": "lifecycle"}
-    return tags | {f"sei/tag/{t}": "true" for t in scenario.tags}
+    tags["sei/tags"] = ",".join(scenario.tags)
+    return tags | {f"sei-tag/{t.replace('/', '.')}": "true" for t in scenario.tags}
 
 
 def _slot_op(scenario: Scenario, slot: Slot) -> dg.OpDefinition:

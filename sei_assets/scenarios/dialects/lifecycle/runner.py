@@ -308,7 +308,7 @@ class Runtime:
                 if step.bind:
                     self.scope["outputs"][step.bind] = envelope
                 for name, expr in step.capture.items() if not timed_out else ():
-                    self.scope["outputs"][name] = evaluate(expr, envelope["value"])
+                    self.scope["outputs"][name] = evaluate(expr, result.value)
                 scope = {**self.scope, "params": params if params is not None else {}}
                 for expr in step.expect:
                     program = render(expr, scope) if "${" in expr else expr
