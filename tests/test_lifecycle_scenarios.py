@@ -203,9 +203,7 @@ def test_setup_failure_is_errored_and_teardown_still_runs(tmp_path: Path) -> Non
     )
     assert doc["verdict"] == "ERRORED"
     assert [s["status"] for s in _by(doc, "setup")] == ["error", "skipped"]
-    assert {s["status"] for s in _by(doc, "steadyState.before") + _by(doc, "verify")} == {
-        "skipped"
-    }
+    assert {s["status"] for s in _by(doc, "steadyState.before") + _by(doc, "verify")} == {"skipped"}
     assert [s["status"] for s in _by(doc, "teardown")] == ["passed", "passed"]
 
 
@@ -380,7 +378,9 @@ def test_project_vars_env_and_composed_verbs_with_params(
         setup:
           - {run: note.put, with: {file: one.txt}, as: one}
           - run: note.put
-            with: {file: two.txt, text: "${.vars.a}/${.vars.b}/${.env.LC_GREETING}/${.env.LC_DEFAULTED}"}
+            with:
+              file: two.txt
+              text: "${.vars.a}/${.vars.b}/${.env.LC_GREETING}/${.env.LC_DEFAULTED}"
             as: two
         """,
         extra={"project.yaml": project, "note.yaml": provider},
@@ -488,9 +488,9 @@ def test_process_kill_on_an_output_marker_and_fs_verbs(tmp_path: Path) -> None:
     assert doc["outputs"]["k"]["value"]["killed"] is True
     method = _by(doc, "method")
     assert [s["status"] for s in method[:-1]] == ["passed"] * (len(method) - 1)
-    assert method[-1]["status"] == "error" and "leaves the scenario workspace" in method[-1][
-        "message"
-    ]
+    assert (
+        method[-1]["status"] == "error" and "leaves the scenario workspace" in method[-1]["message"]
+    )
 
 
 def test_http_get_is_loopback_only(tmp_path: Path) -> None:
@@ -749,7 +749,11 @@ def test_dagster_job_of_one_scenario(tmp_path: Path) -> None:
     )
     job = build_job(catalog.scenarios[0], catalog)
     assert job.name == "lifecycle_dagster_shape"
-    assert job.tags["sei-tag/fast"] == "true" and job.tags["sei/tags"] == "fast,synthetic" and job.tags["sei/scenario"] == "dagster-shape"
+    assert (
+        job.tags["sei-tag/fast"] == "true"
+        and job.tags["sei/tags"] == "fast,synthetic"
+        and job.tags["sei/scenario"] == "dagster-shape"
+    )
     stages = {node.name for node in job.graph.nodes}
     assert stages == {
         "dagster_shape__start",

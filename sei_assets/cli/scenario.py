@@ -142,7 +142,9 @@ def _summary(doc: dict[str, Any]) -> dict[str, Any]:
 
 @app.command()
 def run(
-    names: Annotated[list[str] | None, typer.Argument(help="Scenario names (default: all).")] = None,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Scenario names (default: all).")
+    ] = None,
     directory: DirOpt = None,
     include_tags: IncludeOpt = None,
     exclude_tags: ExcludeOpt = None,
@@ -161,7 +163,7 @@ def run(
         _bad("no scenario selected")
     refused = {s.name: blocking(problems, s, catalog) for s in chosen}
     if any(refused.values()):
-        for name, errors in refused.items():
+        for errors in refused.values():
             for p in errors:
                 err.print(f"[red]error[/]: {escape(str(p))}", markup=True, highlight=False)
         _bad("refused: fix the files above (`sei scenario validate`) before running")

@@ -5,10 +5,9 @@ is an op of its stage (steadyState appears twice: before and after the method); 
 metadata holds the step's Observation, status and checks. The ops pass a token (the run id)
 so they run in order; the live runtime (scope, sandbox, background processes) stays in this
 process, which is why the job runs in-process. The scenario's tags are the job's tags
-(`sei-tag/<tag>`, and all of them in `sei/tags`). `verdict` writes the signed result document and fails the run unless the
-verdict is PASSED: the verdict is the run's outcome.
+(`sei-tag/<tag>`, and all of them in `sei/tags`). `verdict` writes the signed result
+document and fails the run unless the verdict is PASSED: the verdict is the run's outcome.
 """
-
 
 import json
 from pathlib import Path
@@ -48,7 +47,8 @@ def _plain(value: Any) -> Any:
 
 
 def job_tags(scenario: Scenario) -> dict[str, str]:
-    """The job's tags: the scenario, the dialect, one `sei-tag/<tag>` per tag (a `/` in a tag becomes `.`)."""
+    """The job's tags: the scenario, the dialect, `sei/tags`, and one `sei-tag/<tag>` per tag
+    (a `/` in a tag becomes `.`: Dagster allows one namespace in a key)."""
     tags = {"sei/scenario": scenario.name, "sei/dialect": "lifecycle"}
     tags["sei/tags"] = ",".join(scenario.tags)
     return tags | {f"sei-tag/{t.replace('/', '.')}": "true" for t in scenario.tags}
@@ -68,9 +68,7 @@ def _slot_op(scenario: Scenario, slot: Slot) -> dg.OpDefinition:
         line = f"{slot.section} {slot.step.path} {slot.step.run}: {record['status']}"
         if record["message"]:
             line += f": {record['message']}"
-        (context.log.info if record["status"] in ("passed", "skipped") else context.log.error)(
-            line
-        )
+        (context.log.info if record["status"] in ("passed", "skipped") else context.log.error)(line)
         metadata = {
             "section": dg.MetadataValue.text(slot.section),
             "status": dg.MetadataValue.text(record["status"]),
@@ -175,9 +173,7 @@ def execute(
         "loggers": {"console": {"config": {"log_level": log_level}}},
     }
     with dg.DagsterInstance.ephemeral() as instance:
-        result = job.execute_in_process(
-            run_config=config, instance=instance, raise_on_error=False
-        )
+        result = job.execute_in_process(run_config=config, instance=instance, raise_on_error=False)
     doc = pop_result(result.run_id)
     if doc is None:
         failures = result.get_step_failure_events()

@@ -424,7 +424,9 @@ class _Builder:
         for verb, body in verbs.items():
             path = f"verbs.{verb}"
             if not isinstance(body, dict):
-                self.problem(4, path, "expected {params: [...], steps: [...]}", line_of(verbs, verb))
+                self.problem(
+                    4, path, "expected {params: [...], steps: [...]}", line_of(verbs, verb)
+                )
                 continue
             self.unknown_keys(body, VERB_KEYS, path)
             params, required = _params(body.get("params"))

@@ -78,11 +78,7 @@ def lifecycle_provider(scenario: Scenario, catalog: Catalog) -> tuple[str | None
         p
         for p in configured
         if p in LIFECYCLE_PROVIDERS
-        or (
-            p in composed
-            and f"{p}.up" in catalog.verbs
-            and f"{p}.down" in catalog.verbs
-        )
+        or (p in composed and f"{p}.up" in catalog.verbs and f"{p}.down" in catalog.verbs)
     ]
     if len(candidates) == 1:
         return candidates[0], candidates
@@ -176,7 +172,7 @@ class Runtime:
         self.stopped = False
         self.failed_passes: set[str] = set()
         self.records: list[dict[str, Any]] = []
-        self.started_at = dt.datetime.now(dt.timezone.utc)
+        self.started_at = dt.datetime.now(dt.UTC)
         self.started = time.monotonic()
         self.deadline = self.started + scenario.timeout if scenario.timeout else None
 
@@ -286,8 +282,8 @@ class Runtime:
         except StepTimeout:
             status, timed_out = "timeout", True
             limit = self.scenario.timeout if is_scenario else step.timeout
-            message = f"timed out after {limit:g}s (its commands were killed)" if limit else (
-                "timed out"
+            message = (
+                f"timed out after {limit:g}s (its commands were killed)" if limit else ("timed out")
             )
         except (VerbError, ExpressionError, SeiError) as exc:
             status, message = "error", str(exc)
@@ -378,8 +374,15 @@ class Runtime:
         nested, last = [], Result()
         for step in verb.steps:
             outcome = self.run_step(step, True, params)
-            nested.append({"path": step.path, "run": step.run, "status": outcome.status,
-                           "message": outcome.message, "observation": outcome.observation})
+            nested.append(
+                {
+                    "path": step.path,
+                    "run": step.run,
+                    "status": outcome.status,
+                    "message": outcome.message,
+                    "observation": outcome.observation,
+                }
+            )
             if outcome.status == "timeout":
                 raise StepTimeout()
             obs = outcome.observation or {}
@@ -399,7 +402,7 @@ class Runtime:
 
         stopped = [] if self.keep_up else process.stop_all(self.ctx)
         verdict = self.verdict or PASSED
-        finished = dt.datetime.now(dt.timezone.utc)
+        finished = dt.datetime.now(dt.UTC)
         doc = {
             "apiVersion": "sei/v1",
             "kind": "ScenarioResult",

@@ -46,10 +46,7 @@ class _Checker:
         self.catalog = catalog
         self.problems: list[Problem] = []
         self.binds = {
-            name
-            for verb in catalog.verbs.values()
-            for step in verb.steps
-            for name in _bound(step)
+            name for verb in catalog.verbs.values() for step in verb.steps for name in _bound(step)
         }
 
     def add(self, rule: int, file: Path, path: str, message: str, line: int | None,
@@ -91,8 +88,14 @@ class _Checker:
             required = {k for k, needed in verb.params.items() if needed}
             if step.args is not None and not isinstance(step.args, dict):
                 if verb.scalar is None:
-                    self.add(7, file, f"{step.path}.with", f"{step.run} takes a mapping of its "
-                             f"parameters ({', '.join(sorted(params)) or 'none'})", step.line)
+                    self.add(
+                        7,
+                        file,
+                        f"{step.path}.with",
+                        f"{step.run} takes a mapping of its "
+                        f"parameters ({', '.join(sorted(params)) or 'none'})",
+                        step.line,
+                    )
                 return  # fmt: skip
         else:
             known = sorted({*VERBS, *self.catalog.verbs})
@@ -114,8 +117,14 @@ class _Checker:
             return
         for key in args:
             if key not in params:
-                self.add(7, file, f"{step.path}.with.{key}", f"{step.run} has no parameter "
-                         f"'{key}' (parameters: {', '.join(sorted(params)) or 'none'})", step.line)
+                self.add(
+                    7,
+                    file,
+                    f"{step.path}.with.{key}",
+                    f"{step.run} has no parameter "
+                    f"'{key}' (parameters: {', '.join(sorted(params)) or 'none'})",
+                    step.line,
+                )
         for key in sorted(required - set(args)):
             self.add(7, file, f"{step.path}.with", f"{step.run} needs parameter '{key}'",
                      step.line)  # fmt: skip
@@ -145,16 +154,30 @@ class _Checker:
                 continue
             for namespace, name in scope_names(program):
                 if namespace not in NAMESPACES:
-                    self.add(10, file, step.path, f"${{{program}}}: '.{namespace}' is not a "
-                             f"namespace; a reference starts with one of "
-                             f"{', '.join('.' + n for n in NAMESPACES)}", step.line)
+                    self.add(
+                        10,
+                        file,
+                        step.path,
+                        f"${{{program}}}: '.{namespace}' is not a "
+                        f"namespace; a reference starts with one of "
+                        f"{', '.join('.' + n for n in NAMESPACES)}",
+                        step.line,
+                    )
                 elif namespace == "params" and not in_provider:
-                    self.add(10, file, step.path, f"${{{program}}}: '.params' exists only "
-                             "inside a kind: Provider body", step.line)
+                    self.add(
+                        10,
+                        file,
+                        step.path,
+                        f"${{{program}}}: '.params' exists only inside a kind: Provider body",
+                        step.line,
+                    )
                 elif name is not None and name not in declared[namespace]:
-                    where = {"vars": "a vars: block", "outputs": "an as: or capture:",
-                             "env": "the project's env: block",
-                             "params": "the verb's params:"}[namespace]
+                    where = {
+                        "vars": "a vars: block",
+                        "outputs": "an as: or capture:",
+                        "env": "the project's env: block",
+                        "params": "the verb's params:",
+                    }[namespace]
                     self.add(10, file, step.path, f"${{{program}}}: '.{namespace}.{name}' is "
                              f"not declared by {where}", step.line)  # fmt: skip
 
@@ -163,8 +186,13 @@ class _Checker:
     def scenario(self, s: Scenario) -> None:
         for i, tag in enumerate(s.tags):
             if not TAG.fullmatch(tag):
-                self.add(14, s.file, f"tags[{i}]", f"tag {tag!r} must match [A-Za-z0-9_./-]+ "
-                         "to be usable in a tag expression", _line(s.doc, "tags"))
+                self.add(
+                    14,
+                    s.file,
+                    f"tags[{i}]",
+                    f"tag {tag!r} must match [A-Za-z0-9_./-]+ to be usable in a tag expression",
+                    _line(s.doc, "tags"),
+                )
         outputs = {n for _sec, step in s.all_steps() for n in _bound(step)} | self.binds
         declared = {
             "vars": set(self.catalog.project.vars) | set(s.vars),
@@ -198,9 +226,7 @@ class _Checker:
         verb = self.catalog.verbs.get(name)
         if verb is None or name in seen:
             return False
-        return any(
-            s.run == target or self._calls(s.run, target, seen | {name}) for s in verb.steps
-        )
+        return any(s.run == target or self._calls(s.run, target, seen | {name}) for s in verb.steps)
 
 
 def _bound(step: Step) -> list[str]:

@@ -18,13 +18,13 @@ from sei_assets.scenarios.dialects.lifecycle.providers import (
 from sei_assets.scenarios.dialects.lifecycle.providers.base import Verb
 
 VERBS: dict[str, Verb] = {
-    v.name: v
-    for module in (fs, git, http, lifecycle, pipeline, process, sei)
-    for v in module.VERBS
+    v.name: v for module in (fs, git, http, lifecycle, pipeline, process, sei) for v in module.VERBS
 }
 
 #: Providers whose `up`/`down` make a scenario's lifecycle (the default teardown is `.down`).
 LIFECYCLE_PROVIDERS = tuple(
-    sorted({n.split(".")[0] for n in VERBS if n.endswith(".up")}
-           & {n.split(".")[0] for n in VERBS if n.endswith(".down")})
+    sorted(
+        {n.split(".")[0] for n in VERBS if n.endswith(".up")}
+        & {n.split(".")[0] for n in VERBS if n.endswith(".down")}
+    )
 )

@@ -154,7 +154,11 @@ class Context:
         """A command as an argv list; `sei` and `python` name this checkout's own."""
         if isinstance(cmd, str):
             cmd = ["sh", "-c", cmd]
-        if not isinstance(cmd, list) or not cmd or not all(isinstance(c, (str, int)) for c in cmd):
+        if (
+            not isinstance(cmd, list)
+            or not cmd
+            or not all(isinstance(c, (str, int)) and not isinstance(c, bool) for c in cmd)
+        ):
             raise VerbError(f"cmd: expected a non-empty list of strings or a shell string: {cmd!r}")
         argv = [str(c) for c in cmd]
         if argv[0] in ("sei", "python"):

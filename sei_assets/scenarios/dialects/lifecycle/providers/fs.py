@@ -32,8 +32,10 @@ def write(ctx: Context, args: dict[str, Any]) -> Result:
 def copy(ctx: Context, args: dict[str, Any]) -> Result:
     """Copy a file or folder `from` -> `to` (`from` may be a file shipped beside the
     scenarios with `shipped: true`)."""
-    source = ctx.project_path(args.get("from"), "from") if args.get("shipped") else ctx.path(
-        args.get("from"), "from"
+    source = (
+        ctx.project_path(args.get("from"), "from")
+        if args.get("shipped")
+        else ctx.path(args.get("from"), "from")
     )
     target = ctx.path(args.get("to"), "to")
     if not source.exists():
@@ -56,7 +58,9 @@ def corrupt(ctx: Context, args: dict[str, Any]) -> Result:
     before = data[offset]
     data[offset] ^= int(args.get("xor", 1)) or 1
     path.write_bytes(bytes(data))
-    return Result({"path": _rel(ctx, path), "offset": offset, "before": before, "after": data[offset]})
+    return Result(
+        {"path": _rel(ctx, path), "offset": offset, "before": before, "after": data[offset]}
+    )
 
 
 def truncate(ctx: Context, args: dict[str, Any]) -> Result:
@@ -140,21 +144,37 @@ VERBS = [
     Verb("fs.write", write, {"path": True, "content": False}, True, write.__doc__ or ""),
     Verb("fs.copy", copy, {"from": True, "to": True, "shipped": False}, True, copy.__doc__ or ""),
     Verb(
-        "fs.corrupt", corrupt, {"path": True, "offset": False, "xor": False}, True,
-        corrupt.__doc__ or "", scalar="path",
-    ),
-    Verb(
-        "fs.truncate", truncate, {"path": True, "size": False}, True, truncate.__doc__ or "",
+        "fs.corrupt",
+        corrupt,
+        {"path": True, "offset": False, "xor": False},
+        True,
+        corrupt.__doc__ or "",
         scalar="path",
     ),
     Verb(
-        "fs.delete", delete, {"path": True, "missingOk": False}, True, delete.__doc__ or "",
+        "fs.truncate",
+        truncate,
+        {"path": True, "size": False},
+        True,
+        truncate.__doc__ or "",
+        scalar="path",
+    ),
+    Verb(
+        "fs.delete",
+        delete,
+        {"path": True, "missingOk": False},
+        True,
+        delete.__doc__ or "",
         scalar="path",
     ),
     Verb("fs.read", read, {"path": True, "json": False}, False, read.__doc__ or "", scalar="path"),
     Verb("fs.exists", exists, {"path": True}, False, exists.__doc__ or "", scalar="path"),
     Verb(
-        "fs.list", listing, {"path": False, "pattern": False}, False, listing.__doc__ or "",
+        "fs.list",
+        listing,
+        {"path": False, "pattern": False},
+        False,
+        listing.__doc__ or "",
         scalar="path",
     ),
     Verb("fs.hash", digest, {"path": True}, False, digest.__doc__ or "", scalar="path"),

@@ -44,7 +44,10 @@ def status(ctx: Context, args: dict[str, Any]) -> Result:
 def log(ctx: Context, args: dict[str, Any]) -> Result:
     """The last `n` commits (default 10): [{commit, subject}]."""
     code, out, err = _git(ctx, "log", f"-{int(args.get('n', 10))}", "--format=%H%x09%s")
-    rows = [dict(zip(("commit", "subject"), line.split("\t", 1))) for line in out.splitlines()]
+    rows = [
+        dict(zip(("commit", "subject"), line.split("\t", 1), strict=False))
+        for line in out.splitlines()
+    ]
     return _result(code, "", err, rows)
 
 
@@ -55,8 +58,14 @@ def head(ctx: Context, args: dict[str, Any]) -> Result:
 
 
 VERBS = [
-    Verb("git.commit", commit, {"message": True, "paths": False, "trailers": False}, True,
-         commit.__doc__ or "", scalar="message"),  # fmt: skip
+    Verb(
+        "git.commit",
+        commit,
+        {"message": True, "paths": False, "trailers": False},
+        True,
+        commit.__doc__ or "",
+        scalar="message",
+    ),  # fmt: skip
     Verb("git.restore", restore, {"paths": False, "ref": False}, True, restore.__doc__ or ""),
     Verb("git.status", status, {}, False, status.__doc__ or ""),
     Verb("git.log", log, {"n": False}, False, log.__doc__ or "", scalar="n"),

@@ -47,7 +47,7 @@ def get(ctx: Context, args: dict[str, Any]) -> Result:
             status, headers, body = rsp.status, dict(rsp.headers), rsp.read()
     except urllib.error.HTTPError as exc:
         status, headers, body = exc.code, dict(exc.headers), exc.read()
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise StepTimeout() from None
     except urllib.error.URLError as exc:
         if isinstance(exc.reason, (TimeoutError, socket.timeout)):

@@ -143,7 +143,13 @@ def down(ctx: Context, args: dict[str, Any]) -> Result:
 
 
 VERBS = [
-    Verb("lifecycle.up", up, {"from": False, "overlay": False, "evaluate": False}, True,
-         up.__doc__ or "", scalar="from"),  # fmt: skip
+    Verb(
+        "lifecycle.up",
+        up,
+        {"from": False, "overlay": False, "evaluate": False},
+        True,
+        up.__doc__ or "",
+        scalar="from",
+    ),  # fmt: skip
     Verb("lifecycle.down", down, {}, True, down.__doc__ or ""),
 ]

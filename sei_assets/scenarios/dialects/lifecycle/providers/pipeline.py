@@ -72,8 +72,13 @@ def restore(ctx: Context, args: dict[str, Any]) -> Result:
 
 
 VERBS = [
-    Verb("pipeline.fail", fail, {"stage": False, "exitCode": False, "message": False}, True,
-         fail.__doc__ or ""),  # fmt: skip
+    Verb(
+        "pipeline.fail",
+        fail,
+        {"stage": False, "exitCode": False, "message": False},
+        True,
+        fail.__doc__ or "",
+    ),  # fmt: skip
     Verb("pipeline.hang", hang, {"stage": False, "seconds": False}, True, hang.__doc__ or ""),
     Verb("pipeline.restore", restore, {}, True, restore.__doc__ or ""),
 ]

@@ -150,17 +150,27 @@ def stop_all(ctx: Context) -> list[str]:
 
 VERBS = [
     Verb(
-        "process.exec", execute, {"cmd": True, "cwd": False, "env": False, "input": False}, True,
-        execute.__doc__ or "", scalar="cmd",
+        "process.exec",
+        execute,
+        {"cmd": True, "cwd": False, "env": False, "input": False},
+        True,
+        execute.__doc__ or "",
+        scalar="cmd",
     ),
     Verb(
-        "process.start", start, {"name": True, "cmd": True, "cwd": False, "env": False}, True,
+        "process.start",
+        start,
+        {"name": True, "cmd": True, "cwd": False, "env": False},
+        True,
         start.__doc__ or "",
     ),
     Verb(
-        "process.kill", kill,
+        "process.kill",
+        kill,
         {"name": True, "signal": False, "after": False, "marker": False, "group": False},
-        True, kill.__doc__ or "", scalar="name",
+        True,
+        kill.__doc__ or "",
+        scalar="name",
     ),
     Verb("process.wait", wait, {"name": True}, False, wait.__doc__ or "", scalar="name"),
     Verb("process.sleep", sleep, {"seconds": True}, False, sleep.__doc__ or "", scalar="seconds"),
