@@ -807,3 +807,72 @@ def test_resilience_suite_through_the_cli() -> None:
     assert result.exit_code == 0 and not failed, failed
     assert len(docs) >= 7
     assert all(d["dagsterRun"]["success"] for d in docs)
+
+
+def test_the_seed_example_shape_runs_as_written(tmp_path: Path) -> None:
+    """The seed's shapes: `shinari/v1`, a `/` in the name, tags, vars, timeout, a phase whose
+    step takes a scalar `with:`."""
+    folder = tmp_path / "lifecycle"
+    _write(
+        folder,
+        "worker.yaml",
+        """\
+        apiVersion: shinari/v1
+        kind: Scenario
+        name: data-loss/worker-killed
+        description: a worker is killed; a peer takes its job
+        tags: [slow, network]
+        vars:
+          sleepSecs: 30
+        timeout: 120
+        setup:
+          - run: process.start
+            with: {name: worker-a, cmd: ["sleep", "${.vars.sleepSecs}"]}
+        steadyState:
+          - run: fs.exists
+            with: processes/worker-a.log
+            expect: .value
+        method:
+          - phase: "SIGKILL worker-a; a peer recovers the job"
+            steps:
+              - run: process.kill
+                with: worker-a
+              - run: process.wait
+                with: worker-a
+                as: waited
+                expect: '.value.exitCode == -9'
+        verify:
+          - run: fs.exists
+            with: processes/worker-a.log
+            expect: '"${.outputs.waited.meta.status}" == "failed"'
+        """,
+    )
+    catalog = load_catalog(folder)
+    assert validate(catalog) == []
+    doc = run_scenario(catalog.scenarios[0], catalog)
+    assert doc["verdict"] == "PASSED", doc["reason"]
+    assert [s["run"] for s in _by(doc, "teardown")] == ["lifecycle.down"]
+
+
+def test_a_json_scenario_file(tmp_path: Path) -> None:
+    folder = tmp_path / "lifecycle"
+    doc = {
+        "apiVersion": "sei/v1",
+        "kind": "Scenario",
+        "name": "json-form",
+        "vars": {"n": 2},
+        "teardown": [],
+        "verify": [{"run": "fs.write", "with": {"path": "n.txt", "content": "${.vars.n}"}}],
+    }
+    folder.mkdir()
+    (folder / "json-form.json").write_text(json.dumps(doc, indent=2))
+    (folder / "data.json").write_text('{"not": "a resource"}')
+    catalog = load_catalog(folder)
+    assert [s.name for s in catalog.scenarios] == ["json-form"] and validate(catalog) == []
+    assert run_scenario(catalog.scenarios[0], catalog)["verdict"] == "PASSED"
+
+
+def test_cli_keep_up_skips_teardown(verdict_dir: Path) -> None:
+    result = _cli("run", "passes", "--dir", str(verdict_dir), "--keep-up", "--json")
+    [doc] = json.loads(result.stdout)
+    assert result.exit_code == 0 and doc["keepUp"] is True
