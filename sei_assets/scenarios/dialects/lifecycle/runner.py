@@ -278,7 +278,7 @@ class Runtime:
             self.ctx.deadline = deadline
             result, nested = self._call(step.run, args, scope)
             status = "ok" if result.ok else "failed"
-            message = "" if result.ok else _first_line(result.output) or "the verb failed"
+            message = "" if result.ok else _first_line(result.output) or f"exit {result.exit_code}"
         except StepTimeout:
             status, timed_out = "timeout", True
             limit = self.scenario.timeout if is_scenario else step.timeout
@@ -322,7 +322,7 @@ class Runtime:
             if failed:
                 message = f"expected {'; '.join(failed)}" + (f" ({message})" if timed_out else "")
                 if status == "failed":
-                    message += f" (the verb failed: {_first_line(result.output)})"
+                    message += f" (the verb failed: {_first_line(result.output) or f'exit {result.exit_code}'})"
             elif passed:
                 message = ""
         else:

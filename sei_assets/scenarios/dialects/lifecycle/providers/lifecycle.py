@@ -5,7 +5,7 @@ state folder, so that nothing a scenario does reaches the machine's key or histo
 `overlay:` copies a folder shipped beside the scenarios into the fresh repository (a metrics
 file and `dvc.lock`, say); `evaluate: true` then runs `sei run --no-repro` once, so the
 sandbox starts with signed evidence. Such an evaluated sandbox is built once per content
-(resources, overlay) under `$SEI_STATE_DIR/scenarios/lifecycle-templates/` and copied, since
+(resources, overlay, the engine's sources) under `$SEI_STATE_DIR/scenarios/lifecycle-templates/` and copied, since
 one `sei run` costs seconds.
 """
 
@@ -90,7 +90,9 @@ def _template(source: Path, overlay: Path | None, evaluate: bool) -> Path:
 
     base = state_dir() / "scenarios" / "lifecycle-templates"
     base.mkdir(parents=True, exist_ok=True)
-    final = base / f"{source.name}-{_digest(source, overlay)}{'-evaluated' if evaluate else ''}"
+    engine = Path(__file__).resolve().parents[4] / "core"  # a changed engine: a new template
+    digest = _digest(source, overlay, engine)
+    final = base / f"{source.name}-{digest}{'-evaluated' if evaluate else ''}"
     if final.is_dir():
         return final
     work = Path(tempfile.mkdtemp(prefix=".building-", dir=base))
