@@ -278,7 +278,7 @@ class Runtime:
             self.ctx.deadline = deadline
             result, nested = self._call(step.run, args, scope)
             status = "ok" if result.ok else "failed"
-            message = "" if result.ok else _first_line(result.output) or f"exit {result.exit_code}"
+            message = "" if result.ok else _why(result)
         except StepTimeout:
             status, timed_out = "timeout", True
             limit = self.scenario.timeout if is_scenario else step.timeout
@@ -322,7 +322,7 @@ class Runtime:
             if failed:
                 message = f"expected {'; '.join(failed)}" + (f" ({message})" if timed_out else "")
                 if status == "failed":
-                    message += f" (the verb failed: {_first_line(result.output) or f'exit {result.exit_code}'})"
+                    message += f" (the verb failed: {_why(result)})"
             elif passed:
                 message = ""
         else:
@@ -425,6 +425,11 @@ class Runtime:
         }
         path = write_result(self.workdir, self.scenario.slug, doc)
         return {**doc, "result": str(path)}
+
+
+def _why(result: Result) -> str:
+    """Why a verb failed: the last line of its output, else its exit code."""
+    return _first_line(result.output) or f"exit {result.exit_code}"
 
 
 def _first_line(text: str) -> str:

@@ -5,8 +5,8 @@ state folder, so that nothing a scenario does reaches the machine's key or histo
 `overlay:` copies a folder shipped beside the scenarios into the fresh repository (a metrics
 file and `dvc.lock`, say); `evaluate: true` then runs `sei run --no-repro` once, so the
 sandbox starts with signed evidence. Such an evaluated sandbox is built once per content
-(resources, overlay, the engine's sources) under `$SEI_STATE_DIR/scenarios/lifecycle-templates/` and copied, since
-one `sei run` costs seconds.
+(resources, overlay, the engine's sources) under `$SEI_STATE_DIR/scenarios/lifecycle-templates/`
+and copied, since one `sei run` costs seconds.
 """
 
 from __future__ import annotations
