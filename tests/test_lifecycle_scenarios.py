@@ -876,3 +876,60 @@ def test_cli_keep_up_skips_teardown(verdict_dir: Path) -> None:
     result = _cli("run", "passes", "--dir", str(verdict_dir), "--keep-up", "--json")
     [doc] = json.loads(result.stdout)
     assert result.exit_code == 0 and doc["keepUp"] is True
+
+
+def test_process_kill_on_a_file_marker(tmp_path: Path) -> None:
+    doc = _run(
+        tmp_path,
+        """
+        teardown: []
+        method:
+          - phase: kill when the marker file appears
+            steps:
+              - {run: process.start, with: {name: m, cmd: "sleep 0.3; touch mark; sleep 30"}}
+              - {run: process.kill, with: {name: m, marker: {file: mark}}, as: k}
+        verify:
+          - {run: fs.exists, with: mark, expect: '.value'}
+        """,
+    )
+    assert doc["verdict"] == "PASSED", doc["reason"]
+    kill = doc["outputs"]["k"]["value"]
+    assert kill["killed"] is True and kill["atSeconds"] >= 0.3
+
+
+def test_git_verbs_in_a_repository(tmp_path: Path) -> None:
+    from sei_assets.scenarios.dialects.lifecycle.providers import VERBS
+    from sei_assets.scenarios.dialects.lifecycle.providers.base import Context, Sandbox
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    ctx = Context(tmp_path, tmp_path)
+    ctx.sandbox = Sandbox(tmp_path, repo, {})
+    assert ctx.run(["git", "init", "-q", "-b", "main"])[0] == 0
+    (repo / "a.txt").write_text("one")
+    commit = VERBS["git.commit"].handler(ctx, {"message": "first"})
+    assert commit.ok and len(commit.value["commit"]) == 40
+    assert VERBS["git.head"].handler(ctx, {}).value == commit.value["commit"]
+    (repo / "a.txt").write_text("two")
+    assert VERBS["git.status"].handler(ctx, {}).value == ["a.txt"]
+    assert VERBS["git.restore"].handler(ctx, {"paths": ["a.txt"]}).ok
+    assert (repo / "a.txt").read_text() == "one"
+    assert VERBS["git.log"].handler(ctx, {"n": 5}).value[0]["subject"] == "first"
+
+
+def test_sei_verbs_observe_the_real_cli_with_json(tmp_path: Path) -> None:
+    from sei_assets.scenarios.dialects.lifecycle.providers import VERBS
+    from sei_assets.scenarios.dialects.lifecycle.providers.base import Context, sei_executable
+    from sei_assets.scenarios.dialects.lifecycle.providers.sei import ENGINE_VERBS, argv
+
+    ctx = Context(tmp_path, tmp_path)
+    assert argv(ctx, "run", {"noRepro": True, "pubkey": "", "standard": ["a", "b"]}) == [
+        sei_executable(), "run", "--repo", str(tmp_path), "--no-repro",
+        "--standard", "a", "--standard", "b", "--json",
+    ]  # fmt: skip
+    assert Path(sei_executable()).parent == Path(os.sys.executable).parent
+    assert {f"sei.{v}" for v in ENGINE_VERBS} <= set(VERBS)
+    result = VERBS["sei.pubkey"].handler(ctx, {})
+    assert result.ok and len(result.value["pubkey"]) == 130
+    refused = VERBS["sei.verify"].handler(ctx, {})
+    assert refused.exit_code == 2 and "no evidence directory" in refused.output
