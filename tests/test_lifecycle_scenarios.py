@@ -507,7 +507,21 @@ def test_http_get_is_loopback_only(tmp_path: Path) -> None:
           - run: process.start
             with: {{name: web, cwd: www, cmd: [python, -m, http.server, --bind, 127.0.0.1,
                     "${{.vars.port}}"]}}
-          - {{run: process.sleep, with: 1.5}}
+          - name: wait until the server listens
+            run: process.exec
+            timeout: 30
+            with:
+              cmd:
+                - python
+                - -c
+                - |
+                  import socket, time
+                  while True:
+                      try:
+                          socket.create_connection(("127.0.0.1", {port}), 0.2).close()
+                          break
+                      except OSError:
+                          time.sleep(0.05)
         verify:
           - run: http.get
             with: "http://127.0.0.1:${{.vars.port}}/hello.json"
@@ -805,7 +819,7 @@ def test_resilience_suite_through_the_cli() -> None:
         if d["verdict"] != "PASSED"
     }
     assert result.exit_code == 0 and not failed, failed
-    assert len(docs) >= 7
+    assert len(docs) >= 8
     assert all(d["dagsterRun"]["success"] for d in docs)
 
 

@@ -174,7 +174,11 @@ def run(
     for scenario in chosen:
         if not as_json:
             out.print(f"▶ {scenario.name}", markup=False)
-        doc = execute(scenario, catalog, keep_up=keep)
+        try:
+            doc = execute(scenario, catalog, keep_up=keep)
+        except RuntimeError as exc:  # the job ended without a verdict: the harness failed
+            err.print(f"[red]error[/]: {escape(str(exc))}", markup=True, highlight=False)
+            raise typer.Exit(3) from None
         docs.append(doc)
         if not as_json:
             for s in doc["steps"]:
