@@ -550,6 +550,7 @@ RULES = [
     (5, HEAD + "name: x\nsetup:\n  - {with: a}\n"),
     (6, HEAD + "name: x\nsetup:\n  - {run: fs.wirte, with: {path: a}}\n"),
     (7, HEAD + "name: x\nsetup:\n  - {run: fs.write, with: {paht: a}}\n"),
+    (7, HEAD + "name: x\nsetup:\n  - {run: sei.run, with: {noRepo: true}}\n"),
     (8, HEAD + "name: x\ntimeout: -3\n"),
     (10, HEAD + "name: x\nsetup:\n  - {run: fs.read, with: '${.vars.nope}'}\n"),
     (10, HEAD + "name: x\nsetup:\n  - {run: fs.read, with: '${.outputs.never}'}\n"),

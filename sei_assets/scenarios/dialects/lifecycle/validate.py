@@ -83,6 +83,7 @@ class _Checker:
         elif step.run in VERBS:
             verb = VERBS[step.run]
             if verb.params is None:
+                self.engine_options(file, step)
                 return
             params = set(verb.params)
             required = {k for k, needed in verb.params.items() if needed}
@@ -128,6 +129,19 @@ class _Checker:
         for key in sorted(required - set(args)):
             self.add(7, file, f"{step.path}.with", f"{step.run} needs parameter '{key}'",
                      step.line)  # fmt: skip
+
+    def engine_options(self, file: Path, step: Step) -> None:
+        """Rule 7 for `sei.*`: `with:` keys must be options of that engine verb."""
+        from sei_assets.scenarios.dialects.lifecycle.providers.sei import option_problems
+
+        if step.args is None:
+            return
+        if not isinstance(step.args, dict):
+            self.add(7, file, f"{step.path}.with", f"{step.run} takes a mapping of its options",
+                     step.line)  # fmt: skip
+            return
+        for message in option_problems(step.run.split(".", 1)[1], step.args):
+            self.add(7, file, f"{step.path}.with", message, step.line)
 
     def mutating(self, name: str, seen: set[str]) -> bool:
         """Whether verb ``name`` acts (a composed verb: when declared so, or any body step)."""

@@ -46,6 +46,27 @@ def _option(name: str) -> str:
     return "--" + re.sub(r"(?<!^)([A-Z])", r"-\1", name).lower().replace("_", "-")
 
 
+def options(verb: str) -> set[str]:
+    """The long options `sei <verb>` accepts (read from the command line's own definition)."""
+    import typer.main
+
+    from sei_assets.cli import app
+
+    command = typer.main.get_command(app).commands[verb]  # type: ignore[attr-defined]
+    return {o for p in command.params for o in p.opts if o.startswith("--")}
+
+
+def option_problems(verb: str, args: dict[str, Any]) -> list[str]:
+    """The `with:` keys that are no option of `sei <verb>`."""
+    known = options(verb)
+    return [
+        f"sei {verb} has no option {_option(k)} (`with: {k}`); options: "
+        + ", ".join(sorted(known - {"--json", "--help"}))
+        for k in args
+        if k not in ("repo", "env") and _option(k) not in known
+    ]
+
+
 def argv(ctx: Context, verb: str, args: dict[str, Any]) -> list[str]:
     """The command line of `sei <verb>` for these arguments."""
     cmd = [sei_executable(), verb]
