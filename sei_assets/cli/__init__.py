@@ -455,6 +455,11 @@ from sei_assets.cli.check import check_app  # noqa: E402
 app.add_typer(check_app, name="check")
 
 
+from sei_assets.cli.scenario import app as _scenario_app  # noqa: E402
+
+app.add_typer(_scenario_app, name="scenario")
+
+
 def main() -> None:
     """Entry point of the `sei` script."""
     app()

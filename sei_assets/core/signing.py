@@ -96,7 +96,7 @@ def _create_key(path: Path) -> None:
         finally:
             tmp.unlink(missing_ok=True)
     except OSError as exc:
-        raise SeiError(f"cannot create signing key {path}: {exc.strerror or exc}") from exc
+        raise SeiError(f"cannot create signing key {path}: {exc.strerror or exc}") from None
 
 
 def _make_private_dir(directory: Path) -> None:
@@ -118,14 +118,14 @@ def _read_key(path: Path) -> ec.EllipticCurvePrivateKey:
     try:
         pem = path.read_bytes()
     except OSError as exc:
-        raise SeiError(f"cannot read signing key {path}: {exc.strerror or exc}") from exc
+        raise SeiError(f"cannot read signing key {path}: {exc.strerror or exc}") from None
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError, binascii.Error) as exc:
         raise SeiError(
             f"signing key {path} is not an unencrypted PEM private key ({exc}); "
             f"move it away to create a new one, or point {KEY_ENV} at another key"
-        ) from exc
+        ) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
         raise SeiError(f"signing key {path} is not an ECDSA P-256 key")
     return key

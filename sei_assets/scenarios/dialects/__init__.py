@@ -36,7 +36,14 @@ def _check_jobs(directory: Path | None) -> tuple[list[Any], list[tuple[Path, str
     return check_jobs_safe(Path(directory) / "checks" if directory else None)
 
 
+def _lifecycle_jobs(directory: Path | None) -> tuple[list[Any], list[tuple[Path, str]]]:
+    from sei_assets.scenarios.dialects.lifecycle.jobs import lifecycle_jobs_safe
+
+    return lifecycle_jobs_safe(directory)
+
+
 DIALECTS: list[Dialect] = [
     Dialect("harness", "000", _harness_jobs),
     Dialect("checks", "003", _check_jobs),
+    Dialect("lifecycle", "004", _lifecycle_jobs),
 ]
