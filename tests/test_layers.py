@@ -100,3 +100,24 @@ def test_a_malformed_scenario_file_does_not_take_the_location_down(tmp_path: Pat
     result = refusal.execute_in_process(raise_on_error=False)
     assert not result.success
     assert "broken.json" in refusal.description
+
+
+def test_the_cli_instance_is_quiet(tmp_path: Path) -> None:
+    """`sei compile` creates its instance with telemetry off: no banner in the CLI's output;
+    the exit code is the run's outcome."""
+    from tests.reference import replay
+
+    replay("quickstart", tmp_path / "qs", upto=8)
+    home = tmp_path / "dagster-home"
+    env = dict(os.environ, DAGSTER_HOME=str(home))
+    sei = Path(sys.executable).parent / "sei"
+    proc = subprocess.run(
+        [str(sei), "compile", "--repo", str(tmp_path / "qs")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "compiled 2 controls" in proc.stdout
+    assert "Telemetry" not in proc.stdout + proc.stderr
+    assert "enabled: false" in (home / "dagster.yaml").read_text()
