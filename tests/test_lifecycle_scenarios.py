@@ -909,7 +909,8 @@ def test_process_kill_on_a_file_marker(tmp_path: Path) -> None:
     )
     assert doc["verdict"] == "PASSED", doc["reason"]
     kill = doc["outputs"]["k"]["value"]
-    assert kill["killed"] is True and kill["atSeconds"] >= 0.3
+    # measured from the kill step's start, which follows the start of the process
+    assert kill["killed"] is True and kill["atSeconds"] > 0.1
 
 
 def test_git_verbs_in_a_repository(tmp_path: Path) -> None:

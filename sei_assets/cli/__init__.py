@@ -34,7 +34,9 @@ def _emit_json(doc: Any) -> None:
 
 
 def _fail(exc: SeiError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", markup=True)
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
     raise typer.Exit(exc.exit_code)
 
 
