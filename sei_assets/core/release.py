@@ -13,8 +13,9 @@ from sei_assets.core.fsutil import atomic_write, sha256_file
 RELEASE = "release.json"
 
 
-def promote(repo: Path) -> dict[str, Any]:
-    """Record the released model (its digest, the evidence it rests on); refuse on a red gate."""
+def promote(repo: Path, residual_accepted: str | None = None) -> dict[str, Any]:
+    """Record the released model (its digest, the evidence it rests on); refuse on a red gate
+    unless management's acceptance of the residual risk is given (``residual_accepted``)."""
     from sei_assets.core import signing
 
     bundle_path = repo / EVIDENCE_DIR / BUNDLE
@@ -24,7 +25,7 @@ def promote(repo: Path) -> dict[str, Any]:
     if not verdict.ok:
         raise SeiError(f"{repo}: the evidence does not verify; refusing to release")
     bundle = json.loads(bundle_path.read_text(encoding="utf-8"))
-    if bundle.get("gate") != "green":
+    if bundle.get("gate") != "green" and not residual_accepted:
         raise SeiError(f"{repo}: the gate is {bundle.get('gate')}; refusing to release")
     model = next((repo / p for p in ("model.pkl", "model.joblib") if (repo / p).is_file()), None)
     record = {
@@ -35,6 +36,8 @@ def promote(repo: Path) -> dict[str, Any]:
         "code": bundle["triple"]["code"],
         "gate": bundle["gate"],
     }
+    if residual_accepted:
+        record["residual_accepted"] = residual_accepted
     key = signing.load_or_create_key()
     out = repo / EVIDENCE_DIR / RELEASE
     atomic_write(out, dump(record))
