@@ -30,6 +30,13 @@ def _harness_jobs(directory: Path | None) -> tuple[list[Any], list[tuple[Path, s
     return scenario_jobs_safe(directory)
 
 
+def _profile_jobs(directory: Path | None) -> tuple[list[Any], list[tuple[Path, str]]]:
+    from sei_assets.scenarios.dialects.profiles.jobs import scenario_jobs_safe
+
+    return scenario_jobs_safe(directory)
+
+
 DIALECTS: list[Dialect] = [
     Dialect("harness", "000", _harness_jobs),
+    Dialect("profiles", "002", _profile_jobs),
 ]
