@@ -175,7 +175,8 @@ def _decide(
                 "Block",
                 "unknown_action",
                 "process_conformance",
-                f"{name!r} is not an action of profile {loaded.profile.id}: expected one of {known}",
+                f"{name!r} is not an action of profile {loaded.profile.id}: "
+                f"expected one of {known}",
             )
         _check_role(loaded, name, action, actor)
         _check_payload(name, action, payload)

@@ -15,7 +15,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -35,11 +35,30 @@ GATE_TYPES = ("process_conformance", "hard_rule", "approval")
 PAYLOAD_TYPES = {"string": str, "boolean": bool, "number": (int, float), "object": dict}
 Route = Literal["Continue", "AskUser", "InstructAgent", "Complete", "Block", "Materialize"]
 FailRoute = Literal["AskUser", "InstructAgent", "Block"]
+DOC_ERRORS = ("missing", "string_too_short")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 
 
 class ProfileError(ManifestError):
-    """A profile that cannot be used, located by file, field path and line."""
+    """A profile that cannot be used, located by file, field path and line. ``kind`` is the
+    class of the problem (the gate that refuses it): ``invalid_profile_schema``,
+    ``missing_docs``, ``unsafe_hook_authority`` or ``incomplete_process_model``."""
+
+    def __init__(
+        self,
+        file: Path | str,
+        key_path: str,
+        expected: str,
+        line: int | None = None,
+        kind: str = "invalid_profile_schema",
+    ) -> None:
+        super().__init__(file, key_path, expected, line)
+        self.kind = kind
+
+    @property
+    def route(self) -> str:
+        """The route a refused profile takes: an incomplete model asks the user, else Block."""
+        return "AskUser" if self.kind == "incomplete_process_model" else "Block"
 
 
 class _Strict(BaseModel):
@@ -219,26 +238,38 @@ def load_profile(ref: str | Path) -> LoadedProfile:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = tuple(first["loc"])
-        raise ProfileError(path, render(loc), first["msg"], _line_for(loc, lines)) from None
-    for loc, reason in problems(profile):
-        raise ProfileError(path, render(loc), reason, _line_for(loc, lines))
+        docs = loc[-1:] in (("description",), ("title",)) and first["type"] in DOC_ERRORS
+        kind = "missing_docs" if docs else "invalid_profile_schema"
+        message = "documentation is required here" if docs else first["msg"]
+        line = _line_for(loc, lines)
+        raise ProfileError(path, render(loc), message, line, kind) from None
+    for loc, reason, kind in problems(profile):
+        raise ProfileError(path, render(loc), reason, _line_for(loc, lines), kind)
     return LoadedProfile(profile, path, hashlib.sha256(raw).hexdigest())
 
 
-def problems(profile: Profile) -> list[tuple[tuple, str]]:
-    """The references a profile breaks, each (field path, reason); empty when it holds."""
+def problems(profile: Profile) -> list[tuple[tuple, str, str]]:
+    """The rules a profile breaks, each (field path, reason, kind); empty when it holds."""
     from simpleeval import EvalWithCompoundTypes
 
-    found: list[tuple[tuple, str]] = []
-    roles, artifacts = set(profile.roles), set(profile.artifacts)
+    from sei_assets.core.control.effects import EFFECTS
+
+    found: list[tuple[tuple, str, str]] = []
+
+    def incomplete(loc: tuple, reason: str) -> None:
+        found.append((loc, f"incomplete process model: {reason}", "incomplete_process_model"))
+
+    roles, artifacts, hooks = set(profile.roles), set(profile.artifacts), set(profile.hooks)
     if profile.completion_artifact not in artifacts:
-        found.append(
-            (("completion_artifact",), f"expected one of the artifacts: {sorted(artifacts)}")
-        )
+        incomplete(("completion_artifact",), f"expected one of the artifacts {sorted(artifacts)}")
     for name, art in profile.artifacts.items():
         if not allowed(art.path, profile.authority.writes):
             found.append(
-                (("artifacts", name, "path"), "the path is outside authority.writes of the profile")
+                (
+                    ("artifacts", name, "path"),
+                    "the path is outside the profile's authority.writes",
+                    "invalid_profile_schema",
+                )
             )
     for name, hook in profile.hooks.items():
         for i, pattern in enumerate(hook.authority.writes):
@@ -250,57 +281,57 @@ def problems(profile: Profile) -> list[tuple[tuple, str]]:
                         ("hooks", name, "authority", "writes", i),
                         f"unsafe hook authority: {pattern!r} is not within the profile's "
                         "authority.writes",
+                        "unsafe_hook_authority",
                     )
                 )
     completes = False
     for name, action in profile.actions.items():
         where = ("actions", name)
         if not _NAME.match(name):
-            found.append((where, "expected an action name such as release.promote"))
+            found.append(
+                (where, "expected an action name such as release.promote", "invalid_profile_schema")
+            )
         for i, role in enumerate(action.roles):
             if role not in roles:
-                found.append(
-                    (
-                        (*where, "roles", i),
-                        f"unknown role {role!r}: expected one of {sorted(roles)}",
-                    )
-                )
+                incomplete((*where, "roles", i), f"role {role!r} is not declared in roles")
         for i, art in enumerate(action.produces):
             if art not in artifacts:
-                found.append(((*where, "produces", i), f"unknown artifact {art!r}"))
-        if action.hook is not None and action.hook not in profile.hooks:
-            found.append(
-                (
-                    (*where, "hook"),
-                    f"unknown hook {action.hook!r}: expected one of {sorted(profile.hooks)}",
-                )
-            )
-        from sei_assets.core.control.effects import EFFECTS
-
+                incomplete((*where, "produces", i), f"artifact {art!r} is not declared")
+        if action.hook is not None and action.hook not in hooks:
+            incomplete((*where, "hook"), f"hook {action.hook!r} is not declared")
         if action.effect not in EFFECTS:
             found.append(
                 (
                     (*where, "effect"),
                     f"unknown effect {action.effect!r}: expected one of {sorted(EFFECTS)}",
+                    "invalid_profile_schema",
                 )
             )
         completes = completes or action.route == "Complete"
     if not completes:
-        found.append((("actions",), "incomplete process model: no action takes the Complete route"))
+        incomplete(("actions",), "no action takes the Complete route")
     parser = EvalWithCompoundTypes()
     for i, gate in enumerate(profile.gates):
         where = ("gates", i)
         for j, action in enumerate(gate.actions):
             if action not in profile.actions:
-                found.append(((*where, "actions", j), f"unknown action {action!r}"))
+                incomplete((*where, "actions", j), f"action {action!r} is not declared")
         for j, art in enumerate(gate.requires):
             if art not in artifacts:
-                found.append(((*where, "requires", j), f"unknown artifact {art!r}"))
+                incomplete((*where, "requires", j), f"artifact {art!r} is not declared")
         if gate.rule is None and not gate.requires:
-            found.append((where, "a gate needs `requires` artifacts or a `rule`"))
+            found.append(
+                (where, "a gate needs `requires` artifacts or a `rule`", "invalid_profile_schema")
+            )
         if gate.rule is not None:
             try:
                 parser.parse(gate.rule)
             except SyntaxError as exc:
-                found.append(((*where, "rule"), f"not a valid expression: {exc.msg}"))
+                found.append(
+                    (
+                        (*where, "rule"),
+                        f"not a valid expression: {exc.msg}",
+                        "invalid_profile_schema",
+                    )
+                )
     return found

@@ -131,13 +131,25 @@ def approve_for_use(loaded: LoadedProfile, by: str, role: str) -> dict[str, Any]
     path = results_dir(loaded) / APPROVAL
     atomic_write(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
     signing.sign_file(path, signing.load_or_create_key(), name=APPROVAL)
-    return {"status": "ok", "route": "Complete", "gate_id": None, "gate_type": None,
-            "reason": None, "approval": record, "file": str(path)}
+    return {
+        "status": "ok",
+        "route": "Complete",
+        "gate_id": None,
+        "gate_type": None,
+        "reason": None,
+        "approval": record,
+        "file": str(path),
+    }
 
 
 def _no(route: str, gate_id: str, gate_type: str, reason: str) -> dict[str, Any]:
-    return {"status": "nok", "route": route, "gate_id": gate_id, "gate_type": gate_type,
-            "reason": reason}
+    return {
+        "status": "nok",
+        "route": route,
+        "gate_id": gate_id,
+        "gate_type": gate_type,
+        "reason": reason,
+    }
 
 
 def approved_for_use(loaded: LoadedProfile) -> bool:

@@ -195,8 +195,10 @@ def _step(i: int, step: Any, profile: LoadedProfile, bad) -> Step:
             step["action"],
         )
     actor = step.get("actor")
-    if not isinstance(actor, dict) or set(actor) != {"id", "role"} or not all(
-        isinstance(v, str) and v for v in actor.values()
+    if (
+        not isinstance(actor, dict)
+        or set(actor) != {"id", "role"}
+        or not all(isinstance(v, str) and v for v in actor.values())
     ):
         raise bad(f"{where}.actor", "expected an object with exactly `id` and `role` texts")
     if not isinstance(step.get("payload"), dict):
@@ -210,7 +212,7 @@ def _step(i: int, step: Any, profile: LoadedProfile, bad) -> Step:
     for field in ("status", "route"):
         if field not in expect:
             raise bad(f"{where}.expectation.{field}", "required: assert at least status and route")
-    for field, value in expect.items():
+    for field in expect:
         if field not in ANSWER_FIELDS:
             raise bad(
                 f"{where}.expectation.{field}",
