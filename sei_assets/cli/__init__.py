@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sei_assets.cli.control import control_app, profile_app
 from sei_assets.core.errors import SeiError
 
 app = typer.Typer(
@@ -422,6 +423,10 @@ def assess(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
         f"{len(doc['payload']['proposals'])} proposals → {path} "
         f"(paste-ready: {path.with_suffix('.yaml')})"
     )
+
+
+app.add_typer(control_app, name="control")
+app.add_typer(profile_app, name="profile")
 
 
 def main() -> None:
