@@ -5,8 +5,6 @@ trace go to the op's metadata and the run's logs. An unmet expectation fails the
 `dagster.Failure` with the same metadata), so the job fails and later steps do not run.
 """
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 from typing import Any
