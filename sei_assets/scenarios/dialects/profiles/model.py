@@ -82,7 +82,7 @@ class ProfileScenario:
     def op_name(self, index: int) -> str:
         """The op of step ``index``."""
         action = re.sub(r"[^A-Za-z0-9_]", "_", self.steps[index].action)
-        return f"{self.slug}__{index:02d}_{action}"
+        return f"{self.profile.profile.id}__{self.slug}__{index:02d}_{action}"
 
     def source(self, ref: str) -> Path:
         """A ``system.files`` source: the scenario's folder, or ``resources:`` of the system."""
