@@ -164,7 +164,11 @@ def test_failed_preflight_and_hook_write_nothing(suite_run) -> None:
     hook = _scenario(doc, "hook_failure")
     repo = Path(hook["repo"])
     (call,) = hook["hook_calls"]
-    assert call["failed"] and call["exit_code"] == 2 and "dvc.lock" in call["stderr_tail"]
+    assert (
+        call["failed"]
+        and call["exit_code"] == 2
+        and "metrics.json does not exist" in call["stderr_tail"]
+    )
     assert not (repo / ".sei" / "bundle.json").exists()
     assert hook["steps"][1]["answer"]["reason"].startswith("hook sei_run failed (exit 2)")
 
