@@ -206,6 +206,23 @@ def test_approval_for_use_needs_a_green_signed_result(suite_run, env) -> None:
     assert suites.approved_for_use(profile)
 
 
+def test_approval_for_use_without_a_suite_instructs_agent(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("SEI_STATE_DIR", str(tmp_path / "state"))
+    profile = load_profile("model_release")
+    answer = suites.approve_for_use(
+        profile, "Quality Lead <quality@example-loan.test>", "management"
+    )
+    assert (answer["status"], answer["route"]) == ("nok", "InstructAgent")
+    assert answer["gate_id"] == "missing_scenario_suite" and "sei profile run" in answer["reason"]
+    assert not suites.approved_for_use(profile)
+
+
+def test_a_generated_pack_needs_the_generated_classes(tmp_path: Path, sei) -> None:
+    path = _broken(tmp_path, lambda d: d.update(generated=True))
+    code, doc = sei.json("profile", "validate", str(path), "--suite", str(ROOT / "scenarios"))
+    assert code == 1 and doc["missing_classes"] == list(suites.GENERATED_CLASSES)
+
+
 # --------------------------------------------------------------------------- concurrency
 
 SLOW_PROFILE = """

@@ -159,7 +159,7 @@ def validate(
     except SeiError as exc:
         _fail(exc)
     classes = sorted({s.scenario_class for s in scenarios})
-    missing = suites.missing_classes(set(classes))
+    missing = suites.missing_classes(set(classes), loaded.profile.generated)
     doc = {
         "status": "nok" if missing else "ok",
         "route": "InstructAgent" if missing else "Continue",

@@ -139,6 +139,7 @@ class Profile(_Strict):
     version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
     title: str = Field(min_length=1)
     description: str = Field(min_length=1)
+    generated: bool = False
     roles: dict[str, str] = Field(min_length=1)
     authority: Authority
     artifacts: dict[str, Artifact] = Field(min_length=1)

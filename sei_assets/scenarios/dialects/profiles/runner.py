@@ -146,13 +146,16 @@ def run_scenario(scenario: ProfileScenario) -> dict[str, Any]:
 def suite_document(profile: LoadedProfile, results: list[dict[str, Any]]) -> dict[str, Any]:
     """The suite result: the profile's identity, every scenario, coverage and the verdict."""
     covered = {r["class"] for r in results if r["ok"]}
-    missing = suites.missing_classes({r["class"] for r in results})
+    missing = suites.missing_classes({r["class"] for r in results}, profile.profile.generated)
     return {
         "schema_version": 1,
         "kind": "profile_suite_result",
         "profile": {k: profile.ref[k] for k in ("id", "version", "sha256")},
         "generated_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        "required_classes": list(suites.REQUIRED_CLASSES),
+        "required_classes": list(
+            suites.REQUIRED_CLASSES
+            + (suites.GENERATED_CLASSES if profile.profile.generated else ())
+        ),
         "covered_classes": sorted(covered),
         "missing_classes": missing,
         "scenarios": results,
