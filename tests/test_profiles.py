@@ -252,6 +252,22 @@ actions:
 """
 
 
+def test_a_hook_writing_outside_its_authority_blocks(tmp_path: Path) -> None:
+    from sei_assets.core.control import submit
+
+    profile = tmp_path / "slow_work.yaml"
+    profile.write_text(
+        SLOW_PROFILE.replace("time.sleep(1.5); p = pathlib.Path('out')", "p = pathlib.Path('.')")
+    )
+    repo = tmp_path / "system"
+    repo.mkdir()
+    sub = submit(repo, load_profile(profile), "work.do", AGENT, {"what": "a"})
+    assert (sub.answer["status"], sub.answer["route"]) == ("nok", "Block")
+    assert (sub.answer["gate_id"], sub.answer["gate_type"]) == ("hook_authority.count", "hard_rule")
+    assert "runs.txt" in sub.answer["reason"] and sub.trace["hook"]["outside_authority"]
+    assert not (repo / "out" / "done.json").exists()  # the effect did not run
+
+
 def _submit_together(repo: Path, profile: Path, payloads: list[str]) -> list[dict[str, Any]]:
     procs = [
         subprocess.Popen(
