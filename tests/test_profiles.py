@@ -465,6 +465,17 @@ def test_cli_submit_answers_exactly_the_seed_fields(tmp_path: Path, sei) -> None
     assert state["release.request"]["seq"] == 2
 
 
+def test_the_plane_imports_no_front() -> None:
+    code = (
+        "import sys\n"
+        "import sei_assets.core.control.plane, sei_assets.core.control.suite\n"
+        "import sei_assets.scenarios.dialects.profiles.runner\n"
+        "print(sorted(m for m in ('dagster', 'typer', 'rich') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 # --------------------------------------------------------------------------- Dagster
 
 
