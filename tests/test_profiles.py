@@ -398,21 +398,37 @@ def _scenario_doc(**steps_edit: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    "doc,field,reason",
+    "doc,field,reason,on_line",
     [
-        (_scenario_doc(action="release.ship"), "steps[1].action", "not an action of profile"),
-        (_scenario_doc(expectation={"status": "ok"}), "steps[1].expectation.route", "required"),
+        (_scenario_doc(action="release.ship"), "steps[1].action", "not an action", "release.ship"),
+        (
+            _scenario_doc(expectation={"status": "ok"}),
+            "steps[1].expectation.route",
+            "required",
+            '"expectation"',
+        ),
         (
             _scenario_doc(expectation={"status": "ok", "route": "Continue", "colour": "red"}),
             "steps[1].expectation.colour",
             "the plane does not answer it",
+            '"colour"',
         ),
-        (_scenario_doc(actor={"id": "agent-1"}), "steps[1].actor", "exactly `id` and `role`"),
-        ({**_scenario_doc(), "profile_version": "9.9.9"}, "profile_version", "is at version"),
+        (
+            _scenario_doc(actor={"id": "agent-1"}),
+            "steps[1].actor",
+            "exactly `id` and `role`",
+            '"actor"',
+        ),
+        (
+            {**_scenario_doc(), "profile_version": "9.9.9"},
+            "profile_version",
+            "is at version",
+            "9.9.9",
+        ),
     ],
 )
 def test_malformed_scenario_is_refused_before_anything_runs(
-    tmp_path: Path, sei, doc: dict, field: str, reason: str
+    tmp_path: Path, sei, doc: dict, field: str, reason: str, on_line: str
 ) -> None:
     folder = _suite_copy(tmp_path / "suite", "idempotency_conflict") / "profiles"
     bad = folder / "zzz_bad.json"
@@ -421,6 +437,9 @@ def test_malformed_scenario_is_refused_before_anything_runs(
         load_suite(load_profile("model_release"), tmp_path / "suite")
     assert (caught.value.file, caught.value.field) == (str(bad), field)
     assert reason in caught.value.reason
+    line = caught.value.line
+    assert line is not None and str(caught.value).startswith(f"{bad}:{line}: {field}: ")
+    assert on_line in bad.read_text().splitlines()[line - 1]
     state = Path(os.environ["SEI_STATE_DIR"])
     before = sorted((state / "scenarios").glob("*")) if (state / "scenarios").is_dir() else []
     result = sei("profile", "run", "--suite", str(tmp_path / "suite"))

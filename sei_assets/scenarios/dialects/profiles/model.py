@@ -104,8 +104,10 @@ def scenario_files(directory: Path | None = None) -> list[Path]:
     return sorted(folder.glob("*.json")) if folder.is_dir() else []
 
 
-def _line(text: str, needle: str) -> int | None:
-    pos = text.find(f'"{needle}"')
+def _line(text: str, needle: str, after: str | None = None) -> int | None:
+    """The line of the first ``"needle"`` (after the text ``after`` when it is given)."""
+    start = text.find(after) if after else 0
+    pos = text.find(f'"{needle}"', max(start, 0))
     return text.count("\n", 0, pos) + 1 if pos >= 0 else None
 
 
@@ -121,8 +123,11 @@ def load_scenario(path: Path, profile: LoadedProfile | None = None) -> ProfileSc
     except ValueError as exc:
         raise ProfileScenarioError(path, "", f"not valid JSON: {exc.msg}", exc.lineno) from None
 
-    def bad(field: str, reason: str, needle: str | None = None) -> ProfileScenarioError:
-        return ProfileScenarioError(path, field, reason, _line(text, needle) if needle else None)
+    def bad(
+        field: str, reason: str, needle: str | None = None, after: str | None = None
+    ) -> ProfileScenarioError:
+        line = _line(text, needle, after) if needle else None
+        return ProfileScenarioError(path, field, reason, line)
 
     if not isinstance(doc, dict):
         raise bad("", "expected an object with id, profile_id, profile_version, steps")
@@ -177,10 +182,16 @@ def _system(value: Any, bad) -> dict[str, Any]:
     return {"resources": resources, "files": dict(files)}
 
 
-def _step(i: int, step: Any, profile: LoadedProfile, bad) -> Step:
+def _step(i: int, step: Any, profile: LoadedProfile, located) -> Step:
     where = f"steps[{i}]"
     if not isinstance(step, dict):
-        raise bad(where, "expected an object")
+        raise located(where, "expected an object")
+    name = step.get("name")
+    after = json.dumps(name, ensure_ascii=False) if isinstance(name, str) else None
+
+    def bad(field: str, reason: str, needle: str | None = None) -> ProfileScenarioError:
+        return located(field, reason, needle or field.rsplit(".", 1)[-1], after)
+
     for key in step:
         if key not in STEP:
             raise bad(f"{where}.{key}", f"unknown field: expected {', '.join(sorted(STEP))}", key)
@@ -211,7 +222,11 @@ def _step(i: int, step: Any, profile: LoadedProfile, bad) -> Step:
         raise bad(f"{where}.expectation", "expected an object with at least status and route")
     for field in ("status", "route"):
         if field not in expect:
-            raise bad(f"{where}.expectation.{field}", "required: assert at least status and route")
+            raise bad(
+                f"{where}.expectation.{field}",
+                "required: assert at least status and route",
+                "expectation",
+            )
     for field in expect:
         if field not in ANSWER_FIELDS:
             raise bad(
