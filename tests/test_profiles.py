@@ -453,6 +453,24 @@ def test_malformed_scenario_is_refused_before_anything_runs(
     assert [j.name for j in jobs] == ["profile_model_release__idempotency_conflict"]
 
 
+def test_schema_file_is_what_the_plane_builds() -> None:
+    from jsonschema import Draft202012Validator
+
+    from sei_assets.scenarios.dialects.profiles.schema import build_schema, render, schema_path
+
+    assert schema_path().read_text() == render(build_schema()), (
+        "run: python -m sei_assets.scenarios.dialects.profiles.schema --write"
+    )
+    validator = Draft202012Validator(build_schema())
+    files = sorted(p for p in SUITE.glob("*.json") if not p.name.endswith(".schema.json"))
+    assert len(files) >= len(suites.REQUIRED_CLASSES)
+    for path in files:
+        assert not list(validator.iter_errors(json.loads(path.read_text()))), path
+    wrong = json.loads((SUITE / "idempotency_replay.json").read_text())
+    wrong["steps"][0]["expectation"]["route"] = "Ship"
+    assert list(validator.iter_errors(wrong))
+
+
 def test_validate_names_a_missing_class(tmp_path: Path, sei) -> None:
     _suite_copy(tmp_path, "idempotency_replay", "idempotency_conflict")
     code, doc = sei.json("profile", "validate", "--suite", str(tmp_path))

@@ -32,6 +32,7 @@ from sei_assets.core.paths import project_root, resources_dir
 
 SCENARIOS_ENV = "SEI_SCENARIOS_DIR"
 SUBDIR = "profiles"
+SCHEMA_FILE = "profile_scenario.schema.json"
 TOP = {"id", "profile_id", "profile_version", "steps", "class", "system", "description", "$schema"}
 STEP = {"name", "action", "actor", "payload", "idempotency_key", "expectation"}
 
@@ -101,7 +102,9 @@ def scenarios_dir(directory: Path | None = None) -> Path:
 def scenario_files(directory: Path | None = None) -> list[Path]:
     """The profile scenario files, sorted."""
     folder = scenarios_dir(directory)
-    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.json") if not p.name.endswith(".schema.json"))
 
 
 def _line(text: str, needle: str, after: str | None = None) -> int | None:
