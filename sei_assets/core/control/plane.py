@@ -195,6 +195,9 @@ def _decide(
             written = EFFECTS[action.effect](ctx)
         except SeiError as exc:
             raise _Stop("Block", f"effect.{action.effect}", "hard_rule", str(exc)) from None
+        unplanned = sorted(set(written) - set(plan["files"]))
+        if unplanned:
+            raise SeiError(f"{name}: effect {action.effect} wrote outside its plan: {unplanned}")
         trace["artifacts_written"] = sorted(set(written) | set(ctx.hook_wrote))
         trace["materialized"] = action.route == "Materialize"
         return Submission(_answer(repo, loaded, "ok", action.route), trace)
