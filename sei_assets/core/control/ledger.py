@@ -36,9 +36,14 @@ BUSY_SECONDS = 900.0
 
 
 def ledger_path(repo: Path) -> Path:
-    """Where the ledger of ``repo`` lives."""
+    """Where the ledger of ``repo`` lives (a linked worktree's own git folder included)."""
     git = Path(repo) / ".git"
-    return (git / "sei-control" if git.is_dir() else Path(repo) / ".sei-control") / "ledger.sqlite"
+    if git.is_file():
+        text = git.read_text(encoding="utf-8", errors="replace").strip()
+        if text.startswith("gitdir:"):
+            git = (Path(repo) / text.removeprefix("gitdir:").strip()).resolve()
+    folder = git / "sei-control" if git.is_dir() else Path(repo) / ".sei-control"
+    return folder / "ledger.sqlite"
 
 
 class Ledger:
