@@ -391,6 +391,26 @@ def test_malformed_profile_is_refused(tmp_path: Path, sei, edit, field, kind, re
     assert f"{path}:{exc.line}: {field}: " in doc["reason"]
 
 
+@pytest.mark.parametrize(
+    "inner,expected",
+    [
+        (".sei/**", True),
+        (".sei/control/*.json", True),
+        ("sei.lock", True),
+        ("reports/2026/summary.md", True),
+        ("train.py", False),
+        ("*", False),
+        ("**", False),
+        (".sei/../train.py", False),
+        ("/etc/passwd", False),
+    ],
+)
+def test_hook_authority_must_lie_within_the_profile(inner: str, expected: bool) -> None:
+    from sei_assets.core.control.profile import covers
+
+    assert covers((".sei/**", "sei.lock", "reports/**"), inner) is expected
+
+
 def _scenario_doc(**steps_edit: Any) -> dict[str, Any]:
     doc = json.loads((SUITE / "idempotency_replay.json").read_text())
     doc["steps"][1].update(steps_edit)

@@ -187,11 +187,18 @@ def allowed(path: str, patterns: tuple[str, ...]) -> bool:
 
 
 def covers(outer: tuple[str, ...], inner: str) -> bool:
-    """True when every path matching ``inner`` also matches one of ``outer``."""
-    if inner in outer:
-        return True
-    probe = inner.replace("**", "x/y").replace("*", "x").replace("?", "x")
-    return allowed(probe, outer) and any(p.endswith("**") or p == inner for p in outer)
+    """True when every path matching ``inner`` also matches one of ``outer``: the same pattern,
+    a folder ``dir/**`` holding it, or (a plain path) a pattern it matches."""
+    if unsafe_path(inner):
+        return False
+    for pattern in outer:
+        if pattern == inner:
+            return True
+        if pattern.endswith("/**") and inner.startswith(pattern[:-2]):
+            return True
+        if not any(c in inner for c in "*?[") and fnmatch.fnmatchcase(inner, pattern):
+            return True
+    return False
 
 
 def render(loc: tuple) -> str:
