@@ -75,7 +75,7 @@ def _scenario(doc: dict[str, Any], cls: str) -> dict[str, Any]:
     return found
 
 
-@pytest.mark.parametrize("cls", suites.REQUIRED_CLASSES)
+@pytest.mark.parametrize("cls", suites.REQUIRED_CLASSES + suites.GENERATED_CLASSES)
 def test_every_required_class_has_a_passing_scenario(suite_run, cls: str) -> None:
     doc, _path = suite_run
     scenario = _scenario(doc, cls)
@@ -219,8 +219,13 @@ def test_approval_for_use_without_a_suite_instructs_agent(tmp_path: Path, monkey
 
 def test_a_generated_pack_needs_the_generated_classes(tmp_path: Path, sei) -> None:
     path = _broken(tmp_path, lambda d: d.update(generated=True))
-    code, doc = sei.json("profile", "validate", str(path), "--suite", str(ROOT / "scenarios"))
+    partial = _suite_copy(tmp_path / "partial", *suites.REQUIRED_CLASSES)
+    code, doc = sei.json("profile", "validate", str(path), "--suite", str(partial))
     assert code == 1 and doc["missing_classes"] == list(suites.GENERATED_CLASSES)
+    code, doc = sei.json("profile", "validate", "--suite", str(partial))
+    assert code == 0  # a hand-written profile needs only the ten
+    code, doc = sei.json("profile", "validate", str(path), "--suite", str(ROOT / "scenarios"))
+    assert code == 0 and doc["missing_classes"] == []
 
 
 # --------------------------------------------------------------------------- concurrency
@@ -567,7 +572,7 @@ def test_suite_asset_checks_one_class_each(tmp_path: Path, env, monkeypatch) -> 
     monkeypatch.setenv("SEI_STATE_DIR", str(tmp_path / "state"))
     assets, checks = profile_definitions()
     suite_asset = next(a for a in assets if a.key == dg.AssetKey("profile_suite_model_release"))
-    assert len(checks) == len(suites.REQUIRED_CLASSES) + 1
+    assert len(checks) == len(suites.REQUIRED_CLASSES) + len(suites.GENERATED_CLASSES) + 1
     with dg.instance_for_test() as instance:
         result = dg.materialize([suite_asset, *checks], instance=instance, raise_on_error=False)
     verdicts = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}

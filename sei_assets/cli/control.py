@@ -126,12 +126,15 @@ def ledger(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
 
 
 def _refused(exc: Any) -> dict[str, Any]:
+    from sei_assets.core.control.builtins import refusal
+
+    route, gate_id, gate_type, reason = refusal(exc)
     return {
         "status": "nok",
-        "route": exc.route,
-        "gate_id": f"{exc.kind}_blocked" if exc.route == "Block" else exc.kind,
-        "gate_type": "process_conformance",
-        "reason": str(exc),
+        "route": route,
+        "gate_id": gate_id,
+        "gate_type": gate_type,
+        "reason": reason,
         "file": exc.file,
         "field": exc.key_path,
         "line": exc.line,

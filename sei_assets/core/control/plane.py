@@ -24,6 +24,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from sei_assets.core.control.builtins import BUILTINS
 from sei_assets.core.control.effects import EFFECTS, EffectContext
 from sei_assets.core.control.ledger import Ledger
 from sei_assets.core.control.profile import (
@@ -168,9 +169,15 @@ def _decide(
     trace: dict[str, Any] = {"action": name, "actor": actor, "gates": [], "hook": None}
     trace.update(plan=None, materialized=None, artifacts_written=[], artifacts_missing=[])
     try:
+        if name in BUILTINS:
+            check, route = BUILTINS[name]
+            verdict = check(repo, loaded, actor, payload)
+            if verdict is not None:
+                raise _Stop(*verdict)
+            return Submission(_answer(repo, loaded, "ok", route), trace)
         action = loaded.profile.actions.get(name)
         if action is None:
-            known = ", ".join(sorted(loaded.profile.actions))
+            known = ", ".join(sorted([*loaded.profile.actions, *BUILTINS]))
             raise _Stop(
                 "Block",
                 "unknown_action",

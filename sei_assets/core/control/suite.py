@@ -29,8 +29,8 @@ REQUIRED_CLASSES = (
     "idempotency_replay",
     "idempotency_conflict",
 )
-#: Required of generated process packs only (a hand-written profile such as model_release is
-#: not generated); `sei profile validate` and `approve_for_use` enforce what they describe.
+#: Required of generated process packs (``generated: true``); the plane's built-in actions
+#: `profile.validate` and `profile.approve_for_use` (`builtins.py`) answer them for any profile.
 GENERATED_CLASSES = (
     "missing_docs_blocked",
     "incomplete_process_model_asks_user",

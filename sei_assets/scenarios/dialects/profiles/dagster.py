@@ -1,5 +1,6 @@
 """Dagster assets of process profiles: each shipped profile's suite result, one check per
-required scenario class (and one for the signature), and the control ledger of every system.
+scenario class the seed requires (of every pack and of generated packs; one more for the
+signature), and the control ledger of every system.
 
     assets, checks = profile_definitions()
     dg.Definitions(assets=[*assets], asset_checks=[*checks])
@@ -55,7 +56,8 @@ def _suite_asset(profile_ref: Path) -> tuple[dg.AssetsDefinition, list[dg.AssetC
             }
         )
 
-    checks = [_class_check(key, profile_ref, c) for c in suites.REQUIRED_CLASSES]
+    classes = suites.REQUIRED_CLASSES + suites.GENERATED_CLASSES
+    checks = [_class_check(key, profile_ref, c) for c in classes]
     checks.append(_signature_check(key, profile_ref))
     return suite_result, checks
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sei_assets.core.control.builtins import BUILTINS
 from sei_assets.core.control.plane import ANSWER_FIELDS
 from sei_assets.core.control.profile import (
     ROUTES,
@@ -201,11 +202,11 @@ def _step(i: int, step: Any, profile: LoadedProfile, located) -> Step:
     for key in ("name", "action"):
         if not isinstance(step.get(key), str) or not step[key].strip():
             raise bad(f"{where}.{key}", "expected a non-empty text")
-    if step["action"] not in profile.profile.actions:
+    if step["action"] not in profile.profile.actions and step["action"] not in BUILTINS:
         raise bad(
             f"{where}.action",
             f"{step['action']!r} is not an action of profile {profile.profile.id}: expected one "
-            f"of {', '.join(sorted(profile.profile.actions))}",
+            f"of {', '.join(sorted([*profile.profile.actions, *BUILTINS]))}",
             step["action"],
         )
     actor = step.get("actor")

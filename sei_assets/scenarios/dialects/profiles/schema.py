@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sei_assets.core.control.builtins import BUILTINS
 from sei_assets.core.control.plane import ANSWER_FIELDS
 from sei_assets.core.control.profile import GATE_TYPES, ROUTES, load_profile, profiles_dir
 from sei_assets.scenarios.dialects.profiles.model import SCHEMA_FILE, scenarios_dir
@@ -30,7 +31,7 @@ _ANSWER_TYPES: dict[str, Any] = {
 def build_schema() -> dict[str, Any]:
     """The schema: the seed's shape, actions and profile ids of the shipped profiles."""
     profiles = [load_profile(p) for p in sorted(profiles_dir().glob("*.yaml"))]
-    actions = sorted({a for p in profiles for a in p.profile.actions})
+    actions = sorted({a for p in profiles for a in p.profile.actions} | set(BUILTINS))
     step = {
         "type": "object",
         "additionalProperties": False,
