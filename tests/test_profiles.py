@@ -525,6 +525,9 @@ def test_cli_submit_answers_exactly_the_seed_fields(tmp_path: Path, sei) -> None
     code, state = sei.json("control", "ledger", "--repo", str(repo))
     assert state["release.request"]["gate_id"] == "required_input"
     assert state["release.request"]["seq"] == 2
+    strict = [*args, "--payload", f"@{payload}", "--repo", str(repo), "--require-approved"]
+    code, answer = sei.json(*strict)  # this test's state holds no approval for use
+    assert code == 1 and answer["gate_id"] == "profile_not_approved_for_use"
 
 
 def test_the_plane_imports_no_front() -> None:

@@ -88,6 +88,10 @@ def submit(
         str | None, typer.Option("--idempotency-key", help="Replay/conflict key.")
     ] = None,
     profile: ProfileOpt = "model_release",
+    require_approved: Annotated[
+        bool,
+        typer.Option("--require-approved", help="Refuse unless the profile is approved for use."),
+    ] = False,
     repo: RepoOpt = Path("."),
     as_json: JsonOpt = False,
 ) -> None:
@@ -98,7 +102,13 @@ def submit(
     try:
         loaded = load_profile(profile)
         sub = plane_submit(
-            repo, loaded, action, {"id": actor, "role": role}, _payload(payload), idempotency_key
+            repo,
+            loaded,
+            action,
+            {"id": actor, "role": role},
+            _payload(payload),
+            idempotency_key,
+            require_approved,
         )
     except SeiError as exc:
         _fail(exc)

@@ -35,6 +35,7 @@ from sei_assets.core.control.profile import (
     covers,
     unsafe_path,
 )
+from sei_assets.core.control.suite import approved_for_use
 from sei_assets.core.errors import SeiError
 
 ANSWER_FIELDS = (
@@ -94,8 +95,10 @@ def submit(
     actor: dict[str, str],
     payload: dict[str, Any],
     idempotency_key: str | None = None,
+    require_approved: bool = False,
 ) -> Submission:
-    """Submit one action to the plane of ``repo``; see the module doc."""
+    """Submit one action to the plane of ``repo``; see the module doc. With
+    ``require_approved`` the profile's own actions run only once it is approved for use."""
     repo = Path(repo)
     if not repo.is_dir():
         raise SeiError(f"{repo}: the system's repository does not exist")
@@ -112,7 +115,7 @@ def submit(
                         loaded.ref, action, actor, None, digest, sub.answer, sub.trace
                     )
                     return sub
-            sub = _decide(repo, loaded, action, actor, payload)
+            sub = _decide(repo, loaded, action, actor, payload, require_approved)
             sub.trace["idempotency_key"] = idempotency_key
             sub.seq = ledger.record(
                 loaded.ref, action, actor, idempotency_key, digest, sub.answer, sub.trace
@@ -164,7 +167,12 @@ def _answer(
 
 
 def _decide(
-    repo: Path, loaded: LoadedProfile, name: str, actor: dict[str, str], payload: dict[str, Any]
+    repo: Path,
+    loaded: LoadedProfile,
+    name: str,
+    actor: dict[str, str],
+    payload: dict[str, Any],
+    require_approved: bool = False,
 ) -> Submission:
     trace: dict[str, Any] = {"action": name, "actor": actor, "gates": [], "hook": None}
     trace.update(plan=None, materialized=None, artifacts_written=[], artifacts_missing=[])
@@ -175,6 +183,15 @@ def _decide(
             if verdict is not None:
                 raise _Stop(*verdict)
             return Submission(_answer(repo, loaded, "ok", route), trace)
+        if require_approved and not approved_for_use(loaded):
+            p = loaded.profile
+            raise _Stop(
+                "Block",
+                "profile_not_approved_for_use",
+                "hard_rule",
+                f"profile {p.id} {p.version} (sha256 {loaded.sha256[:12]}) is not approved for "
+                "use: run its suite (`sei profile run`) and have management approve it",
+            )
         action = loaded.profile.actions.get(name)
         if action is None:
             known = ", ".join(sorted([*loaded.profile.actions, *BUILTINS]))
