@@ -192,6 +192,11 @@ def test_approval_for_use_needs_a_green_signed_result(suite_run, env) -> None:
     assert (answer["route"], answer["gate_id"]) == ("AskUser", "approval_for_use_requires_approval")
     assert suites.approve_for_use(profile, by, "management")["status"] == "ok"
     assert suites.approved_for_use(profile)
+    from sei_assets.core.control import submit
+
+    repo = Path(_scenario(suite_run[0], "idempotency_conflict")["repo"])
+    strict = submit(repo, profile, "release.request", AGENT, {"reason": "V2"}, None, True)
+    assert (strict.answer["status"], strict.answer["route"]) == ("ok", "Continue")
     path = suite_run[1]
     original = path.read_bytes()
     try:
@@ -201,6 +206,8 @@ def test_approval_for_use_needs_a_green_signed_result(suite_run, env) -> None:
         assert not suites.approved_for_use(profile)
         refused = suites.approve_for_use(profile, by, "management")
         assert refused["route"] == "Block" and "signature does not verify" in refused["reason"]
+        strict = submit(repo, profile, "release.request", AGENT, {"reason": "V2"}, None, True)
+        assert strict.answer["gate_id"] == "profile_not_approved_for_use"
     finally:
         path.write_bytes(original)
     assert suites.approved_for_use(profile)
