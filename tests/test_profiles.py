@@ -25,6 +25,7 @@ from sei_assets.core.control import suite as suites
 from sei_assets.core.control.ledger import Ledger
 from sei_assets.core.control.profile import profiles_dir
 from sei_assets.core.paths import resources_dir
+from sei_assets.core.registry import SYSTEMS_ENV
 from sei_assets.core.workspace import seed_repository
 from sei_assets.scenarios.dialects.profiles import (
     ProfileScenarioError,
@@ -590,5 +591,17 @@ def test_suite_asset_checks_one_class_each(tmp_path: Path, env, monkeypatch) -> 
     assert verdicts["class_happy_path"] is False and verdicts["signed_green_result"] is False
     (mat,) = result.asset_materializations_for_node(suite_asset.op.name)
     assert mat.metadata["status"].value == "red"
-    (ledger,) = mat.metadata["ledgers"].data.values()
+    ((scenario_id, ledger),) = mat.metadata["ledgers"].data.items()
     assert ledger["release.promote"]["route"] == "InstructAgent"
+    repo = next(Path(r) for r in (tmp_path / "state" / "scenarios").glob("*/repo"))
+    systems = tmp_path / "systems.yaml"
+    systems.write_text(yaml.safe_dump({"systems": [{"name": "demo", "repo": str(repo)}]}))
+    monkeypatch.setenv(SYSTEMS_ENV, str(systems))
+    ledgers = next(a for a in assets if a.key == dg.AssetKey("control_ledgers"))
+    with dg.instance_for_test() as instance:
+        (mat,) = dg.materialize([ledgers], instance=instance).asset_materializations_for_node(
+            ledgers.op.name
+        )
+    shown = mat.metadata["ledgers"].data["demo"]
+    assert shown["release.request"] == ledger["release.request"]
+    assert scenario_id == "idempotency_replay"
