@@ -124,7 +124,10 @@ def test_happy_path_promotes_the_loan_model_for_real(suite_run) -> None:
     assert bundle["gate"] == "green" and release["gate"] == "green"
     assert release["model_digest"] == "sha256:" + _sha(repo / "model.pkl")
     assert registry["champion"]["bundle_digest"] == release["bundle_digest"]
-    assert signing.verify_evidence(repo).ok
+    verdict = signing.verify_evidence(repo)
+    assert verdict.ok and {"control/registry.json", "release.json"} <= {
+        f.path.relative_to(repo / ".sei").as_posix() for f in verdict.files
+    }
     from sei_assets.core.governance import lifecycle
 
     assert lifecycle(repo)["state"] == "approved" and not lifecycle(repo)["stale"]

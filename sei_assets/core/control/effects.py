@@ -167,7 +167,7 @@ def reject(ctx: EffectContext) -> list[str]:
 
 def promote(ctx: EffectContext) -> list[str]:
     """The real promotion: the signed release record, and the registry alias when one is asked."""
-    from sei_assets.core import governance, release
+    from sei_assets.core import governance, release, signing
 
     approvals = [d for d in governance.decisions(ctx.repo) if d["kind"] == "approve"]
     accepted = approvals[-1]["residual_accepted"] if approvals else None
@@ -179,7 +179,8 @@ def promote(ctx: EffectContext) -> list[str]:
         current = json.loads(registry.read_text(encoding="utf-8")) if registry.is_file() else {}
         current[str(alias)] = {**record_, "at": _now(), "by": ctx.actor["id"]}
         _write_json(registry, current)
-        written.append(".sei/control/registry.json")
+        signing.sign_file(registry, signing.load_or_create_key())
+        written += [".sei/control/registry.json", ".sei/control/registry.json.sig"]
     return written
 
 

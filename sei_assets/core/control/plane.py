@@ -392,7 +392,7 @@ def _plan(
     if action.effect == "promote":
         files += [".sei/release.json", ".sei/release.json.sig"]
         if payload.get("alias"):
-            files.append(".sei/control/registry.json")
+            files += [".sei/control/registry.json", ".sei/control/registry.json.sig"]
     if payload.get("summary_path") is not None:
         files.append(str(payload["summary_path"]))
     hook = profile.hooks.get(action.hook) if action.hook else None

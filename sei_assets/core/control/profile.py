@@ -182,7 +182,8 @@ def unsafe_path(path: str) -> str | None:
 
 
 def allowed(path: str, patterns: tuple[str, ...]) -> bool:
-    """True when ``path`` matches one of the glob ``patterns`` (``**`` crosses folders)."""
+    """True when ``path`` matches one of the ``patterns`` (fnmatch: ``*`` crosses folders too;
+    ``dir/**`` also names ``dir`` itself)."""
     return any(fnmatch.fnmatchcase(path, p) or path == p.removesuffix("/**") for p in patterns)
 
 
