@@ -518,7 +518,7 @@ def test_validate_names_a_missing_class(tmp_path: Path, sei) -> None:
     assert code == 0 and doc["missing_classes"] == [] and doc["route"] == "Continue"
 
 
-def test_cli_submit_answers_exactly_the_seed_fields(tmp_path: Path, sei) -> None:
+def test_cli_submit_answers_exactly_the_seed_fields(tmp_path: Path, sei, monkeypatch) -> None:
     repo = seed_repository(resources_dir() / "loan", tmp_path / "loan")
     payload = tmp_path / "payload.json"
     payload.write_text('{"reason": "V2"}')
@@ -537,7 +537,8 @@ def test_cli_submit_answers_exactly_the_seed_fields(tmp_path: Path, sei) -> None
     assert state["release.request"]["gate_id"] == "required_input"
     assert state["release.request"]["seq"] == 2
     strict = [*args, "--payload", f"@{payload}", "--repo", str(repo), "--require-approved"]
-    code, answer = sei.json(*strict)  # this test's state holds no approval for use
+    monkeypatch.setenv("SEI_STATE_DIR", str(tmp_path / "state"))  # no approval for use there
+    code, answer = sei.json(*strict)
     assert code == 1 and answer["gate_id"] == "profile_not_approved_for_use"
 
 
