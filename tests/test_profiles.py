@@ -8,8 +8,10 @@ other scenarios on shipped metrics): about 45 s of CPU on 2 cores; the rest abou
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -55,10 +57,27 @@ def env(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="module")
-def suite_run(env) -> tuple[dict[str, Any], Path]:
-    """The shipped suite of model_release, run once and signed."""
+def suite_run(env, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
+    """The shipped suite of model_release, run once and signed. Under pytest-xdist the first
+    worker to need it runs it and the others take a copy of its signed result (file lock)."""
     profile = load_profile("model_release")
-    return run_suite(profile, load_suite(profile, ROOT / "scenarios"))
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return run_suite(profile, load_suite(profile, ROOT / "scenarios"))
+    shared = tmp_path_factory.getbasetemp().parent / "profile-suite"
+    shared.mkdir(exist_ok=True)
+    names = (suites.RESULT, suites.RESULT + ".sig", signing.PUBKEY_FILE)
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (shared / suites.RESULT).is_file():
+            doc, path = run_suite(profile, load_suite(profile, ROOT / "scenarios"))
+            for name in names:
+                shutil.copyfile(path.parent / name, shared / name)
+            return doc, path
+    mine = suites.results_dir(profile)
+    mine.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copyfile(shared / name, mine / name)
+    return json.loads((mine / suites.RESULT).read_text()), mine / suites.RESULT
 
 
 def _suite_copy(base: Path, *names: str) -> Path:
