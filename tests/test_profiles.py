@@ -24,7 +24,7 @@ import yaml
 from sei_assets.core import signing
 from sei_assets.core.control import ProfileError, ledger_state, load_profile
 from sei_assets.core.control import suite as suites
-from sei_assets.core.control.ledger import Ledger
+from sei_assets.core.control.ledger import Ledger, ledger_path
 from sei_assets.core.control.profile import profiles_dir
 from sei_assets.core.paths import resources_dir
 from sei_assets.core.registry import SYSTEMS_ENV
@@ -424,6 +424,14 @@ def test_malformed_profile_is_refused(tmp_path: Path, sei, edit, field, kind, re
     assert doc["status"] == "nok" and doc["field"] == field
     assert doc["route"] == ("AskUser" if kind == "incomplete_process_model" else "Block")
     assert f"{path}:{exc.line}: {field}: " in doc["reason"]
+    repo = tmp_path / "system"
+    repo.mkdir()
+    args = ["control", "submit", "release.request", "--actor", "a", "--role", "agent"]
+    result = sei(
+        *args, "--payload", '{"reason": "V2"}', "--profile", str(path), "--repo", str(repo)
+    )
+    assert result.exit_code == 2 and field in result.output
+    assert not ledger_path(repo).exists()  # refused before the plane did anything
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from sei_assets.core.errors import SeiError
 
@@ -39,7 +40,7 @@ def _emit(doc: Any) -> None:
 
 
 def _fail(exc: SeiError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
     raise typer.Exit(exc.exit_code)
 
 
@@ -71,7 +72,7 @@ def _show(answer: dict[str, Any]) -> None:
         line += f"  gate {answer['gate_id']} ({answer['gate_type']})"
     out.print(line)
     if answer["reason"]:
-        out.print(f"  {answer['reason']}")
+        out.print(f"  {escape(answer['reason'])}")
     if answer["missing_artifacts"]:
         out.print(f"  missing: {', '.join(answer['missing_artifacts'])}")
     if answer["idempotent_replay"]:
@@ -165,7 +166,7 @@ def validate(
     except ProfileError as exc:
         if as_json:
             _emit(_refused(exc))
-        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
         raise typer.Exit(2) from None
     try:
         scenarios = load_suite(loaded, suite)
@@ -225,7 +226,7 @@ def run_suite(
             mark = "[green]ok  [/]" if s["ok"] else "[red]FAIL[/]"
             out.print(f"{mark} {s['class']}: {s['id']} ({len(s['steps'])} steps)")
             for line in s["failures"]:
-                out.print(f"     {line}")
+                out.print(f"     {escape(line)}")
         if doc["missing_classes"]:
             out.print(f"missing classes: {', '.join(doc['missing_classes'])}")
         out.print(f"suite {doc['status']}: {path} (signed)")
