@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sei_assets.cli.control import control_app, profile_app
 from sei_assets.core.errors import SeiError
 
 app = typer.Typer(
@@ -460,6 +461,9 @@ app.add_typer(check_app, name="check")
 from sei_assets.cli.scenario import app as _scenario_app  # noqa: E402
 
 app.add_typer(_scenario_app, name="scenario")
+
+app.add_typer(control_app, name="control")
+app.add_typer(profile_app, name="profile")
 
 
 def main() -> None:

@@ -12,8 +12,9 @@ from sei_assets.core.fsutil import atomic_write, sha256_file
 RELEASE = "release.json"
 
 
-def promote(repo: Path, key: Any = None) -> dict[str, Any]:
-    """Record the released model (its digest, the evidence it rests on); refuse on a red gate."""
+def promote(repo: Path, key: Any = None, residual_accepted: str | None = None) -> dict[str, Any]:
+    """Record the released model (its digest, the evidence it rests on); refuse on a red gate
+    unless management's acceptance of the residual risk is given (``residual_accepted``)."""
     from sei_assets.core import signing
 
     bundle_path = repo / EVIDENCE_DIR / BUNDLE
@@ -23,7 +24,7 @@ def promote(repo: Path, key: Any = None) -> dict[str, Any]:
     if not verdict.ok:
         raise SeiError(f"{repo}: the evidence does not verify; refusing to release")
     bundle = load_bundle(bundle_path)
-    if bundle.verdict != "green":
+    if bundle.verdict != "green" and not residual_accepted:
         raise SeiError(f"{repo}: the gate is {bundle.verdict}; refusing to release")
     model = next((repo / p for p in ("model.pkl", "model.joblib") if (repo / p).is_file()), None)
     record = {
@@ -34,6 +35,8 @@ def promote(repo: Path, key: Any = None) -> dict[str, Any]:
         "code": bundle.triple.code,
         "gate": bundle.verdict,
     }
+    if residual_accepted:
+        record["residual_accepted"] = residual_accepted
     key = key or signing.load_or_create_key()
     out = repo / EVIDENCE_DIR / RELEASE
     atomic_write(out, dump(record))

@@ -16,8 +16,14 @@ from sei_assets.core.registry import SystemEntry
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 
-def build_definitions(entries: list[SystemEntry], extra_jobs: list | None = None) -> dg.Definitions:
-    """Definitions for ``entries``, the sweep, seeding and the automation sensor."""
+def build_definitions(
+    entries: list[SystemEntry],
+    extra_jobs: list | None = None,
+    extra_assets: list | None = None,
+    extra_checks: list | None = None,
+) -> dg.Definitions:
+    """Definitions for ``entries``, the sweep, seeding and the automation sensor, plus what the
+    code location adds (the scenario runtime's jobs, assets and checks)."""
     from sei_assets.defs.automation import automation_sensor
     from sei_assets.defs.resources import OBSERVE_CRON_ENV, cron, settings_from_environment
     from sei_assets.defs.seed import seed_job
@@ -32,8 +38,8 @@ def build_definitions(entries: list[SystemEntry], extra_jobs: list | None = None
         checks += c
     sweep_assets, sweep_checks, jobs, schedules = sweep_definitions(entries)
     return dg.Definitions(
-        assets=[*assets, *sweep_assets],
-        asset_checks=[*checks, *sweep_checks],
+        assets=[*assets, *sweep_assets, *(extra_assets or [])],
+        asset_checks=[*checks, *sweep_checks, *(extra_checks or [])],
         jobs=[*jobs, seed_job(entries), *(extra_jobs or [])],
         schedules=schedules,
         sensors=[automation_sensor()],

@@ -42,8 +42,15 @@ def _lifecycle_jobs(directory: Path | None) -> tuple[list[Any], list[tuple[Path,
     return lifecycle_jobs_safe(directory)
 
 
+def _profile_jobs(directory: Path | None) -> tuple[list[Any], list[tuple[Path, str]]]:
+    from sei_assets.scenarios.dialects.profiles.jobs import scenario_jobs_safe
+
+    return scenario_jobs_safe(directory)
+
+
 DIALECTS: list[Dialect] = [
     Dialect("harness", "000", _harness_jobs),
     Dialect("checks", "003", _check_jobs),
     Dialect("lifecycle", "004", _lifecycle_jobs),
+    Dialect("profiles", "002", _profile_jobs),
 ]
