@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 
 def git(repo: Path, *args: str, check: bool = True) -> str:
@@ -40,3 +43,79 @@ def identity(repo: Path) -> tuple[str, str]:
     """The configured user.name and user.email (may be empty)."""
     name = git(repo, "config", "user.name", check=False)
     return name, git(repo, "config", "user.email", check=False)
+
+
+_KINDS = (b"blob", b"tree", b"commit", b"tag")
+
+
+class BlobReader:
+    """One ``git cat-file --batch`` process answering ``rev:./path`` questions in turn.
+
+    :meth:`read` gives what ``git cat-file blob rev:./path`` would (None when absent or not a
+    blob) and the blob id, without a process per question. Use it as a context manager.
+    """
+
+    def __init__(self, repo: Path) -> None:
+        self._proc = subprocess.Popen(
+            ["git", "cat-file", "--batch"],
+            cwd=repo,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def read(self, rev: str, path: str) -> tuple[str, bytes] | None:
+        """(blob id, bytes) of ``path`` (relative to the repository argument) at ``rev``."""
+        stdin, stdout = self._proc.stdin, self._proc.stdout
+        assert stdin is not None and stdout is not None
+        stdin.write(f"{rev}:./{path}\n".encode())
+        stdin.flush()
+        return self._answer(stdout)
+
+    def read_many(self, specs: list[tuple[str, str]]) -> Iterator[tuple[str, bytes] | None]:
+        """As :meth:`read` for each ``(rev, path)``, in order: the questions are written by a
+        thread while the answers are read, so git inflates the next blob while we use one."""
+        stdin, stdout = self._proc.stdin, self._proc.stdout
+        assert stdin is not None and stdout is not None
+        request = "".join(f"{rev}:./{path}\n" for rev, path in specs).encode()
+
+        def write() -> None:
+            stdin.write(request)
+            stdin.flush()
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        done = 0
+        try:
+            while done < len(specs):
+                answer = self._answer(stdout)
+                done += 1
+                yield answer
+        finally:  # a consumer that stops early: drain the rest, so that later reads line up
+            for _ in range(done, len(specs)):
+                self._answer(stdout)
+            writer.join()
+
+    @staticmethod
+    def _answer(stdout: IO[bytes]) -> tuple[str, bytes] | None:
+        header = stdout.readline().split()
+        if len(header) != 3 or not header[2].isdigit() or header[1] not in _KINDS:
+            return None  # "<name> missing" / "<name> ambiguous"
+        oid, kind, size = header
+        data = stdout.read(int(size))
+        stdout.read(1)  # the newline after the contents
+        return (oid.decode(), data) if kind == b"blob" else None
+
+    def close(self) -> None:
+        """End the process."""
+        if self._proc.stdin is not None:
+            self._proc.stdin.close()
+        self._proc.wait()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+
+    def __enter__(self) -> BlobReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -36,7 +36,8 @@ import yaml
 from sei_assets.core import governance
 from sei_assets.core.errors import SeiError
 from sei_assets.core.evidence import EVIDENCE_DIR, dump, write_signed
-from sei_assets.core.governance import BUNDLE_PATHS, blob_at, utc_z
+from sei_assets.core.gitutil import BlobReader
+from sei_assets.core.governance import BUNDLE_PATHS, utc_z
 
 RECONSTRUCT = "reconstruct.json"
 #: As core.manifest.MANIFEST_NAMES, without importing pydantic (read-only verbs stay fast).
@@ -51,15 +52,17 @@ def reconstruct(repo: Path) -> dict[str, Any]:
     if not governance.has_head(repo):
         raise SeiError(f"nothing to reconstruct in {repo}: the repository has no commit yet")
     system = _system_name(repo)
-    snaps = _snapshots(repo)
-    latest = governance.current_bundle(repo)[1]
-    if latest is None:
-        latest = next((s["bundle"] for s in reversed(snaps) if s["bundle"] is not None), None)
+    with BlobReader(repo) as blobs:  # every blob of the replay through one process
+        snaps = _snapshots(repo, blobs)
+        latest = governance.current_bundle(repo)[1]
+        if latest is None:
+            latest = next((s["bundle"] for s in reversed(snaps) if s["bundle"] is not None), None)
+        risks = _risks(repo, latest, snaps, blobs)
     history = governance.decisions(repo)
     payload: dict[str, Any] = {
         "system_name": system,
         "snapshots": [{k: s[k] for k in ("sha", "date", "subject")} for s in snaps],
-        "risks": _risks(repo, latest, snaps),
+        "risks": risks,
         "treatment_arcs": _arcs(repo, snaps),
         "approval": governance.approval(repo, history),
         "lifecycle": governance.lifecycle(repo, history),
@@ -128,7 +131,7 @@ def _log(repo: Path, *args: str) -> list[list[str]]:
     return [r.split("\x00") for r in out.split("\x1e")[1:]]
 
 
-def _snapshots(repo: Path) -> list[dict[str, Any]]:
+def _snapshots(repo: Path, blobs: BlobReader) -> list[dict[str, Any]]:
     """Every commit that added or modified an evidence bundle, with the bundle it committed."""
     records = _log(
         repo,
@@ -140,7 +143,7 @@ def _snapshots(repo: Path) -> list[dict[str, Any]]:
         "--",
         *BUNDLE_PATHS,
     )
-    snaps = []
+    wanted = []
     for sha, ct, subject, files in records:
         changed = set()
         for line in files.strip().splitlines():
@@ -148,13 +151,15 @@ def _snapshots(repo: Path) -> list[dict[str, Any]]:
             if status[:1] in ("A", "M"):
                 changed.add(path)
         paths = [p for p in BUNDLE_PATHS if p in changed]
-        if not paths:
-            continue
+        if paths:
+            wanted.append((sha, ct, subject, paths[0]))
+    snaps = []
+    found_all = blobs.read_many([(sha, path) for sha, _ct, _s, path in wanted])
+    for (sha, ct, subject, _path), found in zip(wanted, found_all, strict=True):
         bundle = None
-        raw = blob_at(repo, sha, paths[0])
-        if raw is not None:
+        if found is not None:
             try:
-                bundle = json.loads(raw)
+                bundle = json.loads(found[1])
             except ValueError:
                 bundle = None
         snaps.append(
@@ -179,25 +184,33 @@ def _strings(node: Any) -> set[str]:
     return set()
 
 
-def _identified(repo: Path, risk_ids: list[str]) -> dict[str, tuple[str, str]]:
+def _named(raw: bytes, wanted: set[str]) -> set[str]:
+    """The ids of ``wanted`` that a manifest's bytes name."""
+    data = _yaml(raw)
+    if data is None:  # unparsable at that commit: fall back to the text
+        text = raw.decode("utf-8", "replace")
+        return {r for r in wanted if r in text}
+    return _strings(data) & wanted
+
+
+def _identified(repo: Path, risk_ids: list[str], blobs: BlobReader) -> dict[str, tuple[str, str]]:
     """For each risk id, the first commit whose manifest names it: (sha, date Z)."""
     wanted = set(risk_ids)
     found: dict[str, tuple[str, str]] = {}
     if not wanted:
         return found
     records = _log(repo, "--format=%x1e%H%x00%ct", "HEAD", "--", *MANIFEST_NAMES)
+    by_blob: dict[str, set[str]] = {}  # a manifest unchanged since is parsed once
     for sha, ct in records:
         named: set[str] = set()
         for name in MANIFEST_NAMES:
-            raw = blob_at(repo, sha.strip(), name)
-            if raw is None:
+            blob = blobs.read(sha.strip(), name)
+            if blob is None:
                 continue
-            data = _yaml(raw)
-            if data is None:  # unparsable at that commit: fall back to the text
-                text = raw.decode("utf-8", "replace")
-                named |= {r for r in wanted if r in text}
-            else:
-                named |= _strings(data) & wanted
+            oid, raw = blob
+            if oid not in by_blob:
+                by_blob[oid] = _named(raw, wanted)
+            named |= by_blob[oid]
         for rid in named - found.keys():
             found[rid] = (sha.strip(), utc_z(ct.strip()))
         if found.keys() >= wanted:
@@ -206,13 +219,13 @@ def _identified(repo: Path, risk_ids: list[str]) -> dict[str, tuple[str, str]]:
 
 
 def _risks(
-    repo: Path, latest: dict[str, Any] | None, snaps: list[dict[str, Any]]
+    repo: Path, latest: dict[str, Any] | None, snaps: list[dict[str, Any]], blobs: BlobReader
 ) -> list[dict[str, Any]]:
     if not latest:
         return []
     measured = {r.get("risk_id") for r in latest.get("control_results") or []}
     analysis = [a for a in latest.get("risk_analysis") or [] if a.get("risk_id") in measured]
-    identified = _identified(repo, [a["risk_id"] for a in analysis])
+    identified = _identified(repo, [a["risk_id"] for a in analysis], blobs)
     risks = []
     for entry in analysis:
         rid = entry["risk_id"]
@@ -277,6 +290,70 @@ def _treatment_commit(
     return {"sha": sha, "date": utc_z(ct), "subject": subject}
 
 
+class _Ranges:
+    """Answers about commit ranges ``(failed, passed]`` from HEAD's history read once.
+
+    On a linear history (no merge) a range is a slice of the chain of commits, so the newest
+    treatment commit in it and the engine's anchor come from two ``git log`` runs in all, not
+    one per arc. With merges, git's own range and history simplification rules apply: each
+    question goes to git (:func:`_treatment_commit`, :func:`_engine_anchor`).
+    """
+
+    def __init__(self, repo: Path, paths: list[str]) -> None:
+        self.repo, self.paths = repo, paths
+        self._chain: list[tuple[str, str, str]] | None = None  # (sha, ct, subject), newest first
+        self._index: dict[str, int] = {}
+        self._linear = False
+        self._touching: set[str] | None = None
+
+    def _load(self) -> bool:
+        """Read HEAD's chain once; whether the history is linear."""
+        if self._chain is None:
+            out = governance.git_text(
+                self.repo, "log", "--format=%x1e%H%x00%P%x00%ct%x00%s", "HEAD"
+            )
+            records = [r.split("\x00", 3) for r in out.split("\x1e")[1:]]
+            self._linear = all(len(parents.split()) <= 1 for _s, parents, _c, _m in records)
+            self._chain = [
+                (sha, ct, subject.removesuffix("\n")) for sha, _p, ct, subject in records
+            ]
+            self._index = {sha: i for i, (sha, _c, _m) in enumerate(self._chain)}
+        return self._linear
+
+    def _between(self, failed: str, passed: str) -> list[tuple[str, str, str]]:
+        """The commits of ``failed..passed``, newest first (linear history only)."""
+        assert self._chain is not None
+        return self._chain[self._index[passed] : self._index[failed]]
+
+    def treatment_commit(self, failed: str, passed: str) -> dict[str, str] | None:
+        """The newest commit of ``(failed, passed]`` that changed a treatment path."""
+        if not self.paths:
+            return None
+        if not self._load():
+            return _treatment_commit(self.repo, self.paths, failed, passed)
+        if self._touching is None:
+            out = governance.git_text(self.repo, "log", "--format=%H", "HEAD", "--", *self.paths)
+            self._touching = set(out.split())
+        for sha, ct, subject in self._between(failed, passed):
+            if sha in self._touching:
+                return {"sha": sha, "date": utc_z(ct), "subject": subject.rstrip()}
+        return None
+
+    def engine_anchor(
+        self, bundle: dict[str, Any], cid: str, failed: str, passed: str
+    ) -> dict[str, Any] | None:
+        """As :func:`_engine_anchor`, from the chain read once."""
+        anchors = _anchors(bundle, cid)
+        if not anchors:
+            return None
+        if not self._load():
+            return _engine_anchor(self.repo, bundle, cid, failed, passed)
+        for sha, ct, subject in self._between(failed, passed):
+            if any(sha.startswith(a) for a in anchors):
+                return {"sha": sha, "date": utc_z(ct), "subject": subject}
+        return None
+
+
 def _side(snap: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
     return {
         "sha": snap["sha"],
@@ -293,7 +370,7 @@ def _arcs(repo: Path, snaps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     last: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     since: dict[str, dict[str, Any]] = {}
     arcs: list[dict[str, Any]] = []
-    paths: list[str] | None = None
+    ranges: _Ranges | None = None
     for snap in snaps:
         for result in (snap["bundle"] or {}).get("control_results") or []:
             cid = result.get("control_id")
@@ -305,12 +382,12 @@ def _arcs(repo: Path, snaps: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 since.setdefault(cid, snap)
             elif previous is not None and previous[1].get("passed") is not True:
                 old_snap, old = previous
-                if paths is None:
-                    paths = _treatment_paths(repo)
-                treatment = _treatment_commit(repo, paths, old_snap["sha"], snap["sha"])
+                if ranges is None:
+                    ranges = _Ranges(repo, _treatment_paths(repo))
+                treatment = ranges.treatment_commit(old_snap["sha"], snap["sha"])
                 if treatment is None:
-                    treatment = _engine_anchor(
-                        repo, snap["bundle"], cid, old_snap["sha"], snap["sha"]
+                    treatment = ranges.engine_anchor(
+                        snap["bundle"], cid, old_snap["sha"], snap["sha"]
                     )
                 first = since.pop(cid, old_snap)
                 arcs.append(
@@ -334,11 +411,7 @@ def _engine_anchor(
 ) -> dict[str, Any] | None:
     """The treatment commit the engine recorded at run time for ``cid``, when it lies in
     ``(failed, passed]`` (an older one was already there when the control still failed)."""
-    anchors = [
-        e["treatment_commit"]
-        for e in bundle.get("treatment_events") or []
-        if e.get("control_id") == cid and e.get("treatment_commit")
-    ]
+    anchors = _anchors(bundle, cid)
     if not anchors:
         return None
     out = governance.git_text(repo, "log", "--format=%H%x00%ct%x00%s", f"{failed}..{passed}", "--")
@@ -347,3 +420,12 @@ def _engine_anchor(
         if any(sha.startswith(a) for a in anchors):
             return {"sha": sha, "date": utc_z(ct), "subject": subject}
     return None
+
+
+def _anchors(bundle: dict[str, Any], cid: str) -> list[str]:
+    """The treatment commits the engine recorded for ``cid`` in ``bundle``."""
+    return [
+        e["treatment_commit"]
+        for e in bundle.get("treatment_events") or []
+        if e.get("control_id") == cid and e.get("treatment_commit")
+    ]
