@@ -1,11 +1,12 @@
 """The `sei` entry point: the read-only verbs without typer, rich or pydantic.
 
-`sei status`, `sei verify` and `sei pubkey` (with `--repo`, `--json`, `--pubkey`) are parsed and
-printed here with the standard library only, so they cost little more than the interpreter's
-start. Everything else (other verbs, `--help`, an option this parser does not know, a malformed
-command line) goes to the typer app in :mod:`sei_assets.cli`, which stays the reference: the
-output, flags and exit codes here must match it (tests/test_entry.py compares the two).
-"""
+`sei status`, `sei verify` and `sei pubkey` (with `--repo`, `--json`, `--pubkey`), and
+`sei reconstruct` (`--repo`, `--out`, `--json`: it reads history and writes one signed document)
+are parsed and printed here with the standard library only, so they cost little more than the
+interpreter's start and their own work. Everything else (other verbs, `--help`, an option this
+parser does not know, a malformed command line) goes to the typer app in :mod:`sei_assets.cli`,
+which stays the reference: the output, flags and exit codes here must match it
+(tests/test_entry.py compares the two)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ _VERBS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "status": (frozenset({"--repo"}), frozenset({"--json"})),
     "verify": (frozenset({"--repo", "--pubkey"}), frozenset({"--json"})),
     "pubkey": (frozenset(), frozenset({"--json"})),
+    "reconstruct": (frozenset({"--repo", "--out"}), frozenset({"--json"})),
 }
 
 
@@ -159,10 +161,35 @@ def pubkey(opts: dict[str, str | bool], out: _Out) -> int:
     return 0
 
 
+def reconstruct(opts: dict[str, str | bool], out: _Out) -> int:
+    """`sei reconstruct`: the risk-management cycle from git history, signed."""
+    from sei_assets.core.reconstruct import reconstruct_cycle
+
+    target = opts.get("--out")
+    doc, path = reconstruct_cycle(
+        Path(str(opts.get("--repo", "."))), Path(target) if isinstance(target, str) else None
+    )
+    if opts.get("--json"):
+        out.lines.append(_json({"file": str(path), **doc}))
+        return 0
+    p = doc["payload"]
+    out.add(
+        f"{len(p['snapshots'])} evidence snapshots, {len(p['risks'])} measured risks, "
+        f"{len(p.get('treatment_arcs', []))} treatment arcs"
+    )
+    for arc in p.get("treatment_arcs", []):
+        anchor = (arc.get("treatment") or {}).get("sha", "?")
+        out.add(f"  treatment arc: {arc['control_id']} FAIL → PASS (treatment {anchor[:12]})")
+    out.add(f"lifecycle: {p['lifecycle']['state']}")
+    out.add(f"written: {path} (signed)")
+    return 0
+
+
 _HANDLERS: dict[str, Callable[[dict[str, str | bool], _Out], int]] = {
     "status": status,
     "verify": verify,
     "pubkey": pubkey,
+    "reconstruct": reconstruct,
 }
 
 
@@ -193,7 +220,7 @@ def run(argv: Sequence[str]) -> int:
         err.add(f"{err.mark('bold red', 'error:')} {exc}")
         err.flush()
         return exc.exit_code
-    except Exception:  # noqa: BLE001 - read-only verb: let the typer app report it its way
+    except Exception:  # noqa: BLE001 - nothing printed yet: let the typer app report it its way
         return _typer(argv)
     out.flush()
     return code

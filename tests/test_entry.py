@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +12,9 @@ import pytest
 from sei_assets import entry
 from sei_assets.cli import app
 from tests.reference import replay
+from tests.test_reconstruct import treated_history
+
+FORBIDDEN = ("typer", "rich", "pydantic", "click", "dagster", "sklearn", "pandas")
 
 
 def _lean(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -117,3 +122,30 @@ def test_everything_else_goes_to_typer(argv: list[str], sei, capsys) -> None:
         entry.parse(argv)
     result = sei.runner.invoke(app, argv, prog_name="sei")
     assert _lean(capsys, *argv) == (result.exit_code, result.stdout, result.stderr)
+
+
+def test_reconstruct_matches_typer(tmp_path: Path, sei, capsys) -> None:
+    repo = tmp_path / "repo"
+    treated_history(repo)
+    out = tmp_path / "out" / "reconstruct.json"
+    code, text, _ = _same(sei, capsys, "reconstruct", "--repo", str(repo))
+    assert code == 0 and "treatment arc: parity FAIL → PASS" in text
+    assert _same(sei, capsys, "reconstruct", f"--repo={repo}", "--out", str(out), "--json")[0] == 0
+    assert out.is_file() and out.with_name("reconstruct.json.sig").is_file()
+    not_git = tmp_path / "plain"
+    not_git.mkdir()
+    code, _, err = _same(sei, capsys, "reconstruct", "--repo", str(not_git))
+    assert code == 2 and "not a git repository" in err
+
+
+def test_entry_verbs_import_no_cli_framework(tmp_path: Path) -> None:
+    """`sei reconstruct` through the entry point: no typer, rich, pydantic, Dagster, sklearn."""
+    treated_history(tmp_path)
+    code = (
+        "import sys\n"
+        "from sei_assets.entry import run\n"
+        f"rc = run(['reconstruct', '--repo', {str(tmp_path)!r}])\n"
+        f"print('HEAVY', [m for m in {FORBIDDEN!r} if m in sys.modules], 'RC', rc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "HEAVY [] RC 0" in done.stdout, done.stdout + done.stderr

@@ -103,6 +103,14 @@ def write_reconstruct(repo: Path, doc: dict[str, Any], key: Any, out: Path | Non
     return target
 
 
+def reconstruct_cycle(repo: Path, out: Path | None = None, key: Any = None) -> tuple[dict, Path]:
+    """Replay the history and write the document signed (``sei reconstruct``): (doc, path)."""
+    from sei_assets.core import signing
+
+    doc = reconstruct(Path(repo))
+    return doc, write_reconstruct(Path(repo), doc, key or signing.load_or_create_key(), out)
+
+
 # --------------------------------------------------------------------------- history
 
 
