@@ -102,3 +102,25 @@ def test_blob_reader_answers_like_cat_file(tmp_path: Path) -> None:
     assert first == one[0] and after == one[3]
     with BlobReader(tmp_path / "sub") as blobs:  # paths are relative to the directory given
         assert blobs.read("HEAD", "f.txt")[1] == b"inside\n"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "risks: [{id: risk.a}]",
+        'risks: [{id: "risk\\x2ea"}]',  # an escape spells the id without its text
+        "note: 'risk.a-not'\nid: risk.a",
+        "id: >\n  risk.a\n",
+        "a: &x risk.a\nb: *x\n",
+        "id: risk.ab",
+        "{unclosed: risk.a",
+    ],
+)
+def test_manifest_prefilter_never_hides_an_id(text: str) -> None:
+    """Skipping the parse of a manifest that cannot name an id changes no identification."""
+    raw = text.encode()
+    for ids in ({"risk.a"}, {"risk.a", "risk.b"}, {"risk a"}):
+        if not rec._may_name(raw, ids):
+            assert rec._named(raw, ids) == set(), (text, ids)
+    assert rec._may_name(b'id: "risk\\x2ea"', {"risk.a"})
+    assert not rec._may_name(b"id: risk.b", {"risk.a"})

@@ -8,6 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows
+    fcntl = None  # type: ignore[assignment]
+
 
 def git(repo: Path, *args: str, check: bool = True) -> str:
     """Run git in ``repo``; its stripped stdout ('' on failure when ``check`` is False)."""
@@ -63,6 +68,11 @@ class BlobReader:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
+        if fcntl is not None and hasattr(fcntl, "F_SETPIPE_SZ") and self._proc.stdout is not None:
+            try:  # room for git to inflate blobs ahead of the reader (Linux)
+                fcntl.fcntl(self._proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+            except OSError:
+                pass
 
     def read(self, rev: str, path: str) -> tuple[str, bytes] | None:
         """(blob id, bytes) of ``path`` (relative to the repository argument) at ``rev``."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,10 @@ RECONSTRUCT = "reconstruct.json"
 MANIFEST_NAMES = ("sei.yaml", "venth.yaml", "froga.yaml")
 SCHEMA_VERSION = 1
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+try:  # optional accelerator (installed with compliance-trestle, dvc-data, dagster-dbt)
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - json alone gives the same results
+    _fast_loads = None
 
 
 def reconstruct(repo: Path) -> dict[str, Any]:
@@ -164,12 +169,7 @@ def _snapshots(repo: Path, blobs: BlobReader) -> list[dict[str, Any]]:
     snaps = []
     found_all = blobs.read_many([(sha, path) for sha, _ct, _s, path in wanted])
     for (sha, ct, subject, _path), found in zip(wanted, found_all, strict=True):
-        bundle = None
-        if found is not None:
-            try:
-                bundle = json.loads(found[1])
-            except ValueError:
-                bundle = None
+        bundle = None if found is None else _json(found[1])
         snaps.append(
             {
                 "sha": sha,
@@ -181,6 +181,20 @@ def _snapshots(repo: Path, blobs: BlobReader) -> list[dict[str, Any]]:
     return snaps
 
 
+def _json(raw: bytes) -> Any:
+    """``json.loads(raw)``, or None when that fails; orjson first when it is installed (about
+    twice as fast on bundles; whatever it refuses, json decides, so the result is json's)."""
+    if _fast_loads is not None:
+        try:
+            return _fast_loads(raw)
+        except ValueError:
+            pass
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
 def _strings(node: Any) -> set[str]:
     """Every string scalar of a parsed YAML document."""
     if isinstance(node, str):
@@ -190,6 +204,20 @@ def _strings(node: Any) -> set[str]:
     if isinstance(node, list):
         return {s for item in node for s in _strings(item)}
     return set()
+
+
+_PLAIN_ID = re.compile(r"[!#-&(-\[\]-~]+")  # printable ASCII but space, quotes, backslash
+
+
+def _may_name(raw: bytes, ids: set[str]) -> bool:
+    """False only when no YAML reading of ``raw`` can have a string equal to one of ``ids``.
+
+    An id of plain printable ASCII (no space, quote or backslash) can only be a parsed string
+    if it appears verbatim in the text, unless the text has escapes (a backslash).
+    """
+    if b"\\" in raw or not all(_PLAIN_ID.fullmatch(i) for i in ids):
+        return True
+    return any(i.encode() in raw for i in ids)
 
 
 def _named(raw: bytes, wanted: set[str]) -> set[str]:
@@ -209,20 +237,27 @@ def _identified(repo: Path, risk_ids: list[str], blobs: BlobReader) -> dict[str,
         return found
     records = _log(repo, "--format=%x1e%H%x00%ct", "HEAD", "--", *MANIFEST_NAMES)
     by_blob: dict[str, set[str]] = {}  # a manifest unchanged since is parsed once
-    for sha, ct in records:
-        named: set[str] = set()
-        for name in MANIFEST_NAMES:
-            blob = blobs.read(sha.strip(), name)
-            if blob is None:
-                continue
-            oid, raw = blob
-            if oid not in by_blob:
-                by_blob[oid] = _named(raw, wanted)
-            named |= by_blob[oid]
-        for rid in named - found.keys():
-            found[rid] = (sha.strip(), utc_z(ct.strip()))
-        if found.keys() >= wanted:
-            break
+    questions = [(sha.strip(), name) for sha, _ct in records for name in MANIFEST_NAMES]
+    answers = blobs.read_many(questions)
+    try:
+        for sha, ct in records:
+            named: set[str] = set()
+            for _name in MANIFEST_NAMES:
+                blob = next(answers)
+                if blob is None:
+                    continue
+                oid, raw = blob
+                if oid not in by_blob:
+                    if not _may_name(raw, wanted - found.keys()):
+                        continue  # none of the ids still looked for is in it: not parsed
+                    by_blob[oid] = _named(raw, wanted)
+                named |= by_blob[oid]
+            for rid in named - found.keys():
+                found[rid] = (sha.strip(), utc_z(ct.strip()))
+            if found.keys() >= wanted:
+                break
+    finally:
+        answers.close()  # the answers not needed are read and dropped
     return found
 
 
