@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -209,10 +210,14 @@ def make_history(dest: Path, commits: int = 1000, seed: int = 7) -> Path:
     return dest
 
 
-def _time(cmd: list[str], cwd: Path) -> float:
+def _time(cmd: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall time and CPU time (user + system, the command and the processes it waited for)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def main() -> None:
@@ -238,20 +243,31 @@ def main() -> None:
             ],
             "sei reconstruct": [str(BIN / "sei"), "reconstruct", "--out", str(out)],
         }
-        times: dict[str, list[float]] = {label: [] for label in cmds}
+        wall: dict[str, list[float]] = {label: [] for label in cmds}
+        cpu: dict[str, list[float]] = {label: [] for label in cmds}
         for _ in range(args.rounds):
             for label, cmd in cmds.items():
-                times[label].append(_time(cmd, repo))
-        med = {label: statistics.median(t) for label, t in times.items()}
-        for label, m in med.items():
-            print(f"{label:<20} median {m * 1000:8.0f} ms over {args.rounds} runs")
+                w, c = _time(cmd, repo)
+                wall[label].append(w)
+                cpu[label].append(c)
+        med = {label: statistics.median(t) for label, t in wall.items()}
+        mcpu = {label: statistics.median(t) for label, t in cpu.items()}
+        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end")
+        for label in cmds:
+            print(
+                f"{label:<20} median {med[label] * 1000:8.0f} ms wall, "
+                f"{mcpu[label] * 1000:6.0f} ms CPU over {args.rounds} runs"
+            )
         payload = json.loads(out.read_text())["payload"]
         print(
             f"reconstruct: {len(payload['snapshots'])} snapshots, {len(payload['risks'])} risks, "
             f"{len(payload['treatment_arcs'])} treatment arcs"
         )
-        ratio = med["sei reconstruct"] / med["git log -p (floor)"]
-        print(f"ratio sei reconstruct/git log -p {ratio:.2f}")
+        floor, sei = "git log -p (floor)", "sei reconstruct"
+        print(
+            f"ratio sei reconstruct/git log -p {med[sei] / med[floor]:.2f} wall "
+            f"({mcpu[sei] / mcpu[floor]:.2f} CPU)"
+        )
 
 
 if __name__ == "__main__":

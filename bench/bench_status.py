@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -26,10 +27,14 @@ BIN = Path(sys.executable).parent
 TYPER = "from sei_assets.cli import main; main()"
 
 
-def _time(cmd: list[str], cwd: Path) -> float:
+def _time(cmd: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall time and CPU time (user + system, the command and the processes it waited for)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(cmd, cwd=cwd, capture_output=True)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def commands() -> dict[str, list[str]]:
@@ -60,17 +65,26 @@ def main() -> None:
         if not args.no_run:
             subprocess.run([str(BIN / "sei"), "run"], cwd=repo, capture_output=True)
         cmds = commands()
-        times: dict[str, list[float]] = {label: [] for label in cmds}
+        wall: dict[str, list[float]] = {label: [] for label in cmds}
+        cpu: dict[str, list[float]] = {label: [] for label in cmds}
         for _ in range(args.rounds):
             for label, cmd in cmds.items():
-                times[label].append(_time(cmd, repo))
-        med = {label: statistics.median(t) for label, t in times.items()}
-        for label, m in med.items():
-            print(f"{label:<20} median {m * 1000:7.0f} ms over {args.rounds} runs")
+                w, c = _time(cmd, repo)
+                wall[label].append(w)
+                cpu[label].append(c)
+        med = {label: statistics.median(t) for label, t in wall.items()}
+        mcpu = {label: statistics.median(t) for label, t in cpu.items()}
+        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end")
+        for label in cmds:
+            print(
+                f"{label:<20} median {med[label] * 1000:7.0f} ms wall, "
+                f"{mcpu[label] * 1000:6.0f} ms CPU over {args.rounds} runs"
+            )
         floor, dvc = med["python -c pass"], med["dvc status"]
         for label in ("sei status", "sei status --json", "typer app status"):
             print(
-                f"ratio {label + '/dvc':<24} {med[label] / dvc:5.2f}"
+                f"ratio {label + '/dvc':<24} {med[label] / dvc:5.2f} wall "
+                f"({mcpu[label] / mcpu['dvc status']:.2f} CPU)"
                 f"   ratio {label + '/floor':<26} {med[label] / floor:5.1f}"
             )
 
