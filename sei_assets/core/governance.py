@@ -298,14 +298,15 @@ def staleness(repo: Path, sha: str) -> str | None:
 # --------------------------------------------------------------------------- reading
 
 
-def decisions(repo: Path) -> list[dict[str, Any]]:
+def decisions(repo: Path, head_known: bool = False) -> list[dict[str, Any]]:
     """Every decision in the history of HEAD, oldest first.
 
     Each: ``kind``, ``by``, ``sha``, ``date`` (committer date, UTC, ``Z``), ``subject``,
     ``reason`` (or None), ``residual_accepted`` (or None) and ``trailer`` (the key as written).
+    ``head_known``: the caller already checked :func:`has_head` (two git runs fewer).
     """
     repo = Path(repo)
-    if not has_head(repo):
+    if not head_known and not has_head(repo):
         return []
     out = git_text(
         repo,

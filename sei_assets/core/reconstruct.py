@@ -63,7 +63,7 @@ def reconstruct(repo: Path) -> dict[str, Any]:
         if latest is None:
             latest = next((s["bundle"] for s in reversed(snaps) if s["bundle"] is not None), None)
         risks = _risks(repo, latest, snaps, blobs)
-    history = governance.decisions(repo)
+    history = governance.decisions(repo, head_known=True)
     payload: dict[str, Any] = {
         "system_name": system,
         "snapshots": [{k: s[k] for k in ("sha", "date", "subject")} for s in snaps],
