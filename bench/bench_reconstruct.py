@@ -29,6 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+# As users run them: with bytecode caching (a sandbox may set PYTHONDONTWRITEBYTECODE, which
+# makes every Python command, ours and DVC alike, compile its modules on each start).
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 BUNDLE_PATHS = (".sei/bundle.json", ".venth/bundle.json", ".froga/bundle.json")
 MANIFEST_NAMES = ("sei.yaml", "venth.yaml", "froga.yaml")
 RISKS = ("risk.unfair-outcome", "risk.drift", "risk.privacy", "risk.late-finding")
@@ -214,7 +217,7 @@ def _time(cmd: list[str], cwd: Path) -> tuple[float, float]:
     """Wall time and CPU time (user + system, the command and the processes it waited for)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -245,6 +248,8 @@ def main() -> None:
         }
         wall: dict[str, list[float]] = {label: [] for label in cmds}
         cpu: dict[str, list[float]] = {label: [] for label in cmds}
+        for cmd in cmds.values():  # warm-up: bytecode and page cache, not counted
+            _time(cmd, repo)
         for _ in range(args.rounds):
             for label, cmd in cmds.items():
                 w, c = _time(cmd, repo)

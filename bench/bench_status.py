@@ -24,6 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+# As users run them: with bytecode caching (a sandbox may set PYTHONDONTWRITEBYTECODE, which
+# makes every Python command, ours and DVC alike, compile its modules on each start).
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 TYPER = "from sei_assets.cli import main; main()"
 
 
@@ -31,7 +34,7 @@ def _time(cmd: list[str], cwd: Path) -> tuple[float, float]:
     """Wall time and CPU time (user + system, the command and the processes it waited for)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, capture_output=True)
+    subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -67,6 +70,8 @@ def main() -> None:
         cmds = commands()
         wall: dict[str, list[float]] = {label: [] for label in cmds}
         cpu: dict[str, list[float]] = {label: [] for label in cmds}
+        for cmd in cmds.values():  # warm-up: bytecode and page cache, not counted
+            _time(cmd, repo)
         for _ in range(args.rounds):
             for label, cmd in cmds.items():
                 w, c = _time(cmd, repo)
