@@ -4,8 +4,8 @@
 
 Generates a linear history of ``--commits`` commits with `git fast-import` (one process): a
 manifest that declares four risks (the last one late in the history), a DVC treatment
-(`dvc.yaml`, `params.yaml`, `train.py`), evidence bundles of the loan bundle's size (about
-60 KB: eight controls, the risk analysis and an embedded bill of materials) whose controls fail
+(`dvc.yaml`, `params.yaml`, `train.py`), evidence bundles close to the loan bundle (about
+50 KB: eight controls, the risk analysis and an embedded bill of materials) whose controls fail
 and pass over time (FAIL -> PASS arcs, a relaxed threshold now and then), unrelated commits and
 management decisions (trailers). Then times, in turns within each round, the floor
 ``git log -p HEAD -- <bundle paths> <manifest names>`` (every version of the files reconstruct
