@@ -57,7 +57,8 @@ class BlobReader:
     """One ``git cat-file --batch`` process answering ``rev:./path`` questions in turn.
 
     :meth:`read` gives what ``git cat-file blob rev:./path`` would (None when absent or not a
-    blob) and the blob id, without a process per question. Use it as a context manager.
+    blob) and the blob id, without a process per question. One stream of questions at a time
+    (finish or close a :meth:`read_many` before asking again). Use it as a context manager.
     """
 
     def __init__(self, repo: Path) -> None:
@@ -108,7 +109,10 @@ class BlobReader:
 
     @staticmethod
     def _answer(stdout: IO[bytes]) -> tuple[str, bytes] | None:
-        header = stdout.readline().split()
+        line = stdout.readline()
+        if not line:
+            raise RuntimeError("git cat-file --batch ended before answering")
+        header = line.split()
         if len(header) != 3 or not header[2].isdigit() or header[1] not in _KINDS:
             return None  # "<name> missing" / "<name> ambiguous"
         oid, kind, size = header
@@ -117,12 +121,14 @@ class BlobReader:
         return (oid.decode(), data) if kind == b"blob" else None
 
     def close(self) -> None:
-        """End the process."""
-        if self._proc.stdin is not None:
-            self._proc.stdin.close()
+        """End the process (answers still unread are dropped: git stops on the closed pipe)."""
+        for pipe in (self._proc.stdin, self._proc.stdout):
+            if pipe is not None:
+                try:
+                    pipe.close()
+                except OSError:  # git already gone: nothing left to flush
+                    pass
         self._proc.wait()
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
 
     def __enter__(self) -> BlobReader:
         return self
