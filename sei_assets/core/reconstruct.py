@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -57,20 +58,30 @@ def reconstruct(repo: Path) -> dict[str, Any]:
     if not governance.has_head(repo):
         raise SeiError(f"nothing to reconstruct in {repo}: the repository has no commit yet")
     system = _system_name(repo)
-    with BlobReader(repo) as blobs:  # every blob of the replay through one process
-        snaps = _snapshots(repo, blobs)
-        latest = governance.current_bundle(repo)[1]
-        if latest is None:
-            latest = next((s["bundle"] for s in reversed(snaps) if s["bundle"] is not None), None)
-        risks = _risks(repo, latest, snaps, blobs)
-    history = governance.decisions(repo, head_known=True)
+    ranges = _Ranges(repo)
+    # The git questions that need no bundle run in threads beside the bundles' parsing; their
+    # errors come out where the sequential order would raise them (Future.result).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        decided = pool.submit(_decisions, repo)
+        prefetched = pool.submit(ranges.prefetch)
+        with BlobReader(repo) as blobs:  # every blob of the replay through one process
+            snaps = _snapshots(repo, blobs)
+            latest = governance.current_bundle(repo)[1]
+            if latest is None:
+                latest = next(
+                    (s["bundle"] for s in reversed(snaps) if s["bundle"] is not None), None
+                )
+            risks = _risks(repo, latest, snaps, blobs)
+        prefetched.result()
+        arcs = _arcs(repo, snaps, ranges)
+        approval, lifecycle = decided.result()
     payload: dict[str, Any] = {
         "system_name": system,
         "snapshots": [{k: s[k] for k in ("sha", "date", "subject")} for s in snaps],
         "risks": risks,
-        "treatment_arcs": _arcs(repo, snaps),
-        "approval": governance.approval(repo, history),
-        "lifecycle": governance.lifecycle(repo, history),
+        "treatment_arcs": arcs,
+        "approval": approval,
+        "lifecycle": lifecycle,
     }
     return {
         "schema_version": SCHEMA_VERSION,
@@ -78,6 +89,12 @@ def reconstruct(repo: Path) -> dict[str, Any]:
         "system": system,
         "payload": payload,
     }
+
+
+def _decisions(repo: Path) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The latest approval and the lifecycle, from one reading of the decisions."""
+    history = governance.decisions(repo, head_known=True)
+    return governance.approval(repo, history), governance.lifecycle(repo, history)
 
 
 def write_reconstruct(repo: Path, doc: dict[str, Any], key: Any, out: Path | None = None) -> Path:
@@ -342,12 +359,36 @@ class _Ranges:
     question goes to git (:func:`_treatment_commit`, :func:`_engine_anchor`).
     """
 
-    def __init__(self, repo: Path, paths: list[str]) -> None:
-        self.repo, self.paths = repo, paths
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+        self._paths: list[str] | None = None
         self._chain: list[tuple[str, str, str]] | None = None  # (sha, ct, subject), newest first
         self._index: dict[str, int] = {}
         self._linear = False
         self._touching: set[str] | None = None
+
+    @property
+    def paths(self) -> list[str]:
+        """The treatment paths (:func:`_treatment_paths`), read once."""
+        if self._paths is None:
+            self._paths = _treatment_paths(self.repo)
+        return self._paths
+
+    def prefetch(self) -> None:
+        """Ask git beforehand what the arcs will need; a failure is asked again (and raised)
+        where an arc needs the answer, as if nothing had been asked before."""
+        try:
+            if self._load() and self.paths:
+                self._touched()
+        except Exception:  # noqa: BLE001 - deferred to the question that needs it
+            pass
+
+    def _touched(self) -> set[str]:
+        """The commits of HEAD that changed a treatment path."""
+        if self._touching is None:
+            out = governance.git_text(self.repo, "log", "--format=%H", "HEAD", "--", *self.paths)
+            self._touching = set(out.split())
+        return self._touching
 
     def _load(self) -> bool:
         """Read HEAD's chain once; whether the history is linear."""
@@ -374,11 +415,9 @@ class _Ranges:
             return None
         if not self._load():
             return _treatment_commit(self.repo, self.paths, failed, passed)
-        if self._touching is None:
-            out = governance.git_text(self.repo, "log", "--format=%H", "HEAD", "--", *self.paths)
-            self._touching = set(out.split())
+        touching = self._touched()
         for sha, ct, subject in self._between(failed, passed):
-            if sha in self._touching:
+            if sha in touching:
                 return {"sha": sha, "date": utc_z(ct), "subject": subject.rstrip()}
         return None
 
@@ -408,12 +447,13 @@ def _side(snap: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _arcs(repo: Path, snaps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _arcs(
+    repo: Path, snaps: list[dict[str, Any]], ranges: _Ranges | None = None
+) -> list[dict[str, Any]]:
     """FAIL -> PASS per control between consecutive snapshots that measured it."""
     last: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     since: dict[str, dict[str, Any]] = {}
     arcs: list[dict[str, Any]] = []
-    ranges: _Ranges | None = None
     for snap in snaps:
         for result in (snap["bundle"] or {}).get("control_results") or []:
             cid = result.get("control_id")
@@ -426,7 +466,7 @@ def _arcs(repo: Path, snaps: list[dict[str, Any]]) -> list[dict[str, Any]]:
             elif previous is not None and previous[1].get("passed") is not True:
                 old_snap, old = previous
                 if ranges is None:
-                    ranges = _Ranges(repo, _treatment_paths(repo))
+                    ranges = _Ranges(repo)
                 treatment = ranges.treatment_commit(old_snap["sha"], snap["sha"])
                 if treatment is None:
                     treatment = ranges.engine_anchor(
