@@ -67,14 +67,31 @@ def parse(argv: Sequence[str]) -> tuple[str, dict[str, str | bool]]:
     return argv[0], opts
 
 
+def _is_terminal(stream: Any) -> bool:
+    """Whether rich would treat ``stream`` as a terminal (TTY_COMPATIBLE, FORCE_COLOR, isatty)."""
+    compatible = os.environ.get("TTY_COMPATIBLE", "")
+    if compatible in ("0", "1"):
+        return compatible == "1"
+    force = os.environ.get("FORCE_COLOR")
+    if force is not None:
+        return force != ""
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        return False
+
+
 class _Out:
     """Lines for one stream, with rich-style markup turned into colour on a terminal only."""
 
     def __init__(self, stream: Any) -> None:
         self.stream = stream
         self.lines: list[str] = []
-        isatty = getattr(stream, "isatty", None)
-        self.colour = bool(isatty and isatty()) and os.environ.get("TERM") != "dumb"
+        self.colour = _is_terminal(stream) and os.environ.get("TERM", "").lower() not in (
+            "dumb",
+            "unknown",
+        )
 
     def mark(self, style: str, text: str) -> str:
         if not self.colour:

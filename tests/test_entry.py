@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -149,3 +150,23 @@ def test_entry_verbs_import_no_cli_framework(tmp_path: Path) -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY [] RC 0" in done.stdout, done.stdout + done.stderr
+
+
+def test_colours_match_rich(evaluated: Path) -> None:
+    """With colour forced (FORCE_COLOR, as on a terminal), the same escape codes as rich's."""
+    _edit(evaluated / "params.yaml")
+    env = dict(os.environ, FORCE_COLOR="1")
+    lean = [sys.executable, "-m", "sei_assets.entry"]
+    typer = [sys.executable, "-c", "from sei_assets.cli import main; main()"]
+    for args in (["status"], ["verify"], ["status", "--repo", str(evaluated / "nowhere")]):
+        argv = [*args, "--repo", str(evaluated)] if len(args) == 1 else args
+        ours, theirs = (
+            subprocess.run([*front, *argv], capture_output=True, text=True, env=env)
+            for front in (lean, typer)
+        )
+        assert (ours.returncode, ours.stdout, ours.stderr) == (
+            theirs.returncode,
+            theirs.stdout,
+            theirs.stderr,
+        )
+        assert "\x1b[" in ours.stdout + ours.stderr
