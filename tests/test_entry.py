@@ -78,6 +78,9 @@ def test_status_of_reference_evidence_and_bad_input(replayed: Path, tmp_path: Pa
     code, out, err = _same(sei, capsys, "status", "--repo", str(empty))
     assert code == 2 and out == "" and err.startswith("error: ")
     assert _same(sei, capsys, "status", "--repo", str(empty), "--json")[0] == 2
+    # a repeated option: the last one wins, as in click
+    last = _same(sei, capsys, "status", "--repo", str(empty), f"--repo={replayed}")
+    assert last == _same(sei, capsys, "status", "--repo", str(replayed))
 
 
 def test_verify_matches_typer(evaluated: Path, tmp_path: Path, sei, capsys) -> None:
