@@ -1,16 +1,20 @@
 """`sei status` against `dvc status` on the same loan repository, as whole commands.
 
-    .venv/bin/python bench/bench_status.py [--rounds 7]
+    .venv/bin/python bench/bench_status.py [--rounds 7] [--no-run]
 
-Prepares the loan system once (git + DVC, one real `sei run`), then times both commands,
-alternating, and reports the median wall time of each and the ratio sei/dvc. Both answer the
-same question (is anything stale?) without recomputing.
+Prepares the loan system once (git + DVC, one real `sei run` unless --no-run), then times, in
+turns within each round: `python -c pass` (the floor: interpreter start), `sei status`,
+`sei status --json`, the same verb through the full typer app (what `sei status` cost before the
+lean entry point) and `dvc status`. Reports the median wall time of each and the ratios to
+`dvc status` and to the floor. Both tools answer the same question (is anything stale?) without
+recomputing.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -20,17 +24,38 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+# As users run them: with bytecode caching (a sandbox may set PYTHONDONTWRITEBYTECODE, which
+# makes every Python command, ours and DVC alike, compile its modules on each start).
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+TYPER = "from sei_assets.cli import main; main()"
 
 
-def _time(cmd: list[str], cwd: Path) -> float:
+def _time(cmd: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall time and CPU time (user + system, the command and the processes it waited for)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, capture_output=True)
-    return time.perf_counter() - start
+    subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def commands() -> dict[str, list[str]]:
+    """The measured command lines, by label."""
+    sei = str(BIN / "sei")
+    return {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        "sei status": [sei, "status"],
+        "sei status --json": [sei, "status", "--json"],
+        "typer app status": [sys.executable, "-c", TYPER, "status"],
+        "dvc status": [str(BIN / "dvc"), "status"],
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--no-run", action="store_true", help="Skip the initial `sei run`.")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from sei_assets.core.workspace import seed_repository
@@ -40,15 +65,33 @@ def main() -> None:
         os.environ.setdefault("DAGSTER_HOME", str(Path(tmp) / "dagster"))
         Path(os.environ["DAGSTER_HOME"]).mkdir(exist_ok=True)
         repo = seed_repository(ROOT / "resources" / "loan", Path(tmp) / "loan")
-        subprocess.run([str(BIN / "sei"), "run"], cwd=repo, capture_output=True)
-        sei, dvc = [], []
+        if not args.no_run:
+            subprocess.run([str(BIN / "sei"), "run"], cwd=repo, capture_output=True)
+        cmds = commands()
+        wall: dict[str, list[float]] = {label: [] for label in cmds}
+        cpu: dict[str, list[float]] = {label: [] for label in cmds}
+        for cmd in cmds.values():  # warm-up: bytecode and page cache, not counted
+            _time(cmd, repo)
         for _ in range(args.rounds):
-            sei.append(_time([str(BIN / "sei"), "status"], repo))
-            dvc.append(_time([str(BIN / "dvc"), "status"], repo))
-        s, d = statistics.median(sei), statistics.median(dvc)
-        print(f"sei status  median {s * 1000:7.0f} ms over {args.rounds} runs")
-        print(f"dvc status  median {d * 1000:7.0f} ms over {args.rounds} runs")
-        print(f"ratio sei/dvc {s / d:.2f}")
+            for label, cmd in cmds.items():
+                w, c = _time(cmd, repo)
+                wall[label].append(w)
+                cpu[label].append(c)
+        med = {label: statistics.median(t) for label, t in wall.items()}
+        mcpu = {label: statistics.median(t) for label, t in cpu.items()}
+        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end")
+        for label in cmds:
+            print(
+                f"{label:<20} median {med[label] * 1000:7.0f} ms wall, "
+                f"{mcpu[label] * 1000:6.0f} ms CPU over {args.rounds} runs"
+            )
+        floor, dvc = med["python -c pass"], med["dvc status"]
+        for label in ("sei status", "sei status --json", "typer app status"):
+            print(
+                f"ratio {label + '/dvc':<24} {med[label] / dvc:5.2f} wall "
+                f"({mcpu[label] / mcpu['dvc status']:.2f} CPU)"
+                f"   ratio {label + '/floor':<26} {med[label] / floor:5.1f}"
+            )
 
 
 if __name__ == "__main__":

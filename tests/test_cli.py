@@ -12,6 +12,7 @@ import pytest
 from tests.reference import replay
 
 HEAVY = ("dagster", "sklearn", "pandas", "mlflow", "dvc")
+LEAN = ("typer", "rich", "pydantic", "click")  # not even these in the `sei` entry point
 
 
 @pytest.fixture
@@ -21,15 +22,21 @@ def evaluated(tmp_path: Path, sei) -> Path:
     return tmp_path
 
 
+@pytest.mark.parametrize("front", ["entry", "typer"])
 @pytest.mark.parametrize("verb", ["status", "verify", "pubkey"])
-def test_read_only_verbs_stay_light(evaluated: Path, verb: str) -> None:
+def test_read_only_verbs_stay_light(evaluated: Path, verb: str, front: str) -> None:
+    """The `sei` entry point imports no CLI framework either; the typer app no ML stack."""
     args = [verb] if verb == "pubkey" else [verb, "--repo", str(evaluated)]
+    forbidden = HEAVY + (LEAN if front == "entry" else ())
+    call = "rc = run(args)" if front == "entry" else "app(args)"
     code = (
         "import sys\n"
-        "from sei_assets.cli import app\n"
-        f"try:\n    app({args!r})\nexcept SystemExit as e:\n    rc = e.code\n"
-        f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
-        "print('HEAVY', heavy, 'RC', rc)\n"
+        + ("from sei_assets.entry import run\n" if front == "entry" else "")
+        + ("from sei_assets.cli import app\n" if front == "typer" else "")
+        + f"args = {args!r}\n"
+        + f"try:\n    {call}\nexcept SystemExit as e:\n    rc = e.code\n"
+        + f"heavy = [m for m in {forbidden!r} if m in sys.modules]\n"
+        + "print('HEAVY', heavy, 'RC', rc)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "HEAVY [] RC 0" in out.stdout, out.stdout + out.stderr

@@ -241,11 +241,9 @@ def _model_component(model: dict[str, Any]) -> str | None:
 
 def reconstruct_cycle(repo: Path, out: Path | None = None, key: Any = None) -> tuple[dict, Path]:
     """`sei reconstruct`: the ISO/IEC 23894 cycle replayed from git history, signed."""
-    from sei_assets.core import signing
-    from sei_assets.core.reconstruct import reconstruct, write_reconstruct
+    from sei_assets.core import reconstruct
 
-    doc = reconstruct(Path(repo))
-    return doc, write_reconstruct(Path(repo), doc, key or signing.load_or_create_key(), out)
+    return reconstruct.reconstruct_cycle(repo, out, key)
 
 
 def project_conformance(

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sei_assets.core import gitutil
 from sei_assets.core.errors import SeiError
 from sei_assets.core.fsutil import atomic_write
 from sei_assets.core.layout import BOM, BUNDLE, EVIDENCE_DIR, LEGACY_DIRS  # noqa: F401
-from sei_assets.core.model import Bundle, Record
+
+if TYPE_CHECKING:
+    from sei_assets.core.model import Bundle, Record
 
 SCHEMA_VERSION = "sei-assets/bundle/v1"
 
@@ -23,7 +25,7 @@ def evidence_dir(repo: Path) -> Path:
 def dump(doc: dict[str, Any] | Record, newline: bool = True) -> bytes:
     """The exact bytes an evidence JSON file is written with (two-space indent, UTF-8; the
     reference engine writes no trailing newline, this engine does)."""
-    data = doc.to_json() if isinstance(doc, Record) else doc
+    data = doc.to_json() if hasattr(doc, "to_json") else doc
     return (json.dumps(data, indent=2, ensure_ascii=False) + ("\n" if newline else "")).encode(
         "utf-8"
     )
@@ -40,6 +42,8 @@ def bundle_path(repo: Path) -> Path | None:
 
 def load_bundle(path: Path) -> Bundle:
     """The bundle at ``path``; an error naming the file and what is wrong with it."""
+    from sei_assets.core.model import Bundle
+
     try:
         return Bundle.from_bytes(Path(path).read_bytes())
     except OSError as exc:
@@ -66,6 +70,8 @@ def write_signed(path: Path, data: bytes, key: Any) -> Path:
 
 def previous_bundle(repo: Path) -> tuple[Bundle, str] | None:
     """The latest evidence before this run: on disk in .sei, else committed (.sei/.venth/.froga)."""
+    from sei_assets.core.model import Bundle
+
     current = evidence_dir(repo) / BUNDLE
     if current.is_file():
         try:

@@ -4,7 +4,15 @@ commits; we never rewrite it). Every failure is a `GitError` with git's own mess
 from __future__ import annotations
 
 import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on Windows
+    fcntl = None  # type: ignore[assignment]
 
 from sei_assets.core.errors import SeiError
 
@@ -102,3 +110,90 @@ def commit_all(repo: Path, message: str) -> None:
     """Stage everything and commit it (unsigned)."""
     git(repo, "add", "-A")
     git(repo, "-c", "commit.gpgsign=false", "commit", "-qm", message)
+
+
+_KINDS = (b"blob", b"tree", b"commit", b"tag")
+
+
+class BlobReader:
+    """One ``git cat-file --batch`` process answering ``rev:./path`` questions in turn.
+
+    :meth:`read` gives what ``git cat-file blob rev:./path`` would (None when absent or not a
+    blob) and the blob id, without a process per question. One stream of questions at a time
+    (finish or close a :meth:`read_many` before asking again). Use it as a context manager.
+    """
+
+    def __init__(self, repo: Path) -> None:
+        self._proc = subprocess.Popen(
+            ["git", "cat-file", "--batch"],
+            cwd=repo,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
+        if fcntl is not None and hasattr(fcntl, "F_SETPIPE_SZ") and self._proc.stdout is not None:
+            try:  # room for git to inflate blobs ahead of the reader (Linux)
+                fcntl.fcntl(self._proc.stdout.fileno(), fcntl.F_SETPIPE_SZ, 1 << 20)
+            except OSError:
+                pass
+
+    def read(self, rev: str, path: str) -> tuple[str, bytes] | None:
+        """(blob id, bytes) of ``path`` (relative to the repository argument) at ``rev``."""
+        stdin, stdout = self._proc.stdin, self._proc.stdout
+        assert stdin is not None and stdout is not None
+        stdin.write(f"{rev}:./{path}\n".encode())
+        stdin.flush()
+        return self._answer(stdout)
+
+    def read_many(self, specs: list[tuple[str, str]]) -> Iterator[tuple[str, bytes] | None]:
+        """As :meth:`read` for each ``(rev, path)``, in order: the questions are written by a
+        thread while the answers are read, so git inflates the next blob while we use one."""
+        stdin, stdout = self._proc.stdin, self._proc.stdout
+        assert stdin is not None and stdout is not None
+        request = "".join(f"{rev}:./{path}\n" for rev, path in specs).encode()
+
+        def write() -> None:
+            stdin.write(request)
+            stdin.flush()
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        done = 0
+        try:
+            while done < len(specs):
+                answer = self._answer(stdout)
+                done += 1
+                yield answer
+        finally:  # a consumer that stops early: drain the rest, so that later reads line up
+            for _ in range(done, len(specs)):
+                self._answer(stdout)
+            writer.join()
+
+    @staticmethod
+    def _answer(stdout: IO[bytes]) -> tuple[str, bytes] | None:
+        line = stdout.readline()
+        if not line:
+            raise RuntimeError("git cat-file --batch ended before answering")
+        header = line.split()
+        if len(header) != 3 or not header[2].isdigit() or header[1] not in _KINDS:
+            return None  # "<name> missing" / "<name> ambiguous"
+        oid, kind, size = header
+        data = stdout.read(int(size))
+        stdout.read(1)  # the newline after the contents
+        return (oid.decode(), data) if kind == b"blob" else None
+
+    def close(self) -> None:
+        """End the process (answers still unread are dropped: git stops on the closed pipe)."""
+        for pipe in (self._proc.stdin, self._proc.stdout):
+            if pipe is not None:
+                try:
+                    pipe.close()
+                except OSError:  # git already gone: nothing left to flush
+                    pass
+        self._proc.wait()
+
+    def __enter__(self) -> BlobReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -29,12 +29,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sei_assets.core.errors import SeiError
-from sei_assets.core.evidence import BUNDLE, EVIDENCE_DIR, LEGACY_DIRS
+from sei_assets.core.layout import BUNDLE, EVIDENCE_DIR, LEGACY_DIRS
+
+if TYPE_CHECKING:
+    from sei_assets.core.model import Bundle
 from sei_assets.core.gitutil import blob_at, git_text, has_head, object_id  # noqa: F401
-from sei_assets.core.model import Bundle
 
 PREFIXES = ("Sei", "Venth", "Froga")
 #: decision kind -> the trailer key this engine writes.
@@ -239,14 +241,15 @@ def staleness(repo: Path, sha: str) -> str | None:
 # --------------------------------------------------------------------------- reading
 
 
-def decisions(repo: Path) -> list[dict[str, Any]]:
+def decisions(repo: Path, head_known: bool = False) -> list[dict[str, Any]]:
     """Every decision in the history of HEAD, oldest first.
 
     Each: ``kind``, ``by``, ``sha``, ``date`` (committer date, UTC, ``Z``), ``subject``,
     ``reason`` (or None), ``residual_accepted`` (or None) and ``trailer`` (the key as written).
+    ``head_known``: the caller already checked :func:`has_head` (two git runs fewer).
     """
     repo = Path(repo)
-    if not has_head(repo):
+    if not head_known and not has_head(repo):
         return []
     out = git_text(
         repo,

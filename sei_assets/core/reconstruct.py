@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +38,37 @@ import yaml
 from sei_assets.core import governance
 from sei_assets.core.errors import SeiError
 from sei_assets.core.evidence import EVIDENCE_DIR, dump, write_signed
-from sei_assets.core.governance import BUNDLE_PATHS, blob_at, utc_z
+from sei_assets.core.gitutil import BlobReader
+from sei_assets.core.governance import BUNDLE_PATHS, utc_z
 from sei_assets.core.layout import MANIFEST_NAMES
-from sei_assets.core.model import ReconstructDoc
 
 RECONSTRUCT = "reconstruct.json"
 
 SCHEMA_VERSION = 1
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+try:  # optional accelerator (installed with compliance-trestle, dvc-data, dagster-dbt)
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - json alone gives the same results
+    _fast_loads = None
+
+
+def _typed(doc: dict[str, Any]) -> Any:
+    """``doc`` validated as the reconstruct document (pydantic imported only when writing)."""
+    from sei_assets.core.model import ReconstructDoc
+
+    return ReconstructDoc.model_validate(doc)
+
+
+def _working_bundle(repo: Path) -> dict[str, Any] | None:
+    """The working tree's bundle as plain JSON (``.sei`` first, then the legacy folders)."""
+    for rel in BUNDLE_PATHS:
+        path = Path(repo) / rel
+        if path.is_file():
+            try:
+                return json.loads(path.read_text(encoding="utf-8"))
+            except ValueError as exc:
+                raise SeiError(f"{path}: not valid JSON: {exc}") from None
+    return None
 
 
 def reconstruct(repo: Path) -> dict[str, Any]:
@@ -52,19 +77,30 @@ def reconstruct(repo: Path) -> dict[str, Any]:
     if not governance.has_head(repo):
         raise SeiError(f"nothing to reconstruct in {repo}: the repository has no commit yet")
     system = _system_name(repo)
-    snaps = _snapshots(repo)
-    current = governance.current_bundle(repo)[1]
-    latest = current.to_json() if current is not None else None
-    if latest is None:
-        latest = next((s["bundle"] for s in reversed(snaps) if s["bundle"] is not None), None)
-    history = governance.decisions(repo)
+    ranges = _Ranges(repo)
+    # The git questions that need no bundle run in threads beside the bundles' parsing; their
+    # errors come out where the sequential order would raise them (Future.result).
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        decided = pool.submit(_decisions, repo)
+        prefetched = pool.submit(ranges.prefetch)
+        with BlobReader(repo) as blobs:  # every blob of the replay through one process
+            snaps = _snapshots(repo, blobs)
+            latest = _working_bundle(repo)
+            if latest is None:
+                latest = next(
+                    (s["bundle"] for s in reversed(snaps) if s["bundle"] is not None), None
+                )
+            risks = _risks(repo, latest, snaps, blobs)
+        prefetched.result()
+        arcs = _arcs(repo, snaps, ranges)
+        approval, lifecycle = decided.result()
     payload: dict[str, Any] = {
         "system_name": system,
         "snapshots": [{k: s[k] for k in ("sha", "date", "subject")} for s in snaps],
-        "risks": _risks(repo, latest, snaps),
-        "treatment_arcs": _arcs(repo, snaps),
-        "approval": governance.approval(repo, history),
-        "lifecycle": governance.lifecycle(repo, history),
+        "risks": risks,
+        "treatment_arcs": arcs,
+        "approval": approval,
+        "lifecycle": lifecycle,
     }
     return {
         "schema_version": SCHEMA_VERSION,
@@ -72,6 +108,12 @@ def reconstruct(repo: Path) -> dict[str, Any]:
         "system": system,
         "payload": payload,
     }
+
+
+def _decisions(repo: Path) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The latest approval and the lifecycle, from one reading of the decisions."""
+    history = governance.decisions(repo, head_known=True)
+    return governance.approval(repo, history), governance.lifecycle(repo, history)
 
 
 def write_reconstruct(repo: Path, doc: dict[str, Any], key: Any, out: Path | None = None) -> Path:
@@ -85,7 +127,7 @@ def write_reconstruct(repo: Path, doc: dict[str, Any], key: Any, out: Path | Non
     repo = Path(repo)
     if out is not None:
         target = Path(out)
-        write_signed(target, dump(ReconstructDoc.model_validate(doc)), key)
+        write_signed(target, dump(_typed(doc)), key)
         return target
     folder = repo / EVIDENCE_DIR
     pubkey = folder / signing.PUBKEY_FILE
@@ -96,10 +138,18 @@ def write_reconstruct(repo: Path, doc: dict[str, Any], key: Any, out: Path | Non
             "signed the evidence there, or write the reconstruct elsewhere (out=...)"
         )
     target = folder / RECONSTRUCT
-    write_signed(target, dump(ReconstructDoc.model_validate(doc)), key)
+    write_signed(target, dump(_typed(doc)), key)
     if not pubkey.is_file():
         signing.write_pubkey(folder, key)
     return target
+
+
+def reconstruct_cycle(repo: Path, out: Path | None = None, key: Any = None) -> tuple[dict, Path]:
+    """Replay the history and write the document signed (``sei reconstruct``): (doc, path)."""
+    from sei_assets.core import signing
+
+    doc = reconstruct(Path(repo))
+    return doc, write_reconstruct(Path(repo), doc, key or signing.load_or_create_key(), out)
 
 
 # --------------------------------------------------------------------------- history
@@ -130,7 +180,7 @@ def _log(repo: Path, *args: str) -> list[list[str]]:
     return [r.split("\x00") for r in out.split("\x1e")[1:]]
 
 
-def _snapshots(repo: Path) -> list[dict[str, Any]]:
+def _snapshots(repo: Path, blobs: BlobReader) -> list[dict[str, Any]]:
     """Every commit that added or modified an evidence bundle, with the bundle it committed."""
     records = _log(
         repo,
@@ -142,7 +192,7 @@ def _snapshots(repo: Path) -> list[dict[str, Any]]:
         "--",
         *BUNDLE_PATHS,
     )
-    snaps = []
+    wanted = []
     for sha, ct, subject, files in records:
         changed = set()
         for line in files.strip().splitlines():
@@ -150,15 +200,12 @@ def _snapshots(repo: Path) -> list[dict[str, Any]]:
             if status[:1] in ("A", "M"):
                 changed.add(path)
         paths = [p for p in BUNDLE_PATHS if p in changed]
-        if not paths:
-            continue
-        bundle = None
-        raw = blob_at(repo, sha, paths[0])
-        if raw is not None:
-            try:
-                bundle = json.loads(raw)
-            except ValueError:
-                bundle = None
+        if paths:
+            wanted.append((sha, ct, subject, paths[0]))
+    snaps = []
+    found_all = blobs.read_many([(sha, path) for sha, _ct, _s, path in wanted])
+    for (sha, ct, subject, _path), found in zip(wanted, found_all, strict=True):
+        bundle = None if found is None else _json(found[1])
         snaps.append(
             {
                 "sha": sha,
@@ -168,6 +215,20 @@ def _snapshots(repo: Path) -> list[dict[str, Any]]:
             }
         )
     return snaps
+
+
+def _json(raw: bytes) -> Any:
+    """``json.loads(raw)``, or None when that fails; orjson first when it is installed (about
+    twice as fast on bundles; whatever it refuses, json decides, so the result is json's)."""
+    if _fast_loads is not None:
+        try:
+            return _fast_loads(raw)
+        except ValueError:
+            pass
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
 
 
 def _strings(node: Any) -> set[str]:
@@ -181,40 +242,69 @@ def _strings(node: Any) -> set[str]:
     return set()
 
 
-def _identified(repo: Path, risk_ids: list[str]) -> dict[str, tuple[str, str]]:
+_PLAIN_ID = re.compile(r"[!#-&(-\[\]-~]+")  # printable ASCII but space, quotes, backslash
+
+
+def _may_name(raw: bytes, ids: set[str]) -> bool:
+    """False only when no YAML reading of ``raw`` can have a string equal to one of ``ids``.
+
+    An id of plain printable ASCII (no space, quote or backslash) can only be a parsed string
+    if it appears verbatim in the text, unless the text has escapes (a backslash).
+    """
+    if b"\\" in raw or not all(_PLAIN_ID.fullmatch(i) for i in ids):
+        return True
+    return any(i.encode() in raw for i in ids)
+
+
+def _named(raw: bytes, wanted: set[str]) -> set[str]:
+    """The ids of ``wanted`` that a manifest's bytes name."""
+    data = _yaml(raw)
+    if data is None:  # unparsable at that commit: fall back to the text
+        text = raw.decode("utf-8", "replace")
+        return {r for r in wanted if r in text}
+    return _strings(data) & wanted
+
+
+def _identified(repo: Path, risk_ids: list[str], blobs: BlobReader) -> dict[str, tuple[str, str]]:
     """For each risk id, the first commit whose manifest names it: (sha, date Z)."""
     wanted = set(risk_ids)
     found: dict[str, tuple[str, str]] = {}
     if not wanted:
         return found
     records = _log(repo, "--format=%x1e%H%x00%ct", "HEAD", "--", *MANIFEST_NAMES)
-    for sha, ct in records:
-        named: set[str] = set()
-        for name in MANIFEST_NAMES:
-            raw = blob_at(repo, sha.strip(), name)
-            if raw is None:
-                continue
-            data = _yaml(raw)
-            if data is None:  # unparsable at that commit: fall back to the text
-                text = raw.decode("utf-8", "replace")
-                named |= {r for r in wanted if r in text}
-            else:
-                named |= _strings(data) & wanted
-        for rid in named - found.keys():
-            found[rid] = (sha.strip(), utc_z(ct.strip()))
-        if found.keys() >= wanted:
-            break
+    by_blob: dict[str, set[str]] = {}  # a manifest unchanged since is parsed once
+    questions = [(sha.strip(), name) for sha, _ct in records for name in MANIFEST_NAMES]
+    answers = blobs.read_many(questions)
+    try:
+        for sha, ct in records:
+            named: set[str] = set()
+            for _name in MANIFEST_NAMES:
+                blob = next(answers)
+                if blob is None:
+                    continue
+                oid, raw = blob
+                if oid not in by_blob:
+                    if not _may_name(raw, wanted - found.keys()):
+                        continue  # none of the ids still looked for is in it: not parsed
+                    by_blob[oid] = _named(raw, wanted)
+                named |= by_blob[oid]
+            for rid in named - found.keys():
+                found[rid] = (sha.strip(), utc_z(ct.strip()))
+            if found.keys() >= wanted:
+                break
+    finally:
+        answers.close()  # the answers not needed are read and dropped
     return found
 
 
 def _risks(
-    repo: Path, latest: dict[str, Any] | None, snaps: list[dict[str, Any]]
+    repo: Path, latest: dict[str, Any] | None, snaps: list[dict[str, Any]], blobs: BlobReader
 ) -> list[dict[str, Any]]:
     if not latest:
         return []
     measured = {r.get("risk_id") for r in latest.get("control_results") or []}
     analysis = [a for a in latest.get("risk_analysis") or [] if a.get("risk_id") in measured]
-    identified = _identified(repo, [a["risk_id"] for a in analysis])
+    identified = _identified(repo, [a["risk_id"] for a in analysis], blobs)
     risks = []
     for entry in analysis:
         rid = entry["risk_id"]
@@ -279,6 +369,92 @@ def _treatment_commit(
     return {"sha": sha, "date": utc_z(ct), "subject": subject}
 
 
+class _Ranges:
+    """Answers about commit ranges ``(failed, passed]`` from HEAD's history read once.
+
+    On a linear history (no merge) a range is a slice of the chain of commits, so the newest
+    treatment commit in it and the engine's anchor come from two ``git log`` runs in all, not
+    one per arc. With merges, git's own range and history simplification rules apply: each
+    question goes to git (:func:`_treatment_commit`, :func:`_engine_anchor`).
+    """
+
+    def __init__(self, repo: Path) -> None:
+        self.repo = repo
+        self._paths: list[str] | None = None
+        self._chain: list[tuple[str, str, str]] | None = None  # (sha, ct, subject), newest first
+        self._index: dict[str, int] = {}
+        self._linear = False
+        self._touching: set[str] | None = None
+
+    @property
+    def paths(self) -> list[str]:
+        """The treatment paths (:func:`_treatment_paths`), read once."""
+        if self._paths is None:
+            self._paths = _treatment_paths(self.repo)
+        return self._paths
+
+    def prefetch(self) -> None:
+        """Ask git beforehand what the arcs will need; a failure is asked again (and raised)
+        where an arc needs the answer, as if nothing had been asked before."""
+        try:
+            if self._load() and self.paths:
+                self._touched()
+        except Exception:  # noqa: BLE001 - deferred to the question that needs it
+            pass
+
+    def _touched(self) -> set[str]:
+        """The commits of HEAD that changed a treatment path."""
+        if self._touching is None:
+            out = governance.git_text(self.repo, "log", "--format=%H", "HEAD", "--", *self.paths)
+            self._touching = set(out.split())
+        return self._touching
+
+    def _load(self) -> bool:
+        """Read HEAD's chain once; whether the history is linear."""
+        if self._chain is None:
+            out = governance.git_text(
+                self.repo, "log", "--format=%x1e%H%x00%P%x00%ct%x00%s", "HEAD"
+            )
+            records = [r.split("\x00", 3) for r in out.split("\x1e")[1:]]
+            self._linear = all(len(parents.split()) <= 1 for _s, parents, _c, _m in records)
+            self._chain = [
+                (sha, ct, subject.removesuffix("\n")) for sha, _p, ct, subject in records
+            ]
+            self._index = {sha: i for i, (sha, _c, _m) in enumerate(self._chain)}
+        return self._linear
+
+    def _between(self, failed: str, passed: str) -> list[tuple[str, str, str]]:
+        """The commits of ``failed..passed``, newest first (linear history only)."""
+        assert self._chain is not None
+        return self._chain[self._index[passed] : self._index[failed]]
+
+    def treatment_commit(self, failed: str, passed: str) -> dict[str, str] | None:
+        """The newest commit of ``(failed, passed]`` that changed a treatment path."""
+        if not self.paths:
+            return None
+        if not self._load():
+            return _treatment_commit(self.repo, self.paths, failed, passed)
+        touching = self._touched()
+        for sha, ct, subject in self._between(failed, passed):
+            if sha in touching:
+                return {"sha": sha, "date": utc_z(ct), "subject": subject.rstrip()}
+        return None
+
+    def engine_anchor(
+        self, bundle: dict[str, Any], cid: str, failed: str, passed: str
+    ) -> dict[str, Any] | None:
+        """As :func:`_engine_anchor`, from the chain read once."""
+        anchors = _anchors(bundle, cid)
+        if not anchors:
+            return None
+        if not self._load():
+            return _engine_anchor(self.repo, bundle, cid, failed, passed)
+        for sha, ct, subject in self._between(failed, passed):
+            if any(sha.startswith(a) for a in anchors):
+                return {"sha": sha, "date": utc_z(ct), "subject": subject}
+        return None
+
+
 def _side(snap: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
     return {
         "sha": snap["sha"],
@@ -290,12 +466,13 @@ def _side(snap: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _arcs(repo: Path, snaps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _arcs(
+    repo: Path, snaps: list[dict[str, Any]], ranges: _Ranges | None = None
+) -> list[dict[str, Any]]:
     """FAIL -> PASS per control between consecutive snapshots that measured it."""
     last: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     since: dict[str, dict[str, Any]] = {}
     arcs: list[dict[str, Any]] = []
-    paths: list[str] | None = None
     for snap in snaps:
         for result in (snap["bundle"] or {}).get("control_results") or []:
             cid = result.get("control_id")
@@ -307,12 +484,12 @@ def _arcs(repo: Path, snaps: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 since.setdefault(cid, snap)
             elif previous is not None and previous[1].get("passed") is not True:
                 old_snap, old = previous
-                if paths is None:
-                    paths = _treatment_paths(repo)
-                treatment = _treatment_commit(repo, paths, old_snap["sha"], snap["sha"])
+                if ranges is None:
+                    ranges = _Ranges(repo)
+                treatment = ranges.treatment_commit(old_snap["sha"], snap["sha"])
                 if treatment is None:
-                    treatment = _engine_anchor(
-                        repo, snap["bundle"], cid, old_snap["sha"], snap["sha"]
+                    treatment = ranges.engine_anchor(
+                        snap["bundle"], cid, old_snap["sha"], snap["sha"]
                     )
                 first = since.pop(cid, old_snap)
                 arcs.append(
@@ -336,11 +513,7 @@ def _engine_anchor(
 ) -> dict[str, Any] | None:
     """The treatment commit the engine recorded at run time for ``cid``, when it lies in
     ``(failed, passed]`` (an older one was already there when the control still failed)."""
-    anchors = [
-        e["treatment_commit"]
-        for e in bundle.get("treatment_events") or []
-        if e.get("control_id") == cid and e.get("treatment_commit")
-    ]
+    anchors = _anchors(bundle, cid)
     if not anchors:
         return None
     out = governance.git_text(repo, "log", "--format=%H%x00%ct%x00%s", f"{failed}..{passed}", "--")
@@ -349,3 +522,12 @@ def _engine_anchor(
         if any(sha.startswith(a) for a in anchors):
             return {"sha": sha, "date": utc_z(ct), "subject": subject}
     return None
+
+
+def _anchors(bundle: dict[str, Any], cid: str) -> list[str]:
+    """The treatment commits the engine recorded for ``cid`` in ``bundle``."""
+    return [
+        e["treatment_commit"]
+        for e in bundle.get("treatment_events") or []
+        if e.get("control_id") == cid and e.get("treatment_commit")
+    ]

@@ -287,7 +287,7 @@ def _sei_argv() -> list[str]:
     exe = Path(sys.executable).parent / "sei"
     if exe.exists():
         return [str(exe)]
-    return [sys.executable, "-c", "from sei_assets.cli import main; main()"]
+    return [sys.executable, "-m", "sei_assets.entry"]
 
 
 def engine_verb(verb: str, flags: Callable[[dict[str, Any]], list[str]] | None = None) -> Handler:

@@ -1,0 +1,252 @@
+"""The `sei` entry point: the read-only verbs without typer, rich or pydantic.
+
+`sei status`, `sei verify` and `sei pubkey` (with `--repo`, `--json`, `--pubkey`), and
+`sei reconstruct` (`--repo`, `--out`, `--json`: it reads history and writes one signed document)
+are parsed and printed here with the standard library only, so they cost little more than the
+interpreter's start and their own work. Everything else (other verbs, `--help`, an option this
+parser does not know, a malformed command line) goes to the typer app in :mod:`sei_assets.cli`,
+which stays the reference: the output, flags and exit codes here must match it
+(tests/test_entry.py compares the two)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+# rich markup used by the typer app's read-only verbs -> SGR codes (rich's own rendering).
+_SGR = {
+    "green": "32",
+    "yellow": "33",
+    "red": "31",
+    "bold red": "1;31",
+    "bold green": "1;32",
+}
+# verb -> (options taking a value, flags)
+_VERBS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "status": (frozenset({"--repo"}), frozenset({"--json"})),
+    "verify": (frozenset({"--repo", "--pubkey"}), frozenset({"--json"})),
+    "pubkey": (frozenset(), frozenset({"--json"})),
+    "reconstruct": (frozenset({"--repo", "--out"}), frozenset({"--json"})),
+}
+
+
+class _Unsupported(Exception):
+    """The command line is not one this lean parser serves: the typer app takes it."""
+
+
+def parse(argv: Sequence[str]) -> tuple[str, dict[str, str | bool]]:
+    """``(verb, options)`` for a read-only verb; raise :class:`_Unsupported` otherwise.
+
+    Accepts ``--opt value`` and ``--opt=value`` (the last one wins, as in click) and nothing
+    else: help, unknown options, positionals and values that look like options are left to typer.
+    """
+    if not argv or argv[0] not in _VERBS:
+        raise _Unsupported
+    valued, flags = _VERBS[argv[0]]
+    opts: dict[str, str | bool] = {}
+    rest = list(argv[1:])
+    while rest:
+        arg = rest.pop(0)
+        name, eq, value = arg.partition("=")
+        if name in valued:
+            if not eq:
+                if not rest:
+                    raise _Unsupported
+                value = rest.pop(0)
+            if not value or value.startswith("-"):
+                raise _Unsupported
+            opts[name] = value
+        elif arg in flags:
+            opts[arg] = True
+        else:
+            raise _Unsupported
+    return argv[0], opts
+
+
+def _is_terminal(stream: Any) -> bool:
+    """Whether rich would treat ``stream`` as a terminal (TTY_COMPATIBLE, FORCE_COLOR, isatty)."""
+    compatible = os.environ.get("TTY_COMPATIBLE", "")
+    if compatible in ("0", "1"):
+        return compatible == "1"
+    force = os.environ.get("FORCE_COLOR")
+    if force is not None:
+        return force != ""
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        return False
+
+
+class _Out:
+    """Lines for one stream, with rich-style markup turned into colour on a terminal only."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.lines: list[str] = []
+        self.colour = _is_terminal(stream) and os.environ.get("TERM", "").lower() not in (
+            "dumb",
+            "unknown",
+        )
+
+    def mark(self, style: str, text: str) -> str:
+        if not self.colour:
+            return text
+        code = _SGR[style]
+        if os.environ.get("NO_COLOR"):
+            code = "1" if code.startswith("1;") else ""
+        return f"\x1b[{code}m{text}\x1b[0m" if code else text
+
+    def add(self, line: str) -> None:
+        self.lines.append(line + "\n")
+
+    def flush(self) -> None:
+        self.stream.write("".join(self.lines))
+        self.stream.flush()
+
+
+def _json(doc: Any) -> str:
+    return json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def status(opts: dict[str, str | bool], out: _Out) -> int:
+    """`sei status`: freshness per section and typed drift; exit 0 fresh and green, else 1."""
+    from sei_assets.core.status import system_status
+
+    st = system_status(Path(str(opts.get("--repo", "."))))
+    if opts.get("--json"):
+        out.lines.append(_json(st.to_json()))
+        return st.exit_code
+    out.add(f"system: {st.system}")
+    for s in st.sections:
+        out.add(f"  {s.section}: {out.mark('green' if s.fresh else 'yellow', s.describe())}")
+    out.add(
+        f"last gate: {st.gate or 'none (no evidence yet)'}"
+        + (f" (evidence of {st.generated_at})" if st.generated_at else "")
+    )
+    if st.stale_classes:
+        out.add(f"drift: class {', '.join(st.stale_classes)} — run `sei run` to recompute")
+    return st.exit_code
+
+
+def verify(opts: dict[str, str | bool], out: _Out) -> int:
+    """`sei verify`: check every signed evidence file, offline; exit 0 verified, else 1."""
+    from sei_assets.core import signing
+
+    pinned = None
+    pubkey = opts.get("--pubkey")
+    if isinstance(pubkey, str):
+        p = Path(pubkey)
+        pinned = p.read_text().strip() if p.is_file() else pubkey.strip()
+    verdict = signing.verify_evidence(Path(str(opts.get("--repo", "."))), pinned)
+    code = 0 if verdict.ok else 1
+    if opts.get("--json"):
+        doc = {
+            "ok": verdict.ok,
+            "evidence_dir": str(verdict.evidence_dir),
+            "pubkey_source": verdict.pubkey_source,
+            "keyid": verdict.keyid,
+            "files": [{"path": str(f.path), "ok": f.ok, "reason": f.reason} for f in verdict.files],
+        }
+        out.lines.append(_json(doc))
+        return code
+    for f in verdict.files:
+        mark = out.mark("green", "OK") + "  " if f.ok else out.mark("red", "FAIL")
+        out.add(f"{mark} {f.path}" + ("" if f.ok else f" — {f.reason}"))
+    if verdict.pubkey_source == "repository":
+        out.add(
+            out.mark("yellow", "note:") + " the public key was taken from the repository itself "
+            f"({verdict.evidence_dir}/PUBKEY.txt); pin a trusted key with --pubkey"
+        )
+    out.add(f"{'verified' if verdict.ok else 'NOT verified'}: {len(verdict.files)} signed files")
+    return code
+
+
+def pubkey(opts: dict[str, str | bool], out: _Out) -> int:
+    """`sei pubkey`: this machine's signing public key (created on first use)."""
+    from sei_assets.core import signing
+
+    hexkey = signing.public_key_hex(signing.load_or_create_key())
+    if opts.get("--json"):
+        out.lines.append(_json({"pubkey": hexkey, "keyid": signing.keyid_for(hexkey)}))
+    else:
+        out.add(hexkey)
+    return 0
+
+
+def reconstruct(opts: dict[str, str | bool], out: _Out) -> int:
+    """`sei reconstruct`: the risk-management cycle from git history, signed."""
+    from sei_assets.core.reconstruct import reconstruct_cycle
+
+    target = opts.get("--out")
+    doc, path = reconstruct_cycle(
+        Path(str(opts.get("--repo", "."))), Path(target) if isinstance(target, str) else None
+    )
+    if opts.get("--json"):
+        out.lines.append(_json({"file": str(path), **doc}))
+        return 0
+    p = doc["payload"]
+    out.add(
+        f"{len(p['snapshots'])} evidence snapshots, {len(p['risks'])} measured risks, "
+        f"{len(p.get('treatment_arcs', []))} treatment arcs"
+    )
+    for arc in p.get("treatment_arcs", []):
+        anchor = (arc.get("treatment") or {}).get("sha", "?")
+        out.add(f"  treatment arc: {arc['control_id']} FAIL → PASS (treatment {anchor[:12]})")
+    out.add(f"lifecycle: {p['lifecycle']['state']}")
+    out.add(f"written: {path} (signed)")
+    return 0
+
+
+_HANDLERS: dict[str, Callable[[dict[str, str | bool], _Out], int]] = {
+    "status": status,
+    "verify": verify,
+    "pubkey": pubkey,
+    "reconstruct": reconstruct,
+}
+
+
+def _typer(argv: Sequence[str]) -> int:
+    """Run the full typer app on ``argv``; its exit code."""
+    from sei_assets.cli import app
+
+    try:
+        app(list(argv), prog_name="sei")
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return 0
+
+
+def run(argv: Sequence[str]) -> int:
+    """Serve ``argv`` (without the program name); the exit code."""
+    from sei_assets.core.errors import SeiError
+
+    try:
+        verb, opts = parse(argv)
+    except _Unsupported:
+        return _typer(argv)
+    out = _Out(sys.stdout)
+    try:
+        code = _HANDLERS[verb](opts, out)
+    except SeiError as exc:
+        err = _Out(sys.stderr)
+        err.add(f"{err.mark('bold red', 'error:')} {exc}")
+        err.flush()
+        return exc.exit_code
+    except Exception:  # noqa: BLE001 - nothing printed yet: let the typer app report it its way
+        return _typer(argv)
+    out.flush()
+    return code
+
+
+def main() -> None:
+    """Entry point of the `sei` script."""
+    sys.exit(run(sys.argv[1:]))
+
+
+if __name__ == "__main__":
+    main()

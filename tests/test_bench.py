@@ -1,0 +1,48 @@
+"""Regression guard for the benchmarks: each one runs at a tiny size and prints its ratios.
+
+Structure only (it ran, it printed a ratio): timings on a shared machine are not asserted.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+RATIO = re.compile(r"^.*\bratio\b.*\d+\.\d+.*$", re.M)
+
+# script -> (tiny arguments, the ratio lines it must print)
+TINY = {
+    "bench_status.py": (["--rounds", "1", "--no-run"], ["sei status/dvc", "sei status/floor"]),
+    "bench_reconstruct.py": (["--commits", "40", "--rounds", "1"], ["sei reconstruct/git log -p"]),
+    "bench_verify.py": (["--n", "5", "--rounds", "1"], ["ours/bare"]),
+    "bench_defs_load.py": (["--sizes", "1", "2", "--rounds", "1"], ["load(2)/load(1)"]),
+}
+
+
+# bench_verify.py still imports `sei_assets.signing` (now `sei_assets.core.signing`): it is
+# being rewritten with `sei verify` under issue 12, so it is expected to fail until then.
+VERIFY_PENDING = pytest.mark.xfail(reason="bench_verify.py: rewrite pending (issue 12)")
+
+
+@pytest.mark.parametrize(
+    "script",
+    [pytest.param(s, marks=VERIFY_PENDING) if s == "bench_verify.py" else s for s in TINY],
+)
+def test_bench_runs_and_prints_its_ratios(script: str) -> None:
+    args, expected = TINY[script]
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    ratios = [m.group(0) for m in RATIO.finditer(done.stdout)]
+    assert ratios, done.stdout
+    for name in expected:
+        assert any(name in line for line in ratios), (name, done.stdout)
