@@ -261,12 +261,18 @@ def test_bundle_expectations_show_expected_and_actual(tmp_path: Path, state: Pat
     scenario = load_scenario(path)
     first = new_workspace(scenario)
     bundle = {
+        "system_name": "judged",
         "gate": "red",
         "gate_failures": ["c1"],
         "control_results": [
             {
                 "control_id": "c1",
+                "metric_key": "m1",
                 "actual_value": 0.1,
+                "threshold": 0.5,
+                "operator": "gt",
+                "severity": "high",
+                "enforcement_mode": "block",
                 "passed": False,
                 "frameworks": ["a"],
             }
