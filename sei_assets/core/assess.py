@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from sei_assets.core import safeload
 from sei_assets.core.evidence import EVIDENCE_DIR, dump, write_signed
 from sei_assets.core.fsutil import atomic_write
 from sei_assets.core.manifest import LoadedManifest, Manifest
@@ -36,8 +37,8 @@ RISK_KEYS = ("id", "title", "domain", "rationale", "impact", "likelihood", "trea
 @cache
 def knowledge() -> dict[str, Any]:
     """The risk catalogue (categories and risks), parsed once."""
-    text = resources.files("sei_assets.knowledge").joinpath("risk_catalogue.yaml").read_text()
-    return yaml.safe_load(text)
+    entry = resources.files("sei_assets.knowledge").joinpath("risk_catalogue.yaml")
+    return safeload.parse_yaml(str(entry), entry.read_text(), "risk catalogue")[0]
 
 
 def _texts(m: Manifest) -> list[tuple[str, str]]:

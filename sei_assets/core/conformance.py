@@ -53,8 +53,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from sei_assets.core import safeload
 from sei_assets.core.errors import SeiError
 from sei_assets.core.evidence import EVIDENCE_DIR, dump, write_signed
 from sei_assets.core.manifest import LoadedManifest, Manifest, Measure, Treatment
@@ -85,8 +84,8 @@ def catalogue(standard_id: str) -> dict[str, Any] | None:
     entry = _standards_dir().joinpath(f"{standard_slug(standard_id)}.yaml")
     if not entry.is_file():
         return None
-    data = yaml.safe_load(entry.read_text(encoding="utf-8"))
-    if data.get("standard") != standard_id:
+    data = safeload.load_yaml(entry, "clause catalogue")
+    if not isinstance(data, dict) or data.get("standard") != standard_id:
         raise SeiError(f"catalogue {entry.name} declares {data.get('standard')!r}")
     return data
 
@@ -96,7 +95,10 @@ def catalogues() -> list[str]:
     ids = []
     for entry in _standards_dir().iterdir():
         if entry.name.endswith(".yaml"):
-            ids.append(yaml.safe_load(entry.read_text(encoding="utf-8"))["standard"])
+            doc = safeload.load_yaml(entry, "clause catalogue")
+            if not isinstance(doc, dict) or not isinstance(doc.get("standard"), str):
+                raise SeiError(f"{entry}: standard: expected the catalogue's standard id")
+            ids.append(doc["standard"])
     return sorted(ids)
 
 

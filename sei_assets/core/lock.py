@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sei_assets.core.errors import SeiError
 from sei_assets.core.fsutil import atomic_write, sha256_file
 
@@ -26,15 +24,13 @@ DRIFT_CLASS = {"scope": "A", "impl": "B", "data": "C"}
 DRIFT_MEANING = {"A": "scope", "B": "model/treatment", "C": "data"}
 SECTIONS = ("classification", "data_governance", "measurement-data", "measurement-model", "risks")
 EMPTY = "sha256:" + hashlib.sha256(b"").hexdigest()
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def read_raw_manifest(path: Path) -> dict[str, Any]:
     """The manifest as plain data (validation is the engine's job; this is for hashing)."""
-    try:
-        data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_Loader)
-    except (OSError, yaml.YAMLError) as exc:
-        raise SeiError(f"{path}: cannot read the manifest: {exc}") from None
+    from sei_assets.core import safeload
+
+    data = safeload.load_yaml(path, "manifest")
     if not isinstance(data, dict):
         raise SeiError(f"{path}: expected a mapping at the top level")
     return data

@@ -8,16 +8,15 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import yaml
-
+from sei_assets.core import safeload
 from sei_assets.core.controls import ControlResult
 from sei_assets.core.manifest import Manifest
 
 
 @cache
 def _authorities() -> dict[str, Any]:
-    text = resources.files("sei_assets.knowledge").joinpath("authorities.yaml").read_text()
-    return yaml.safe_load(text)
+    entry = resources.files("sei_assets.knowledge").joinpath("authorities.yaml")
+    return safeload.parse_yaml(str(entry), entry.read_text(), "authorities catalogue")[0]
 
 
 def authority(standard_id: str) -> str | None:

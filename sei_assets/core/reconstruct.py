@@ -31,9 +31,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from sei_assets.core import governance
+from sei_assets.core import governance, safeload
 from sei_assets.core.errors import SeiError
 from sei_assets.core.evidence import EVIDENCE_DIR, dump, write_signed
 from sei_assets.core.governance import BUNDLE_PATHS, blob_at, utc_z
@@ -42,7 +40,6 @@ RECONSTRUCT = "reconstruct.json"
 #: As core.manifest.MANIFEST_NAMES, without importing pydantic (read-only verbs stay fast).
 MANIFEST_NAMES = ("sei.yaml", "venth.yaml", "froga.yaml")
 SCHEMA_VERSION = 1
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def reconstruct(repo: Path) -> dict[str, Any]:
@@ -117,8 +114,8 @@ def _system_name(repo: Path) -> str:
 
 def _yaml(raw: bytes) -> Any:
     try:
-        return yaml.load(raw.decode("utf-8"), Loader=_Loader)
-    except (UnicodeDecodeError, yaml.YAMLError):
+        return safeload.parse_yaml("<history>", safeload.decode("<history>", raw, "manifest"))[0]
+    except SeiError:
         return None
 
 

@@ -11,8 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from sei_assets.core import safeload
 from sei_assets.core.errors import SeiError
 from sei_assets.core.paths import project_root
 
@@ -38,10 +37,9 @@ def registry_path() -> Path:
 def load_registry(path: Path | None = None) -> list[SystemEntry]:
     """Read the registry; relative paths are relative to the registry file."""
     path = path or registry_path()
-    try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise SeiError(f"{path}: cannot read the system registry: {exc}") from None
+    doc = safeload.load_yaml(path, "system registry") or {}
+    if not isinstance(doc, dict) or not isinstance(doc.get("systems") or [], list):
+        raise SeiError(f"{path}: systems: expected a mapping with a list of systems")
     base = path.parent
     entries, seen = [], set()
     for i, item in enumerate(doc.get("systems") or []):
@@ -53,6 +51,9 @@ def load_registry(path: Path | None = None) -> list[SystemEntry]:
             raise SeiError(
                 f"{where}: unknown key(s) {sorted(unknown)}: expected name, repo, seed, manifest"
             )
+        for key in ("name", "repo", "seed", "manifest"):
+            if key in item and not isinstance(item[key], str | None if key != "name" else str):
+                raise SeiError(f"{where}.{key}: expected text, got {type(item[key]).__name__}")
         name = str(item["name"])
         if not _NAME.match(name):
             raise SeiError(
