@@ -118,25 +118,33 @@ def run(
     no_repro: Annotated[
         bool, typer.Option("--no-repro", help="Evaluate the metrics already there.")
     ] = False,
+    no_wait: Annotated[
+        bool,
+        typer.Option("--no-wait", help="Refuse (exit 2) instead of waiting for a run in progress."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Reproduce the pipeline, evaluate every control, decide the gate, sign the evidence.
 
     Runs the system's Dagster assets in-process on the local instance (it shows in the UI).
+    One run per repository at a time: a second run waits for the first (or, with --no-wait,
+    refuses with exit 2 and the pid of the run in progress).
     """
+    from sei_assets.core import runlock
     from sei_assets.core.manifest import load_manifest
 
+    bundle_path = repo / ".sei" / "bundle.json"
     try:
         load_manifest(repo)
-        from sei_assets.defs.graph import materialize_system
+        with runlock.repo_lock(repo, wait=not no_wait, notify=lambda m: err.print(f"note: {m}")):
+            from sei_assets.defs.graph import materialize_system
 
-        code, message = materialize_system(repo, "run", repro=not no_repro)
+            code, message = materialize_system(repo, "run", repro=not no_repro)
+            if code == 2:
+                _fail(SeiError(message or "run failed"))
+            b = json.loads(bundle_path.read_text(encoding="utf-8"))
     except SeiError as exc:
         _fail(exc)
-    if code == 2:
-        _fail(SeiError(message or "run failed"))
-    bundle_path = repo / ".sei" / "bundle.json"
-    b = json.loads(bundle_path.read_text(encoding="utf-8"))
     if as_json:
         _emit_json(
             {

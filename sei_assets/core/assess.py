@@ -22,7 +22,6 @@ import yaml
 
 from sei_assets.core import safeload
 from sei_assets.core.evidence import EVIDENCE_DIR, dump, write_signed
-from sei_assets.core.fsutil import atomic_write
 from sei_assets.core.manifest import LoadedManifest, Manifest
 
 SCHEMA_VERSION = 1
@@ -226,7 +225,6 @@ def write_backlog(repo: Path, doc: dict[str, Any], key: Any) -> Path:
 
     out = Path(repo) / EVIDENCE_DIR
     target = out / BACKLOG_FILE
-    write_signed(target, dump(doc), key)
-    atomic_write(out / SNIPPET_FILE, snippet(doc))
+    write_signed(target, dump(doc), key, extra={SNIPPET_FILE: snippet(doc).encode("utf-8")})
     signing.write_pubkey(out, key)
     return target

@@ -26,16 +26,47 @@ def dump(doc: dict[str, Any]) -> bytes:
     return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def write_signed(path: Path, data: bytes, key: Any) -> Path:
-    """Write ``data`` atomically and its detached DSSE signature beside it."""
-    from sei_assets.core import signing
+def _in_evidence(path: Path) -> tuple[Path, str] | None:
+    """(repository, path relative to it) when ``path`` lies in a repository's `.sei/`."""
+    path = Path(path).absolute()
+    parts = path.parts
+    if EVIDENCE_DIR in parts[:-1]:
+        i = len(parts) - 2 - parts[-2::-1].index(EVIDENCE_DIR)
+        return Path(*parts[:i]), "/".join(parts[i:])
+    return None
 
-    atomic_write(path, data)
-    return signing.sign_file(path, key)
+
+def write_signed(path: Path, data: bytes, key: Any, extra: dict[str, bytes] | None = None) -> Path:
+    """Write ``data`` and its detached DSSE signature beside it; return the signature's path.
+
+    In a repository's `.sei/` both (with the public key and the ``extra`` files, named relative
+    to the folder of ``path``) join the evidence set in one transaction (see evidence_set)."""
+    from sei_assets.core import evidence_set, signing
+
+    path = Path(path)
+    envelope = signing.sign_bytes(data, signing.subject_name(path), key)
+    where = _in_evidence(path)
+    if where is None:
+        atomic_write(path, data)
+        for name, content in (extra or {}).items():
+            atomic_write(path.parent / name, content)
+        atomic_write(signing.sig_path(path), envelope)
+        return signing.sig_path(path)
+    repo, rel = where
+    folder = rel.rsplit("/", 1)[0]
+    files = {rel: data, rel + signing.SIG_SUFFIX: envelope}
+    files[f"{EVIDENCE_DIR}/{signing.PUBKEY_FILE}"] = (signing.public_key_hex(key) + "\n").encode()
+    for name, content in (extra or {}).items():
+        files[f"{folder}/{name}"] = content
+    evidence_set.commit(repo, files, key)
+    return signing.sig_path(path)
 
 
 def previous_bundle(repo: Path) -> tuple[dict[str, Any], str] | None:
     """The latest evidence before this run: on disk in .sei, else committed (.sei/.venth/.froga)."""
+    from sei_assets.core import evidence_set
+
+    evidence_set.recover(repo)
     current = evidence_dir(repo) / BUNDLE
     if current.is_file():
         try:

@@ -124,10 +124,15 @@ def build_lock(
     }
 
 
+def lock_bytes(lock: dict) -> bytes:
+    """The exact bytes `sei.lock` is written with."""
+    return (json.dumps(lock, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
 def write_lock(repo: Path, lock: dict) -> Path:
     """Write `sei.lock` atomically."""
     path = repo / LOCK_NAME
-    atomic_write(path, json.dumps(lock, indent=2, ensure_ascii=False) + "\n")
+    atomic_write(path, lock_bytes(lock))
     return path
 
 

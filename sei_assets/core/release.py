@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from sei_assets.core.errors import SeiError
-from sei_assets.core.evidence import BUNDLE, EVIDENCE_DIR, dump
-from sei_assets.core.fsutil import atomic_write, sha256_file
+from sei_assets.core.evidence import BUNDLE, EVIDENCE_DIR, dump, write_signed
+from sei_assets.core.fsutil import sha256_file
 
 RELEASE = "release.json"
 
@@ -37,6 +37,5 @@ def promote(repo: Path) -> dict[str, Any]:
     }
     key = signing.load_or_create_key()
     out = repo / EVIDENCE_DIR / RELEASE
-    atomic_write(out, dump(record))
-    signing.sign_file(out, key)
+    write_signed(out, dump(record), key)
     return record

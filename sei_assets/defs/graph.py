@@ -433,11 +433,29 @@ def local_instance() -> dg.DagsterInstance:
         home = state_dir() / "dagster"
         home.mkdir(parents=True, exist_ok=True)
         os.environ["DAGSTER_HOME"] = str(home)
-    config = Path(os.environ["DAGSTER_HOME"]) / "dagster.yaml"
-    if not config.exists():  # defaults: SQLite run, event-log and schedule storage in this folder
-        config.parent.mkdir(parents=True, exist_ok=True)
-        config.write_text("# sei-assets local instance: SQLite storage here (defaults).\n")
-    return dg.DagsterInstance.get()
+    global _INSTANCE
+    home = Path(os.environ["DAGSTER_HOME"])
+    if _INSTANCE is not None and _INSTANCE[0] == home:
+        return _INSTANCE[1]
+    import fcntl
+
+    home.mkdir(parents=True, exist_ok=True)
+    # One process at a time creates and migrates the SQLite storage (concurrent first runs
+    # otherwise race to stamp alembic_version), and once per process.
+    with open(home / ".sei-instance.lock", "a") as guard:
+        fcntl.flock(guard, fcntl.LOCK_EX)
+        config = home / "dagster.yaml"
+        if not config.exists():  # defaults: SQLite run, event-log and schedule storage here
+            config.write_text("# sei-assets local instance: SQLite storage here (defaults).\n")
+        instance = dg.DagsterInstance.get()
+        instance.get_runs(limit=1)  # storages are created and migrated under the lock
+        instance.get_latest_materialization_event(dg.AssetKey("sei_instance_probe"))
+        instance.all_instigator_state()
+    _INSTANCE = (home, instance)
+    return instance
+
+
+_INSTANCE: tuple[Path, dg.DagsterInstance] | None = None
 
 
 def _deepest_error(error: Any) -> tuple[str, str]:
