@@ -69,11 +69,43 @@ DEFAULT_KEY_PATH = default_key_path()
 # --------------------------------------------------------------------------- keys
 
 
+ALLOW_IN_REPO_ENV = "SEI_ALLOW_KEY_IN_REPO"
+
+
+def work_tree_of(path: Path) -> Path | None:
+    """The git work tree that ``path`` would lie in, or None."""
+    for folder in Path(os.path.abspath(path)).parents:
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
 def load_or_create_key(path: Path | None = None) -> ec.EllipticCurvePrivateKey:
-    """Load the P-256 signing key at ``path`` (default: :func:`default_key_path`), creating it."""
+    """Load the P-256 signing key at ``path`` (default: :func:`default_key_path`), creating it.
+
+    Refused inside a git work tree (unless ``$SEI_ALLOW_KEY_IN_REPO`` is set, as
+    ``--allow-key-in-repo`` does) and when the file is readable by group or others."""
     path = Path(path) if path is not None else default_key_path()
-    if not path.exists() and not path.is_symlink():
+    exists = path.exists() or path.is_symlink()
+    tree = work_tree_of(path)
+    if tree is not None and os.environ.get(ALLOW_IN_REPO_ENV, "") in ("", "0"):
+        raise SeiError(
+            f"refusing to {'use' if exists else 'create'} the signing key {path}: it lies in the "
+            f"git work tree {tree}, one `git add -A` from being published; keep it outside "
+            f"(point {KEY_ENV} elsewhere), or pass --allow-key-in-repo "
+            f"(or set {ALLOW_IN_REPO_ENV}=1)"
+        )
+    if not exists:
         _create_key(path)
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise SeiError(f"cannot read signing key {path}: {exc.strerror or exc}") from None
+    if mode & 0o077:
+        raise SeiError(
+            f"signing key {path} is readable or writable by group or others "
+            f"(mode {oct(mode & 0o777)}): restrict it with `chmod 600 {path}`"
+        )
     return _read_key(path)
 
 
@@ -126,8 +158,8 @@ def _read_key(path: Path) -> ec.EllipticCurvePrivateKey:
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError, binascii.Error) as exc:
-        raise SeiError(
-            f"signing key {path} is not an unencrypted PEM private key ({exc}); "
+        raise SeiError(  # the reason only: never a byte of the file
+            f"signing key {path} is not an unencrypted PEM private key ({type(exc).__name__}); "
             f"move it away to create a new one, or point {KEY_ENV} at another key"
         ) from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
@@ -516,6 +548,7 @@ def _check_index(
         return None
     prefix = evidence_dir.name + "/"
     covered = {INDEX_FILE, INDEX_FILE + SIG_SUFFIX}
+    failed = {f.path for f in files if not f.ok}
     for rel, digest in named.items():
         inside = rel.startswith(prefix)
         name = rel[len(prefix) :] if inside else rel
@@ -528,7 +561,7 @@ def _check_index(
         actual = digests.get(name) if inside else None
         if actual is None:
             actual = sha256_bytes(where.read_bytes())
-        if actual != digest:
+        if actual != digest and target not in failed:
             files.append(
                 FileVerdict(
                     target,
@@ -611,9 +644,13 @@ def verify_evidence(
                     f"evidence file has no {name.rsplit('/', 1)[-1]}.sig",
                 )
             )
-    if "bundle.json" not in paths:
+    if "bundle.json" not in paths and "bom.cdx.json" in paths:  # a run's set without its bundle
         files.append(
-            FileVerdict(evidence_dir / "bundle.json", False, "missing: no evidence bundle")
+            FileVerdict(
+                evidence_dir / "bundle.json",
+                False,
+                "missing: the run's BOM is here, its bundle not",
+            )
         )
     warnings: list[str] = []
     index = None
