@@ -479,26 +479,32 @@ def _read_repo_pubkey(evidence_dir: Path, where: Path | None = None) -> tuple[st
 
 
 def _listing(evidence_dir: Path) -> list[str]:
-    """Every regular file under ``evidence_dir`` as a sorted relative POSIX path."""
-    found = []
-    for root, dirs, names in os.walk(evidence_dir):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]  # transactions, staging: not evidence
-        rel = os.path.relpath(root, evidence_dir).replace(os.sep, "/")
-        prefix = "" if rel == "." else rel + "/"
-        found.extend(
-            prefix + n
-            for n in names
-            if not n.startswith(".") and os.path.isfile(os.path.join(root, n))
-        )
-    return sorted(found)
+    """Every regular file under ``evidence_dir`` as a sorted relative POSIX path; dot files and
+    folders (transactions, staging, temporary files, the lock) are not evidence."""
+    found: list[str] = []
+    todo = [(os.fspath(evidence_dir), "")]
+    while todo:
+        folder, prefix = todo.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    todo.append((entry.path, prefix + entry.name + "/"))
+                elif entry.is_file():
+                    found.append(prefix + entry.name)
+    found.sort()
+    return found
+
+
+_SIGNED = re.compile(
+    "|".join(fnmatch.translate(p).replace(".*", "[^/]*") for p in SIGNED_PATTERNS)
+)
 
 
 def _looks_signed(name: str) -> bool:
     """True if ``name`` (relative to the evidence directory) is a kind that must be signed."""
-    return any(
-        name.count("/") == pattern.count("/") and fnmatch.fnmatchcase(name, pattern)
-        for pattern in SIGNED_PATTERNS
-    )
+    return _SIGNED.match(name) is not None
 
 
 def _effective(evidence_dir: Path) -> tuple[dict[str, Path], dict[str, Path], bool]:
@@ -506,7 +512,7 @@ def _effective(evidence_dir: Path) -> tuple[dict[str, Path], dict[str, Path], bo
     force, with a committed but interrupted write (see evidence_set) laid over the folder."""
     paths = {rel: evidence_dir / rel for rel in _listing(evidence_dir)}
     outside: dict[str, Path] = {}
-    if evidence_dir.name != EVIDENCE_DIRS[0]:
+    if evidence_dir.name != EVIDENCE_DIRS[0] or not os.path.isdir(evidence_dir / ".commit"):
         return paths, outside, False
     from sei_assets.core import evidence_set
 
