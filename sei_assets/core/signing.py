@@ -497,9 +497,7 @@ def _listing(evidence_dir: Path) -> list[str]:
     return found
 
 
-_SIGNED = re.compile(
-    "|".join(fnmatch.translate(p).replace(".*", "[^/]*") for p in SIGNED_PATTERNS)
-)
+_SIGNED = re.compile("|".join(fnmatch.translate(p).replace(".*", "[^/]*") for p in SIGNED_PATTERNS))
 
 
 def _looks_signed(name: str) -> bool:

@@ -25,6 +25,7 @@ from sei_assets.core.errors import SeiError
 from sei_assets.core.fsutil import atomic_write
 
 KNOWN_ENV = "SEI_KNOWN_KEYS"
+MANIFEST_NAMES = ("sei.yaml", "venth.yaml", "froga.yaml")  # as core.manifest (pydantic-free)
 TRUSTED_ENV = "SEI_TRUSTED_KEYS"
 
 
@@ -206,7 +207,6 @@ def currency(repo: Path, index: dict | None, older_than_seen: bool = False) -> C
     """Compare the run recorded in the signed index with the repository as it is now."""
     from sei_assets.core import gitutil
     from sei_assets.core.lock import read_raw_manifest, section_inputs
-    from sei_assets.core.manifest import MANIFEST_NAMES
 
     run = (index or {}).get("run")
     if not isinstance(run, dict) or not isinstance(run.get("lock_inputs"), dict):
