@@ -260,8 +260,12 @@ def _model_component(model: dict[str, Any]) -> str | None:
 
 def read_bundle(repo: Path) -> dict[str, Any] | None:
     """The current evidence bundle of ``repo`` (ours, else the reference's), or None."""
+    from sei_assets.core import evidence_set
+
     for d in (".sei", ".venth", ".froga"):
         p = repo / d / BUNDLE
+        if d == EVIDENCE_DIR:  # the set in force, even when a write was interrupted
+            p = evidence_set.view(repo, f"{d}/{BUNDLE}") or p
         if p.is_file():
             try:
                 return json.loads(p.read_text(encoding="utf-8"))

@@ -138,11 +138,14 @@ def write_lock(repo: Path, lock: dict) -> Path:
 
 def read_lock(repo: Path) -> tuple[Path, dict] | None:
     """The lock of ``repo`` (sei.lock, else the reference's venth.lock / froga.lock)."""
+    from sei_assets.core import evidence_set
+
     for name in LOCK_NAMES:
         path = repo / name
-        if path.is_file():
+        where = (evidence_set.view(repo, name) or path) if name == LOCK_NAME else path
+        if where.is_file():
             try:
-                return path, json.loads(path.read_text(encoding="utf-8"))
+                return path, json.loads(where.read_text(encoding="utf-8"))
             except ValueError as exc:
                 raise SeiError(f"{path}: not valid JSON: {exc}") from None
     return None
