@@ -48,6 +48,7 @@ SIGNED_PATTERNS = ("bundle.json", "index.json", "reconstruct.json", "conformance
 INDEX_FILE = "index.json"
 #: Threads that verify the files of one evidence directory (`$SEI_VERIFY_WORKERS`).
 VERIFY_WORKERS = int(os.environ.get("SEI_VERIFY_WORKERS", "2"))
+POOL_FROM = 8
 
 _PUBKEY_TEXT = re.compile(rb"[0-9a-f]{130}(\r?\n)?")
 _POINT_LEN = 65
@@ -632,7 +633,7 @@ def verify_evidence(
         return verdict
 
     count = VERIFY_WORKERS if workers is None else workers
-    if count > 1 and len(sigs) > 1:
+    if count > 1 and len(sigs) >= POOL_FROM:  # a pool costs more than it saves on a few files
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=min(count, len(sigs))) as pool:

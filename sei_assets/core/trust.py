@@ -190,7 +190,11 @@ def decide(
         if run.get("generated_at") and not _newer(record.get("latest"), run["generated_at"]):
             record["latest"] = run["generated_at"]
         known[system] = record
-        atomic_write(store, json.dumps(known, indent=2, sort_keys=True) + "\n", mode=0o600)
+        try:
+            store.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(store, json.dumps(known, indent=2, sort_keys=True) + "\n", mode=0o600)
+        except OSError as exc:
+            notes.append(f"could not remember the key in {store}: {exc.strerror or exc}")
     source = "first use" if entry is None else "known"
     return TrustVerdict(True, source, message, notes, older)
 
