@@ -500,3 +500,15 @@ def test_cli_exit_code_2_on_hostile_manifest(tmp_path: Path, sei: Any) -> None:
     result = sei("status", "--repo", str(tmp_path))
     assert result.exit_code == 2
     assert "alias" in result.stderr and "sei.yaml" in result.stderr
+
+
+def test_registry_errors_name_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "systems.yaml"
+    path.write_text("systems:\n  - name: a\n    repo: r\n  - name: 1bad\n    repo: r\n")
+    with pytest.raises(SeiError) as info:
+        registry.load_registry(path)
+    assert f"{path}:4: systems[1].name" in str(info.value)
+    path.write_text(bomb(9))
+    with pytest.raises(ManifestError) as refused:
+        registry.load_registry(path)
+    assert "alias" in refused.value.expected

@@ -37,13 +37,16 @@ def registry_path() -> Path:
 def load_registry(path: Path | None = None) -> list[SystemEntry]:
     """Read the registry; relative paths are relative to the registry file."""
     path = path or registry_path()
-    doc = safeload.load_yaml(path, "system registry") or {}
+    what = "system registry"
+    doc, lines = safeload.parse_yaml(path, safeload.read_text(path, what), what)
+    doc = doc or {}
     if not isinstance(doc, dict) or not isinstance(doc.get("systems") or [], list):
         raise SeiError(f"{path}: systems: expected a mapping with a list of systems")
     base = path.parent
     entries, seen = [], set()
     for i, item in enumerate(doc.get("systems") or []):
-        where = f"{path}: systems[{i}]"
+        line = lines.get(("systems", i))
+        where = f"{path}:{line}: systems[{i}]" if line else f"{path}: systems[{i}]"
         if not isinstance(item, dict) or "name" not in item or "repo" not in item:
             raise SeiError(f"{where}: expected a mapping with at least `name` and `repo`")
         unknown = set(item) - {"name", "repo", "seed", "manifest"}
