@@ -54,6 +54,7 @@ POOL_FROM = 8
 _PUBKEY_TEXT = re.compile(rb"[0-9a-f]{130}(\r?\n)?")
 _POINT_LEN = 65
 _SCALAR_LEN = 32
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())  # built once: it costs as much as hashing a bundle
 
 
 def default_key_path() -> Path:
@@ -244,7 +245,7 @@ def statement_for(data: bytes, name: str, tool: str = "sei") -> bytes:
 def sign_bytes(data: bytes, name: str, key: ec.EllipticCurvePrivateKey, tool: str = "sei") -> bytes:
     """The DSSE envelope bytes signing ``data`` under subject ``name``."""
     payload = statement_for(data, name, tool)
-    der = key.sign(pae(PAYLOAD_TYPE, payload), ec.ECDSA(hashes.SHA256()))
+    der = key.sign(pae(PAYLOAD_TYPE, payload), _ECDSA_SHA256)
     r, s = utils.decode_dss_signature(der)
     raw = r.to_bytes(_SCALAR_LEN, "big") + s.to_bytes(_SCALAR_LEN, "big")
     return _canonical_json(
@@ -414,7 +415,7 @@ def _check(
             int.from_bytes(raw[:_SCALAR_LEN], "big"), int.from_bytes(raw[_SCALAR_LEN:], "big")
         )
         try:
-            public.verify(der, message, ec.ECDSA(hashes.SHA256()))
+            public.verify(der, message, _ECDSA_SHA256)
             return
         except InvalidSignature:
             continue
