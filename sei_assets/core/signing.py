@@ -11,6 +11,11 @@ The signature is ECDSA P-256/SHA-256 over the DSSE pre-authentication encoding
 the 64-byte raw ``r||s``. The statement's subject name is the file's path relative to the
 evidence directory (``bundle.json``, ``conformance/iso_23894_2023.json``).
 
+Our own evidence sets also carry ``index.json`` (signed like any file), naming every file of
+the set with its sha256 (see ``evidence_set``): :func:`verify_evidence` then fails on a file
+that is missing or differs from the index, and names files the index does not cover. Files and
+folders whose names start with a dot are never evidence.
+
 Only the standard library and ``cryptography`` are imported here, so the CLI starts fast.
 """
 
