@@ -87,6 +87,13 @@ def test_organisation_trusted_keys(repo: Path, sei, tmp_path: Path, monkeypatch)
     _forge(repo)
     code, doc = _verify(sei, repo, "--accept-new-key")
     assert code == 1 and "not among the keys" in doc["trust"]["message"]
+    monkeypatch.delenv("SEI_TRUSTED_KEYS")  # the same file, named in the user's config.json
+    config = tmp_path / "xdg" / "sei-assets"
+    config.mkdir(parents=True)
+    (config / "config.json").write_text(json.dumps({"trusted_keys": str(trusted)}))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    code, doc = _verify(sei, repo, "--accept-new-key")
+    assert code == 1 and str(trusted) in doc["trust"]["message"]
     trusted.write_text("sys_trust not-a-key\n")
     result = sei("verify", "--repo", str(repo))
     assert result.exit_code == 2 and f"{trusted}:1" in result.stderr

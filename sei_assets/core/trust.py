@@ -5,9 +5,10 @@
   key is refused unless accepted explicitly. The store also remembers that the system's
   evidence carried a signed index and the newest evidence seen, so that a deleted index or an
   older evidence set put back in place is noticed.
-* Organisation keys: a trusted-keys file (``$SEI_TRUSTED_KEYS``, else ``trusted_keys`` in the
-  same folder), one ``<system name or *> <hex public key>`` per line, ``#`` comments. A system
-  listed there verifies only under one of its listed keys.
+* Organisation keys: a trusted-keys file (``$SEI_TRUSTED_KEYS``, else the file named by
+  ``trusted_keys`` in ``config.json`` of the same folder, else ``trusted_keys`` there), one
+  ``<system name or *> <hex public key>`` per line, ``#`` comments. A system listed there
+  verifies only under one of its listed keys.
 * Currency: the signed index records the run's ``sei.lock`` input hashes and commit; the
   evidence is current when the repository's inputs still hash the same.
 """
@@ -41,8 +42,25 @@ def known_keys_path() -> Path:
 
 
 def trusted_keys_path() -> Path:
-    """The organisation's trusted-keys file in force (it need not exist)."""
-    return Path(os.environ.get(TRUSTED_ENV) or config_dir() / "trusted_keys")
+    """The organisation's trusted-keys file in force (it need not exist): ``$SEI_TRUSTED_KEYS``,
+    else ``trusted_keys`` named in ``config.json`` of the config folder, else ``trusted_keys``
+    there."""
+    if os.environ.get(TRUSTED_ENV):
+        return Path(os.environ[TRUSTED_ENV])
+    config = config_dir() / "config.json"
+    if config.is_file():
+        try:
+            named = json.loads(config.read_text(encoding="utf-8")).get("trusted_keys")
+        except (OSError, ValueError, AttributeError) as exc:
+            raise SeiError(f"{config}: expected a JSON object ({exc})") from None
+        if named is not None:
+            if not isinstance(named, str):
+                raise SeiError(f"{config}: trusted_keys: expected the path of a file")
+            path = Path(named).expanduser()
+            if not path.is_file():
+                raise SeiError(f"{config}: trusted_keys: {path} does not exist")
+            return path if path.is_absolute() else config.parent / path
+    return config_dir() / "trusted_keys"
 
 
 def read_trusted_keys(path: Path | None = None) -> dict[str, set[str]]:
