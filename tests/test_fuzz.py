@@ -538,3 +538,18 @@ def test_registry_errors_name_the_line(tmp_path: Path) -> None:
     with pytest.raises(ManifestError) as refused:
         registry.load_registry(path)
     assert "alias" in refused.value.expected
+
+
+def test_hostile_croissant_is_a_clear_error(tmp_path: Path) -> None:
+    from sei_assets.core.croissant import read_croissant
+
+    path = tmp_path / "data.croissant.json"
+    for text, expected in [
+        ('{"distribution": ' + "[" * 100_000 + "]" * 100_000 + "}", "nesting deeper than"),
+        ("[1, 2]", "expected a JSON-LD object"),
+        ('{"name": "a", "name": "b"}', "appears twice"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(SeiError) as info:
+            read_croissant(path)
+        assert expected in str(info.value) and str(path) in str(info.value)
