@@ -553,3 +553,27 @@ def test_hostile_croissant_is_a_clear_error(tmp_path: Path) -> None:
         with pytest.raises(SeiError) as info:
             read_croissant(path)
         assert expected in str(info.value) and str(path) in str(info.value)
+
+
+def test_hostile_metrics_and_pipeline_files(tmp_path: Path) -> None:
+    from sei_assets.core.reproducers import reproducer_for
+    from sei_assets.core.reproducers.base import read_metrics
+
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text('{"a": NaN, "b": 0.5}')  # the contract fails NaN closed, later
+    assert read_metrics(metrics, "dvc")["b"] == 0.5
+    metrics.write_text('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(SeiError, match="nesting deeper than"):
+        read_metrics(metrics, "dvc")
+    dvc = reproducer_for("dvc")
+    for text in [
+        "stages: " + "[" * 100_000 + "]" * 100_000,
+        "stages: [1, 2]",
+        "stages: {a: 1}",
+        "stages: {a: {deps: [1, {x: 2}], outs: [{}]}}",
+    ]:
+        (tmp_path / "dvc.yaml").write_text(text)
+        try:
+            assert isinstance(dvc.treatment_files(tmp_path, {}, set()), list)
+        except SeiError as exc:
+            assert "dvc.yaml" in str(exc)

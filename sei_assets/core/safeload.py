@@ -295,6 +295,12 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _bounded_float(text: str) -> float:
+    if len(text) > MAX_NUMBER_CHARS:
+        raise ValueError(f"a number of {len(text)} characters: expected at most {MAX_NUMBER_CHARS}")
+    return float(text)
+
+
 def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in pairs:
@@ -322,9 +328,15 @@ def _json_depth_problem(text: str, max_depth: int) -> tuple[int, int] | None:
 
 
 def parse_json(
-    path: Path | str, text: str, what: str = "document", max_depth: int = MAX_DEPTH
+    path: Path | str,
+    text: str,
+    what: str = "document",
+    max_depth: int = MAX_DEPTH,
+    finite: bool = True,
 ) -> Any:
-    """Parse JSON within the limits: depth, number size, finite numbers, unique keys."""
+    """Parse JSON within the limits: depth, number size, finite numbers, unique keys.
+
+    ``finite=False`` lets NaN and infinities through (the metrics contract fails them closed)."""
     path = Path(path)
     if len(text) > MAX_BYTES:
         raise ManifestError(path, "", f"the {what} is larger than {MAX_BYTES} characters")
@@ -337,9 +349,9 @@ def parse_json(
     try:
         data = json.loads(
             text,
-            parse_constant=_refuse_constant,
+            parse_constant=_refuse_constant if finite else None,
             parse_int=_bounded_int,
-            parse_float=_finite_float,
+            parse_float=_finite_float if finite else _bounded_float,
             object_pairs_hook=_unique_pairs,
         )
     except json.JSONDecodeError as exc:
@@ -374,6 +386,8 @@ def _refuse_lone_surrogates(path: Path, data: Any) -> None:
         todo.extend((v, where) for where, v in items)
 
 
-def load_json(path: Path | str, what: str = "document", max_bytes: int = MAX_BYTES) -> Any:
+def load_json(
+    path: Path | str, what: str = "document", max_bytes: int = MAX_BYTES, finite: bool = True
+) -> Any:
     """Read and parse a JSON file within the limits."""
-    return parse_json(path, read_text(Path(path), what, max_bytes), what)
+    return parse_json(path, read_text(Path(path), what, max_bytes), what, finite=finite)
