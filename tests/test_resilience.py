@@ -208,6 +208,7 @@ def test_no_wait_refuses_with_the_holder_pid(system: Path) -> None:
 
 def test_temporary_files_are_not_evidence(system: Path) -> None:
     """A stray temporary file or staging folder is ignored by verify and removed by a run."""
+    assert _run_in_child(system, {}) == 0
     base = system / ".sei"
     (base / ".bundle.json.123.tmp").write_text("{half")
     (base / ".staging-1-abcd").mkdir(exist_ok=True)

@@ -163,7 +163,7 @@ def test_unsigned_extra_files_are_named(repo: Path, sei) -> None:
     assert result.exit_code == 0
     assert "warning:" in result.stdout and "notes.json: unsigned file" in result.stdout
     ignored = (repo / ".sei" / ".gitignore").read_text()  # the engine's dot files stay private
-    assert ".lock" in ignored.split() and ".gitignore" not in result.stdout
+    assert ".staging-*" in ignored.split() and ".gitignore" not in result.stdout
     (repo / ".sei" / "conformance").mkdir()
     (repo / ".sei" / "conformance" / "x.json").write_text("{}")
     assert sei("verify", "--repo", str(repo)).exit_code == 1

@@ -35,6 +35,7 @@ INDEX_SCHEMA = "sei-assets/evidence-index/v1"
 COMMIT_DIR = ".commit"
 STAGING_PREFIX = ".staging-"
 JOURNAL = "journal.json"
+GITIGNORE = "# sei-assets: interrupted writes and temporary files\n.staging-*\n.commit/\n.*.tmp\n"
 
 
 def _quote(rel: str) -> str:
@@ -216,6 +217,9 @@ def commit(
         }
         folder = base / f"{STAGING_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
         folder.mkdir(parents=True)
+        ignore = base / ".gitignore"
+        if not ignore.exists():  # the engine's own dot files are never committed as evidence
+            ignore.write_text(GITIGNORE, encoding="utf-8")
         faults.checkpoint("staging")
         for rel, data in staged.items():
             _write_durable(folder / _quote(rel), data)

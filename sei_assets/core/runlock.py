@@ -1,4 +1,8 @@
-"""One run per repository at a time: an exclusive `flock` on `.sei/.lock`, holder pid inside.
+"""One run per repository at a time: an exclusive `flock` on a lock file, holder pid inside.
+
+The file is `sei-run.lock` in the repository's git folder (`.git/`, or the folder a worktree's
+`.git` file names), else `.sei-run.lock` at the repository root: never in `.sei/`, so that a run
+that fails before writing evidence leaves no evidence folder behind.
 
 Re-entrant within a process (the CLI holds it around a Dagster run whose steps take it again,
 possibly from another thread).
@@ -16,11 +20,7 @@ from pathlib import Path
 
 from sei_assets.core.errors import SeiError
 
-LOCK_FILE = ".lock"
-GITIGNORE = (
-    "# sei-assets: the run lock, interrupted writes, temporary files\n"
-    ".lock\n.staging-*\n.commit/\n.*.tmp\n"
-)
+LOCK_FILE = "sei-run.lock"
 _guard = threading.Lock()
 _held: dict[str, list] = {}  # resolved repo -> [fd, depth]
 
@@ -30,10 +30,22 @@ class RunLocked(SeiError):
 
 
 def lock_path(repo: Path) -> Path:
-    """The lock file of ``repo``."""
-    from sei_assets.core.evidence import EVIDENCE_DIR
-
-    return Path(repo) / EVIDENCE_DIR / LOCK_FILE
+    """The lock file of ``repo`` (see the module doc)."""
+    repo = Path(repo)
+    git = repo / ".git"
+    if git.is_dir():
+        return git / LOCK_FILE
+    if git.is_file():
+        try:
+            text = git.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            text = ""
+        if text.startswith("gitdir:"):
+            folder = Path(text[len("gitdir:") :].strip())
+            folder = folder if folder.is_absolute() else repo / folder
+            if folder.is_dir():
+                return folder / LOCK_FILE
+    return repo / f".{LOCK_FILE}"
 
 
 def holder(repo: Path) -> int | None:
@@ -67,10 +79,6 @@ def repo_lock(
         return
     path = lock_path(repo)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        ignore = path.parent / ".gitignore"
-        if not ignore.exists():  # the engine's own dot files are never committed as evidence
-            ignore.write_text(GITIGNORE, encoding="utf-8")
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         raise SeiError(f"cannot open the run lock {path}: {exc.strerror or exc}") from None
