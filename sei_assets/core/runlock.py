@@ -79,6 +79,7 @@ def repo_lock(
         return
     path = lock_path(repo)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
         raise SeiError(f"cannot open the run lock {path}: {exc.strerror or exc}") from None
