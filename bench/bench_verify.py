@@ -6,6 +6,8 @@ a repository of its own, then in one process times:
 * ``verify_evidence``: what ``sei verify`` does per repository (find ``.sei``, read
   ``PUBKEY.txt``, every ``*.sig``, sha256 of the file, envelope and statement checks, ECDSA);
 * ``verify_file``: the same without the directory walk and key file;
+* ``verify_evidence`` of one evidence directory holding all N files as signed documents
+  (``conformance/*.json``), with 1 and with 2 verifying threads;
 * bare: ``EllipticCurvePublicKey.verify`` of the same N signatures over pre-hashed PAE digests
   (no file IO, no JSON, no base64, no hashing of the payload).
 
@@ -32,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, utils
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sei_assets import signing  # noqa: E402
+from sei_assets.core import signing  # noqa: E402
 
 _WORDS = (
     "riesgo control evidencia equidad paridad demográfica umbral gate modelo dataset "
@@ -123,6 +125,25 @@ def main() -> None:
             repos.append(repo)
             bundles.append(bundle)
 
+        shared = Path(tmp) / "shared"
+        (shared / ".sei" / "conformance").mkdir(parents=True)
+        for i, bundle in enumerate(bundles):
+            doc = shared / ".sei" / "conformance" / f"doc{i:04d}.json"
+            doc.write_bytes(bundle.read_bytes())
+            signing.sign_file(doc, key)
+        (shared / ".sei" / "bundle.json").write_bytes(bundles[0].read_bytes())
+        signing.sign_file(shared / ".sei" / "bundle.json", key)
+        signing.write_pubkey(shared / ".sei", key)
+
+        def run_shared(workers: int) -> Callable[[], int]:
+            def run() -> int:
+                verdict = signing.verify_evidence(shared, workers=workers)
+                if not verdict.ok:
+                    raise SystemExit(f"verification failed in {shared}")
+                return len(verdict.files)
+
+            return run
+
         def run_evidence() -> int:
             for repo in repos:
                 if not signing.verify_evidence(repo).ok:
@@ -154,6 +175,8 @@ def main() -> None:
             "  + sha256 of the bundle bytes": run_bare_hash,
             "verify_file (ours)": run_file,
             "verify_evidence (ours, sei verify)": run_evidence,
+            "one dir of N files, 1 worker (ours)": run_shared(1),
+            "one dir of N files, 2 workers (ours)": run_shared(2),
         }
         for fn in fns.values():  # warm-up: page cache, key cache, allocator
             fn()

@@ -17,6 +17,10 @@ def _isolated_key(
 ) -> Path:
     key = tmp_path_factory.getbasetemp() / "keys" / "signing-key.pem"
     monkeypatch.setenv("SEI_SIGNING_KEY", str(key))
+    # `sei verify` remembers keys per system: each test starts with an empty store of its own
+    known = tmp_path_factory.mktemp("known-keys") / "known_keys.json"
+    monkeypatch.setenv("SEI_KNOWN_KEYS", str(known))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.getbasetemp() / "config"))
     state = tmp_path_factory.getbasetemp() / "sei-state"
     monkeypatch.setenv("SEI_STATE_DIR", str(state))
     (state / "dagster").mkdir(parents=True, exist_ok=True)

@@ -24,15 +24,7 @@ TINY = {
 }
 
 
-# bench_verify.py still imports `sei_assets.signing` (now `sei_assets.core.signing`): it is
-# being rewritten with `sei verify` under issue 12, so it is expected to fail until then.
-VERIFY_PENDING = pytest.mark.xfail(reason="bench_verify.py: rewrite pending (issue 12)")
-
-
-@pytest.mark.parametrize(
-    "script",
-    [pytest.param(s, marks=VERIFY_PENDING) if s == "bench_verify.py" else s for s in TINY],
-)
+@pytest.mark.parametrize("script", list(TINY))
 def test_bench_runs_and_prints_its_ratios(script: str) -> None:
     args, expected = TINY[script]
     done = subprocess.run(

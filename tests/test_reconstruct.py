@@ -287,7 +287,7 @@ def test_write_reconstruct_beside_legacy_evidence(tmp_path: Path) -> None:
 
 def test_write_reconstruct_refuses_a_foreign_pubkey(tmp_path: Path) -> None:
     treated_history(tmp_path)
-    other = signing.load_or_create_key(tmp_path / "other.pem")
+    other = signing.load_or_create_key(tmp_path.parent / f"{tmp_path.name}-other.pem")  # outside
     with pytest.raises(SeiError, match="another public key"):
         write_reconstruct(tmp_path, reconstruct(tmp_path), other)
 

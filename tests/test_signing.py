@@ -313,6 +313,7 @@ def test_default_key_path_follows_xdg(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_bad_key_files_are_refused(key_path: Path) -> None:
     key_path.parent.mkdir(parents=True)
     key_path.write_text("-----BEGIN PRIVATE KEY-----\ngarbage\n-----END PRIVATE KEY-----\n")
+    key_path.chmod(0o600)  # private, so that the content is what is refused
     with pytest.raises(SeiError, match=re.escape(str(key_path))):
         signing.load_or_create_key()
     p384 = ec.generate_private_key(ec.SECP384R1())
@@ -323,6 +324,7 @@ def test_bad_key_files_are_refused(key_path: Path) -> None:
             serialization.NoEncryption(),
         )
     )
+    key_path.chmod(0o600)
     with pytest.raises(SeiError, match="P-256"):
         signing.load_or_create_key()
     key_path.unlink()

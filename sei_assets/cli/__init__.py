@@ -28,6 +28,19 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 RepoOpt = Annotated[Path, typer.Option("--repo", help="The AI system's repository.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+AllowKeyOpt = Annotated[
+    bool,
+    typer.Option("--allow-key-in-repo", help="Use a signing key that lies in a git work tree."),
+]
+
+
+def _allow_key_in_repo(allowed: bool) -> None:
+    if allowed:
+        import os
+
+        from sei_assets.core.signing import ALLOW_IN_REPO_ENV
+
+        os.environ[ALLOW_IN_REPO_ENV] = "1"
 
 
 def _emit_json(doc: Any) -> None:
@@ -112,27 +125,38 @@ def run(
     no_repro: Annotated[
         bool, typer.Option("--no-repro", help="Evaluate the metrics already there.")
     ] = False,
+    no_wait: Annotated[
+        bool,
+        typer.Option("--no-wait", help="Refuse (exit 2) instead of waiting for a run in progress."),
+    ] = False,
+    allow_key_in_repo: AllowKeyOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Reproduce the pipeline, evaluate every control, decide the gate, sign the evidence.
 
     Runs the system's Dagster assets in-process on the local instance (it shows in the UI).
+    One run per repository at a time: a second run waits for the first (or, with --no-wait,
+    refuses with exit 2 and the pid of the run in progress).
     """
+    from sei_assets.core import runlock
     from sei_assets.core.manifest import load_manifest
 
-    try:
-        load_manifest(repo)
-        from sei_assets.defs.launch import materialize_system
+    _allow_key_in_repo(allow_key_in_repo)
 
-        code, message = materialize_system(repo, "run", repro=not no_repro)
-    except SeiError as exc:
-        _fail(exc)
-    if code == 2:
-        _fail(SeiError(message or "run failed"))
     from sei_assets.core.evidence import BUNDLE, evidence_dir, load_bundle
 
     bundle_path = evidence_dir(repo) / BUNDLE
-    b = _call(load_bundle, bundle_path)
+    try:
+        load_manifest(repo)
+        with runlock.repo_lock(repo, wait=not no_wait, notify=lambda m: err.print(f"note: {m}")):
+            from sei_assets.defs.launch import materialize_system
+
+            code, message = materialize_system(repo, "run", repro=not no_repro)
+            if code == 2:
+                _fail(SeiError(message or "run failed"))
+            b = load_bundle(bundle_path)
+    except SeiError as exc:
+        _fail(exc)
     residual = b.overall_residual.to_json() if b.overall_residual else None
     if as_json:
         _emit_json(
@@ -200,51 +224,96 @@ def verify(
     pubkey: Annotated[
         str | None, typer.Option("--pubkey", help="Trusted public key: hex, or a file holding it.")
     ] = None,
+    accept_new_key: Annotated[
+        bool,
+        typer.Option("--accept-new-key", help="Trust a key other than the one remembered."),
+    ] = False,
+    require_current: Annotated[
+        bool,
+        typer.Option(
+            "--require-current", help="Fail unless the evidence is the latest for the inputs."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check the signature of every signed evidence file, offline."""
-    from sei_assets.core import signing
+    """Check every signed evidence file and the set's signed index, offline.
+
+    The key is pinned (--pubkey), listed in the organisation's trusted-keys file, or remembered
+    on first use and refused when it changes (--accept-new-key). Says whether the evidence is
+    current for the repository's inputs; --require-current fails when it is not.
+    """
+    from sei_assets.core import signing, trust
 
     pinned = None
-    if pubkey:
-        p = Path(pubkey)
-        pinned = p.read_text().strip() if p.is_file() else pubkey.strip()
     try:
+        if pubkey:
+            p = Path(pubkey)
+            pinned = p.read_text().strip() if p.is_file() else pubkey.strip()
         verdict = signing.verify_evidence(repo, pinned)
+        trusted = trust.decide(verdict, pinned is not None, accept_new_key)
+        current = trust.currency(repo, verdict.index, trusted.older)
     except SeiError as exc:
         _fail(exc)
+    ok = verdict.ok and trusted.ok and (current.current is True or not require_current)
     if as_json:
         _emit_json(
             {
-                "ok": verdict.ok,
+                "ok": ok,
+                "signatures_ok": verdict.ok,
                 "evidence_dir": str(verdict.evidence_dir),
                 "pubkey_source": verdict.pubkey_source,
                 "keyid": verdict.keyid,
+                "trust": {
+                    "ok": trusted.ok,
+                    "source": trusted.source,
+                    "message": trusted.message,
+                    "notes": trusted.notes,
+                },
+                "current": current.current,
+                "currency": current.reasons,
+                "indexed": verdict.index is not None,
+                "pending_write": verdict.pending,
+                "warnings": verdict.warnings,
                 "files": [
                     {"path": str(f.path), "ok": f.ok, "reason": f.reason} for f in verdict.files
                 ],
             }
         )
-    else:
-        for f in verdict.files:
-            mark = "[green]OK[/]  " if f.ok else "[red]FAIL[/]"
-            out.print(f"{mark} {f.path}" + ("" if f.ok else f" — {f.reason}"))
-        if verdict.pubkey_source == "repository":
-            out.print(
-                "[yellow]note:[/] the public key was taken from the repository itself "
-                f"({verdict.evidence_dir}/PUBKEY.txt); pin a trusted key with --pubkey"
-            )
+        raise typer.Exit(0 if ok else 1)
+    for f in verdict.files:
+        mark = "[green]OK[/]  " if f.ok else "[red]FAIL[/]"
+        out.print(f"{mark} {f.path}" + ("" if f.ok else f" — {f.reason}"))
+    for warning in verdict.warnings:
+        out.print(f"[yellow]warning:[/] {warning}")
+    if verdict.pending:
         out.print(
-            f"{'verified' if verdict.ok else 'NOT verified'}: {len(verdict.files)} signed files"
+            "[yellow]note:[/] a write was interrupted after its commit point; the set it "
+            "commits was verified (the next `sei run` completes it)"
         )
-    raise typer.Exit(0 if verdict.ok else 1)
+    if verdict.index is None:
+        out.print("[yellow]note:[/] no signed evidence index: a deleted file cannot be detected")
+    colour = "green" if trusted.ok else "red"
+    out.print(f"key: [{colour}]{trusted.message}[/]")
+    for note in trusted.notes:
+        out.print(f"[yellow]note:[/] {note}")
+    if verdict.pubkey_source == "repository" and trusted.source == "first use":
+        out.print(
+            "[yellow]note:[/] the public key was taken from the repository itself "
+            f"({verdict.evidence_dir}/PUBKEY.txt) and trusted on first use; pin a trusted key "
+            "with --pubkey or an organisation trusted-keys file"
+        )
+    state = {True: "current", False: "NOT current", None: "currency unknown"}[current.current]
+    out.print(f"evidence {state}: {'; '.join(current.reasons)}")
+    out.print(f"{'verified' if ok else 'NOT verified'}: {len(verdict.files)} signed files")
+    raise typer.Exit(0 if ok else 1)
 
 
 @app.command()
-def pubkey(as_json: JsonOpt = False) -> None:
-    """Print this machine's signing public key (created on first use)."""
+def pubkey(allow_key_in_repo: AllowKeyOpt = False, as_json: JsonOpt = False) -> None:
+    """Print this machine's signing public key (created on first use); never the private key."""
     from sei_assets.core import signing
 
+    _allow_key_in_repo(allow_key_in_repo)
     try:
         key = signing.load_or_create_key()
     except SeiError as exc:

@@ -19,7 +19,6 @@ from typing import Any
 import yaml
 
 from sei_assets.core.evidence import EVIDENCE_DIR, dump, write_signed
-from sei_assets.core.fsutil import atomic_write
 from sei_assets.core.manifest import LoadedManifest, Manifest
 from sei_assets.core.model import BacklogDoc, Bundle
 from sei_assets.core.model.bundle import as_bundle
@@ -226,7 +225,11 @@ def write_backlog(repo: Path, doc: dict[str, Any], key: Any) -> Path:
 
     out = Path(repo) / EVIDENCE_DIR
     target = out / BACKLOG_FILE
-    write_signed(target, dump(BacklogDoc.model_validate(doc)), key)
-    atomic_write(out / SNIPPET_FILE, snippet(doc))
+    write_signed(
+        target,
+        dump(BacklogDoc.model_validate(doc)),
+        key,
+        extra={SNIPPET_FILE: snippet(doc).encode("utf-8")},
+    )
     signing.write_pubkey(out, key)
     return target

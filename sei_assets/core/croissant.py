@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,14 @@ def _first(doc: dict[str, Any], *keys: str) -> Any:
 
 def read_croissant(path: Path) -> dict[str, Any]:
     """Parse a Croissant file; a clear error when it is missing or not JSON."""
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SeiError(f"{path}: dataset.croissant names a file that does not exist") from None
-    except (OSError, ValueError) as exc:
-        raise SeiError(f"{path}: dataset.croissant is not readable JSON-LD: {exc}") from None
+    from sei_assets.core import safeload
+
+    if not Path(path).is_file():
+        raise SeiError(f"{path}: dataset.croissant names a file that does not exist")
+    doc = safeload.load_json(path, "Croissant description")  # bounded, like every input
+    if not isinstance(doc, dict):
+        raise SeiError(f"{path}: dataset.croissant: expected a JSON-LD object at the top level")
+    return doc
 
 
 def validate_croissant(path: Path) -> None:

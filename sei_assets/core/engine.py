@@ -24,6 +24,7 @@ from sei_assets.core.errors import SeiError
 from sei_assets.core.evidence import (
     BOM,
     BUNDLE,
+    EVIDENCE_DIR,
     SCHEMA_VERSION,
     dump,
     evidence_dir,
@@ -196,39 +197,63 @@ def seal(
     inputs: Any,
     key: Any = None,
 ) -> dict[str, Path]:
-    """Write and sign the evidence, then the lock. Every file is written atomically."""
+    """Sign the evidence and write it with the lock as one set: all of it, or none (a crash
+    leaves the previous set; see evidence_set)."""
+    from sei_assets.core import evidence_set, faults, signing
     from sei_assets.core import lock as lockmod
-    from sei_assets.core import signing
 
     repo = loaded.repo
     key = key or signing.load_or_create_key()
     out = evidence_dir(repo)
-    files: dict[str, Path] = {}
+    rel = {name: f"{EVIDENCE_DIR}/{name}" for name in (BOM, BUNDLE, signing.PUBKEY_FILE)}
+    staged: dict[str, bytes] = {}
+    if bom_text is not None:
+        bom = bom_text.encode("utf-8")
+        staged[rel[BOM]] = bom
+        staged[rel[BOM] + ".sig"] = signing.sign_bytes(bom, BOM, key)
+    data = dump(bundle)
+    envelope = signing.sign_bytes(data, BUNDLE, key)
+    staged[rel[BUNDLE]] = data
+    staged[rel[BUNDLE] + ".sig"] = envelope
+    staged[rel[signing.PUBKEY_FILE]] = (signing.public_key_hex(key) + "\n").encode("ascii")
+    lock = lockmod.build_lock(
+        loaded.manifest.system.name, bundle.triple.to_json(), inputs, envelope.decode("ascii")
+    )
+    staged[lockmod.LOCK_NAME] = lockmod.lock_bytes(lock)
+    run_record = {
+        "system_name": loaded.manifest.system.name,
+        "generated_at": bundle.generated_at,
+        "commit": bundle.triple.code,
+        "lock_inputs": dict(inputs.hashes),
+    }
+    faults.checkpoint("seal")
+    removed = () if bom_text is not None else (rel[BOM], rel[BOM] + ".sig")
+    evidence_set.commit(repo, staged, key, run=run_record, remove=removed)
+    files = {
+        "bundle": out / BUNDLE,
+        "signature": out / (BUNDLE + ".sig"),
+        "pubkey": out / signing.PUBKEY_FILE,
+        "lock": repo / lockmod.LOCK_NAME,
+    }
     if bom_text is not None:
         files["bom"] = out / BOM
-        write_signed(files["bom"], bom_text.encode("utf-8"), key)
-    files["bundle"] = out / BUNDLE
-    sig = write_signed(files["bundle"], dump(bundle), key)
-    files["signature"] = sig
-    files["pubkey"] = signing.write_pubkey(out, key)
-    lock = lockmod.build_lock(
-        loaded.manifest.system.name,
-        bundle.triple.to_json(),
-        inputs,
-        sig.read_text(encoding="utf-8"),
-    )
-    files["lock"] = lockmod.write_lock(repo, lock)
     return files
 
 
 def run(repo: Path, repro: bool = True, key: Any = None) -> RunOutcome:
     """`sei run`: compile, reproduce, evaluate, sign. Evidence is written whatever the gate."""
+    from sei_assets.core import faults, runlock
+
     loaded = load_manifest(repo)
-    compiled = compile_plan(loaded)
-    pipeline = reproduce(loaded, repro)
-    bundle, results, bom_text, inputs = evaluate(loaded, pipeline, compiled.controls)
-    files = seal(loaded, bundle, bom_text, inputs, key)
-    return RunOutcome(bundle, bundle.gate or "red", results, pipeline, files)
+    with runlock.repo_lock(loaded.repo):
+        compiled = compile_plan(loaded)
+        faults.checkpoint("compiled")
+        pipeline = reproduce(loaded, repro)
+        faults.checkpoint("reproduced")
+        bundle, results, bom_text, inputs = evaluate(loaded, pipeline, compiled.controls)
+        faults.checkpoint("evaluated")
+        files = seal(loaded, bundle, bom_text, inputs, key)
+    return RunOutcome(bundle, bundle.verdict, results, pipeline, files)
 
 
 def _model_component(model: dict[str, Any]) -> str | None:

@@ -32,9 +32,14 @@ def dump(doc: dict[str, Any] | Record, newline: bool = True) -> bytes:
 
 
 def bundle_path(repo: Path) -> Path | None:
-    """The current bundle file of ``repo``: this engine's, else the reference's, else None."""
+    """The current bundle file of ``repo``: this engine's (the set in force, even when a write
+    was interrupted), else the reference's, else None."""
+    from sei_assets.core import evidence_set
+
     for d in (EVIDENCE_DIR, *LEGACY_DIRS):
         p = Path(repo) / d / BUNDLE
+        if d == EVIDENCE_DIR:
+            p = evidence_set.view(Path(repo), f"{d}/{BUNDLE}") or p
         if p.is_file():
             return p
     return None
@@ -60,18 +65,48 @@ def read_bundle(repo: Path) -> Bundle | None:
     return load_bundle(path) if path else None
 
 
-def write_signed(path: Path, data: bytes, key: Any) -> Path:
-    """Write ``data`` atomically and its detached DSSE signature beside it."""
-    from sei_assets.core import signing
+def _in_evidence(path: Path) -> tuple[Path, str] | None:
+    """(repository, path relative to it) when ``path`` lies in a repository's `.sei/`."""
+    path = Path(path).absolute()
+    parts = path.parts
+    if EVIDENCE_DIR in parts[:-1]:
+        i = len(parts) - 2 - parts[-2::-1].index(EVIDENCE_DIR)
+        return Path(*parts[:i]), "/".join(parts[i:])
+    return None
 
-    atomic_write(path, data)
-    return signing.sign_file(path, key)
+
+def write_signed(path: Path, data: bytes, key: Any, extra: dict[str, bytes] | None = None) -> Path:
+    """Write ``data`` and its detached DSSE signature beside it; return the signature's path.
+
+    In a repository's `.sei/` both (with the public key and the ``extra`` files, named relative
+    to the folder of ``path``) join the evidence set in one transaction (see evidence_set)."""
+    from sei_assets.core import evidence_set, signing
+
+    path = Path(path)
+    envelope = signing.sign_bytes(data, signing.subject_name(path), key)
+    where = _in_evidence(path)
+    if where is None:
+        atomic_write(path, data)
+        for name, content in (extra or {}).items():
+            atomic_write(path.parent / name, content)
+        atomic_write(signing.sig_path(path), envelope)
+        return signing.sig_path(path)
+    repo, rel = where
+    folder = rel.rsplit("/", 1)[0]
+    files = {rel: data, rel + signing.SIG_SUFFIX: envelope}
+    files[f"{EVIDENCE_DIR}/{signing.PUBKEY_FILE}"] = (signing.public_key_hex(key) + "\n").encode()
+    for name, content in (extra or {}).items():
+        files[f"{folder}/{name}"] = content
+    evidence_set.commit(repo, files, key)
+    return signing.sig_path(path)
 
 
 def previous_bundle(repo: Path) -> tuple[Bundle, str] | None:
     """The latest evidence before this run: on disk in .sei, else committed (.sei/.venth/.froga)."""
+    from sei_assets.core import evidence_set
     from sei_assets.core.model import Bundle
 
+    evidence_set.recover(repo)
     current = evidence_dir(repo) / BUNDLE
     if current.is_file():
         try:

@@ -10,12 +10,9 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sei_assets.core.errors import SeiError
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Strict(BaseModel):
@@ -96,11 +93,14 @@ def load(relative: str, model: type[BaseModel]) -> dict[str, Any]:
 def validate_file(entry: Any, model: type[BaseModel], name: str | None = None) -> dict[str, Any]:
     """Read ``entry`` (a path or package resource) as YAML and validate it against ``model``;
     an error names the file, the key path and what was expected."""
+    from sei_assets.core import safeload
+
     name = name or str(entry)
     try:
-        data = yaml.load(entry.read_text(encoding="utf-8"), Loader=_Loader)
-    except (OSError, yaml.YAMLError) as exc:
+        text = entry.read_text(encoding="utf-8")
+    except OSError as exc:
         raise SeiError(f"{name}: cannot read the catalogue: {exc}") from None
+    data, _lines = safeload.parse_yaml(name, text, "catalogue")
     try:
         model.model_validate(data)
     except ValidationError as exc:

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sei_assets.core.errors import SeiError
 from sei_assets.core.fsutil import atomic_write, sha256_file
 from sei_assets.core.layout import LOCK_NAME, LOCK_NAMES  # noqa: F401
@@ -25,15 +23,13 @@ DRIFT_CLASS = {"scope": "A", "impl": "B", "data": "C"}
 DRIFT_MEANING = {"A": "scope", "B": "model/treatment", "C": "data"}
 SECTIONS = ("classification", "data_governance", "measurement-data", "measurement-model", "risks")
 EMPTY = "sha256:" + hashlib.sha256(b"").hexdigest()
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def read_raw_manifest(path: Path) -> dict[str, Any]:
     """The manifest as plain data (validation is the engine's job; this is for hashing)."""
-    try:
-        data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_Loader)
-    except (OSError, yaml.YAMLError) as exc:
-        raise SeiError(f"{path}: cannot read the manifest: {exc}") from None
+    from sei_assets.core import safeload
+
+    data = safeload.load_yaml(path, "manifest")
     if not isinstance(data, dict):
         raise SeiError(f"{path}: expected a mapping at the top level")
     return data
@@ -136,20 +132,28 @@ def build_lock(
     }
 
 
+def lock_bytes(lock: dict) -> bytes:
+    """The exact bytes `sei.lock` is written with."""
+    return (json.dumps(lock, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
 def write_lock(repo: Path, lock: dict) -> Path:
     """Write `sei.lock` atomically."""
     path = repo / LOCK_NAME
-    atomic_write(path, json.dumps(lock, indent=2, ensure_ascii=False) + "\n")
+    atomic_write(path, lock_bytes(lock))
     return path
 
 
 def read_lock(repo: Path) -> tuple[Path, dict] | None:
     """The lock of ``repo`` (sei.lock, else the reference's venth.lock / froga.lock)."""
+    from sei_assets.core import evidence_set
+
     for name in LOCK_NAMES:
         path = repo / name
-        if path.is_file():
+        where = (evidence_set.view(repo, name) or path) if name == LOCK_NAME else path
+        if where.is_file():
             try:
-                return path, json.loads(path.read_text(encoding="utf-8"))
+                return path, json.loads(where.read_text(encoding="utf-8"))
             except ValueError as exc:
                 raise SeiError(f"{path}: not valid JSON: {exc}") from None
     return None

@@ -8,15 +8,17 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import reprlib
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from sei_assets.core import safeload
 from sei_assets.core.constraint import OPERATORS, holds
 from sei_assets.core.errors import ManifestError
 from sei_assets.core.layout import MANIFEST_NAMES
+from sei_assets.core.safeload import key_path
 
 Level = Literal["NEGLIGIBLE", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 Likelihood = Literal["RARE", "UNLIKELY", "POSSIBLE", "LIKELY", "ALMOST_CERTAIN"]
@@ -278,10 +280,12 @@ def load_manifest(repo_or_file: Path) -> LoadedManifest:
     path = find_manifest(p) if p.is_dir() else p
     try:
         raw = path.read_bytes()
-        text = raw.decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ManifestError(path, "", f"unreadable file: {exc}") from None
-    lines, data = _parse_yaml(path, text)
+    except OSError as exc:
+        raise ManifestError(path, "", f"unreadable file: {exc.strerror or exc}") from None
+    text = safeload.decode(path, raw, "manifest")
+    data, lines = safeload.parse_yaml(path, text, "manifest")
+    if data is None:
+        raise ManifestError(path, "", "the file is empty: expected a manifest")
     if not isinstance(data, dict):
         raise ManifestError(
             path, "", "expected a mapping at the top level (apiVersion, kind, system, ...)", 1
@@ -292,43 +296,6 @@ def load_manifest(repo_or_file: Path) -> LoadedManifest:
         raise _located(path, exc, lines) from None
     _check_program(path, manifest, lines)
     return LoadedManifest(path=path, raw=raw, data=data, manifest=manifest)
-
-
-def _parse_yaml(path: Path, text: str) -> tuple[dict[tuple, int], Any]:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            raise ManifestError(path, "", "the file is empty: expected a manifest")
-        data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise ManifestError(path, "", f"invalid YAML: {exc.problem}", line) from None
-    finally:
-        loader.dispose()
-    lines: dict[tuple, int] = {}
-    _index_lines(node, (), lines)
-    return lines, data
-
-
-def _index_lines(node: yaml.Node, path: tuple, out: dict[tuple, int]) -> None:
-    out.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            k = key.value
-            out[(*path, k)] = key.start_mark.line + 1
-            _index_lines(value, (*path, k), out)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _index_lines(item, (*path, i), out)
-
-
-def key_path(loc: tuple) -> str:
-    """Render ``('risk', 'risks', 0, 'id')`` as ``risk.risks[0].id``."""
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def _line_for(loc: tuple, lines: dict[tuple, int]) -> int | None:
@@ -366,6 +333,12 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def _short(value: Any, limit: int = 80) -> str:
+    """A value's repr, cut to ``limit`` characters (a fuzzed input can be megabytes)."""
+    text = reprlib.repr(value) if isinstance(value, dict | list | tuple | set) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _located(path: Path, exc: ValidationError, lines: dict[tuple, int]) -> ManifestError:
     err = exc.errors(include_url=False)[0]
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
@@ -380,13 +353,12 @@ def _located(path: Path, exc: ValidationError, lines: dict[tuple, int]) -> Manif
     elif kind == "missing":
         expected = "this required key is missing"
     elif kind in ("literal_error", "enum"):
-        expected = (
-            f"expected {err['ctx'].get('expected', 'a known value')}, got {err.get('input')!r}"
-        )
+        wanted = err["ctx"].get("expected", "a known value")
+        expected = f"expected {wanted}, got {_short(err.get('input'))}"
     elif kind == "value_error":
         expected = str(err["ctx"].get("error", err["msg"]))
     else:
-        expected = f"{err['msg'].lower()}, got {err.get('input')!r}"
+        expected = f"{err['msg'].lower()}, got {_short(err.get('input'))}"
     return ManifestError(path, key_path(loc), expected, _line_for(loc, lines), suggestion)
 
 

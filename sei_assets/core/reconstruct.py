@@ -33,9 +33,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from sei_assets.core import governance
+from sei_assets.core import governance, safeload
 from sei_assets.core.errors import SeiError
 from sei_assets.core.evidence import EVIDENCE_DIR, dump, write_signed
 from sei_assets.core.gitutil import BlobReader
@@ -45,7 +43,6 @@ from sei_assets.core.layout import MANIFEST_NAMES
 RECONSTRUCT = "reconstruct.json"
 
 SCHEMA_VERSION = 1
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 try:  # optional accelerator (installed with compliance-trestle, dvc-data, dagster-dbt)
     from orjson import loads as _fast_loads
 except ImportError:  # pragma: no cover - json alone gives the same results
@@ -169,8 +166,8 @@ def _system_name(repo: Path) -> str:
 
 def _yaml(raw: bytes) -> Any:
     try:
-        return yaml.load(raw.decode("utf-8"), Loader=_Loader)
-    except (UnicodeDecodeError, yaml.YAMLError):
+        return safeload.parse_yaml("<history>", safeload.decode("<history>", raw, "manifest"))[0]
+    except SeiError:
         return None
 
 

@@ -11,9 +11,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sei_assets.core import safeload
 from sei_assets.core.errors import SeiError
 from sei_assets.core.paths import project_root
 
@@ -72,19 +72,23 @@ def _explain(error: dict) -> str:
 def load_registry(path: Path | None = None) -> list[SystemEntry]:
     """Read and validate the registry; relative paths are relative to the registry file."""
     path = path or registry_path()
+    what = "system registry"
+    doc, lines = safeload.parse_yaml(path, safeload.read_text(path, what), what)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise SeiError(f"{path}: cannot read the system registry: {exc}") from None
-    try:
-        spec = _RegistryFile.model_validate(doc)
+        spec = _RegistryFile.model_validate(doc or {})
     except ValidationError as exc:
-        raise SeiError(f"{path}: {_explain(exc.errors()[0])}") from None
+        first = exc.errors()[0]
+        loc = tuple(first["loc"])
+        line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
+        where = f"{path}:{line}" if line else str(path)
+        raise SeiError(f"{where}: {_explain(first)}") from None
     base = path.parent
     entries, seen = [], set()
     for i, item in enumerate(spec.systems):
         if item.name in seen:
-            raise SeiError(f"{path}: systems[{i}].name: system {item.name!r} is registered twice")
+            line = lines.get(("systems", i, "name")) or lines.get(("systems", i))
+            where = f"{path}:{line}" if line else str(path)
+            raise SeiError(f"{where}: systems[{i}].name: system {item.name!r} is registered twice")
         seen.add(item.name)
         entries.append(
             SystemEntry(

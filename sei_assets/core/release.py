@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from sei_assets.core.errors import SeiError
-from sei_assets.core.evidence import BUNDLE, EVIDENCE_DIR, dump, load_bundle
-from sei_assets.core.fsutil import atomic_write, sha256_file
+from sei_assets.core.evidence import BUNDLE, EVIDENCE_DIR, dump, load_bundle, write_signed
+from sei_assets.core.fsutil import sha256_file
 
 RELEASE = "release.json"
 
@@ -39,6 +39,5 @@ def promote(repo: Path, key: Any = None, residual_accepted: str | None = None) -
         record["residual_accepted"] = residual_accepted
     key = key or signing.load_or_create_key()
     out = repo / EVIDENCE_DIR / RELEASE
-    atomic_write(out, dump(record))
-    signing.sign_file(out, key)
+    write_signed(out, dump(record), key)
     return record

@@ -11,6 +11,11 @@ The signature is ECDSA P-256/SHA-256 over the DSSE pre-authentication encoding
 the 64-byte raw ``r||s``. The statement's subject name is the file's path relative to the
 evidence directory (``bundle.json``, ``conformance/iso_23894_2023.json``).
 
+Our own evidence sets also carry ``index.json`` (signed like any file), naming every file of
+the set with its sha256 (see ``evidence_set``): :func:`verify_evidence` then fails on a file
+that is missing or differs from the index, and names files the index does not cover. Files and
+folders whose names start with a dot are never evidence.
+
 Only the standard library and ``cryptography`` are imported here, so the CLI starts fast.
 """
 
@@ -43,11 +48,18 @@ PUBKEY_FILE = "PUBKEY.txt"
 SIG_SUFFIX = ".sig"
 
 #: Evidence files (relative to the evidence directory) that must carry a ``.sig``.
-SIGNED_PATTERNS = ("bundle.json", "reconstruct.json", "conformance/*.json")
+SIGNED_PATTERNS = ("bundle.json", "index.json", "reconstruct.json", "conformance/*.json")
+#: The signed evidence index (see evidence_set): every file of the set with its sha256.
+INDEX_FILE = "index.json"
+#: Threads that verify the files of one evidence directory (`$SEI_VERIFY_WORKERS`); 1 by
+#: default: `cryptography` holds the GIL during ECDSA verify, so only hashing overlaps.
+VERIFY_WORKERS = int(os.environ.get("SEI_VERIFY_WORKERS", "1"))
+POOL_FROM = 8
 
 _PUBKEY_TEXT = re.compile(rb"[0-9a-f]{130}(\r?\n)?")
 _POINT_LEN = 65
 _SCALAR_LEN = 32
+_ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())  # built once: it costs as much as hashing a bundle
 
 
 def default_key_path() -> Path:
@@ -65,11 +77,43 @@ DEFAULT_KEY_PATH = default_key_path()
 # --------------------------------------------------------------------------- keys
 
 
+ALLOW_IN_REPO_ENV = "SEI_ALLOW_KEY_IN_REPO"
+
+
+def work_tree_of(path: Path) -> Path | None:
+    """The git work tree that ``path`` would lie in, or None."""
+    for folder in Path(os.path.abspath(path)).parents:
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
 def load_or_create_key(path: Path | None = None) -> ec.EllipticCurvePrivateKey:
-    """Load the P-256 signing key at ``path`` (default: :func:`default_key_path`), creating it."""
+    """Load the P-256 signing key at ``path`` (default: :func:`default_key_path`), creating it.
+
+    Refused inside a git work tree (unless ``$SEI_ALLOW_KEY_IN_REPO`` is set, as
+    ``--allow-key-in-repo`` does) and when the file is readable by group or others."""
     path = Path(path) if path is not None else default_key_path()
-    if not path.exists() and not path.is_symlink():
+    exists = path.exists() or path.is_symlink()
+    tree = work_tree_of(path)
+    if tree is not None and os.environ.get(ALLOW_IN_REPO_ENV, "") in ("", "0"):
+        raise SeiError(
+            f"refusing to {'use' if exists else 'create'} the signing key {path}: it lies in the "
+            f"git work tree {tree}, one `git add -A` from being published; keep it outside "
+            f"(point {KEY_ENV} elsewhere), or pass --allow-key-in-repo "
+            f"(or set {ALLOW_IN_REPO_ENV}=1)"
+        )
+    if not exists:
         _create_key(path)
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise SeiError(f"cannot read signing key {path}: {exc.strerror or exc}") from None
+    if mode & 0o077:
+        raise SeiError(
+            f"signing key {path} is readable or writable by group or others "
+            f"(mode {oct(mode & 0o777)}): restrict it with `chmod 600 {path}`"
+        )
     return _read_key(path)
 
 
@@ -122,8 +166,8 @@ def _read_key(path: Path) -> ec.EllipticCurvePrivateKey:
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError, binascii.Error) as exc:
-        raise SeiError(
-            f"signing key {path} is not an unencrypted PEM private key ({exc}); "
+        raise SeiError(  # the reason only: never a byte of the file
+            f"signing key {path} is not an unencrypted PEM private key ({type(exc).__name__}); "
             f"move it away to create a new one, or point {KEY_ENV} at another key"
         ) from None
     if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
@@ -167,7 +211,13 @@ def _public_key(pubkey_hex: str) -> tuple[ec.EllipticCurvePublicKey, str]:
 def write_pubkey(evidence_dir: Path, key: ec.EllipticCurvePrivateKey) -> Path:
     """Write ``<evidence_dir>/PUBKEY.txt`` (hex point and a newline) atomically; return it."""
     target = Path(evidence_dir) / PUBKEY_FILE
-    atomic_write(target, public_key_hex(key) + "\n")
+    text = (public_key_hex(key) + "\n").encode("ascii")
+    try:
+        if target.read_bytes() == text:  # the evidence set already holds it (see write_signed)
+            return target
+    except OSError:
+        pass
+    atomic_write(target, text)
     return target
 
 
@@ -200,7 +250,7 @@ def statement_for(data: bytes, name: str, tool: str = "sei") -> bytes:
 def sign_bytes(data: bytes, name: str, key: ec.EllipticCurvePrivateKey, tool: str = "sei") -> bytes:
     """The DSSE envelope bytes signing ``data`` under subject ``name``."""
     payload = statement_for(data, name, tool)
-    der = key.sign(pae(PAYLOAD_TYPE, payload), ec.ECDSA(hashes.SHA256()))
+    der = key.sign(pae(PAYLOAD_TYPE, payload), _ECDSA_SHA256)
     r, s = utils.decode_dss_signature(der)
     raw = r.to_bytes(_SCALAR_LEN, "big") + s.to_bytes(_SCALAR_LEN, "big")
     return _canonical_json(
@@ -265,6 +315,12 @@ class EvidenceVerdict:
     pubkey_hex: str
     files: list[FileVerdict] = field(default_factory=list)
     ok: bool = False
+    #: Files that are not part of the signed set, named (unsigned, or signed but not indexed).
+    warnings: list[str] = field(default_factory=list)
+    #: The signed evidence index, when the set has one and it verified.
+    index: dict | None = None
+    #: A committed write was interrupted; the verdict is about the set it commits.
+    pending: bool = False
 
     @property
     def keyid(self) -> str | None:
@@ -305,7 +361,14 @@ def _b64(text: object, what: str) -> bytes:
     return raw
 
 
-def _check(data: bytes, envelope: bytes, name: str, pubkey_hex: str, keyid_box: list[str]) -> None:
+def _check(
+    data: bytes,
+    envelope: bytes,
+    name: str,
+    pubkey_hex: str,
+    keyid_box: list[str],
+    digest_hex: str | None = None,
+) -> None:
     """Raise _Bad with a reason unless ``envelope`` validly signs ``data`` as ``name``."""
     try:
         env = json.loads(envelope)
@@ -337,7 +400,7 @@ def _check(data: bytes, envelope: bytes, name: str, pubkey_hex: str, keyid_box: 
         raise _Bad(f"statement names {subject.get('name')!r}, not {name!r}")
     digest = subject.get("digest")
     expected = digest.get("sha256") if isinstance(digest, dict) else None
-    if expected != sha256_bytes(data):
+    if expected != (digest_hex or sha256_bytes(data)):
         raise _Bad("sha256 of the file does not match the signed statement (file altered)")
 
     try:
@@ -357,15 +420,22 @@ def _check(data: bytes, envelope: bytes, name: str, pubkey_hex: str, keyid_box: 
             int.from_bytes(raw[:_SCALAR_LEN], "big"), int.from_bytes(raw[_SCALAR_LEN:], "big")
         )
         try:
-            public.verify(der, message, ec.ECDSA(hashes.SHA256()))
+            public.verify(der, message, _ECDSA_SHA256)
             return
         except InvalidSignature:
             continue
     raise _Bad("ECDSA signature does not verify against the public key")
 
 
-def verify_file(path: Path, pubkey_hex: str, name: str | None = None) -> FileVerdict:
-    """Verify ``path`` against ``path.sig`` and a hex public key; never raises for bad content."""
+def verify_file(
+    path: Path,
+    pubkey_hex: str,
+    name: str | None = None,
+    sig: Path | None = None,
+    digests: dict[str, str] | None = None,
+) -> FileVerdict:
+    """Verify ``path`` against its envelope (``path.sig`` unless ``sig``) and a hex public key;
+    never raises for bad content. Each file is read once; its sha256 goes into ``digests``."""
     path = path if isinstance(path, Path) else Path(path)
     keyid: list[str] = []
     raw_path = os.fspath(path)
@@ -375,12 +445,17 @@ def verify_file(path: Path, pubkey_hex: str, name: str | None = None) -> FileVer
     except OSError as exc:
         return FileVerdict(path, False, f"cannot read signed file: {exc.strerror or exc}")
     try:
-        with open(raw_path + SIG_SUFFIX, "rb") as fh:
+        with open(os.fspath(sig) if sig else raw_path + SIG_SUFFIX, "rb") as fh:
             envelope = fh.read()
     except OSError as exc:
         return FileVerdict(path, False, f"cannot read signature: {exc.strerror or exc}")
+    name = name or subject_name(path)
+    digest = sha256_bytes(data)
+    if digests is not None:
+        digests[name] = digest
+        digests[name + SIG_SUFFIX] = sha256_bytes(envelope)
     try:
-        _check(data, envelope, name or subject_name(path), pubkey_hex.strip().lower(), keyid)
+        _check(data, envelope, name, pubkey_hex.strip().lower(), keyid, digest)
     except _Bad as bad:
         return FileVerdict(path, False, str(bad), keyid[0] if keyid else None)
     return FileVerdict(path, True, "signature verified", keyid[0])
@@ -394,11 +469,11 @@ def find_evidence_dir(repo: Path) -> Path | None:
     return None
 
 
-def _read_repo_pubkey(evidence_dir: Path) -> tuple[str, str | None]:
-    """The hex key from ``PUBKEY.txt`` and, if it is malformed, the reason."""
+def _read_repo_pubkey(evidence_dir: Path, where: Path | None = None) -> tuple[str, str | None]:
+    """The hex key from ``PUBKEY.txt`` (read at ``where`` if given) and, if malformed, why."""
     target = evidence_dir / PUBKEY_FILE
     try:
-        raw = target.read_bytes()
+        raw = (where or target).read_bytes()
     except FileNotFoundError:
         raise SeiError(
             f"no public key to verify {evidence_dir}: {target} is missing and no key was pinned"
@@ -412,27 +487,121 @@ def _read_repo_pubkey(evidence_dir: Path) -> tuple[str, str | None]:
 
 
 def _listing(evidence_dir: Path) -> list[str]:
-    """Every regular file under ``evidence_dir`` as a sorted relative POSIX path."""
-    found = []
-    for root, _dirs, names in os.walk(evidence_dir):
-        rel = os.path.relpath(root, evidence_dir).replace(os.sep, "/")
-        prefix = "" if rel == "." else rel + "/"
-        found.extend(prefix + n for n in names if os.path.isfile(os.path.join(root, n)))
-    return sorted(found)
+    """Every regular file under ``evidence_dir`` as a sorted relative POSIX path; dot files and
+    folders (transactions, staging, temporary files, the lock) are not evidence."""
+    found: list[str] = []
+    todo = [(os.fspath(evidence_dir), "")]
+    while todo:
+        folder, prefix = todo.pop()
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    todo.append((entry.path, prefix + entry.name + "/"))
+                elif entry.is_file():
+                    found.append(prefix + entry.name)
+    found.sort()
+    return found
+
+
+_SIGNED = re.compile("|".join(fnmatch.translate(p).replace(".*", "[^/]*") for p in SIGNED_PATTERNS))
 
 
 def _looks_signed(name: str) -> bool:
     """True if ``name`` (relative to the evidence directory) is a kind that must be signed."""
-    return any(
-        name.count("/") == pattern.count("/") and fnmatch.fnmatchcase(name, pattern)
-        for pattern in SIGNED_PATTERNS
-    )
+    return _SIGNED.match(name) is not None
+
+
+def _effective(evidence_dir: Path) -> tuple[dict[str, Path], dict[str, Path], bool]:
+    """(evidence file -> where its bytes are, repository file -> where, pending): the set in
+    force, with a committed but interrupted write (see evidence_set) laid over the folder."""
+    paths = {rel: evidence_dir / rel for rel in _listing(evidence_dir)}
+    outside: dict[str, Path] = {}
+    if evidence_dir.name != EVIDENCE_DIRS[0] or not os.path.isdir(evidence_dir / ".commit"):
+        return paths, outside, False
+    from sei_assets.core import evidence_set
+
+    root = evidence_dir.parent
+    journal = evidence_set._journal(root)
+    if journal is None:
+        return paths, outside, False
+    prefix = EVIDENCE_DIRS[0] + "/"
+    for rel in journal.get("files", []):
+        staged = evidence_set.view(root, rel)
+        if staged is None or not staged.is_file():
+            continue
+        if rel.startswith(prefix):
+            paths[rel[len(prefix) :]] = staged
+        else:
+            outside[rel] = staged
+    for rel in journal.get("remove", []):
+        paths.pop(rel[len(prefix) :] if rel.startswith(prefix) else rel, None)
+    return paths, outside, True
+
+
+def _check_index(
+    evidence_dir: Path,
+    paths: dict[str, Path],
+    outside: dict[str, Path],
+    digests: dict[str, str],
+    files: list[FileVerdict],
+    warnings: list[str],
+) -> dict | None:
+    """Hold the set to its signed index: every named file present with its digest; files the
+    index does not name are warned about by name. Returns the index."""
+    try:
+        index = json.loads(paths[INDEX_FILE].read_bytes())
+        named = index["files"]
+        if not isinstance(named, dict):
+            raise TypeError
+    except (OSError, ValueError, TypeError, KeyError):
+        files.append(FileVerdict(paths[INDEX_FILE], False, "the signed index is not readable"))
+        return None
+    prefix = evidence_dir.name + "/"
+    covered = {INDEX_FILE, INDEX_FILE + SIG_SUFFIX}
+    failed = {f.path for f in files if not f.ok}
+    for rel, digest in named.items():
+        inside = rel.startswith(prefix)
+        name = rel[len(prefix) :] if inside else rel
+        where = paths.get(name) if inside else outside.get(rel, evidence_dir.parent / rel)
+        covered.add(name)
+        target = evidence_dir / name if inside else evidence_dir.parent / rel
+        if where is None or not where.is_file():
+            files.append(FileVerdict(target, False, "named by the signed index but missing"))
+            continue
+        actual = digests.get(name) if inside else None
+        if actual is None:
+            actual = sha256_bytes(where.read_bytes())
+        if actual != digest and target not in failed:
+            files.append(
+                FileVerdict(
+                    target,
+                    False,
+                    "differs from the file the signed index names (altered, or left from "
+                    "another evidence set)",
+                )
+            )
+    for name in sorted(set(paths) - covered):
+        if name.endswith(SIG_SUFFIX) and name[: -len(SIG_SUFFIX)] in paths:
+            continue
+        signed = name + SIG_SUFFIX in paths
+        warnings.append(
+            f"{evidence_dir / name}: signed, but not named by the evidence index"
+            if signed
+            else f"{evidence_dir / name}: unsigned file, not part of the evidence"
+        )
+    return index
 
 
 def verify_evidence(
-    repo: Path, pubkey_hex: str | None = None, evidence_dir: Path | None = None
+    repo: Path,
+    pubkey_hex: str | None = None,
+    evidence_dir: Path | None = None,
+    workers: int | None = None,
 ) -> EvidenceVerdict:
-    """Verify every ``*.sig`` of the repository's evidence directory; see the module doc."""
+    """Verify every ``*.sig`` of the repository's evidence directory, and the set against its
+    signed index when it has one; see the module doc."""
     repo = Path(repo)
     if evidence_dir is None:
         found = find_evidence_dir(repo)
@@ -445,8 +614,8 @@ def verify_evidence(
         if not evidence_dir.is_dir():
             raise SeiError(f"evidence directory {evidence_dir} does not exist")
 
-    listing = _listing(evidence_dir)
-    sigs = [rel for rel in listing if rel.endswith(SIG_SUFFIX)]
+    paths, outside, pending = _effective(evidence_dir)
+    sigs = [rel for rel in sorted(paths) if rel.endswith(SIG_SUFFIX)]
     if not sigs:
         raise SeiError(f"no signed evidence (*.sig) in {evidence_dir}")
 
@@ -455,21 +624,31 @@ def verify_evidence(
         source, key_hex = "pinned", pubkey_hex.strip().lower()
     else:
         source = "repository"
-        key_hex, key_problem = _read_repo_pubkey(evidence_dir)
+        key_hex, key_problem = _read_repo_pubkey(evidence_dir, paths.get(PUBKEY_FILE))
 
-    files: list[FileVerdict] = []
-    present = set(listing)
-    for sig in sigs:
+    digests: dict[str, str] = {}
+
+    def one(sig: str) -> FileVerdict:
         name = sig[: -len(SIG_SUFFIX)]
         target = evidence_dir / name
         if key_problem is not None:
-            files.append(FileVerdict(target, False, key_problem))
-        elif name not in present:
-            files.append(FileVerdict(target, False, f"{sig} signs a file that is missing"))
-        else:
-            files.append(verify_file(target, key_hex, name=name))
-    for name in listing:
-        if name + SIG_SUFFIX not in present and _looks_signed(name):
+            return FileVerdict(target, False, key_problem)
+        if name not in paths:
+            return FileVerdict(target, False, f"{sig} signs a file that is missing")
+        verdict = verify_file(paths[name], key_hex, name, paths[sig], digests)
+        verdict.path = target
+        return verdict
+
+    count = VERIFY_WORKERS if workers is None else workers
+    if count > 1 and len(sigs) >= POOL_FROM:  # a pool costs more than it saves on a few files
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(count, len(sigs))) as pool:
+            files = list(pool.map(one, sigs))
+    else:
+        files = [one(sig) for sig in sigs]
+    for name in sorted(paths):
+        if name + SIG_SUFFIX not in paths and _looks_signed(name):
             files.append(
                 FileVerdict(
                     evidence_dir / name,
@@ -477,5 +656,25 @@ def verify_evidence(
                     f"evidence file has no {name.rsplit('/', 1)[-1]}.sig",
                 )
             )
+    if "bundle.json" not in paths and "bom.cdx.json" in paths:  # a run's set without its bundle
+        files.append(
+            FileVerdict(
+                evidence_dir / "bundle.json",
+                False,
+                "missing: the run's BOM is here, its bundle not",
+            )
+        )
+    warnings: list[str] = []
+    index = None
+    index_ok = any(f.ok and f.path == evidence_dir / INDEX_FILE for f in files)
+    if INDEX_FILE in paths and index_ok:
+        index = _check_index(evidence_dir, paths, outside, digests, files, warnings)
+    elif INDEX_FILE not in paths:
+        for name in sorted(paths):
+            if not name.endswith(SIG_SUFFIX) and name != PUBKEY_FILE:
+                if name + SIG_SUFFIX not in paths:
+                    warnings.append(
+                        f"{evidence_dir / name}: unsigned file, not part of the evidence"
+                    )
     ok = bool(files) and all(f.ok for f in files)
-    return EvidenceVerdict(evidence_dir, source, key_hex, files, ok)
+    return EvidenceVerdict(evidence_dir, source, key_hex, files, ok, warnings, index, pending)

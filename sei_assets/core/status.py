@@ -50,8 +50,12 @@ class SystemStatus:
 
 
 def _last_gate(repo: Path) -> tuple[str | None, str | None]:
+    from sei_assets.core import evidence_set
+
     for d in EVIDENCE_DIRS:
         p = repo / d / BUNDLE
+        if d == EVIDENCE_DIRS[0]:  # the set in force, even when a write was interrupted
+            p = evidence_set.view(repo, f"{d}/{BUNDLE}") or p
         if p.is_file():
             try:
                 b = json.loads(p.read_text(encoding="utf-8"))

@@ -227,7 +227,8 @@ def find_profile(ref: str | Path) -> Path:
 
 def load_profile(ref: str | Path) -> LoadedProfile:
     """Load, validate and hash a profile (a file or a shipped id); ProfileError when unusable."""
-    from sei_assets.core.manifest import _line_for, _parse_yaml
+    from sei_assets.core import safeload
+    from sei_assets.core.manifest import _line_for
 
     path = find_profile(ref)
     try:
@@ -235,7 +236,7 @@ def load_profile(ref: str | Path) -> LoadedProfile:
     except OSError as exc:
         raise ProfileError(path, "", f"cannot read the profile: {exc.strerror}") from None
     try:
-        lines, data = _parse_yaml(path, raw.decode("utf-8"))
+        data, lines = safeload.parse_yaml(path, safeload.decode(path, raw, "profile"), "profile")
     except ManifestError as exc:
         raise ProfileError(path, exc.key_path, exc.expected, exc.line) from None
     except UnicodeDecodeError:

@@ -112,12 +112,15 @@ def run_tool(
 
 def read_metrics(path: Path, tool: str) -> dict[str, Any]:
     """Read the metrics contract (JSON keyed by measure id); a clear error when unusable."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReproducerError(f"{tool}: the metrics file {path} does not exist") from None
-    except (OSError, ValueError) as exc:
-        raise ReproducerError(f"{tool}: the metrics file {path} is not valid JSON: {exc}") from None
+    from sei_assets.core import safeload
+    from sei_assets.core.errors import ManifestError
+
+    if not Path(path).is_file():
+        raise ReproducerError(f"{tool}: the metrics file {path} does not exist")
+    try:  # bounded like every input; NaN passes through, to fail its control closed
+        data = safeload.load_json(path, "metrics file", finite=False)
+    except ManifestError as exc:
+        raise ReproducerError(f"{tool}: the metrics file {exc}") from None
     if not isinstance(data, dict):
         raise ReproducerError(
             f"{tool}: the metrics file {path} must be a JSON object keyed by measure id"

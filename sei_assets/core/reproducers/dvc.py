@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from sei_assets.core.reproducers.base import ReproducerError, digest_bytes, run_tool
 
 
@@ -36,19 +34,30 @@ class DvcReproducer:
         spec_path = repo / "dvc.yaml"
         if not spec_path.is_file():
             return []
-        spec = yaml.safe_load(spec_path.read_text(encoding="utf-8")) or {}
-        stages = spec.get("stages") or {}
+        from sei_assets.core import safeload
+
+        spec = safeload.load_yaml(spec_path, "DVC pipeline") or {}
+        stages = spec.get("stages") if isinstance(spec, dict) else None
+        if not isinstance(stages, dict):
+            stages = {}
         outs: set[Path] = set()
         deps: set[Path] = {spec_path}
         for stage in stages.values():
+            if not isinstance(stage, dict):
+                continue
             for out in [
                 *(stage.get("outs") or []),
                 *(stage.get("metrics") or []),
                 *(stage.get("plots") or []),
             ]:
-                outs.add(repo / (next(iter(out)) if isinstance(out, dict) else out))
+                name = next(iter(out), None) if isinstance(out, dict) else out
+                if isinstance(name, str):
+                    outs.add(repo / name)
             for dep in stage.get("deps") or []:
-                deps.add(repo / dep)
+                if isinstance(dep, str):
+                    deps.add(repo / dep)
             for param in stage.get("params") or []:
-                deps.add(repo / (next(iter(param)) if isinstance(param, dict) else "params.yaml"))
+                name = next(iter(param), None) if isinstance(param, dict) else "params.yaml"
+                if isinstance(name, str):
+                    deps.add(repo / name)
         return sorted(p for p in deps if p not in outs and p not in data and p.is_file())

@@ -9,17 +9,19 @@ absent or outside `resources/<resource_dir>/`).
 from __future__ import annotations
 
 import difflib
-import json
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sei_assets.core.errors import SeiError
+from sei_assets.core import safeload
+from sei_assets.core.errors import ManifestError, SeiError
 from sei_assets.core.paths import project_root, resources_dir
 
 SCENARIOS_ENV = "SEI_SCENARIOS_DIR"
+#: A scenario is a short script: anything larger is refused before it is parsed.
+MAX_SCENARIO_BYTES = 1024 * 1024
 
 
 class ScenarioError(SeiError):
@@ -166,11 +168,10 @@ def load_scenario(path: Path | str) -> Scenario:
     """Read and validate a scenario file; raise `ScenarioError` before anything runs."""
     path = Path(path)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ScenarioError(path, [(None, f"cannot read: {exc.strerror or exc}")]) from None
-    except ValueError as exc:
-        raise ScenarioError(path, [(None, f"not valid JSON: {exc}")]) from None
+        doc = safeload.load_json(path, "scenario", max_bytes=MAX_SCENARIO_BYTES)
+    except ManifestError as exc:
+        where = f"line {exc.line}: " if exc.line else ""
+        raise ScenarioError(path, [(None, f"{where}{exc.expected}")]) from None
     problems = _schema_problems(doc) or _rule_problems(doc, path)
     if problems:
         raise ScenarioError(path, problems)

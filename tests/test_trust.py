@@ -1,0 +1,216 @@
+"""Trust an auditor can rely on: forged, deleted and rolled-back evidence is refused; keys are
+handled like keys. Each test is one of the probes of issue 12."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from sei_assets.core import engine, signing
+from tests.reference import replay
+from tests.systems import make_system
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A system with its V1 evidence (engine run, no Dagster), kept pristine for copying."""
+    repo = make_system(tmp_path_factory.mktemp("trust") / "sys_trust", "sys_trust")
+    subprocess.run([sys.executable, "make_metrics.py"], cwd=repo, check=True)
+    # module fixtures run before the per-test environment: name the session's key explicitly
+    key = signing.load_or_create_key(tmp_path_factory.getbasetemp() / "keys" / "signing-key.pem")
+    engine.run(repo, repro=False, key=key)
+    return repo
+
+
+@pytest.fixture
+def repo(evaluated: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "sys_trust"
+    shutil.copytree(evaluated, target, symlinks=True)
+    return target
+
+
+def _verify(sei, repo: Path, *args: str) -> tuple[int, dict]:
+    return sei.json("verify", "--repo", str(repo), *args)
+
+
+def _forge(repo: Path) -> str:
+    """Re-sign the whole evidence set with another key (PUBKEY.txt replaced); its hex key."""
+    other = ec.generate_private_key(ec.SECP256R1())
+    bundle = json.loads((repo / ".sei" / "bundle.json").read_text())
+    bundle["gate"], bundle["gate_failures"] = "green", []
+    loaded = engine.load_manifest(repo)
+    run = engine.reproduce(loaded, repro=False)
+    _b, _r, bom, inputs = engine.evaluate(loaded, run)
+    engine.seal(loaded, bundle, bom, inputs, key=other)
+    return signing.public_key_hex(other)
+
+
+def test_forged_evidence_with_another_key_is_refused(repo: Path, sei) -> None:
+    code, doc = _verify(sei, repo)
+    assert code == 0 and doc["trust"]["source"] == "first use" and doc["current"] is True
+    _forge(repo)
+    assert signing.verify_evidence(repo).ok  # self-consistent: only the key tells it apart
+    result = sei("verify", "--repo", str(repo))
+    assert result.exit_code == 1 and "KEY CHANGED for sys_trust" in result.stdout
+    code, doc = _verify(sei, repo, "--accept-new-key")
+    assert code == 0 and doc["trust"]["notes"] and "new key accepted" in doc["trust"]["notes"][0]
+    code, doc = _verify(sei, repo)
+    assert code == 0 and doc["trust"]["source"] == "known"
+
+
+def test_forged_bundle_without_the_index_fails(repo: Path, sei) -> None:
+    other = ec.generate_private_key(ec.SECP256R1())
+    bundle = repo / ".sei" / "bundle.json"
+    bundle.write_bytes(bundle.read_bytes().replace(b'"gate": "green"', b'"gate": "red"'))
+    signing.sign_file(bundle, other)
+    (repo / ".sei" / "PUBKEY.txt").write_text(signing.public_key_hex(other) + "\n")
+    code, doc = _verify(sei, repo)
+    assert code == 1
+    bad = {Path(f["path"]).name: f["reason"] for f in doc["files"] if not f["ok"]}
+    assert "index.json" in bad and "bom.cdx.json" in bad
+
+
+def test_organisation_trusted_keys(repo: Path, sei, tmp_path: Path, monkeypatch) -> None:
+    genuine = (repo / ".sei" / "PUBKEY.txt").read_text().strip()
+    trusted = tmp_path / "trusted_keys"
+    trusted.write_text(f"# the organisation's keys\nsys_trust {genuine}\n")
+    monkeypatch.setenv("SEI_TRUSTED_KEYS", str(trusted))
+    code, doc = _verify(sei, repo)
+    assert code == 0 and doc["trust"]["source"] == "organisation"
+    _forge(repo)
+    code, doc = _verify(sei, repo, "--accept-new-key")
+    assert code == 1 and "not among the keys" in doc["trust"]["message"]
+    monkeypatch.delenv("SEI_TRUSTED_KEYS")  # the same file, named in the user's config.json
+    config = tmp_path / "xdg" / "sei-assets"
+    config.mkdir(parents=True)
+    (config / "config.json").write_text(json.dumps({"trusted_keys": str(trusted)}))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    code, doc = _verify(sei, repo, "--accept-new-key")
+    assert code == 1 and str(trusted) in doc["trust"]["message"]
+    trusted.write_text("sys_trust not-a-key\n")
+    result = sei("verify", "--repo", str(repo))
+    assert result.exit_code == 2 and f"{trusted}:1" in result.stderr
+
+
+def test_deleted_bundle_is_detected(repo: Path, sei) -> None:
+    (repo / ".sei" / "bundle.json").unlink()
+    (repo / ".sei" / "bundle.json.sig").unlink()
+    code, doc = _verify(sei, repo)
+    assert code == 1
+    reasons = [f["reason"] for f in doc["files"] if not f["ok"]]
+    assert any("named by the signed index but missing" in r for r in reasons)
+
+
+def test_deleted_bundle_and_index_after_a_verify_is_detected(repo: Path, sei) -> None:
+    assert _verify(sei, repo)[0] == 0
+    for name in ("bundle.json", "bundle.json.sig", "index.json", "index.json.sig"):
+        (repo / ".sei" / name).unlink()
+    code, doc = _verify(sei, repo)
+    assert code == 1
+    assert any("its bundle not" in f["reason"] for f in doc["files"])
+
+
+def test_removed_index_of_a_known_system_is_refused(repo: Path, sei) -> None:
+    assert _verify(sei, repo)[0] == 0
+    (repo / ".sei" / "index.json").unlink()
+    (repo / ".sei" / "index.json.sig").unlink()
+    code, doc = _verify(sei, repo)
+    assert code == 1 and "has none now" in doc["trust"]["message"]
+
+
+def test_rollback_to_older_evidence(repo: Path, sei, tmp_path: Path) -> None:
+    v1 = tmp_path / "v1"
+    shutil.copytree(repo / ".sei", v1 / ".sei")
+    shutil.copy2(repo / "sei.lock", v1 / "sei.lock")
+    (repo / "params.yaml").write_text("bias: 0.2\n")  # the treatment changes: V2
+    subprocess.run([sys.executable, "make_metrics.py"], cwd=repo, check=True)
+    os.environ["SOURCE_DATE_EPOCH"] = "4102444800"  # V2 is later than V1 whatever the clock
+    try:
+        engine.run(repo, repro=False)
+    finally:
+        del os.environ["SOURCE_DATE_EPOCH"]
+    code, doc = _verify(sei, repo, "--require-current")
+    assert code == 0 and doc["current"] is True
+
+    # only the V1 bundle and its signature put back: not the set the signed index names
+    for name in ("bundle.json", "bundle.json.sig"):
+        shutil.copy2(v1 / ".sei" / name, repo / ".sei" / name)
+    code, doc = _verify(sei, repo)
+    assert code == 1 and any("signed index names" in f["reason"] for f in doc["files"])
+
+    # the whole V1 set put back: it verifies, but it is not current and older than seen
+    shutil.rmtree(repo / ".sei")
+    shutil.copytree(v1 / ".sei", repo / ".sei")
+    shutil.copy2(v1 / "sei.lock", repo / "sei.lock")
+    code, doc = _verify(sei, repo)
+    assert code == 0 and doc["signatures_ok"] and doc["current"] is False
+    assert any("measurement-model" in r for r in doc["currency"])
+    assert any("rolled back" in n for n in doc["trust"]["notes"])
+    result = sei("verify", "--repo", str(repo), "--require-current")
+    assert result.exit_code == 1 and "NOT current" in result.stdout
+
+
+def test_unsigned_extra_files_are_named(repo: Path, sei) -> None:
+    (repo / ".sei" / "notes.json").write_text("{}")
+    result = sei("verify", "--repo", str(repo))
+    assert result.exit_code == 0
+    assert "warning:" in result.stdout and "notes.json: unsigned file" in result.stdout
+    ignored = (repo / ".sei" / ".gitignore").read_text()  # the engine's dot files stay private
+    assert ".staging-*" in ignored.split() and ".gitignore" not in result.stdout
+    (repo / ".sei" / "conformance").mkdir()
+    (repo / ".sei" / "conformance" / "x.json").write_text("{}")
+    assert sei("verify", "--repo", str(repo)).exit_code == 1
+
+
+def test_reference_evidence_still_verifies_from_the_cli(tmp_path: Path, sei) -> None:
+    replay("quickstart", tmp_path)
+    code, doc = _verify(sei, tmp_path)
+    assert code == 0 and doc["indexed"] is False and doc["current"] is None
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def _pubkey(key: Path, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, signing.KEY_ENV: str(key)}
+    sei = Path(sys.executable).with_name("sei")
+    return subprocess.run([sei, "pubkey", *args], env=env, capture_output=True, text=True)
+
+
+def test_key_inside_a_work_tree_is_refused(repo: Path) -> None:
+    key = repo / "keys" / "signing-key.pem"
+    done = _pubkey(key)
+    assert done.returncode == 2 and "git work tree" in done.stderr and not key.exists()
+    assert "--allow-key-in-repo" in done.stderr
+    done = _pubkey(key, "--allow-key-in-repo")
+    assert done.returncode == 0 and key.exists()
+    assert _pubkey(key).returncode == 2  # using it is refused too
+
+
+def test_key_readable_by_others_is_refused(tmp_path: Path) -> None:
+    key = tmp_path / "k" / "signing-key.pem"
+    assert _pubkey(key).returncode == 0
+    key.chmod(0o644)
+    done = _pubkey(key)
+    assert done.returncode == 2 and "chmod 600" in done.stderr and "0o644" in done.stderr
+
+
+def test_key_material_is_never_printed(tmp_path: Path, repo: Path, sei) -> None:
+    key = tmp_path / "k" / "signing-key.pem"
+    done = _pubkey(key)
+    pem = key.read_text()
+    body = "".join(pem.splitlines()[1:-1])
+    assert done.returncode == 0 and body[:40] not in done.stdout + done.stderr
+    key.write_text(pem.replace("PRIVATE KEY-----\n", "PRIVATE KEY-----\nAAAA", 1))
+    key.chmod(0o600)
+    bad = _pubkey(key)
+    assert bad.returncode == 2 and "not an unencrypted PEM" in bad.stderr
+    for line in pem.splitlines()[1:-1]:
+        assert line not in bad.stderr
