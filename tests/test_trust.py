@@ -194,6 +194,14 @@ def test_key_inside_a_work_tree_is_refused(repo: Path) -> None:
     assert _pubkey(key).returncode == 2  # using it is refused too
 
 
+def test_key_in_an_ignored_folder_of_a_work_tree_is_allowed(repo: Path) -> None:
+    """A path git ignores is not one `git add -A` from being published (e.g. `.sei-state/`)."""
+    (repo / ".gitignore").write_text("/private/\n")
+    key = repo / "private" / "signing-key.pem"
+    assert _pubkey(key).returncode == 0 and key.exists()
+    assert _pubkey(repo / "public" / "signing-key.pem").returncode == 2
+
+
 def test_key_readable_by_others_is_refused(tmp_path: Path) -> None:
     key = tmp_path / "k" / "signing-key.pem"
     assert _pubkey(key).returncode == 0

@@ -81,10 +81,18 @@ ALLOW_IN_REPO_ENV = "SEI_ALLOW_KEY_IN_REPO"
 
 
 def work_tree_of(path: Path) -> Path | None:
-    """The git work tree that ``path`` would lie in, or None."""
+    """The git work tree that ``path`` would lie in, unless git ignores it there (an ignored
+    path is not one `git add -A` from being published), or None."""
+    import subprocess
+
     for folder in Path(os.path.abspath(path)).parents:
         if (folder / ".git").exists():
-            return folder
+            ignored = subprocess.run(
+                ["git", "check-ignore", "-q", "--", os.path.abspath(path)],
+                cwd=folder,
+                capture_output=True,
+            )
+            return None if ignored.returncode == 0 else folder
     return None
 
 
