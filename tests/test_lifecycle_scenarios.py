@@ -639,7 +639,7 @@ def test_the_shipped_suite_validates(tmp_path: Path) -> None:
         ("a or b and c", {"b"}, False),
         ("(a or b) and c", {"b", "c"}, True),
         ("not (a or b)", {"c"}, True),
-        ("needs-issue-12", {"needs-issue-12"}, True),
+        ("needs-lock", {"needs-lock"}, True),
         ("x/y.z", {"x/y.z"}, True),
     ],
 )
@@ -808,11 +808,8 @@ def test_both_dialects_load_from_the_scenarios_folder() -> None:
 
 
 def test_resilience_suite_through_the_cli() -> None:
-    """Every resilience scenario, each through its Dagster job (`needs-issue-12` excluded:
-    those need the engine's run lock and crash-consistent evidence)."""
-    result = _cli(
-        "run", "--include-tags", "resilience", "--exclude-tags", "needs-issue-12", "--json"
-    )
+    """Every resilience scenario, each through its Dagster job."""
+    result = _cli("run", "--include-tags", "resilience", "--json")
     docs = json.loads(result.stdout)
     failed = {
         d["scenario"]: [s for s in d["steps"] if s["status"] not in ("passed", "skipped")]
@@ -820,7 +817,8 @@ def test_resilience_suite_through_the_cli() -> None:
         if d["verdict"] != "PASSED"
     }
     assert result.exit_code == 0 and not failed, failed
-    assert len(docs) >= 8
+    assert len(docs) >= 9
+    assert "resilience/kill9-mid-evidence" in {d["scenario"] for d in docs}
     assert all(d["dagsterRun"]["success"] for d in docs)
 
 
