@@ -119,7 +119,8 @@ def _bad_run(sei, repo: Path, message: str, *args: str) -> str:
     assert result.exit_code == 2, result.stdout + result.stderr
     assert message in result.stderr, result.stderr
     assert _evidence(repo) == before
-    assert sei("verify", "--repo", str(repo)).exit_code == 0
+    verified = sei("verify", "--repo", str(repo))
+    assert verified.exit_code == 0, verified.stdout + verified.stderr
     return result.stderr
 
 
@@ -235,9 +236,9 @@ def test_mlflow_backend(tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch) ->
 
     # Bad input: missing tool, unusable metrics, unusable run record. (A failing `mlflow run`
     # takes the same path as the failing Dagster and dbt runs below, at 15 s of MLflow start-up.)
-    monkeypatch.setattr(MlflowReproducer, "executable", "mlflow-not-installed")
-    _bad_run(sei, repo, "mlflow: the command 'mlflow-not-installed' is not installed")
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:  # undo only this (not the test's isolation)
+        patched.setattr(MlflowReproducer, "executable", "mlflow-not-installed")
+        _bad_run(sei, repo, "mlflow: the command 'mlflow-not-installed' is not installed")
     metrics = repo / "metrics.json"
     kept = metrics.read_bytes()
     metrics.write_text("{not json")
@@ -283,9 +284,9 @@ def test_dagster_backend(tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch) -
     metrics_digest = DagsterReproducer().lock_digest(repo, {"metrics": "metrics.json"})
     assert bundle["pipeline_lock_digest"] == metrics_digest
 
-    monkeypatch.setattr(DagsterReproducer, "executable", "dagster-not-installed")
-    _bad_run(sei, repo, "dagster: the command 'dagster-not-installed' is not installed")
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:  # undo only this (not the test's isolation)
+        patched.setattr(DagsterReproducer, "executable", "dagster-not-installed")
+        _bad_run(sei, repo, "dagster: the command 'dagster-not-installed' is not installed")
     definitions = repo / "dagster_pipeline" / "definitions.py"
     original = definitions.read_text()
     definitions.write_text(original + "\nraise RuntimeError('broken pipeline definition')\n")
@@ -349,9 +350,9 @@ def test_dbt_backend(tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch) -> No
     assert columns[:3] == ["applicant_id", "duration_months", "credit_amount"]
     assert len(columns) == 1 + 63 and columns[-2:] == ["gender", "target"]
 
-    monkeypatch.setattr(DbtReproducer, "executable", "dbt-not-installed")
-    _bad_run(sei, repo, "dbt: the command 'dbt-not-installed' is not installed")
-    monkeypatch.undo()
+    with monkeypatch.context() as patched:  # undo only this (not the test's isolation)
+        patched.setattr(DbtReproducer, "executable", "dbt-not-installed")
+        _bad_run(sei, repo, "dbt: the command 'dbt-not-installed' is not installed")
     staging = repo / "dbt_project" / "models" / "stg_applications.sql"
     original = staging.read_text()
     staging.write_text(original.replace("from raw", "from no_such_relation"))

@@ -28,19 +28,19 @@ def instance_home() -> Path:
 
 
 def local_instance() -> dg.DagsterInstance:
-    """The local instance (created on first use with `INSTANCE_CONFIG`), once per process.
+    """The local instance (created on first use with `INSTANCE_CONFIG`).
 
     One process at a time creates and migrates the SQLite storage, under a file lock:
-    concurrent first runs would otherwise race to stamp its schema version.
+    concurrent first runs would otherwise race to stamp its schema version. Each call gets an
+    instance of its own (an instance holds streams and watchers of the run it served).
     """
     import fcntl
 
     from sei_assets.core.fsutil import atomic_write
 
-    global _INSTANCE
     home = instance_home()
-    if _INSTANCE is not None and _INSTANCE[0] == home:
-        return _INSTANCE[1]
+    if home in _PREPARED:
+        return dg.DagsterInstance.from_config(str(home))
     home.mkdir(parents=True, exist_ok=True)
     with open(home / ".sei-instance.lock", "a") as guard:
         fcntl.flock(guard, fcntl.LOCK_EX)
@@ -51,11 +51,11 @@ def local_instance() -> dg.DagsterInstance:
         instance.get_runs(limit=1)  # storages are created and migrated under the lock
         instance.get_latest_materialization_event(dg.AssetKey("sei_instance_probe"))
         instance.all_instigator_state()
-    _INSTANCE = (home, instance)
+    _PREPARED.add(home)
     return instance
 
 
-_INSTANCE: tuple[Path, dg.DagsterInstance] | None = None
+_PREPARED: set[Path] = set()
 
 
 def system_for_repo(repo: Path) -> SystemEntry:
@@ -86,15 +86,16 @@ def materialize_system(repo: Path, stage: str, repro: bool = True) -> tuple[int,
     run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     if stage == "run":
         run_config["ops"] = {f"{entry.name}__pipeline_run": {"config": {"repro": repro}}}
-    result = dg.materialize(
-        [*assets, *checks],
-        selection=selection,
-        instance=local_instance(),
-        resources={"sei": settings_from_environment()},
-        run_config=run_config,
-        raise_on_error=False,
-        tags={"sei/verb": stage, "sei/system": entry.name},
-    )
+    with local_instance() as instance:
+        result = dg.materialize(
+            [*assets, *checks],
+            selection=selection,
+            instance=instance,
+            resources={"sei": settings_from_environment()},
+            run_config=run_config,
+            raise_on_error=False,
+            tags={"sei/verb": stage, "sei/system": entry.name},
+        )
     failures = [
         e for e in result.get_step_failure_events() if e.step_key != f"{entry.name}_controls"
     ]

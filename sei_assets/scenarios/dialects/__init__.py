@@ -1,7 +1,8 @@
 """Scenario dialects: each a package of the same shape (model and loader, its verbs or
 providers, its expectations, its Dagster job builder), run by one runtime.
 
-A dialect registers here with a name and a `jobs(directory)` function returning
+A dialect registers here with a name and a `jobs(directory)` function (``directory`` is the
+scenarios folder; each dialect but the harness reads its own subfolder of it) returning
 ``(jobs, problems)``: Dagster jobs for every file it recognises in ``directory`` and, for every
 file it recognises but cannot load, the file and the reason. A malformed file never raises
 out of `jobs`: it is reported, and the code location still loads.
@@ -39,13 +40,13 @@ def _check_jobs(directory: Path | None) -> tuple[list[Any], list[tuple[Path, str
 def _lifecycle_jobs(directory: Path | None) -> tuple[list[Any], list[tuple[Path, str]]]:
     from sei_assets.scenarios.dialects.lifecycle.jobs import lifecycle_jobs_safe
 
-    return lifecycle_jobs_safe(directory)
+    return lifecycle_jobs_safe(Path(directory) / "lifecycle" if directory else None)
 
 
 def _profile_jobs(directory: Path | None) -> tuple[list[Any], list[tuple[Path, str]]]:
     from sei_assets.scenarios.dialects.profiles.jobs import scenario_jobs_safe
 
-    return scenario_jobs_safe(directory)
+    return scenario_jobs_safe(Path(directory) / "profiles" if directory else None)
 
 
 DIALECTS: list[Dialect] = [

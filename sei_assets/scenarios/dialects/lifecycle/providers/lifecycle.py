@@ -43,6 +43,7 @@ def sandbox_env(root: Path) -> dict[str, str]:
     """The variables of every command in a sandbox: its key, instance and state folder."""
     env = {
         "SEI_SIGNING_KEY": str(root / "keys" / "signing-key.pem"),
+        "SEI_KNOWN_KEYS": str(root / "keys" / "known_keys.json"),
         "DAGSTER_HOME": str(root / "dagster"),
         "SEI_STATE_DIR": str(root / "state"),
     }
