@@ -17,8 +17,9 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 
 def build_definitions(entries: list[SystemEntry], extra_jobs: list | None = None) -> dg.Definitions:
-    """Definitions for ``entries``, the sweep, seeding and the automation sensor."""
-    from sei_assets.defs.automation import automation_sensor
+    """Definitions for ``entries``, the sweep, seeding, the observation and automation
+    sensors."""
+    from sei_assets.defs.automation import automation_sensor, observation_sensor
     from sei_assets.defs.resources import OBSERVE_CRON_ENV, cron, settings_from_environment
     from sei_assets.defs.seed import seed_job
     from sei_assets.defs.sweep import sweep_definitions
@@ -27,7 +28,7 @@ def build_definitions(entries: list[SystemEntry], extra_jobs: list | None = None
     observe_cron = cron(OBSERVE_CRON_ENV, "*/5 * * * *")
     assets, checks = [], []
     for entry in entries:
-        a, c = system_definitions(entry, observe_cron)
+        a, c = system_definitions(entry)
         assets += a
         checks += c
     sweep_assets, sweep_checks, jobs, schedules = sweep_definitions(entries)
@@ -36,7 +37,7 @@ def build_definitions(entries: list[SystemEntry], extra_jobs: list | None = None
         asset_checks=[*checks, *sweep_checks],
         jobs=[*jobs, seed_job(entries), *(extra_jobs or [])],
         schedules=schedules,
-        sensors=[automation_sensor()],
+        sensors=[automation_sensor(), observation_sensor(entries, observe_cron)],
         resources={"sei": settings_from_environment()},
         executor=dg.in_process_executor,
     )
