@@ -58,7 +58,8 @@ def observations(entries: list, instance: dg.DagsterInstance) -> list[dg.AssetOb
             continue
         for key, version in current.items():
             recorded = instance.get_latest_data_version_record(key)
-            last = recorded.tags.get(DATA_VERSION_TAG) if recorded else None
+            event = recorded.asset_event if recorded else None
+            last = (event.tags or {}).get(DATA_VERSION_TAG) if event else None
             if last is None and not (entry.repo / "sei.lock").exists():
                 continue
             if version != last:
