@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     bin_dir = Path(sys.executable).parent
     sei, dagster = str(bin_dir / "sei"), str(bin_dir / "dagster")
     graph = [dagster, "asset", "materialize", "-m", "sei_assets.definitions"]
-    graph += ["--select", f"group:{entry.name}"]
+    quiet = '{"loggers": {"console": {"config": {"log_level": "ERROR"}}}}'
+    graph += ["--select", f"group:{entry.name}", "--config-json", quiet]
 
     _step(f"1. seed the registered system {entry.name} at V1 in {repo}")
     if repo.exists():
