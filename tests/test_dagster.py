@@ -141,7 +141,7 @@ def test_red_gate_stops_release_and_keeps_signed_evidence(education: SystemEntry
         assert "education/release" not in materialized
         gate = instance.get_latest_materialization_event(dg.AssetKey(["education", "gate"]))
         status = gate.asset_materialization.metadata["status"].value
-        assert status.startswith("🔴 RED") and "fairness-parity (0.200" in status
+        assert status.startswith("RED: release blocked by fairness-parity (0.200")
         assert not instance.get_latest_materialization_event(dg.AssetKey(["education", "release"]))
     bundle = json.loads((education.repo / ".sei" / "bundle.json").read_text())
     assert bundle["gate"] == "red"

@@ -30,7 +30,7 @@ def gate_line(bundle: Bundle) -> str:
     """The gate in one line, readable at a glance: verdict and the failing controls' values."""
     if bundle.verdict == "green":
         n = len(bundle.control_results)
-        return f"🟢 GREEN: all blocking controls pass ({n} controls evaluated)"
+        return f"GREEN: every blocking control passes ({n} controls evaluated)"
     failing = {r.control_id: r for r in bundle.control_results if r.control_id in bundle.failing}
     parts = []
     for cid in bundle.failing:
@@ -40,7 +40,7 @@ def gate_line(bundle: Bundle) -> str:
         else:
             bound = f"{SYMBOLS[r.operator]} {r.threshold:g}"
             parts.append(f"{cid} ({r.actual_value:.3f}, needs {bound})")
-    return "🔴 RED: release blocked by " + "; ".join(parts or ["a failing blocking control"])
+    return "RED: release blocked by " + "; ".join(parts or ["a failing blocking control"])
 
 
 def check_line(control: Any, result: Any, unreadable: str | None = None) -> str:
