@@ -253,3 +253,27 @@ def test_dg_lists_the_project_definitions(tmp_path: Path) -> None:
     keys = {a["asset_key"] for a in listed["assets"]}
     assert {"loan_scoring/gate", "loan_scoring/release", "sweep_summary"} <= keys
     assert "Telemetry" not in out.stdout + out.stderr
+
+
+def test_the_cli_runs_a_registered_repository_under_its_registered_name(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """One system, one name: `sei run` on the registered loan repository writes the keys the
+    UI shows (`loan_scoring/*`, the manifest's `loan-scoring`); elsewhere the manifest's name."""
+    from sei_assets.core.registry import load_registry
+    from sei_assets.defs.launch import system_for_repo
+
+    shipped = load_registry(ROOT / "systems.yaml")
+    assert [e.name for e in shipped] == ["loan_scoring"]
+    manifest = yaml.safe_load((LOAN_SEED / "sei.yaml").read_text())
+    assert manifest["system"]["name"].replace("-", "_") == "loan_scoring"
+    repo = tmp_path / "registered"
+    repo.mkdir()
+    shutil.copy(LOAN_SEED / "sei.yaml", repo / "sei.yaml")
+    registry = _registry(tmp_path, {"credit": repo})
+    monkeypatch.setenv("SEI_SYSTEMS_FILE", str(registry))
+    assert system_for_repo(repo).name == "credit"
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(LOAN_SEED / "sei.yaml", other / "sei.yaml")
+    assert system_for_repo(other).name == "loan_scoring"
