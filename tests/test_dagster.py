@@ -143,6 +143,22 @@ def test_red_gate_stops_release_and_keeps_signed_evidence(education: SystemEntry
         status = gate.asset_materialization.metadata["status"].value
         assert status.startswith("RED: release blocked by fairness-parity (0.200")
         assert not instance.get_latest_materialization_event(dg.AssetKey(["education", "release"]))
+        impact = instance.get_latest_materialization_event(
+            dg.AssetKey(["education", "impact_assessment"])
+        ).asset_materialization.metadata
+        assert isinstance(impact["findings"], dg.TableMetadataValue)
+        assert [c.name for c in impact["findings"].schema.columns] == [
+            "kind",
+            "severity",
+            "subject",
+            "message",
+        ]
+        backlog = instance.get_latest_materialization_event(
+            dg.AssetKey(["education", "risk_backlog"])
+        ).asset_materialization.metadata
+        proposed = [r.data["id"] for r in backlog["proposed_risks"].records]
+        assert len(proposed) == backlog["proposals"].value
+        assert all(p in backlog["status"].value for p in proposed)
     bundle = json.loads((education.repo / ".sei" / "bundle.json").read_text())
     assert bundle["gate"] == "red"
     assert not (education.repo / ".sei" / "release.json").exists()

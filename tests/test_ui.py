@@ -296,3 +296,16 @@ def test_the_red_materialization_names_its_failing_control(ui: UI) -> None:
     text = ui.open(f"/assets/{SYSTEM}/gate?view=events", "RED", "unfair-credit-exclusion")
     ui.shot("06-gate-red")
     assert "release blocked by unfair-credit-exclusion" in text
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ui.open(f"/assets/{SYSTEM}/gate?view=checks", "unfair_credit_exclusion")
+    failing = "//*[normalize-space(text())='unfair_credit_exclusion']"
+    ui.driver.find_element(By.XPATH, failing).click()
+    WebDriverWait(ui.driver, 30).until(
+        lambda d: (
+            "FAIL unfair-credit-exclusion: demographic_parity_diff = 0.1176 (needs < 0.03)"
+            in d.find_element("tag name", "body").text
+        )
+    )
+    ui.shot("07-failing-check")
