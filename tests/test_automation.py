@@ -1,4 +1,5 @@
-"""Drift re-evaluates itself: Dagster's automation evaluation on a generated system."""
+"""Drift re-evaluates itself, and nothing else does: Dagster's automation evaluation and the
+`sei_observe` sensor on generated systems."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import dagster as dg
 import pytest
 
 from sei_assets.core.registry import SystemEntry
+from sei_assets.defs.automation import observation_sensor
 from sei_assets.defs.resources import SeiSettings
 from sei_assets.defs.system import system_definitions
 from tests.systems import make_system
 
 LEAVES = ("manifest", "dataset", "treatment")
-MODEL_SIDE = {"pipeline_run", "evidence_bundle", "release", "risk_cycle"}
+MODEL_SIDE = {"pipeline_run", "evidence_bundle", "gate", "release", "risk_cycle"}
 SCOPE_SIDE = MODEL_SIDE | {"assessment_plan", "impact_assessment", "risk_backlog"}
 
 
@@ -23,12 +25,10 @@ def _defs(entries: list[SystemEntry]) -> dg.Definitions:
         a, c = system_definitions(e)
         assets += a
         checks += c
-    sources = [dg.AssetKey([e.name, leaf]) for e in entries for leaf in LEAVES]
-    observe = dg.define_asset_job("observe_sources", selection=dg.AssetSelection.assets(*sources))
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
-        jobs=[observe],
+        sensors=[observation_sensor(entries, "*/5 * * * *")],
         executor=dg.in_process_executor,
         resources={"sei": SeiSettings()},
     )
@@ -43,15 +43,32 @@ def _requested(result, name: str) -> set[str]:
 
 
 class Tick:
-    """Observe the sources, then evaluate automation, carrying the cursor between ticks."""
+    """One tick of the daemon: the `sei_observe` sensor (its observations recorded as the
+    daemon records a sensor's asset events, without a run), then the automation conditions,
+    carrying the cursor between ticks."""
 
     def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
         self.defs, self.instance, self.cursor = defs, instance, None
+        self.observed: list[dg.AssetObservation] = []
+        self.run_requests = 0
 
-    def __call__(self):
-        self.defs.resolve_job_def("observe_sources").execute_in_process(instance=self.instance)
+    def observe(self) -> list[dg.AssetObservation]:
+        sensor = self.defs.resolve_sensor_def("sei_observe")
+        result = sensor(dg.build_sensor_context(instance=self.instance, definitions=self.defs))
+        self.run_requests += len(result.run_requests or [])
+        events = list(result.asset_events or [])
+        for event in events:
+            self.instance.report_runless_asset_event(event)
+        self.observed += events
+        return events
+
+    def __call__(self, evaluation_time=None):
+        self.observe()
         result = dg.evaluate_automation_conditions(
-            defs=self.defs, instance=self.instance, cursor=self.cursor
+            defs=self.defs,
+            instance=self.instance,
+            cursor=self.cursor,
+            evaluation_time=evaluation_time,
         )
         self.cursor = result.cursor
         return result
@@ -109,7 +126,7 @@ def test_release_never_follows_a_red_gate(setting) -> None:
     (alpha.repo / "params.yaml").write_text("bias: 1.0\n")
     tick()
     model_side = dg.AssetSelection.assets(
-        *[dg.AssetKey(["alpha", leaf]) for leaf in ("pipeline_run", "evidence_bundle")]
+        *[dg.AssetKey(["alpha", leaf]) for leaf in ("pipeline_run", "evidence_bundle", "gate")]
     )
     assets, checks = system_definitions(alpha)
     run = dg.materialize(
@@ -125,14 +142,35 @@ def test_release_never_follows_a_red_gate(setting) -> None:
     assert "release" not in _requested(result, "alpha")
 
 
-def test_sources_are_observed_on_a_cadence(setting) -> None:
-    """The observable sources are requested for observation once a cron tick has passed."""
+def test_an_idle_ui_on_fresh_evidence_requests_nothing_for_ten_minutes(tmp_path: Path) -> None:
+    """The UI opened on fresh evidence (every asset materialized, no automation cursor yet):
+    ticks every 30 s over 10 minutes request no run, and the observation sensor records
+    nothing and launches nothing. Then one treatment edit: one observation, the model side."""
     import datetime as dt
 
-    _entries, tick, defs, instance = setting
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=6)
-    result = dg.evaluate_automation_conditions(
-        defs=defs, instance=instance, cursor=tick.cursor, evaluation_time=later
-    )
-    assert _requested(result, "alpha") >= {"manifest", "dataset", "treatment"}
-    assert _requested(result, "beta") >= {"manifest", "dataset", "treatment"}
+    entries = [SystemEntry(n, make_system(tmp_path / n, n)) for n in ("alpha", "beta")]
+    defs = _defs(entries)
+    with dg.instance_for_test() as instance:
+        job = defs.resolve_implicit_global_asset_job_def()
+        keys = list(dg.AssetSelection.all().resolve(defs.resolve_asset_graph()))
+        assert job.execute_in_process(instance=instance, asset_selection=keys).success
+        tick = Tick(defs, instance)  # the first tick of a freshly opened UI: no cursor
+        start = dt.datetime.now(dt.UTC)
+        requested = [tick(start + dt.timedelta(seconds=30 * i)).total_requested for i in range(21)]
+        assert requested == [0] * 21  # 0 runs requested in 10 minutes
+        assert tick.observed == [] and tick.run_requests == 0
+        (entries[0].repo / "params.yaml").write_text("bias: 0.2\n")
+        result = tick(start + dt.timedelta(minutes=11))
+        assert [e.asset_key.to_user_string() for e in tick.observed] == ["alpha/treatment"]
+        assert tick.run_requests == 0  # the sensor observes; automation decides what runs
+        assert _requested(result, "alpha") == MODEL_SIDE
+        assert _requested(result, "beta") == set()
+
+
+def test_a_system_without_evidence_is_not_observed_into_a_run(tmp_path: Path) -> None:
+    """A seeded system never evaluated is `not evaluated`, not drifted: nothing observed."""
+    entries = [SystemEntry("gamma", make_system(tmp_path / "gamma", "gamma"))]
+    with dg.instance_for_test() as instance:
+        tick = Tick(_defs(entries), instance)
+        assert tick().total_requested == 0
+        assert tick.observed == [] and tick.run_requests == 0

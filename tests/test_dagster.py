@@ -42,7 +42,7 @@ def test_checks_generated_from_the_loan_plan(tmp_path: Path) -> None:
     for m in measures:
         spec = specs[m["id"].replace("-", "_")]
         assert spec.blocking is (m["enforcement"] == "gate"), m["id"]
-        assert spec.asset_key == dg.AssetKey(["loan", "evidence_bundle"])
+        assert spec.asset_key == dg.AssetKey(["loan", "gate"])
     assert specs["signature_valid"].blocking
     assert specs["unfair_credit_exclusion"].blocking
 
@@ -128,10 +128,37 @@ def test_red_gate_stops_release_and_keeps_signed_evidence(education: SystemEntry
         assert not result.success
         failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
         assert failed == {"fairness_parity"}
-        assert instance.get_latest_materialization_event(
-            dg.AssetKey(["education", "evidence_bundle"])
-        )
+        materialized = {
+            e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
+        }
+        # governance reads the red evidence in the same run; only the promotion is blocked
+        assert {
+            "education/evidence_bundle",
+            "education/gate",
+            "education/risk_cycle",
+            "education/impact_assessment",
+        } <= materialized
+        assert "education/release" not in materialized
+        gate = instance.get_latest_materialization_event(dg.AssetKey(["education", "gate"]))
+        status = gate.asset_materialization.metadata["status"].value
+        assert status.startswith("RED: release blocked by fairness-parity (0.200")
         assert not instance.get_latest_materialization_event(dg.AssetKey(["education", "release"]))
+        impact = instance.get_latest_materialization_event(
+            dg.AssetKey(["education", "impact_assessment"])
+        ).asset_materialization.metadata
+        assert isinstance(impact["findings"], dg.TableMetadataValue)
+        assert [c.name for c in impact["findings"].schema.columns] == [
+            "kind",
+            "severity",
+            "subject",
+            "message",
+        ]
+        backlog = instance.get_latest_materialization_event(
+            dg.AssetKey(["education", "risk_backlog"])
+        ).asset_materialization.metadata
+        proposed = [r.data["id"] for r in backlog["proposed_risks"].records]
+        assert len(proposed) == backlog["proposals"].value
+        assert all(p in backlog["status"].value for p in proposed)
     bundle = json.loads((education.repo / ".sei" / "bundle.json").read_text())
     assert bundle["gate"] == "red"
     assert not (education.repo / ".sei" / "release.json").exists()
@@ -143,9 +170,7 @@ def test_signature_check_fails_on_tampered_bundle(education: SystemEntry) -> Non
         assert _materialize(education, instance, dg.AssetSelection.groups("education")).success
         bundle = education.repo / ".sei" / "bundle.json"
         bundle.write_bytes(bundle.read_bytes().replace(b'"gate": "green"', b'"gate": "greeN"'))
-        only_checks = dg.AssetSelection.checks_for_assets(
-            dg.AssetKey(["education", "evidence_bundle"])
-        )
+        only_checks = dg.AssetSelection.checks_for_assets(dg.AssetKey(["education", "gate"]))
         result = _materialize(education, instance, only_checks, repro_config=False)
         evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
         assert evaluations["signature_valid"].passed is False
@@ -242,5 +267,29 @@ def test_dg_lists_the_project_definitions(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     listed = json.loads(out.stdout)
     keys = {a["asset_key"] for a in listed["assets"]}
-    assert {"loan/evidence_bundle", "loan/release", "sweep_summary"} <= keys
+    assert {"loan_scoring/gate", "loan_scoring/release", "sweep_summary"} <= keys
     assert "Telemetry" not in out.stdout + out.stderr
+
+
+def test_the_cli_runs_a_registered_repository_under_its_registered_name(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """One system, one name: `sei run` on the registered loan repository writes the keys the
+    UI shows (`loan_scoring/*`, the manifest's `loan-scoring`); elsewhere the manifest's name."""
+    from sei_assets.core.registry import load_registry
+    from sei_assets.defs.launch import system_for_repo
+
+    shipped = load_registry(ROOT / "systems.yaml")
+    assert [e.name for e in shipped] == ["loan_scoring"]
+    manifest = yaml.safe_load((LOAN_SEED / "sei.yaml").read_text())
+    assert manifest["system"]["name"].replace("-", "_") == "loan_scoring"
+    repo = tmp_path / "registered"
+    repo.mkdir()
+    shutil.copy(LOAN_SEED / "sei.yaml", repo / "sei.yaml")
+    registry = _registry(tmp_path, {"credit": repo})
+    monkeypatch.setenv("SEI_SYSTEMS_FILE", str(registry))
+    assert system_for_repo(repo).name == "credit"
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(LOAN_SEED / "sei.yaml", other / "sei.yaml")
+    assert system_for_repo(other).name == "loan_scoring"

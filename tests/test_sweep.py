@@ -30,8 +30,14 @@ def test_sweep_of_fifty_systems(tmp_path: Path, monkeypatch) -> None:
             for e in sweep.get_asset_check_evaluations()
             if not e.passed
         }
-        assert failed == {(f"sys_{i:03d}", "parity_gap") for i in RED}
-        assert not sweep.success  # the red systems fail their own steps, the rest completes
+        assert failed == {(f"sys_{i:03d}", "parity_gap") for i in RED} | {
+            ("sweep_summary", f"sys_{i:03d}_review_current") for i in DUE
+        }
+        assert not sweep.success  # the red systems fail their own gate checks
+        swept = {e.asset_key.to_user_string() for e in sweep.get_asset_materialization_events()}
+        assert "sweep_summary" in swept  # a red system never blocks the overview
+        assert {f"sys_{i:03d}/gate" for i in RED} <= swept
+        assert not {f"sys_{i:03d}/release" for i in range(50)} & swept
         summary = dg.materialize(
             [*defs.assets, *defs.asset_checks],
             instance=instance,
@@ -40,6 +46,11 @@ def test_sweep_of_fifty_systems(tmp_path: Path, monkeypatch) -> None:
         )
         assert summary.success
         review = {e.check_name: e.passed for e in summary.get_asset_check_evaluations()}
+        states = {
+            e.check_name: e.metadata["state"].value for e in summary.get_asset_check_evaluations()
+        }
+        assert states["sys_005_review_current"] == "overdue"
+        assert states["sys_004_review_current"] == "current"
         assert {n for n, ok in review.items() if not ok} == {
             f"sys_{i:03d}_review_current" for i in DUE
         }
@@ -61,3 +72,14 @@ def test_sweep_of_fifty_systems(tmp_path: Path, monkeypatch) -> None:
     assert rows["sys_004"]["overall_residual"] == "MEDIUM"
     verdict = signing.verify_file(out / "sweep.json", (out / "PUBKEY.txt").read_text().strip())
     assert verdict.ok, verdict.reason
+
+
+def test_not_evaluated_is_not_overdue() -> None:
+    from sei_assets.defs.sweep import review_state
+
+    fresh = {"system": "a", "generated_at": "2026-01-01T00:00:00Z", "review_interval": "P1Y"}
+    assert review_state({**fresh, "review_due": False})[0] == "current"
+    assert review_state({**fresh, "review_due": True})[0] == "overdue"
+    state, text = review_state({"system": "b", "gate": None, "generated_at": None})
+    assert state == "not_evaluated" and text.startswith("NOT EVALUATED b: no evidence yet")
+    assert review_state({"system": "c", "error": "not a git repository"})[0] == "not_evaluated"

@@ -1,8 +1,14 @@
-"""The main job: the loan system end to end with real git and DVC.
+"""The main job: the registered loan system end to end with real git, DVC and Dagster.
 
-V1 (plain logistic regression) fails the blocking fairness control (gate red); the treatment
-(fairlearn mitigation) is committed; V2 passes (gate green) with a treatment event; the evidence
-verifies offline and `status` is fresh. Works in `.sei-state/demo/loan` unless `--dir` is given.
+It works on the system that `systems.yaml` registers and the Dagster UI shows (by default
+`loan_scoring`, the manifest's `loan-scoring`, in `.sei-state/systems/loan`), on the local
+instance (`$DAGSTER_HOME`, by default `.sei-state/dagster`), so that the UI afterwards holds
+that system's V1 red and V2 green materializations, its checks and the demo's runs.
+
+V1 (plain logistic regression) fails the blocking fairness control (gate red), governance is
+filled all the same and the release is blocked; the treatment (fairlearn mitigation) is
+committed; V2 passes (gate green) with a treatment event and is released; the evidence verifies
+offline and `status` is fresh.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import sys
 from pathlib import Path
 
 from sei_assets.core.paths import project_root, resources_dir, state_dir
-from sei_assets.core.workspace import seed_repository
+from sei_assets.core.registry import SystemEntry, load_registry
 
 
 def _step(title: str) -> None:
@@ -30,33 +36,54 @@ def _sh(cwd: Path, *args: str, expect: int | None = 0) -> int:
     return code
 
 
-def prepare(repo: Path) -> None:
-    """A fresh repository holding the loan system at V1."""
-    if repo.exists():
-        shutil.rmtree(repo)
-    seed_repository(resources_dir() / "loan", repo, "declare: loan-scoring (sei.yaml, data, V1)")
+def registered(name: str | None, systems: Path | None) -> SystemEntry:
+    """The registered system the demo runs on: ``name``, else the one seeded from
+    resources/loan."""
+    entries = load_registry(systems)
+    loan = (resources_dir() / "loan").resolve()
+    for e in entries:
+        if (e.name == name) if name else (e.seed is not None and e.seed.resolve() == loan):
+            return e
+    wanted = name or "a system seeded from resources/loan"
+    sys.exit(f"demo: {wanted} is not registered in {systems or 'systems.yaml'}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--dir", type=Path, default=state_dir() / "demo" / "loan")
+    parser.add_argument("--system", help="the registered system (default: the loan system)")
+    parser.add_argument("--systems", type=Path, help="the registry (default: systems.yaml)")
     args = parser.parse_args(argv)
-    repo = args.dir.resolve()
+    entry = registered(args.system, args.systems)
+    repo = entry.repo
+    home = Path(os.environ.get("DAGSTER_HOME") or state_dir() / "dagster").resolve()
+    os.environ["DAGSTER_HOME"] = str(home)  # the CLI's runs and `dagster` share one instance
+    if args.systems:
+        os.environ["SEI_SYSTEMS_FILE"] = str(args.systems.resolve())
     os.environ.setdefault("GIT_AUTHOR_NAME", "Loan Demo")
     os.environ.setdefault("GIT_AUTHOR_EMAIL", "demo@example-loan.test")
     os.environ.setdefault("GIT_COMMITTER_NAME", os.environ["GIT_AUTHOR_NAME"])
     os.environ.setdefault("GIT_COMMITTER_EMAIL", os.environ["GIT_AUTHOR_EMAIL"])
-    sei = str(Path(sys.executable).parent / "sei")
+    bin_dir = Path(sys.executable).parent
+    sei, dagster = str(bin_dir / "sei"), str(bin_dir / "dagster")
+    graph = [dagster, "asset", "materialize", "-m", "sei_assets.definitions"]
+    quiet = '{"loggers": {"console": {"config": {"log_level": "ERROR"}}}}'
+    graph += ["--select", f"group:{entry.name}", "--config-json", quiet]
 
-    _step(f"1. the loan system at V1 in {repo}")
-    prepare(repo)
+    _step(f"1. seed the registered system {entry.name} at V1 in {repo}")
+    if repo.exists():
+        print(f"(starting again from V1: removing the earlier {repo})")
+        shutil.rmtree(repo)
+    init = [sei, "init", "--system", entry.name]
+    _sh(project_root(), *init, *_registry(args.systems))
     _step("2. compile the risk program to OSCAL")
     _sh(repo, sei, "compile")
     _step("3. run V1 through DVC: the fairness control must fail (gate red, exit 1)")
     _sh(repo, sei, "run", expect=1)
+    _step("4. the whole graph as CI runs it: red fails the run, governance is still filled")
+    _sh(project_root(), *graph, expect=1)
     _sh(repo, "git", "add", "-A")
     _sh(repo, "git", "commit", "-qm", "run: V1 evidence (gate red)")
-    _step("4. the treatment: fairlearn mitigation replaces train.py")
+    _step("5. the treatment: fairlearn mitigation replaces train.py")
     shutil.copyfile(resources_dir() / "loan" / "treatment" / "train.py", repo / "train.py")
     _sh(
         repo,
@@ -66,15 +93,24 @@ def main(argv: list[str] | None = None) -> int:
         "treatment: demographic-parity mitigation (ISO/IEC 23894 6.5)",
     )
     _sh(repo, sei, "status", expect=1)
-    _step("5. run V2: gate green, one treatment event")
+    _step("6. run V2: gate green, one treatment event")
     _sh(repo, sei, "run", expect=0)
+    _step("7. the whole graph again: green, governance refreshed, the model released")
+    _sh(project_root(), *graph, expect=0)
     _sh(repo, "git", "add", "-A")
     _sh(repo, "git", "commit", "-qm", "run: V2 evidence (gate green)")
-    _step("6. verify the signed evidence offline, and status")
+    _step("8. verify the signed evidence offline, and status")
     _sh(repo, sei, "verify")
     _sh(repo, sei, "status", expect=0)
-    print(f"\ndemo done: evidence in {repo / '.sei'} (project {project_root()})")
+    print(f"\ndemo done: {entry.name}'s evidence in {repo / '.sei'}")
+    print("open it in the Dagster UI (V1 red, V2 green, checks, these runs):")
+    print(f"  cd {project_root()} && . .venv/bin/activate")
+    print(f"  DAGSTER_HOME={home} dg dev   # then http://localhost:3000")
     return 0
+
+
+def _registry(systems: Path | None) -> list[str]:
+    return ["--systems", str(systems.resolve())] if systems else []
 
 
 if __name__ == "__main__":

@@ -22,9 +22,9 @@ def build_definitions(
     extra_assets: list | None = None,
     extra_checks: list | None = None,
 ) -> dg.Definitions:
-    """Definitions for ``entries``, the sweep, seeding and the automation sensor, plus what the
-    code location adds (the scenario runtime's jobs, assets and checks)."""
-    from sei_assets.defs.automation import automation_sensor
+    """Definitions for ``entries``, the sweep, seeding, the observation and automation sensors,
+    plus what the code location adds (the scenario runtime's jobs, assets and checks)."""
+    from sei_assets.defs.automation import automation_sensor, observation_sensor
     from sei_assets.defs.resources import OBSERVE_CRON_ENV, cron, settings_from_environment
     from sei_assets.defs.seed import seed_job
     from sei_assets.defs.sweep import sweep_definitions
@@ -33,7 +33,7 @@ def build_definitions(
     observe_cron = cron(OBSERVE_CRON_ENV, "*/5 * * * *")
     assets, checks = [], []
     for entry in entries:
-        a, c = system_definitions(entry, observe_cron)
+        a, c = system_definitions(entry)
         assets += a
         checks += c
     sweep_assets, sweep_checks, jobs, schedules = sweep_definitions(entries)
@@ -42,7 +42,7 @@ def build_definitions(
         asset_checks=[*checks, *sweep_checks, *(extra_checks or [])],
         jobs=[*jobs, seed_job(entries), *(extra_jobs or [])],
         schedules=schedules,
-        sensors=[automation_sensor()],
+        sensors=[automation_sensor(), observation_sensor(entries, observe_cron)],
         resources={"sei": settings_from_environment()},
         executor=dg.in_process_executor,
     )

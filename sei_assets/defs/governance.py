@@ -1,6 +1,8 @@
-"""Governance assets of one system: risk cycle, conformance per standard, impact, backlog.
+"""Governance assets of one system: risk cycle, conformance per standard (and an overview
+across standards), impact, backlog.
 
-Each is signed and downstream of what it reads. They are one multi-asset (subsettable, each
+Each is signed and downstream of what it reads: the evidence bundle, never the gate's
+checks, so a red gate still shows its gaps here. They are one multi-asset (subsettable, each
 spec with its own automation), so a system costs one definition here, not one per standard.
 """
 
@@ -48,6 +50,17 @@ def governance_assets(entry: SystemEntry, standards: list[str]) -> list:
             spec(k, ["evidence_bundle"], f"The evidence projected onto {s}'s clause catalogue.")
             for k, s in by_standard.items()
         ],
+        *(
+            [
+                spec(
+                    key("conformance_overview"),
+                    ["evidence_bundle"],
+                    "Covered / partial / gap clause counts of every applicable standard.",
+                )
+            ]
+            if by_standard
+            else []
+        ),
         spec(
             key("impact_assessment"),
             ["manifest", "assessment_plan"],
@@ -68,9 +81,16 @@ def governance_assets(entry: SystemEntry, standards: list[str]) -> list:
         selected = context.selected_asset_keys
         if key("risk_cycle") in selected:
             yield _risk_cycle(key("risk_cycle"), repo, sei)
+        overview = key("conformance_overview") in selected
+        docs = {}
         for asset_key, standard in by_standard.items():
-            if asset_key in selected:
-                yield _conformance(asset_key, repo, standard, sei)
+            if asset_key in selected or overview:
+                doc, result = _conformance(asset_key, repo, standard, sei)
+                docs[standard] = doc
+                if asset_key in selected:
+                    yield result
+        if overview:
+            yield _overview(key("conformance_overview"), docs)
         if key("impact_assessment") in selected:
             yield _impact(key("impact_assessment"), repo, sei)
         if key("risk_backlog") in selected:
@@ -87,6 +107,9 @@ def _risk_cycle(asset_key: dg.AssetKey, repo: Any, sei: SeiSettings) -> dg.Mater
     return dg.MaterializeResult(
         asset_key=asset_key,
         metadata={
+            "status": f"lifecycle {payload['lifecycle']['state']}: "
+            f"{len(payload['snapshots'])} evidence snapshot(s), "
+            f"{len(payload.get('treatment_arcs', []))} treatment arc(s)",
             **signed_file(path),
             "lifecycle": payload["lifecycle"]["state"],
             "snapshots": len(payload["snapshots"]),
@@ -95,23 +118,74 @@ def _risk_cycle(asset_key: dg.AssetKey, repo: Any, sei: SeiSettings) -> dg.Mater
     )
 
 
+CLAUSE_COLUMNS = ("clause", "title", "decision", "basis", "measures")
+DECISIONS = ("covered", "covered_attested", "partial", "gap")
+
+
 def _conformance(
     asset_key: dg.AssetKey, repo: Any, standard: str, sei: SeiSettings
-) -> dg.MaterializeResult:
+) -> tuple[dict, dg.MaterializeResult]:
     from sei_assets.core.engine import project_conformance
 
     ((doc, path),) = project_conformance(repo, [standard], key=sei.key())
     clauses = doc["payload"]["clauses"]
-    counts: dict[str, int] = {}
+    counts = _counts(clauses)
+    table = dg.MetadataValue.table(
+        [
+            dg.TableRecord(
+                {
+                    "clause": c["clause_id"],
+                    "title": c["title"],
+                    "decision": c["decision"],
+                    "basis": c.get("basis") or "—",
+                    "measures": ", ".join(c["measures"]) or "—",
+                }
+            )
+            for c in clauses
+        ],
+        schema=dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in CLAUSE_COLUMNS]),
+    )
+    gaps = [c["clause_id"] for c in clauses if c["decision"] == "gap"]
+    status = ", ".join(f"{n} {d}" for d, n in counts.items() if n)
+    return doc, dg.MaterializeResult(
+        asset_key=asset_key,
+        metadata={
+            "status": f"{standard}: {status}" + (f" (gaps: {', '.join(gaps)})" if gaps else ""),
+            "clauses": table,
+            **counts,
+            **signed_file(path),
+        },
+    )
+
+
+def _counts(clauses: list[dict]) -> dict[str, int]:
+    counts = dict.fromkeys(DECISIONS, 0)
     for c in clauses:
         counts[c["decision"]] = counts.get(c["decision"], 0) + 1
-    table = ["| clause | title | decision | measures |", "|---|---|---|---|"] + [
-        f"| {c['clause_id']} | {c['title']} | {c['decision']} | {', '.join(c['measures']) or '—'} |"
-        for c in clauses
-    ]
+    return counts
+
+
+def _overview(asset_key: dg.AssetKey, docs: dict[str, dict]) -> dg.MaterializeResult:
+    columns = ("standard", *DECISIONS, "clauses")
+    records = []
+    for standard, doc in docs.items():
+        counts = _counts(doc["payload"]["clauses"])
+        records.append(
+            dg.TableRecord({"standard": standard, **counts, "clauses": sum(counts.values())})
+        )
+    schema = dg.TableSchema(
+        columns=[dg.TableColumn("standard", "string")]
+        + [dg.TableColumn(c, "int") for c in columns[1:]]
+    )
+    totals = {d: sum(r.data[d] for r in records) for d in DECISIONS}
     return dg.MaterializeResult(
         asset_key=asset_key,
-        metadata={**signed_file(path), **counts, "clauses": dg.MetadataValue.md("\n".join(table))},
+        metadata={
+            "status": f"{len(records)} standards: "
+            + ", ".join(f"{n} {d}" for d, n in totals.items() if n),
+            "standards": dg.MetadataValue.table(records, schema=schema),
+            **{f"total/{d}": n for d, n in totals.items()},
+        },
     )
 
 
@@ -119,9 +193,40 @@ def _impact(asset_key: dg.AssetKey, repo: Any, sei: SeiSettings) -> dg.Materiali
     from sei_assets.core.engine import assess_impact
 
     doc, path = assess_impact(repo, key=sei.key())
-    findings = doc["payload"].get("findings", [])
+    payload = doc["payload"]
+    findings = payload.get("findings", [])
+    table = dg.MetadataValue.table(
+        [
+            dg.TableRecord(
+                {k: str(f.get(k, "")) for k in ("kind", "severity", "subject", "message")}
+            )
+            for f in findings
+        ],
+        schema=dg.TableSchema(
+            columns=[
+                dg.TableColumn(c, "string") for c in ("kind", "severity", "subject", "message")
+            ]
+        ),
+    )
+    misuses = payload.get("misuses", [])
     return dg.MaterializeResult(
-        asset_key=asset_key, metadata={**signed_file(path), "findings": len(findings)}
+        asset_key=asset_key,
+        metadata={
+            "status": (
+                f"{len(findings)} finding(s): " + "; ".join(f["message"] for f in findings)
+                if findings
+                else "no finding: every foreseeable misuse is addressed by a declared risk"
+            ),
+            "findings": table,
+            "finding_count": len(findings),
+            "misuses": ", ".join(
+                f"{x['id']} ({'addressed' if x.get('addressed') else 'UNADDRESSED'})"
+                for x in misuses
+            )
+            or "none declared",
+            "affected_persons": ", ".join(map(str, payload.get("affected_persons", []))) or "—",
+            **signed_file(path),
+        },
     )
 
 
@@ -130,11 +235,37 @@ def _backlog(asset_key: dg.AssetKey, repo: Any, sei: SeiSettings) -> dg.Material
 
     doc, path = propose_risks(repo, key=sei.key())
     proposals = doc["payload"].get("proposals", [])
+    columns = ("id", "title", "domain", "measures", "why")
+    table = dg.MetadataValue.table(
+        [
+            dg.TableRecord(
+                {
+                    "id": p["id"],
+                    "title": str(p.get("title", "")),
+                    "domain": str(p.get("domain", "")),
+                    "measures": ", ".join(
+                        x["id"] for t in p.get("treat", []) for x in t.get("measures", [])
+                    )
+                    or "—",
+                    "why": "; ".join(map(str, p.get("why", []))),
+                }
+            )
+            for p in proposals
+        ],
+        schema=dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in columns]),
+    )
     return dg.MaterializeResult(
         asset_key=asset_key,
         metadata={
-            **signed_file(path),
+            "status": (
+                f"{len(proposals)} proposed risk(s): "
+                + ", ".join(f"{p['id']} ({p.get('title', '')})" for p in proposals)
+                if proposals
+                else "no undeclared risk proposed"
+            ),
+            "proposed_risks": table,
             "proposals": len(proposals),
             "proposed": ", ".join(p["id"] for p in proposals) or "none",
+            **signed_file(path),
         },
     )

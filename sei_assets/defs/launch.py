@@ -59,11 +59,22 @@ _PREPARED: set[Path] = set()
 
 
 def system_for_repo(repo: Path) -> SystemEntry:
-    """An ad-hoc registry entry for the repository the CLI was pointed at."""
+    """The registered system whose repository the CLI was pointed at (so that its runs land
+    on the keys the UI shows), else an ad-hoc entry named after the manifest's system."""
+    from sei_assets.core.errors import SeiError
     from sei_assets.core.manifest import load_manifest
+    from sei_assets.core.registry import load_registry
 
+    repo = Path(repo).resolve()
+    try:
+        registered = load_registry()
+    except SeiError:
+        registered = []
+    for entry in registered:
+        if entry.repo.resolve() == repo:
+            return entry
     name = load_manifest(repo).manifest.system.name
-    return SystemEntry(system_slug(name), Path(repo).resolve())
+    return SystemEntry(system_slug(name), repo)
 
 
 def _deepest_error(error: Any) -> str:
@@ -73,7 +84,7 @@ def _deepest_error(error: Any) -> str:
 
 
 def materialize_system(repo: Path, stage: str, repro: bool = True) -> tuple[int, str | None]:
-    """Stage "compile" (the plan) or "run" (plan, pipeline, evidence and the control checks)
+    """Stage "compile" (the plan) or "run" (plan, pipeline, evidence, gate and its checks)
     as one run on the local instance. Returns (exit code, error message): 0 compiled or green,
     1 red, 2 a step failed (its deepest error's message)."""
     from sei_assets.defs.resources import settings_from_environment
@@ -81,7 +92,9 @@ def materialize_system(repo: Path, stage: str, repro: bool = True) -> tuple[int,
 
     entry = system_for_repo(repo)
     assets, checks = system_definitions(entry)
-    leaves = ["assessment_plan"] + (["pipeline_run", "evidence_bundle"] if stage == "run" else [])
+    leaves = ["assessment_plan"]
+    if stage == "run":
+        leaves += ["pipeline_run", "evidence_bundle", "gate"]
     selection = dg.AssetSelection.assets(*[system_key(entry.name, leaf) for leaf in leaves])
     run_config: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     if stage == "run":

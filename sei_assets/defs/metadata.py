@@ -8,21 +8,67 @@ from typing import Any
 
 import dagster as dg
 
+from sei_assets.core.constraint import SYMBOLS
 from sei_assets.core.controls import CONTROL_TABLE, control_table
 from sei_assets.core.model import Bundle
 
 
 def controls_table(bundle: Bundle) -> dg.TableMetadataValue:
-    """The control results as a typed table (the same rows the CLI prints)."""
-    schema = dg.TableSchema(
-        columns=[dg.TableColumn(c, "string") for c in CONTROL_TABLE]
-        + [dg.TableColumn("passed", "bool")]
-    )
-    records = [
-        dg.TableRecord({**row, "passed": passed})
-        for row, passed in control_table(bundle.control_results)
-    ]
+    """The control results as a typed table (the same rows the CLI prints; `result` says
+    PASS or FAIL, so the table fits a 1600 px page)."""
+    schema = dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in CONTROL_TABLE])
+    records = [dg.TableRecord(row) for row, _passed in control_table(bundle.control_results)]
     return dg.MetadataValue.table(records, schema=schema)
+
+
+def gate_line(bundle: Bundle) -> str:
+    """The gate in one line, readable at a glance: verdict and the failing controls' values."""
+    if bundle.verdict == "green":
+        n = len(bundle.control_results)
+        return f"GREEN: every blocking control passes ({n} controls evaluated)"
+    failing = {r.control_id: r for r in bundle.control_results if r.control_id in bundle.failing}
+    parts = []
+    for cid in bundle.failing:
+        r = failing.get(cid)
+        if r is None or r.actual_value is None:
+            parts.append(cid)
+        else:
+            bound = f"{SYMBOLS[r.operator]} {r.threshold:g}"
+            parts.append(f"{cid} ({r.actual_value:.3f}, needs {bound})")
+    return "RED: release blocked by " + "; ".join(parts or ["a failing blocking control"])
+
+
+def check_line(control: Any, result: Any, unreadable: str | None = None) -> str:
+    """One control check's outcome as a sentence (the check's description in the UI)."""
+    bound = f"{SYMBOLS[control.operator]} {control.threshold_text}"
+    if result is None:
+        return f"FAIL {control.control_id}: {unreadable or 'no result in the bundle'}"
+    verdict = "PASS" if result.passed else "FAIL"
+    actual = "—" if result.actual_value is None else f"{result.actual_value:.4f}"
+    text = f"{verdict} {control.control_id}: {control.metric_key} = {actual} (needs {bound})"
+    return text + (f"; {result.failure}" if result.failure else "")
+
+
+def control_values(bundle: Bundle) -> dict[str, float]:
+    """Each control's actual value as numeric metadata (the UI plots it across runs)."""
+    return {
+        f"value/{r.control_id}": float(r.actual_value)
+        for r in bundle.control_results
+        if isinstance(r.actual_value, int | float)
+    }
+
+
+def group_rates(repo: Path) -> dict[str, float]:
+    """Each group's selection rate as numeric metadata (plotted across materializations)."""
+    return {f"selection_rate/{g}": rate for g, rate in _group_rates(repo)}
+
+
+def png_markdown(png: Path, table: str | None = None) -> str:
+    """A PNG inline in markdown (a base64 data URI the UI renders), above its data table."""
+    import base64
+
+    data = base64.b64encode(png.read_bytes()).decode("ascii")
+    return f"![{png.stem}](data:image/png;base64,{data})" + (f"\n\n{table}" if table else "")
 
 
 def risk_table(bundle: Bundle) -> str:

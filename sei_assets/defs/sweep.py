@@ -9,15 +9,29 @@ from sei_assets.defs.automation import CHECKS, EAGER
 from sei_assets.defs.keys import system_key
 from sei_assets.defs.resources import SWEEP_CRON_ENV, SeiSettings, cron
 
-SWEPT = ("assessment_plan", "pipeline_run", "evidence_bundle")
+SWEPT = ("assessment_plan", "pipeline_run", "evidence_bundle", "gate")
+
+
+def review_state(row: dict) -> tuple[str, str]:
+    """A system's review state: `current`, `overdue` (evidence older than its review
+    interval) or `not_evaluated` (no evidence to date, or it cannot be read), with a sentence."""
+    if row.get("error") or not row.get("generated_at"):
+        why = row.get("error") or "no evidence yet"
+        return "not_evaluated", f"NOT EVALUATED {row['system']}: {why}"
+    if row.get("review_due") is None:
+        return "not_evaluated", f"NOT EVALUATED {row['system']}: no review_interval declared"
+    when = f"evidence of {row['generated_at']}, review every {row['review_interval']}"
+    if row["review_due"]:
+        return "overdue", f"OVERDUE {row['system']}: {when}"
+    return "current", f"CURRENT {row['system']}: {when}"
 
 
 def sweep_definitions(entries: list[SystemEntry]) -> tuple[list, list, list, list]:
     """(assets, checks, jobs, schedules) of the sweep.
 
-    `compliance_sweep` refreshes every system's chain (plan, pipeline, evidence and their
-    checks; a red system fails only its own steps); `sweep_summary` follows by automation as
-    soon as the bundles it reads have changed.
+    `compliance_sweep` refreshes every system's chain (plan, pipeline, evidence, gate and its
+    checks) and then `sweep_summary`, in one run: the summary reads the evidence bundles, not
+    the gates' checks, so a red system fails only its own gate checks and is listed red.
     """
     bundles = [system_key(e.name, "evidence_bundle") for e in entries]
 
@@ -36,22 +50,30 @@ def sweep_definitions(entries: list[SystemEntry]) -> tuple[list, list, list, lis
 
         report = sweep_report(entries)
         path = write_report(report, sei.state() / "sweep", sei.key())
-        rows = [
-            "| system | gate | stale | last evidence | overall residual | review due |",
-            "|---|---|---|---|---|---|",
-        ]
-        for r in report["systems"]:
-            rows.append(
-                f"| {r['system']} | {r.get('gate') or '—'} | "
-                f"{', '.join(r.get('stale_sections') or []) or 'fresh'} | "
-                f"{r.get('generated_at') or '—'} | {r.get('overall_residual') or '—'} | "
-                f"{r.get('review_due')} |"
+        columns = ["system", "gate", "stale", "last_evidence", "overall_residual", "review"]
+        records = [
+            dg.TableRecord(
+                {
+                    "system": r["system"],
+                    "gate": r.get("gate") or "not evaluated",
+                    "stale": ", ".join(r.get("stale_sections") or []) or "fresh",
+                    "last_evidence": r.get("generated_at") or "—",
+                    "overall_residual": r.get("overall_residual") or "—",
+                    "review": review_state(r)[0],
+                }
             )
+            for r in report["systems"]
+        ]
+        schema = dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in columns])
+        totals = report["totals"]
         return dg.MaterializeResult(
             metadata={
-                "systems": dg.MetadataValue.md("\n".join(rows)),
+                "status": f"{totals['green']} green, {totals['red']} red, "
+                f"{totals['no_evidence']} not evaluated, {totals['review_due']} review due "
+                f"of {totals['systems']} systems",
+                "systems": dg.MetadataValue.table(records, schema=schema),
                 "report": dg.MetadataValue.path(str(path)),
-                **dict(report["totals"].items()),
+                **dict(totals.items()),
             },
         )
 
@@ -77,15 +99,18 @@ def sweep_definitions(entries: list[SystemEntry]) -> tuple[list, list, list, lis
                 if name not in selected:
                     continue
                 row = system_row(e)
+                state, text = review_state(row)
                 yield dg.AssetCheckResult(
                     check_name=name,
                     asset_key=dg.AssetKey("sweep_summary"),
-                    passed=row.get("review_due") is False,
+                    passed=state == "current",
                     severity=dg.AssetCheckSeverity.WARN,
+                    description=text,
                     metadata={
-                        "generated_at": str(row.get("generated_at")),
-                        "review_interval": str(row.get("review_interval")),
-                        "review_due": str(row.get("review_due")),
+                        "state": state,
+                        "gate": str(row.get("gate") or "—"),
+                        "generated_at": str(row.get("generated_at") or "—"),
+                        "review_interval": str(row.get("review_interval") or "—"),
                     },
                 )
 
@@ -94,7 +119,7 @@ def sweep_definitions(entries: list[SystemEntry]) -> tuple[list, list, list, lis
     chain = dg.AssetSelection.assets(*[system_key(e.name, leaf) for e in entries for leaf in SWEPT])
     job = dg.define_asset_job(
         "compliance_sweep",
-        selection=chain,
+        selection=chain | dg.AssetSelection.assets("sweep_summary"),
         description="Refresh every registered system's evidence.",
     )
     schedule = dg.ScheduleDefinition(

@@ -5,10 +5,14 @@ Per system (key prefix and group = the system's name):
     -> assessment_plan             compile (OSCAL); check `manifest_valid`
     -> pipeline_run                the system's reproducer (dvc repro, ...); its result is the
                                    input of the next asset
-    -> evidence_bundle             evaluate, analyse risk, decide the gate, sign
+    -> evidence_bundle             evaluate, analyse risk, decide the gate, sign; governance
+                                   (governance.py) and the sweep read it, red or green
+    -> gate                        the gate at a glance (status line, each control's value)
        + one check per control     blocking (ERROR) for enforcement block, WARN otherwise
        + signature_valid           verify
     -> release                     promotion of the model; never materializes after a red gate
+Only `release` sits behind the blocking checks: a red gate fails the run and stops the
+promotion, while conformance, risk cycle, impact and the sweep still show the red evidence.
 Loading reads each manifest once and runs nothing: a manifest that does not load still gives
 the system its graph, and its `manifest_valid` check says why.
 """
@@ -25,9 +29,18 @@ from sei_assets.core.constraint import SYMBOLS
 from sei_assets.core.controls import Control
 from sei_assets.core.errors import SeiError
 from sei_assets.core.registry import SystemEntry
-from sei_assets.defs.automation import CHECKS, EAGER, RELEASE, observe
+from sei_assets.defs.automation import CHECKS, DATA_VERSION_TAG, EAGER, RELEASE
 from sei_assets.defs.keys import check_name, system_key
-from sei_assets.defs.metadata import controls_table, fairness_plot, risk_table
+from sei_assets.defs.metadata import (
+    check_line,
+    control_values,
+    controls_table,
+    fairness_plot,
+    gate_line,
+    group_rates,
+    png_markdown,
+    risk_table,
+)
 from sei_assets.defs.resources import SeiSettings
 
 
@@ -107,39 +120,49 @@ SOURCES = [
 ]
 
 
-def _sources(entry: SystemEntry, observe_cron: str) -> list:
-    """The three observable sources of a system, as one (subsettable) multi source asset."""
+def source_versions(
+    entry: SystemEntry, hashes: dict[str, str] | None = None
+) -> dict[dg.AssetKey, str]:
+    """The data version of each source from the sections' input hashes (``hashes``: the
+    lock's, else computed now from the repository); {} when they cannot be read."""
+    if hashes is None:
+        from sei_assets.core.lock import section_hashes
+
+        if not (entry.repo / ".git").exists():
+            return {}
+        try:
+            hashes = section_hashes(entry.repo, entry.manifest)
+        except SeiError:
+            return {}
+    try:
+        return {
+            system_key(entry.name, leaf): _combine(*(hashes[s] for s in sections))
+            for leaf, sections, _d in SOURCES
+        }
+    except KeyError:
+        return {}
+
+
+def _sources(entry: SystemEntry) -> list:
+    """The three observable sources of a system, as one (subsettable) multi source asset.
+    The `sei_observe` sensor records their observations without a run (automation.py)."""
     specs = [
-        dg.AssetSpec(
-            system_key(entry.name, leaf),
-            group_name=entry.name,
-            description=desc,
-            automation_condition=observe(observe_cron),
-        )
+        dg.AssetSpec(system_key(entry.name, leaf), group_name=entry.name, description=desc)
         for leaf, _sections, desc in SOURCES
     ]
-    sections_of = {system_key(entry.name, leaf): sections for leaf, sections, _d in SOURCES}
 
     @dg.multi_observable_source_asset(specs=specs, name=f"{entry.name}__sources", can_subset=True)
     def observe_sources(context: dg.AssetExecutionContext):
-        from sei_assets.core.lock import section_hashes
-
-        hashes: dict[str, str] | None = None
-        state = "not-seeded"
-        if (entry.repo / ".git").exists():
-            try:
-                hashes = section_hashes(entry.repo, entry.manifest)
-            except SeiError as exc:
-                context.log.warning(str(exc))
-                state = "unreadable"
+        versions = source_versions(entry)
+        state = "not-seeded" if not (entry.repo / ".git").exists() else "unreadable"
         for asset_key in context.selected_asset_keys:
-            version = _combine(*(hashes[s] for s in sections_of[asset_key])) if hashes else state
+            version = versions.get(asset_key, state)
             yield dg.ObserveResult(asset_key=asset_key, data_version=dg.DataVersion(version))
 
     return [observe_sources]
 
 
-def system_definitions(entry: SystemEntry, observe_cron: str = "*/5 * * * *") -> tuple[list, list]:
+def system_definitions(entry: SystemEntry) -> tuple[list, list]:
     """(assets, asset checks) of one AI system."""
     from sei_assets.defs.dbt import tool_assets
     from sei_assets.defs.governance import governance_assets
@@ -239,9 +262,14 @@ def system_definitions(entry: SystemEntry, observe_cron: str = "*/5 * * * *") ->
         loaded = loaded_manifest(entry)
         bundle, _results, bom_text, inputs = evaluate(loaded, pipeline_run)
         files = seal(loaded, bundle, bom_text, inputs, sei.key())
+        # the sources' versions are what this evidence was computed from: the observation
+        # sensor records a new one only when the files on disk differ from them (drift)
+        for source, version in source_versions(entry, inputs.hashes).items():
+            context.log_event(dg.AssetObservation(source, tags={DATA_VERSION_TAG: version}))
         residual = bundle.overall_residual
         md, png = fairness_plot(loaded.repo, files["bundle"].parent)
         metadata: dict[str, Any] = {
+            "status": gate_line(bundle),
             "gate": bundle.verdict,
             "gate_failures": ", ".join(bundle.failing) or "none",
             "controls": controls_table(bundle),
@@ -256,10 +284,11 @@ def system_definitions(entry: SystemEntry, observe_cron: str = "*/5 * * * *") ->
             "signature": dg.MetadataValue.path(str(files["signature"])),
             "sei_lock": dg.MetadataValue.path(str(files["lock"])),
         }
-        if md:
-            metadata["selection_rate_by_group"] = dg.MetadataValue.md(md)
         if png:
-            metadata["selection_rate_plot"] = dg.MetadataValue.path(str(png))
+            metadata["selection_rate_plot"] = dg.MetadataValue.md(png_markdown(png, md))
+        elif md:
+            metadata["selection_rate_by_group"] = dg.MetadataValue.md(md)
+        metadata.update(group_rates(loaded.repo))
         context.log.info(f"gate {bundle.verdict}")
         return dg.Output(
             {"gate": bundle.verdict, "bundle": str(files["bundle"])},
@@ -268,14 +297,42 @@ def system_definitions(entry: SystemEntry, observe_cron: str = "*/5 * * * *") ->
         )
 
     @dg.asset(
-        key=key("release"),
-        automation_condition=RELEASE,
+        key=key("gate"),
+        automation_condition=EAGER,
         group_name=name,
         deps=[key("evidence_bundle")],
         code_version=__version__,
         kinds={"json"},
+        description="The release gate at a glance: green or red, and why. Its checks (one per "
+        "control, plus the signature) are what blocks `release`; nothing else waits for them.",
+    )
+    def gate(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        from sei_assets.core.evidence import read_bundle
+
+        bundle = read_bundle(repository(entry))
+        if bundle is None:
+            raise dg.Failure(description="no evidence bundle: materialize evidence_bundle first")
+        context.log.info(gate_line(bundle))
+        return dg.MaterializeResult(
+            metadata={
+                "status": gate_line(bundle),
+                "gate": bundle.verdict,
+                "failing_controls": ", ".join(bundle.failing) or "none",
+                "controls": controls_table(bundle),
+                **control_values(bundle),
+            },
+            data_version=dg.DataVersion(bundle.verdict + ":" + ",".join(bundle.failing)),
+        )
+
+    @dg.asset(
+        key=key("release"),
+        automation_condition=RELEASE,
+        group_name=name,
+        deps=[key("gate")],
+        code_version=__version__,
+        kinds={"json"},
         description="Promotion of the model: records the released model's digest. "
-        "Blocked by any failing blocking control.",
+        "Blocked by any failing blocking control of the gate.",
     )
     def release(context: dg.AssetExecutionContext, sei: SeiSettings) -> dg.MaterializeResult:
         from sei_assets.core.release import promote
@@ -284,10 +341,11 @@ def system_definitions(entry: SystemEntry, observe_cron: str = "*/5 * * * *") ->
         return dg.MaterializeResult(metadata={k: str(v) for k, v in record.items()})
 
     assets = [
-        *_sources(entry, observe_cron),
+        *_sources(entry),
         assessment_plan,
         pipeline_run,
         evidence_bundle,
+        gate,
         release,
         *governance_assets(entry, decl.standards),
         *tool_assets(entry, decl.tool),
@@ -296,12 +354,12 @@ def system_definitions(entry: SystemEntry, observe_cron: str = "*/5 * * * *") ->
 
 
 def control_checks(entry: SystemEntry, controls: list[Control]) -> dg.AssetChecksDefinition:
-    """One check per compiled control, plus the bundle's signature, evaluated on the bundle."""
-    bundle_key = system_key(entry.name, "evidence_bundle")
+    """One check per compiled control, plus the bundle's signature, on the system's gate."""
+    gate_key = system_key(entry.name, "gate")
     specs = [
         dg.AssetCheckSpec(
             check_name(c.control_id),
-            asset=bundle_key,
+            asset=gate_key,
             blocking=c.blocking,
             description=f"{c.metric_key} {SYMBOLS[c.operator]} {c.threshold_text} "
             f"({c.enforcement_mode}, {c.severity}; {c.risk_id})",
@@ -313,7 +371,7 @@ def control_checks(entry: SystemEntry, controls: list[Control]) -> dg.AssetCheck
     specs.append(
         dg.AssetCheckSpec(
             "signature_valid",
-            asset=bundle_key,
+            asset=gate_key,
             blocking=True,
             description="The bundle's DSSE signature verifies offline.",
             automation_condition=CHECKS,
@@ -344,10 +402,12 @@ def control_checks(entry: SystemEntry, controls: list[Control]) -> dg.AssetCheck
                 continue
             r = results.get(control.control_id)
             power = r.power if r and r.power else None
+            passed = bool(r and r.passed)
             yield dg.AssetCheckResult(
                 check_name=name,
-                asset_key=bundle_key,
-                passed=bool(r and r.passed),
+                asset_key=gate_key,
+                passed=passed,
+                description=check_line(control, r, unreadable),
                 severity=(
                     dg.AssetCheckSeverity.ERROR if control.blocking else dg.AssetCheckSeverity.WARN
                 ),
@@ -376,7 +436,7 @@ def control_checks(entry: SystemEntry, controls: list[Control]) -> dg.AssetCheck
                 ok, detail = False, str(exc)
             yield dg.AssetCheckResult(
                 check_name="signature_valid",
-                asset_key=bundle_key,
+                asset_key=gate_key,
                 passed=ok,
                 severity=dg.AssetCheckSeverity.ERROR,
                 metadata={"detail": detail},
