@@ -179,7 +179,7 @@ class Risk(_Strict):
     title: str = ""
     domain: str = ""
     rationale: str = ""
-    impact: dict[Dimension, Level]
+    impact: dict[Dimension, Level] = Field(min_length=1)
     likelihood: Likelihood
     treat: list[Treatment] = Field(default_factory=list)
 
@@ -281,6 +281,7 @@ def load_manifest(repo_or_file: Path) -> LoadedManifest:
         text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(path, "", f"unreadable file: {exc}") from None
+    _check_characters(path, text)
     lines, data = _parse_yaml(path, text)
     if not isinstance(data, dict):
         raise ManifestError(
@@ -292,6 +293,30 @@ def load_manifest(repo_or_file: Path) -> LoadedManifest:
         raise _located(path, exc, lines) from None
     _check_program(path, manifest, lines)
     return LoadedManifest(path=path, raw=raw, data=data, manifest=manifest)
+
+
+#: Characters YAML does not allow in a document (C0 controls but TAB, LF, CR; DEL; C1 but NEL).
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\x84\x86-\x9f\ufffe\uffff]")
+
+
+def _check_characters(path: Path, text: str) -> None:
+    """Refuse a character YAML does not allow (a NUL byte...), located by line and column."""
+    found = _FORBIDDEN.search(text)
+    if found:
+        line = text.count("\n", 0, found.start()) + 1
+        column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+        raise ManifestError(
+            path,
+            "",
+            f"column {column}: the character U+{ord(found.group()):04X} is not allowed in YAML",
+            line,
+        )
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    """``repr(value)``, bounded (a hostile input can expand to megabytes)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
 def _parse_yaml(path: Path, text: str) -> tuple[dict[tuple, int], Any]:
@@ -367,7 +392,10 @@ def _inner_model(annotation: Any) -> type[BaseModel] | None:
 
 
 def _located(path: Path, exc: ValidationError, lines: dict[tuple, int]) -> ManifestError:
-    err = exc.errors(include_url=False)[0]
+    errors = exc.errors(include_url=False)
+    # An unknown key first: `systme:` is reported where it is, with its did-you-mean, not as
+    # the `system` it should have been being missing.
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     kind = err["type"]
     suggestion = None
@@ -380,13 +408,12 @@ def _located(path: Path, exc: ValidationError, lines: dict[tuple, int]) -> Manif
     elif kind == "missing":
         expected = "this required key is missing"
     elif kind in ("literal_error", "enum"):
-        expected = (
-            f"expected {err['ctx'].get('expected', 'a known value')}, got {err.get('input')!r}"
-        )
+        wanted = err["ctx"].get("expected", "a known value")
+        expected = f"expected {wanted}, got {_short(err.get('input'))}"
     elif kind == "value_error":
         expected = str(err["ctx"].get("error", err["msg"]))
     else:
-        expected = f"{err['msg'].lower()}, got {err.get('input')!r}"
+        expected = f"{err['msg'].lower()}, got {_short(err.get('input'))}"
     return ManifestError(path, key_path(loc), expected, _line_for(loc, lines), suggestion)
 
 

@@ -12,8 +12,10 @@ from sei_assets.core.fsutil import atomic_write, sha256_file
 RELEASE = "release.json"
 
 
-def promote(repo: Path, key: Any = None) -> dict[str, Any]:
-    """Record the released model (its digest, the evidence it rests on); refuse on a red gate."""
+def promote(repo: Path, key: Any = None, accept_supplied: bool = False) -> dict[str, Any]:
+    """Record the released model (its digest, the evidence it rests on); refuse on a red gate,
+    and on metrics that were supplied (`sei run --no-repro`) rather than reproduced unless
+    ``accept_supplied`` says so explicitly (the release record then says it)."""
     from sei_assets.core import signing
 
     bundle_path = repo / EVIDENCE_DIR / BUNDLE
@@ -25,6 +27,12 @@ def promote(repo: Path, key: Any = None) -> dict[str, Any]:
     bundle = load_bundle(bundle_path)
     if bundle.verdict != "green":
         raise SeiError(f"{repo}: the gate is {bundle.verdict}; refusing to release")
+    supplied = bundle.pipeline is None or bundle.pipeline.supplied
+    if supplied and not accept_supplied:
+        raise SeiError(
+            f"{repo}: the evidence rests on supplied metrics (not reproduced by the pipeline "
+            "tool: `sei run --no-repro`); refusing to release unless they are accepted explicitly"
+        )
     model = next((repo / p for p in ("model.pkl", "model.joblib") if (repo / p).is_file()), None)
     record = {
         "system": bundle.system_name,
@@ -33,6 +41,7 @@ def promote(repo: Path, key: Any = None) -> dict[str, Any]:
         "bundle_digest": "sha256:" + sha256_file(bundle_path),
         "code": bundle.triple.code,
         "gate": bundle.verdict,
+        "metrics_source": "supplied (accepted explicitly)" if supplied else "reproduced",
     }
     key = key or signing.load_or_create_key()
     out = repo / EVIDENCE_DIR / RELEASE

@@ -110,10 +110,29 @@ def run_tool(
     return tail(proc.stdout + proc.stderr)
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique (a duplicate would silently take the last value)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(f"duplicate key {key[:80]!r}")
+        out[key] = value
+    return out
+
+
 def read_metrics(path: Path, tool: str) -> dict[str, Any]:
-    """Read the metrics contract (JSON keyed by measure id); a clear error when unusable."""
+    """Read the metrics contract (JSON keyed by measure id); a clear error when unusable.
+
+    A key that occurs twice in one object is an error (JSON allows it, the last value would win).
+    """
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(Path(path).read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise ReproducerError(f"{tool}: the metrics file {path}: {exc}") from None
     except FileNotFoundError:
         raise ReproducerError(f"{tool}: the metrics file {path} does not exist") from None
     except (OSError, ValueError) as exc:
