@@ -32,6 +32,7 @@ from sei_assets.core.evidence import (
     treatment_events,
     write_signed,
 )
+from sei_assets.core.layout import SANDBOX_ENV
 from sei_assets.core.manifest import LoadedManifest, load_manifest
 from sei_assets.core.model import Bundle, ConformanceDoc
 from sei_assets.core.reproducers import PipelineRun, pipeline_details, reproducer_for
@@ -209,6 +210,13 @@ def evaluate(
         "gate_failures": gate_failures(results),
         "generated_at": _now(),
     }
+    sandbox = os.environ.get(SANDBOX_ENV)
+    if sandbox:
+        bundle["sandbox"] = {
+            "scenario": sandbox,
+            "signing_key": "the scenario's own throwaway key, not this machine's",
+            "key_file": os.environ.get("SEI_SIGNING_KEY"),
+        }
     post_market = post_market_measures(m)
     if post_market:
         bundle["post_market_measures"] = post_market
