@@ -30,9 +30,13 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def read_raw_manifest(path: Path) -> dict[str, Any]:
     """The manifest as plain data (validation is the engine's job; this is for hashing)."""
+    from sei_assets.core.manifest import screen_yaml
+
     try:
-        data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_Loader)
-    except (OSError, yaml.YAMLError) as exc:
+        text = Path(path).read_text(encoding="utf-8")
+        screen_yaml(Path(path), text)
+        data = yaml.load(text, Loader=_Loader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise SeiError(f"{path}: cannot read the manifest: {exc}") from None
     if not isinstance(data, dict):
         raise SeiError(f"{path}: expected a mapping at the top level")

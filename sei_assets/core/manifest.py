@@ -281,7 +281,7 @@ def load_manifest(repo_or_file: Path) -> LoadedManifest:
         text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(path, "", f"unreadable file: {exc}") from None
-    _check_characters(path, text)
+    screen_yaml(path, text)
     lines, data = _parse_yaml(path, text)
     if not isinstance(data, dict):
         raise ManifestError(
@@ -311,6 +311,34 @@ def _check_characters(path: Path, text: str) -> None:
             f"column {column}: the character U+{ord(found.group()):04X} is not allowed in YAML",
             line,
         )
+
+
+#: Deeper nesting than this is refused before libyaml sees it (its composer recurses in C).
+MAX_DEPTH = 64
+
+
+def screen_yaml(path: Path, text: str) -> None:
+    """Refuse, located by line, what would crash a YAML parser rather than fail it: a character
+    YAML does not allow, or nesting deeper than `MAX_DEPTH` (counted on the pure-Python event
+    stream, which neither recurses nor expands aliases)."""
+    _check_characters(path, text)
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    line = event.start_mark.line + 1 if event.start_mark else None
+                    raise ManifestError(
+                        path, "", f"nesting deeper than {MAX_DEPTH} levels is refused", line
+                    )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise ManifestError(path, "", f"invalid YAML: {exc.problem}", line) from None
+    except yaml.YAMLError as exc:
+        raise ManifestError(path, "", f"invalid YAML: {exc}") from None
 
 
 def _short(value: Any, limit: int = 120) -> str:
