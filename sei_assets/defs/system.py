@@ -31,6 +31,12 @@ from sei_assets.defs.metadata import controls_table, fairness_plot, risk_table
 from sei_assets.defs.resources import SeiSettings
 
 
+class ReleaseConfig(dg.Config):
+    """Supplied metrics (`--no-repro`) are never released unless accepted explicitly here."""
+
+    accept_supplied_metrics: bool = False
+
+
 class PipelineRunConfig(dg.Config):
     """`repro: false` evaluates the metrics already there (as `sei run --no-repro` does)."""
 
@@ -277,10 +283,12 @@ def system_definitions(entry: SystemEntry, observe_cron: str = "*/5 * * * *") ->
         description="Promotion of the model: records the released model's digest. "
         "Blocked by any failing blocking control.",
     )
-    def release(context: dg.AssetExecutionContext, sei: SeiSettings) -> dg.MaterializeResult:
+    def release(
+        context: dg.AssetExecutionContext, sei: SeiSettings, config: ReleaseConfig
+    ) -> dg.MaterializeResult:
         from sei_assets.core.release import promote
 
-        record = promote(repository(entry), sei.key())
+        record = promote(repository(entry), sei.key(), config.accept_supplied_metrics)
         return dg.MaterializeResult(metadata={k: str(v) for k, v in record.items()})
 
     assets = [
