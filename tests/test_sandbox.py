@@ -195,6 +195,13 @@ def test_copy_never_follows_a_link_out_of_the_resources(tmp_path: Path, victim: 
     (resources / "folder" / "inner").symlink_to(resources / "folder" / "ok.txt")
     copy(ctx, {"from": "folder", "to": "copied"})  # a link inside the resources is fine
     assert (repo / "copied" / "inner").read_text() == "fine\n"
+    # a link to another resource folder that holds a link out is followed, and refused
+    (resources / "other").mkdir()
+    (resources / "other" / "secret").symlink_to(victim)
+    (resources / "folder" / "hop").symlink_to(resources / "other")
+    with pytest.raises(SandboxError, match="links out of the resource folder"):
+        copy(ctx, {"from": "folder", "to": "again"})
+    assert not (repo / "again").exists()
 
 
 def test_a_copy_destination_through_a_link_is_refused(tmp_path: Path) -> None:

@@ -62,17 +62,22 @@ def inside(base: Path, rel: str, what: str = "the working repository") -> Path:
     return path
 
 
-def links_out(src: Path, root: Path) -> list[str]:
-    """The symbolic links under ``src`` (itself included) whose targets leave ``root``."""
+def links_out(src: Path, root: Path, _seen: set[Path] | None = None) -> list[str]:
+    """The symbolic links under ``src`` (itself included, and under the folders its links lead
+    to, as a copy follows them) whose targets leave ``root``."""
     root = root.resolve()
-    found = []
+    seen = set() if _seen is None else _seen
+    found: list[str] = []
     candidates = [src, *src.rglob("*")] if src.is_dir() and not src.is_symlink() else [src]
     for p in candidates:
-        if p.is_symlink() and not p.resolve().is_relative_to(root):
-            found.append(
-                f"{p.relative_to(root.parent) if p.is_relative_to(root.parent) else p}"
-                f" -> {p.resolve()}"
-            )
+        if not p.is_symlink():
+            continue
+        target = p.resolve()
+        if not target.is_relative_to(root):
+            found.append(f"{p} -> {target}")
+        elif target.is_dir() and target not in seen:
+            seen.add(target)
+            found.extend(links_out(target, root, seen))
     return found
 
 
@@ -220,7 +225,7 @@ def uv_init(ctx: StepContext, args: dict[str, Any]) -> StepResult:
     download, no `uv sync`)."""
     deps: list[str] = args["deps"]
     listed = "".join(f"  {json.dumps(d)},\n" for d in deps)
-    (ctx.repo / "pyproject.toml").write_text(
+    ctx.inside_repo("pyproject.toml").write_text(
         f'[project]\nname = {json.dumps(ctx.scenario.replace("_", "-"))}\nversion = "0.0.0"\n'
         f'requires-python = ">=3.11"\ndependencies = [\n{listed}]\n',
         encoding="utf-8",
@@ -295,7 +300,7 @@ def _pairs(replace: Any) -> list[tuple[str, str, int]]:
 def edit_sei(ctx: StepContext, args: dict[str, Any]) -> StepResult:
     """Substitute literals in sei.yaml (all occurrences, or the first ``count``); a literal that
     is absent fails the step."""
-    path = ctx.repo / "sei.yaml"
+    path = ctx.inside_repo("sei.yaml")
     pairs = _pairs(args["replace"])
     command = "edit sei.yaml: " + "; ".join(f"{old!r} -> {new!r}" for old, new, _ in pairs)
     if not path.is_file():
