@@ -133,6 +133,12 @@ def test_supplied_metrics_are_not_released_unless_accepted(education: SystemEntr
         result = _materialize(
             education, instance, dg.AssetSelection.groups("education"), accept_supplied=False
         )
+        [bundle] = [
+            m
+            for m in result.get_asset_materialization_events()
+            if m.asset_key == dg.AssetKey(["education", "evidence_bundle"])
+        ]
+        assert bundle.materialization.metadata["metrics_source"].value.startswith("supplied")
         [failure] = [e for e in result.all_events if e.is_step_failure]
         assert failure.step_key == "education__release"
         assert "supplied metrics" in failure.step_failure_data.error.to_string()

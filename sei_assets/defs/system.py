@@ -258,6 +258,12 @@ def system_definitions(entry: SystemEntry, observe_cron: str = "*/5 * * * *") ->
                 else "—"
             ),
             "treatment_events": len(bundle.treatment_events),
+            "metrics_source": (
+                "supplied (not reproduced by the pipeline tool; release refuses it unless "
+                "accepted explicitly)"
+                if bundle.pipeline is None or bundle.pipeline.supplied
+                else "reproduced"
+            ),
             "bundle": dg.MetadataValue.path(str(files["bundle"])),
             "signature": dg.MetadataValue.path(str(files["signature"])),
             "sei_lock": dg.MetadataValue.path(str(files["lock"])),
