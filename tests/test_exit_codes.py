@@ -136,18 +136,27 @@ def test_a_typo_gets_did_you_mean_where_it_is(tmp_path: Path) -> None:
     assert "unknown key 'systme'" in str(caught.value)
 
 
-def test_errors_are_bounded(tmp_path: Path, sei) -> None:
-    """A 1 KB alias bomb in system.name gives a short message, not megabytes."""
-    bomb = ['a: &a ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"]']
-    for i, name in enumerate("bcdefgh"):
-        prev = "abcdefgh"[i]
-        bomb.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
-    text = "\n".join(bomb) + "\napiVersion: v1\nkind: AISystem\nsystem:\n  name: *h\n"
-    assert len(text) < 1200
-    result = sei("compile", "--repo", str(_manifest(tmp_path, text)))
+def _bomb(levels: int) -> str:
+    """An alias bomb of ``levels`` levels as the value of system.name (about 1 KB)."""
+    parts = ['&a ["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"]']
+    for prev, name in zip("abcdefgh", "bcdefgh"[: levels - 1], strict=False):
+        parts.append(f"&{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    return "apiVersion: v1\nkind: AISystem\nsystem:\n  name: [" + ", ".join(parts) + "]\n"
+
+
+@pytest.mark.parametrize("verb", ["compile", "status"])
+def test_errors_are_bounded(tmp_path: Path, sei, verb: str) -> None:
+    """A 1 KB alias bomb in system.name: a short located message, never megabytes."""
+    small = _bomb(4)  # 9**4 leaves: expands to ~330 KB, within the node limit
+    assert len(small) < 1200
+    result = sei(verb, "--repo", str(_manifest(tmp_path, small)))
+    assert result.exit_code == 2 if verb == "compile" else result.exit_code in (1, 2)
+    assert len(result.output) < 3000
+    big = _bomb(8)  # 9**8 leaves: refused before it is expanded
+    result = sei(verb, "--repo", str(_manifest(tmp_path, big)))
     assert result.exit_code == 2
-    assert len(result.stderr) < 3000
-    assert "sei.yaml" in result.stderr
+    assert "sei.yaml:4" in result.stderr and "aliases are expanded" in result.stderr
+    assert len(result.output) < 3000
 
 
 def test_empty_impact_is_located(tmp_path: Path) -> None:

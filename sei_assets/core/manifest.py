@@ -315,25 +315,48 @@ def _check_characters(path: Path, text: str) -> None:
 
 #: Deeper nesting than this is refused before libyaml sees it (its composer recurses in C).
 MAX_DEPTH = 64
+#: More nodes than this once aliases are expanded is refused (a YAML "billion laughs").
+MAX_NODES = 200_000
 
 
 def screen_yaml(path: Path, text: str) -> None:
-    """Refuse, located by line, what would crash a YAML parser rather than fail it: a character
-    YAML does not allow, or nesting deeper than `MAX_DEPTH` (counted on the pure-Python event
-    stream, which neither recurses nor expands aliases)."""
+    """Refuse, located by line, what would crash or swamp a YAML parser rather than fail it: a
+    character YAML does not allow, nesting deeper than `MAX_DEPTH`, or more than `MAX_NODES`
+    nodes once aliases are expanded. Counted on the pure-Python event stream, which neither
+    recurses nor expands aliases."""
     _check_characters(path, text)
-    depth = 0
+    sizes: dict[str, int] = {}  # anchor -> expanded node count
+    stack: list[list[Any]] = [[None, 0]]  # [anchor, nodes so far] per open collection
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            line = event.start_mark.line + 1 if event.start_mark else None
             if isinstance(event, yaml.CollectionStartEvent):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    line = event.start_mark.line + 1 if event.start_mark else None
+                stack.append([event.anchor, 1])
+                if len(stack) - 1 > MAX_DEPTH:
                     raise ManifestError(
                         path, "", f"nesting deeper than {MAX_DEPTH} levels is refused", line
                     )
-            elif isinstance(event, yaml.CollectionEndEvent):
-                depth -= 1
+                continue
+            if isinstance(event, yaml.CollectionEndEvent):
+                anchor, count = stack.pop()
+                if anchor:
+                    sizes[anchor] = count
+            elif isinstance(event, yaml.ScalarEvent):
+                count = 1
+                if event.anchor:
+                    sizes[event.anchor] = 1
+            elif isinstance(event, yaml.AliasEvent):
+                count = sizes.get(event.anchor, 1)
+            else:
+                continue
+            stack[-1][1] += count
+            if sum(frame[1] for frame in stack) > MAX_NODES:
+                raise ManifestError(
+                    path,
+                    "",
+                    f"more than {MAX_NODES} nodes once aliases are expanded is refused",
+                    line,
+                )
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else None
         raise ManifestError(path, "", f"invalid YAML: {exc.problem}", line) from None

@@ -96,7 +96,12 @@ def system_status(repo: Path) -> SystemStatus:
     if path is None:
         raise SeiError(f"{repo}: no manifest (expected one of {', '.join(MANIFEST_NAMES)})")
     raw = read_raw_manifest(path)
-    name = (raw.get("system") or {}).get("name", "?")
+    system = raw.get("system")
+    name = system.get("name", "?") if isinstance(system, dict) else "?"
+    if not isinstance(name, str):  # validation is `run`'s job; status shows no hostile value
+        name = f"? (system.name is not text: {type(name).__name__})"
+    elif len(name) > 200:
+        name = name[:200] + " …"
     verdict, when, source = _last_gate(repo)
     from sei_assets.core.last_run import last_failure
 
