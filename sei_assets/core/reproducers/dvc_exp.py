@@ -45,7 +45,11 @@ def _manifest_pipeline(repo: Path) -> dict[str, Any]:
     for name in MANIFEST_NAMES:
         path = repo / name
         if path.is_file():
-            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            from sei_assets.core.manifest import screen_yaml
+
+            text = path.read_text(encoding="utf-8")
+            screen_yaml(path, text)  # a hostile depth is refused, never handed to libyaml
+            doc = yaml.safe_load(text) or {}
             return doc.get("pipeline") or {}
     return {}
 

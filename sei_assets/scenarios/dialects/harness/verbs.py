@@ -321,9 +321,12 @@ def edit_sei(ctx: StepContext, args: dict[str, Any]) -> StepResult:
 def _manifest_value(text: str, keys: tuple[str, ...]) -> Any:
     import yaml
 
+    from sei_assets.core.manifest import screen_yaml
+
     try:
+        screen_yaml(Path("sei.yaml"), text)  # never hand libyaml a hostile depth
         node: Any = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (SeiError, yaml.YAMLError):
         return None  # an unparseable manifest is refused by the engine itself
     for k in keys:
         node = node.get(k) if isinstance(node, dict) else None
