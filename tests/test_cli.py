@@ -36,10 +36,9 @@ def test_read_only_verbs_stay_light(evaluated: Path, verb: str) -> None:
 
 
 def _evidence(repo: Path) -> dict[str, bytes]:
-    """The evidence files (`.sei/last_run.json` is the run's outcome, not evidence)."""
-    return {
-        p.name: p.read_bytes() for p in (repo / ".sei").iterdir() if p.name != "last_run.json"
-    } | {"sei.lock": (repo / "sei.lock").read_bytes()}
+    return {p.name: p.read_bytes() for p in (repo / ".sei").iterdir()} | {
+        "sei.lock": (repo / "sei.lock").read_bytes()
+    }
 
 
 @pytest.mark.parametrize(

@@ -173,7 +173,14 @@ def test_empty_impact_is_located(tmp_path: Path) -> None:
     assert caught.value.key_path.endswith(".impact")
 
 
+def _evidence(repo: Path) -> dict[str, bytes]:
+    files = [p for p in (repo / ".sei").rglob("*") if p.is_file()] + [repo / "sei.lock"]
+    return {str(p): p.read_bytes() for p in files}
+
+
 def test_status_reports_a_failed_run_after_the_evidence(tmp_path: Path, sei) -> None:
+    from sei_assets.core.last_run import record_path
+
     replay("quickstart", tmp_path, upto=8)
     assert sei("run", "--repo", str(tmp_path), "--no-repro").exit_code == 0
     code, doc = sei.json("status", "--repo", str(tmp_path))
@@ -181,10 +188,13 @@ def test_status_reports_a_failed_run_after_the_evidence(tmp_path: Path, sei) -> 
     evidence_time = doc["generated_at"]
     metrics = tmp_path / "metrics.json"
     good = metrics.read_text()
+    before = _evidence(tmp_path)
     metrics.write_text('{"fairness-parity": 0.01, "fairness-parity": 0.5}')
     failed = sei("run", "--repo", str(tmp_path), "--no-repro")
     assert failed.exit_code == 2 and "duplicate key" in failed.stderr
-    record = json.loads((tmp_path / ".sei" / "last_run.json").read_text())
+    assert _evidence(tmp_path) == before  # the failed run wrote nothing in the repository
+    record = json.loads(record_path(tmp_path).read_text())
+    assert record["repo"] == str(tmp_path.resolve())
     assert record["failed"] and record["exit_code"] == 2 and "duplicate key" in record["reason"]
     result = sei("status", "--repo", str(tmp_path))
     assert result.exit_code == 1

@@ -1,7 +1,10 @@
 """The outcome of the last `sei compile` / `sei run`, so that `status` tells the truth after a
-failure: `.sei/last_run.json` (written atomically) holds when the last run ended, its exit code
-and, when it failed with bad input (2) or an internal error (3), the reason. A run that ends
-with a verdict (0 green, 1 red) replaces it."""
+failure: `$SEI_STATE_DIR/runs/<repository digest>.json` (written atomically) holds the
+repository, when the last run ended, its exit code and, when it failed with bad input (2) or an
+internal error (3), the reason. A run that ends with a verdict (0 green, 1 red) replaces it.
+
+It lives in the state folder, not in the repository: a failed run leaves the repository and its
+evidence byte for byte as they were (the record is the machine's, not signed evidence)."""
 
 from __future__ import annotations
 
@@ -10,15 +13,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sei_assets.core.fsutil import atomic_write
-from sei_assets.core.layout import EVIDENCE_DIR
+from sei_assets.core.fsutil import atomic_write, sha256_bytes
+from sei_assets.core.paths import state_dir
 
-LAST_RUN = "last_run.json"
 REASON_LIMIT = 500
 
 
-def _path(repo: Path) -> Path:
-    return Path(repo) / EVIDENCE_DIR / LAST_RUN
+def record_path(repo: Path) -> Path:
+    """Where the last run of ``repo`` is recorded (one file per repository)."""
+    key = sha256_bytes(str(Path(repo).resolve()).encode("utf-8"))[:24]
+    return state_dir() / "runs" / f"{key}.json"
 
 
 def now() -> str:
@@ -33,6 +37,7 @@ def record(
     if not Path(repo).is_dir():
         return None
     doc: dict[str, Any] = {
+        "repo": str(Path(repo).resolve()),
         "verb": verb,
         "at": now(),
         "exit_code": exit_code,
@@ -43,7 +48,7 @@ def record(
         doc["reason"] = text if len(text) <= REASON_LIMIT else text[:REASON_LIMIT] + " …"
         if trace:
             doc["trace"] = trace
-    path = _path(repo)
+    path = record_path(repo)
     atomic_write(path, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
     return path
 
@@ -51,13 +56,18 @@ def record(
 def read(repo: Path) -> dict[str, Any] | None:
     """The last run's record, or None (none yet, or unreadable: never an error for `status`)."""
     try:
-        doc = json.loads(_path(repo).read_text(encoding="utf-8"))
+        doc = json.loads(record_path(repo).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     return doc if isinstance(doc, dict) else None
 
 
-def last_failure(repo: Path) -> dict[str, Any] | None:
-    """The last run's record when it failed (exit 2 or 3), else None."""
+def last_failure(repo: Path, evidence_time: str | None = None) -> dict[str, Any] | None:
+    """The last run's record when it failed (exit 2 or 3) after the evidence of
+    ``evidence_time`` (evidence made later elsewhere, e.g. in the UI, supersedes it)."""
     doc = read(repo)
-    return doc if doc and doc.get("failed") else None
+    if not doc or not doc.get("failed"):
+        return None
+    if evidence_time and str(doc.get("at", "")) < evidence_time:
+        return None
+    return doc

@@ -105,5 +105,5 @@ def system_status(repo: Path) -> SystemStatus:
     verdict, when, source = _last_gate(repo)
     from sei_assets.core.last_run import last_failure
 
-    failure = last_failure(repo)
+    failure = last_failure(repo, when)
     return SystemStatus(name, drift(repo, path, raw), verdict, when, source, failure)
