@@ -90,9 +90,17 @@ def education(tmp_path: Path) -> SystemEntry:
     return SystemEntry("education", tmp_path / "qs")
 
 
-def _materialize(entry: SystemEntry, instance, selection=None, repro_config: bool = True):
+def _materialize(
+    entry: SystemEntry,
+    instance,
+    selection=None,
+    repro_config: bool = True,
+    accept_supplied: bool = True,
+):
     assets, checks = system_definitions(entry)
     config = {"ops": {f"{entry.name}__pipeline_run": {"config": {"repro": False}}}}
+    if accept_supplied:  # the metrics are the replayed ones (supplied): accepted explicitly
+        config["ops"][f"{entry.name}__release"] = {"config": {"accept_supplied_metrics": True}}
     return dg.materialize(
         [*assets, *checks],
         instance=instance,
@@ -117,6 +125,24 @@ def test_green_run_materializes_release(education: SystemEntry) -> None:
         assert instance.get_latest_materialization_event(dg.AssetKey(["education", "release"]))
     release = json.loads((education.repo / ".sei" / "release.json").read_text())
     assert release["gate"] == "green" and release["bundle_digest"].startswith("sha256:")
+    assert release["metrics_source"] == "supplied (accepted explicitly)"
+
+
+def test_supplied_metrics_are_not_released_unless_accepted(education: SystemEntry) -> None:
+    with dg.instance_for_test() as instance:
+        result = _materialize(
+            education, instance, dg.AssetSelection.groups("education"), accept_supplied=False
+        )
+        [bundle] = [
+            m
+            for m in result.get_asset_materialization_events()
+            if m.asset_key == dg.AssetKey(["education", "evidence_bundle"])
+        ]
+        assert bundle.materialization.metadata["metrics_source"].value.startswith("supplied")
+        [failure] = [e for e in result.all_events if e.is_step_failure]
+        assert failure.step_key == "education__release"
+        assert "supplied metrics" in failure.step_failure_data.error.to_string()
+    assert not (education.repo / ".sei" / "release.json").exists()
 
 
 def test_red_gate_stops_release_and_keeps_signed_evidence(education: SystemEntry, sei) -> None:

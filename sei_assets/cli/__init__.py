@@ -1,6 +1,8 @@
 """The `sei` command line: compile, run, status, verify, pubkey.
 
-Exit codes: 0 green / fresh / verified, 1 red / stale / not verified, 2 bad input.
+Exit codes, one meaning each: 0 green / fresh / verified, 1 red / stale / not verified,
+2 bad input (file, field, line), 3 internal error (a short message and the file holding the full
+trace, under the state folder; never a traceback on the terminal).
 `status`, `verify` and `pubkey` import neither Dagster nor scikit-learn.
 """
 
@@ -22,6 +24,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="sei-assets: AI-assurance evidence from your own ML pipeline.",
+    pretty_exceptions_enable=False,
 )
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -47,11 +50,54 @@ def _emit_json(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-def _fail(exc: SeiError) -> None:
+#: An error message is bounded (a hostile input can make it huge, e.g. a YAML alias bomb).
+MESSAGE_LIMIT = 2000
+
+
+def bounded(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]} … ({len(text) - limit} more characters left out)"
+
+
+def _fail(exc: SeiError, repo: Path | None = None, verb: str | None = None) -> None:
+    message = bounded(str(exc))
+    if repo is not None and verb:
+        from sei_assets.core.last_run import record
+
+        record(repo, verb, exc.exit_code, message)
     from rich.markup import escape
 
-    err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
+    err.print(f"[bold red]error:[/] {escape(message)}")
     raise typer.Exit(exc.exit_code)
+
+
+def write_trace(text: str) -> Path:
+    """Write an internal error's full trace under the state folder; its path."""
+    import datetime as dt
+    import os
+
+    from sei_assets.core.fsutil import atomic_write
+    from sei_assets.core.paths import state_dir
+
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = state_dir() / "crashes" / f"{stamp}-{os.getpid()}.txt"
+    atomic_write(path, text)
+    return path
+
+
+def _internal(message: str, trace: str, repo: Path | None = None, verb: str | None = None) -> None:
+    """End with exit 3: a short message and where the full trace was written."""
+    path = write_trace(trace)
+    short = bounded(message.strip().splitlines()[0] if message.strip() else "unknown", 300)
+    if repo is not None and verb:
+        from sei_assets.core.last_run import record
+
+        record(repo, verb, 3, f"internal error: {short}", str(path))
+    err.print(f"internal error: {short}\nfull trace: {path}", markup=False, highlight=False)
+    raise typer.Exit(3)
 
 
 def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -84,9 +130,14 @@ def compile(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
 
         code, message = materialize_system(repo, "compile")
     except SeiError as exc:
-        _fail(exc)
+        _fail(exc, repo, "compile")
+    if code == 3:
+        _internal(message or "compile failed", message or "", repo, "compile")
     if code:
-        _fail(SeiError(message or "compile failed"))
+        _fail(SeiError(message or "compile failed"), repo, "compile")
+    from sei_assets.core.last_run import record
+
+    record(repo, "compile", 0)
     controls = compile_controls(loaded.manifest)
     monitoring = [m.id for _r, m in loaded.manifest.measures if m.is_monitoring]
     path = plan_path(loaded)
@@ -144,6 +195,7 @@ def run(
     _allow_key_in_repo(allow_key_in_repo)
 
     from sei_assets.core.evidence import BUNDLE, evidence_dir, load_bundle
+    from sei_assets.core.last_run import record
 
     bundle_path = evidence_dir(repo) / BUNDLE
     try:
@@ -152,11 +204,15 @@ def run(
             from sei_assets.defs.launch import materialize_system
 
             code, message = materialize_system(repo, "run", repro=not no_repro)
-            if code == 2:
-                _fail(SeiError(message or "run failed"))
-            b = load_bundle(bundle_path)
     except SeiError as exc:
-        _fail(exc)
+        _fail(exc, repo, "run")
+    if code == 3:
+        _internal(message or "run failed", message or "", repo, "run")
+    if code == 2:
+        _fail(SeiError(message or "run failed"), repo, "run")
+    b = _call(load_bundle, bundle_path)
+    record(repo, "run", code)
+    supplied = b.pipeline is None or b.pipeline.supplied
     residual = b.overall_residual.to_json() if b.overall_residual else None
     if as_json:
         _emit_json(
@@ -165,6 +221,7 @@ def run(
                 "bundle": str(bundle_path),
                 "gate_failures": b.failing,
                 "control_count": len(b.control_results),
+                "metrics_source": "supplied" if supplied else "reproduced",
                 "overall_residual": residual,
                 "treatment_events": [e.to_json() for e in b.treatment_events],
             }
@@ -187,6 +244,12 @@ def run(
             + (f" — failing: {', '.join(b.failing)}" if b.failing else "")
         )
         out.print(f"evidence: {bundle_path} (signed)")
+        if supplied:
+            out.print(
+                "[yellow]note:[/] the metrics were supplied (--no-repro), not reproduced by "
+                f"{b.pipeline.tool if b.pipeline else 'the pipeline tool'}; the evidence says so "
+                "and a release refuses them unless accepted explicitly"
+            )
     raise typer.Exit(code)
 
 
@@ -206,6 +269,8 @@ def status(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
         _emit_json(st.to_json())
     else:
         out.print(f"system: {st.system}")
+        if st.last_failure:
+            out.print(f"[bold red]{st.failure_text()}[/]")
         for s in st.sections:
             colour = "green" if s.fresh else "yellow"
             out.print(f"  {s.section}: [{colour}]{s.describe()}[/]")
@@ -213,6 +278,11 @@ def status(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
             f"last gate: {st.gate or 'none (no evidence yet)'}"
             + (f" (evidence of {st.generated_at})" if st.generated_at else "")
         )
+        if st.metrics_source == "supplied":
+            out.print(
+                "[yellow]metrics: supplied (sei run --no-repro), not reproduced by the "
+                "pipeline tool[/]"
+            )
         if st.stale_classes:
             out.print(f"drift: class {', '.join(st.stale_classes)} — run `sei run` to recompute")
     raise typer.Exit(st.exit_code)
@@ -536,5 +606,19 @@ app.add_typer(profile_app, name="profile")
 
 
 def main() -> None:
-    """Entry point of the `sei` script."""
-    app()
+    """Entry point of the `sei` script: an unexpected exception is an internal error (exit 3)
+    with a short message and the file holding its full trace, never a traceback."""
+    import traceback
+
+    try:
+        app()
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except SeiError as exc:  # raised outside a command's own handling: still bad input
+        err.print(f"error: {bounded(str(exc))}", markup=False, highlight=False)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # noqa: BLE001 - the one place that turns a crash into exit 3
+        try:
+            _internal(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+        except typer.Exit as done:
+            sys.exit(done.exit_code)

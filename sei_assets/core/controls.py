@@ -1,6 +1,7 @@
 """Controls: measures compiled from the risk program, and their evaluation against metrics.
 
-The engine fails closed: a control whose metric is missing, not a number or not finite fails.
+The engine fails closed: a control whose metric is missing, not a number, not finite or outside
+its metric's declared domain (`knowledge/metric_domains.yaml`) fails.
 """
 
 from __future__ import annotations
@@ -137,6 +138,12 @@ def _power(raw: Any) -> dict[str, Any] | None:
     if not isinstance(raw, dict):
         return None
     out = {k: v for k, v in raw.items() if v is not None}
+    # Evidence is strict JSON: a NaN or infinite statistic is dropped, with the reason.
+    not_finite = {
+        k: str(v) for k, v in out.items() if isinstance(v, float) and not math.isfinite(v)
+    }
+    for k in not_finite:
+        out.pop(k)
     groups = out.get("groups")
     if isinstance(groups, dict):
         if groups:
@@ -144,13 +151,23 @@ def _power(raw: Any) -> dict[str, Any] | None:
         else:
             out.pop("groups")
     order = ["n", "groups", "ci_low", "ci_high", "ci_level", "method", "n_boot", "seed"]
-    return {k: out[k] for k in order if k in out} | {k: v for k, v in out.items() if k not in order}
+    power = {k: out[k] for k in order if k in out} | {
+        k: v for k, v in out.items() if k not in order
+    }
+    if not_finite:
+        power["not_finite"] = {
+            k: f"{v}: not a finite number, left out" for k, v in not_finite.items()
+        }
+    return power
 
 
 def _number(raw: Any) -> tuple[float | None, str | None]:
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         return None, f"metric value is not a number ({type(raw).__name__})"
-    value = float(raw)
+    try:
+        value = float(raw)
+    except OverflowError:
+        return None, f"metric value is not finite (an integer of {len(str(raw))} digits)"
     if not math.isfinite(value):
         return None, f"metric value is not finite ({raw})"
     return value, None
@@ -168,6 +185,18 @@ def evaluate_control(control: Control, metrics: dict[str, Any]) -> ControlResult
     value, problem = _number(raw)
     if problem:
         return ControlResult(control, None, False, power=power, failure=problem)
+    from sei_assets.core.knowledge import metric_domain
+
+    domain = metric_domain(control.metric_key)
+    if domain is not None and not domain.contains(value):
+        return ControlResult(
+            control,
+            value,
+            False,
+            power=power,
+            failure=f"metric {control.metric_key} = {value:g} is outside its domain "
+            f"({domain.describe()})",
+        )
     passed = control.holds(value)
     underpowered = False
     if power and passed:

@@ -33,6 +33,7 @@ from sei_assets.core.evidence import (
     treatment_events,
     write_signed,
 )
+from sei_assets.core.layout import SANDBOX_ENV
 from sei_assets.core.manifest import LoadedManifest, load_manifest
 from sei_assets.core.model import Bundle, ConformanceDoc
 from sei_assets.core.reproducers import PipelineRun, pipeline_details, reproducer_for
@@ -83,8 +84,36 @@ def reproduce(loaded: LoadedManifest, repro: bool = True) -> PipelineRun:
     metrics_path = loaded.repo / pipeline.metrics
     metrics = read_metrics(metrics_path, pipeline.tool)
     digest = reproducer.lock_digest(loaded.repo, spec)
-    details = pipeline_details(reproducer, loaded.repo, spec)
+    details = {**metrics_provenance(reproducer, loaded.repo, spec, repro)}
+    details.update(pipeline_details(reproducer, loaded.repo, spec))
     return PipelineRun(pipeline.tool, metrics, metrics_path, digest, repro, log, details)
+
+
+def metrics_provenance(
+    reproducer: Any, repo: Path, spec: dict[str, Any], reproduced: bool
+) -> dict[str, Any]:
+    """How the metrics were obtained, for the bundle's signed ``pipeline`` section:
+    `metrics_source` is `reproduced` (the tool ran now) or `supplied` (`--no-repro`: the file
+    was there), with the file's digest and, where the tool's lock records the file (dvc.lock),
+    that record. Reproduced metrics that differ from the tool's own record are refused."""
+    from sei_assets.core.fsutil import sha256_file
+
+    path = repo / spec.get("metrics", "metrics.json")
+    out: dict[str, Any] = {
+        "metrics_source": "reproduced" if reproduced else "supplied",
+        "metrics_digest": "sha256:" + sha256_file(path),
+    }
+    record = getattr(reproducer, "metrics_record", None)
+    entry = record(repo, spec) if record else None
+    if entry is not None:
+        out["metrics_lock"] = entry
+        if reproduced and not entry["matches"]:
+            raise SeiError(
+                f"{path}: its md5 {entry['actual_md5']} differs from {entry['lock']}'s record "
+                f"{entry['md5']} (stage {entry['stage']}): the metrics were not written by the "
+                "pipeline that just ran"
+            )
+    return out
 
 
 def _now() -> str:
@@ -182,6 +211,13 @@ def evaluate(
         "gate_failures": gate_failures(results),
         "generated_at": _now(),
     }
+    sandbox = os.environ.get(SANDBOX_ENV)
+    if sandbox:
+        bundle["sandbox"] = {
+            "scenario": sandbox,
+            "signing_key": "the scenario's own throwaway key, not this machine's",
+            "key_file": os.environ.get("SEI_SIGNING_KEY"),
+        }
     post_market = post_market_measures(m)
     if post_market:
         bundle["post_market_measures"] = post_market

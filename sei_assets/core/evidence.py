@@ -26,9 +26,11 @@ def dump(doc: dict[str, Any] | Record, newline: bool = True) -> bytes:
     """The exact bytes an evidence JSON file is written with (two-space indent, UTF-8; the
     reference engine writes no trailing newline, this engine does)."""
     data = doc.to_json() if hasattr(doc, "to_json") else doc
-    return (json.dumps(data, indent=2, ensure_ascii=False) + ("\n" if newline else "")).encode(
-        "utf-8"
-    )
+    try:  # strict JSON: a NaN or an infinity is refused, never written as a bare `NaN`
+        text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
+    except ValueError as exc:
+        raise SeiError(f"evidence is strict JSON: {exc}") from None
+    return (text + ("\n" if newline else "")).encode("utf-8")
 
 
 def bundle_path(repo: Path) -> Path | None:

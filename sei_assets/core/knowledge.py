@@ -73,6 +73,42 @@ class CatalogueRisk(BaseModel):
     treat: list[dict[str, Any]]
 
 
+class MetricDomain(_Strict):
+    """The values a kind of metric can take: [min, max] (an absent bound is open)."""
+
+    pattern: str = Field(min_length=1)
+    kind: str
+    min: float | None = None
+    max: float | None = None
+    integer: bool = False
+
+    def contains(self, value: float) -> bool:
+        """Whether ``value`` is a possible value of this metric."""
+        if self.min is not None and value < self.min:
+            return False
+        if self.max is not None and value > self.max:
+            return False
+        return not self.integer or float(value).is_integer()
+
+    def describe(self) -> str:
+        """The domain as text, e.g. `difference in [0, 1]`, `count >= 0 (integer)`."""
+        if self.min is not None and self.max is not None:
+            text = f"{self.kind} in [{self.min:g}, {self.max:g}]"
+        elif self.min is not None:
+            text = f"{self.kind} >= {self.min:g}"
+        elif self.max is not None:
+            text = f"{self.kind} <= {self.max:g}"
+        else:
+            text = self.kind
+        return text + (" (integer)" if self.integer else "")
+
+
+class MetricDomains(_Strict):
+    """`knowledge/metric_domains.yaml`: the domain of each metric, by name pattern."""
+
+    domains: list[MetricDomain] = Field(min_length=1)
+
+
 class RiskCatalogue(_Strict):
     """Risks an AI system of a given kind usually carries (`assess`)."""
 
@@ -113,6 +149,20 @@ def validate_file(entry: Any, model: type[BaseModel], name: str | None = None) -
 def authorities() -> dict[str, Any]:
     """`knowledge/authorities.yaml`, validated."""
     return load("authorities.yaml", Authorities)
+
+
+@cache
+def metric_domains() -> tuple[MetricDomain, ...]:
+    """`knowledge/metric_domains.yaml`, validated, in its order (the first match decides)."""
+    data = load("metric_domains.yaml", MetricDomains)
+    return tuple(MetricDomains.model_validate(data).domains)
+
+
+def metric_domain(metric: str) -> MetricDomain | None:
+    """The declared domain of ``metric`` (the first pattern that matches it), else None."""
+    from fnmatch import fnmatchcase
+
+    return next((d for d in metric_domains() if fnmatchcase(metric, d.pattern)), None)
 
 
 @cache

@@ -22,3 +22,6 @@ SIG_SUFFIX = ".sig"
 #: The lock at the repository root, by this engine's and the reference's earlier names.
 LOCK_NAME = "sei.lock"
 LOCK_NAMES = ("sei.lock", "venth.lock", "froga.lock")
+#: Set by the scenario runner for its commands: evidence made in a scenario's sandbox is
+#: signed with that scenario's throwaway key and says so (the bundle's `sandbox`).
+SANDBOX_ENV = "SEI_SCENARIO_SANDBOX"

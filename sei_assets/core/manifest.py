@@ -181,7 +181,7 @@ class Risk(_Strict):
     title: str = ""
     domain: str = ""
     rationale: str = ""
-    impact: dict[Dimension, Level]
+    impact: dict[Dimension, Level] = Field(min_length=1)
     likelihood: Likelihood
     treat: list[Treatment] = Field(default_factory=list)
 
@@ -283,6 +283,7 @@ def load_manifest(repo_or_file: Path) -> LoadedManifest:
     except OSError as exc:
         raise ManifestError(path, "", f"unreadable file: {exc.strerror or exc}") from None
     text = safeload.decode(path, raw, "manifest")
+    _check_characters(path, text)
     data, lines = safeload.parse_yaml(path, text, "manifest")
     if data is None:
         raise ManifestError(path, "", "the file is empty: expected a manifest")
@@ -296,6 +297,32 @@ def load_manifest(repo_or_file: Path) -> LoadedManifest:
         raise _located(path, exc, lines) from None
     _check_program(path, manifest, lines)
     return LoadedManifest(path=path, raw=raw, data=data, manifest=manifest)
+
+
+#: Characters YAML does not allow in a document (C0 controls but TAB, LF, CR; DEL; C1 but NEL).
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\x84\x86-\x9f\ufffe\uffff]")
+
+
+def _check_characters(path: Path, text: str) -> None:
+    """Refuse a character YAML does not allow (a NUL byte...), located by line and column."""
+    found = _FORBIDDEN.search(text)
+    if found:
+        line = text.count("\n", 0, found.start()) + 1
+        column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+        raise ManifestError(
+            path,
+            "",
+            f"column {column}: the character U+{ord(found.group()):04X} is not allowed in YAML",
+            line,
+        )
+
+
+def screen_yaml(path: Path, text: str) -> None:
+    """Refuse, located by line, what would crash or swamp a YAML parser rather than fail it: a
+    character YAML does not allow, and (through the bounded loader, `core.safeload`) nesting
+    too deep or too many nodes once aliases are expanded."""
+    _check_characters(path, text)
+    safeload.parse_yaml(path, text, "manifest")
 
 
 def _line_for(loc: tuple, lines: dict[tuple, int]) -> int | None:
@@ -340,7 +367,10 @@ def _short(value: Any, limit: int = 80) -> str:
 
 
 def _located(path: Path, exc: ValidationError, lines: dict[tuple, int]) -> ManifestError:
-    err = exc.errors(include_url=False)[0]
+    errors = exc.errors(include_url=False)
+    # An unknown key first: `systme:` is reported where it is, with its did-you-mean, not as
+    # the `system` it should have been being missing.
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     kind = err["type"]
     suggestion = None

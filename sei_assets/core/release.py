@@ -12,9 +12,16 @@ from sei_assets.core.fsutil import sha256_file
 RELEASE = "release.json"
 
 
-def promote(repo: Path, key: Any = None, residual_accepted: str | None = None) -> dict[str, Any]:
+def promote(
+    repo: Path,
+    key: Any = None,
+    residual_accepted: str | None = None,
+    accept_supplied: bool = False,
+) -> dict[str, Any]:
     """Record the released model (its digest, the evidence it rests on); refuse on a red gate
-    unless management's acceptance of the residual risk is given (``residual_accepted``)."""
+    unless management's acceptance of the residual risk is given (``residual_accepted``), and
+    on metrics that were supplied (`sei run --no-repro`) rather than reproduced unless
+    ``accept_supplied`` says so explicitly (the release record then says it)."""
     from sei_assets.core import signing
 
     bundle_path = repo / EVIDENCE_DIR / BUNDLE
@@ -26,6 +33,12 @@ def promote(repo: Path, key: Any = None, residual_accepted: str | None = None) -
     bundle = load_bundle(bundle_path)
     if bundle.verdict != "green" and not residual_accepted:
         raise SeiError(f"{repo}: the gate is {bundle.verdict}; refusing to release")
+    supplied = bundle.pipeline is None or bundle.pipeline.supplied
+    if supplied and not accept_supplied:
+        raise SeiError(
+            f"{repo}: the evidence rests on supplied metrics (not reproduced by the pipeline "
+            "tool: `sei run --no-repro`); refusing to release unless they are accepted explicitly"
+        )
     model = next((repo / p for p in ("model.pkl", "model.joblib") if (repo / p).is_file()), None)
     record = {
         "system": bundle.system_name,
@@ -34,6 +47,7 @@ def promote(repo: Path, key: Any = None, residual_accepted: str | None = None) -
         "bundle_digest": "sha256:" + sha256_file(bundle_path),
         "code": bundle.triple.code,
         "gate": bundle.verdict,
+        "metrics_source": "supplied (accepted explicitly)" if supplied else "reproduced",
     }
     if residual_accepted:
         record["residual_accepted"] = residual_accepted

@@ -21,6 +21,8 @@ class SystemStatus:
     sections: list[SectionDrift]
     gate: str | None
     generated_at: str | None
+    metrics_source: str | None = None
+    last_failure: dict[str, Any] | None = None
 
     @property
     def stale_classes(self) -> list[str]:
@@ -28,13 +30,32 @@ class SystemStatus:
 
     @property
     def exit_code(self) -> int:
+        if self.last_failure:
+            return 1
         return 0 if not self.stale_classes and self.gate == "green" else 1
+
+    def failure_text(self) -> str | None:
+        """`last run failed at <time>: <reason>; evidence below is from <time>`, or None."""
+        f = self.last_failure
+        if not f:
+            return None
+        evidence = (
+            f"evidence below is from {self.generated_at}"
+            if self.generated_at
+            else ("there is no evidence")
+        )
+        return (
+            f"last run failed at {f.get('at')} (sei {f.get('verb')}, exit {f.get('exit_code')}): "
+            f"{f.get('reason')}; {evidence}"
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
             "system": self.system,
             "gate": self.gate,
             "generated_at": self.generated_at,
+            "metrics_source": self.metrics_source,
+            "last_run_failure": self.last_failure,
             "stale_classes": self.stale_classes,
             "sections": [
                 {
@@ -49,7 +70,7 @@ class SystemStatus:
         }
 
 
-def _last_gate(repo: Path) -> tuple[str | None, str | None]:
+def _last_gate(repo: Path) -> tuple[str | None, str | None, str | None]:
     from sei_assets.core import evidence_set
 
     for d in EVIDENCE_DIRS:
@@ -64,8 +85,12 @@ def _last_gate(repo: Path) -> tuple[str | None, str | None]:
             verdict = b.get("gate")
             if verdict is None:  # the reference's bundles carry no gate field: derive it
                 verdict = gate_verdict(b.get("control_results", []))
-            return verdict, b.get("generated_at")
-    return None, None
+            pipeline = b.get("pipeline") if isinstance(b.get("pipeline"), dict) else {}
+            source = pipeline.get("metrics_source") or (
+                None if not pipeline else "reproduced" if pipeline.get("reproduced") else "supplied"
+            )
+            return verdict, b.get("generated_at"), source
+    return None, None, None
 
 
 def system_status(repo: Path) -> SystemStatus:
@@ -75,6 +100,14 @@ def system_status(repo: Path) -> SystemStatus:
     if path is None:
         raise SeiError(f"{repo}: no manifest (expected one of {', '.join(MANIFEST_NAMES)})")
     raw = read_raw_manifest(path)
-    name = (raw.get("system") or {}).get("name", "?")
-    verdict, when = _last_gate(repo)
-    return SystemStatus(name, drift(repo, path, raw), verdict, when)
+    system = raw.get("system")
+    name = system.get("name", "?") if isinstance(system, dict) else "?"
+    if not isinstance(name, str):  # validation is `run`'s job; status shows no hostile value
+        name = f"? (system.name is not text: {type(name).__name__})"
+    elif len(name) > 200:
+        name = name[:200] + " …"
+    verdict, when, source = _last_gate(repo)
+    from sei_assets.core.last_run import last_failure
+
+    failure = last_failure(repo, when)
+    return SystemStatus(name, drift(repo, path, raw), verdict, when, source, failure)

@@ -83,10 +83,33 @@ def _deepest_error(error: Any) -> str:
     return error.message.strip()
 
 
+def _bad_input_names() -> set[str]:
+    """The class names of the engine's bad-input errors (`SeiError` and its subclasses)."""
+    from sei_assets.core.errors import SeiError
+
+    names, todo = set(), [SeiError]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return names
+
+
+def _is_bad_input(error: Any) -> bool:
+    """Whether a step failed on bad input (a `SeiError` in its cause chain), not a crash."""
+    names = _bad_input_names()
+    while error is not None:
+        if getattr(error, "cls_name", None) in names:
+            return True
+        error = getattr(error, "cause", None)
+    return False
+
+
 def materialize_system(repo: Path, stage: str, repro: bool = True) -> tuple[int, str | None]:
     """Stage "compile" (the plan) or "run" (plan, pipeline, evidence, gate and its checks)
     as one run on the local instance. Returns (exit code, error message): 0 compiled or green,
-    1 red, 2 a step failed (its deepest error's message)."""
+    1 red, 2 a step failed on bad input (its deepest error's message), 3 a step crashed (the
+    message is then its deepest error's message, a blank line and the full trace)."""
     from sei_assets.defs.resources import settings_from_environment
     from sei_assets.defs.system import system_definitions
 
@@ -113,7 +136,10 @@ def materialize_system(repo: Path, stage: str, repro: bool = True) -> tuple[int,
         e for e in result.get_step_failure_events() if e.step_key != f"{entry.name}_controls"
     ]
     if failures:
-        return 2, _deepest_error(failures[0].step_failure_data.error)
+        error = failures[0].step_failure_data.error
+        if not _is_bad_input(error):
+            return 3, f"{_deepest_error(error)}\n\n{error.to_string()}"
+        return 2, _deepest_error(error)
     if stage == "compile":
         return 0, None
     bundle = system_key(entry.name, "evidence_bundle")

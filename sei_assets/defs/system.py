@@ -44,6 +44,12 @@ from sei_assets.defs.metadata import (
 from sei_assets.defs.resources import SeiSettings
 
 
+class ReleaseConfig(dg.Config):
+    """Supplied metrics (`--no-repro`) are never released unless accepted explicitly here."""
+
+    accept_supplied_metrics: bool = False
+
+
 class PipelineRunConfig(dg.Config):
     """`repro: false` evaluates the metrics already there (as `sei run --no-repro` does)."""
 
@@ -280,6 +286,12 @@ def system_definitions(entry: SystemEntry) -> tuple[list, list]:
                 else "—"
             ),
             "treatment_events": len(bundle.treatment_events),
+            "metrics_source": (
+                "supplied (not reproduced by the pipeline tool; release refuses it unless "
+                "accepted explicitly)"
+                if bundle.pipeline is None or bundle.pipeline.supplied
+                else "reproduced"
+            ),
             "bundle": dg.MetadataValue.path(str(files["bundle"])),
             "signature": dg.MetadataValue.path(str(files["signature"])),
             "sei_lock": dg.MetadataValue.path(str(files["lock"])),
@@ -334,10 +346,12 @@ def system_definitions(entry: SystemEntry) -> tuple[list, list]:
         description="Promotion of the model: records the released model's digest. "
         "Blocked by any failing blocking control of the gate.",
     )
-    def release(context: dg.AssetExecutionContext, sei: SeiSettings) -> dg.MaterializeResult:
+    def release(
+        context: dg.AssetExecutionContext, sei: SeiSettings, config: ReleaseConfig
+    ) -> dg.MaterializeResult:
         from sei_assets.core.release import promote
 
-        record = promote(repository(entry), sei.key())
+        record = promote(repository(entry), sei.key(), config.accept_supplied_metrics)
         return dg.MaterializeResult(metadata={k: str(v) for k, v in record.items()})
 
     assets = [

@@ -171,6 +171,14 @@ class Pipeline(Record):
     tool: str
     reproduced: bool
     metrics: str | None = None
+    #: `reproduced` (the tool ran for this evidence) or `supplied` (`--no-repro`).
+    metrics_source: str | None = None
+    metrics_digest: str | None = None
+
+    @property
+    def supplied(self) -> bool:
+        """Whether the metrics were supplied rather than reproduced by the pipeline tool."""
+        return self.metrics_source == "supplied" or not self.reproduced
 
 
 class Bundle(Record):

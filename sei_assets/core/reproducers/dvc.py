@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,36 @@ class DvcReproducer:
                 f"dvc: {lock} does not exist: the pipeline has not been reproduced"
             )
         return digest_bytes(lock.read_bytes())
+
+    def metrics_record(self, repo: Path, pipeline: dict[str, Any]) -> dict[str, Any] | None:
+        """dvc.lock's own record of the metrics file (the `outs`/`metrics` entry of a stage)
+        and whether the file on disk matches it; None when dvc.lock does not list it."""
+        lock = repo / "dvc.lock"
+        metrics = Path(pipeline.get("metrics") or "metrics.json").as_posix()
+        if not lock.is_file():
+            return None
+        from sei_assets.core import safeload
+        from sei_assets.core.errors import ManifestError
+
+        try:
+            spec = safeload.load_yaml(lock, "DVC lock") or {}
+        except ManifestError as exc:
+            raise ReproducerError(f"dvc: {lock} is not readable YAML: {exc}") from None
+        for stage_name, stage in (spec.get("stages") or {}).items():
+            for entry in (stage or {}).get("outs") or []:
+                if isinstance(entry, dict) and entry.get("path") == metrics and "md5" in entry:
+                    data = (repo / metrics).read_bytes() if (repo / metrics).is_file() else b""
+                    if entry.get("hash") != "md5":  # DVC 2: md5 of the text with LF endings
+                        data = data.replace(b"\r\n", b"\n")
+                    actual = hashlib.md5(data, usedforsecurity=False).hexdigest()
+                    return {
+                        "lock": "dvc.lock",
+                        "stage": stage_name,
+                        "md5": entry["md5"],
+                        "actual_md5": actual,
+                        "matches": actual == entry["md5"],
+                    }
+        return None
 
     def treatment_files(self, repo: Path, pipeline: dict[str, Any], data: set[Path]) -> list[Path]:
         spec_path = repo / "dvc.yaml"

@@ -45,7 +45,11 @@ def _manifest_pipeline(repo: Path) -> dict[str, Any]:
     for name in MANIFEST_NAMES:
         path = repo / name
         if path.is_file():
-            doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            from sei_assets.core.manifest import screen_yaml
+
+            text = path.read_text(encoding="utf-8")
+            screen_yaml(path, text)  # a hostile depth is refused, never handed to libyaml
+            doc = yaml.safe_load(text) or {}
             return doc.get("pipeline") or {}
     return {}
 
@@ -89,9 +93,14 @@ def run_candidate(repo: Path, set_params: dict[str, Any], name: str | None = Non
     default_file = pipeline.get("params") or "params.yaml"
     edits: dict[Path, dict[str, Any]] = {}
     originals: dict[Path, bytes] = {}
+    root = repo.resolve()
     for key, value in set_params.items():
         file, path = _split(key, default_file)
-        target = repo / file
+        target = (root / file).resolve()
+        if not target.is_relative_to(root):
+            raise ReproducerError(
+                f"{TOOL}: the params file '{file}' of {key!r} resolves outside {repo} ({target})"
+            )
         if target not in edits:
             if not target.is_file():
                 raise ReproducerError(f"{TOOL}: the params file {target} does not exist")
@@ -99,13 +108,14 @@ def run_candidate(repo: Path, set_params: dict[str, Any], name: str | None = Non
             edits[target] = yaml.safe_load(originals[target]) or {}
         _apply(edits[target], path, value, str(target))
     name = name or f"sei-candidate-{uuid.uuid4().hex[:8]}"
+    modes = {target: target.stat().st_mode & 0o7777 for target in originals}
     try:
         for target, doc in edits.items():
-            atomic_write(target, yaml.safe_dump(doc, sort_keys=False))
+            atomic_write(target, yaml.safe_dump(doc, sort_keys=False), mode=modes[target])
         run_tool(TOOL, ["dvc", "exp", "run", "--temp", "--name", name], repo)
     finally:
         for target, data in originals.items():
-            atomic_write(target, data)
+            atomic_write(target, data, mode=modes[target])
     refs = [
         line.split()
         for line in _git(repo, "for-each-ref", "--format=%(objectname) %(refname)", "refs/exps")

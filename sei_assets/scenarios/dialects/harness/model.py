@@ -60,6 +60,8 @@ class Scenario:
     resource_dir: str
     steps: tuple[Step, ...]
     path: Path
+    #: The commands an edited manifest may name (e.g. a `file` reproducer's `pipeline.command`).
+    commands: tuple[str, ...] = ()
 
     @property
     def resources(self) -> Path:
@@ -185,4 +187,11 @@ def load_scenario(path: Path | str) -> Scenario:
         )
         for i, s in enumerate(doc["steps"])
     )
-    return Scenario(doc["name"], doc["description"], doc["resource_dir"], steps, path)
+    return Scenario(
+        doc["name"],
+        doc["description"],
+        doc["resource_dir"],
+        steps,
+        path,
+        tuple(doc.get("commands") or ()),
+    )

@@ -16,12 +16,20 @@ from pathlib import Path
 from typing import Any
 
 from sei_assets.core.errors import SeiError
+from sei_assets.core.layout import SANDBOX_ENV
 from sei_assets.core.paths import state_dir
 from sei_assets.scenarios.dialects.harness.expectations import EXPECTATIONS, Observed
 from sei_assets.scenarios.dialects.harness.model import Scenario
-from sei_assets.scenarios.dialects.harness.verbs import VERBS, StepContext, StepResult
+from sei_assets.scenarios.dialects.harness.verbs import (
+    VERBS,
+    SandboxError,
+    StepContext,
+    StepResult,
+    inside,
+)
 
 TAIL_LINES = 30
+
 DAGSTER_YAML = "# scenario sandbox instance of the inner `sei` runs\ntelemetry:\n  enabled: false\n"
 
 
@@ -35,11 +43,17 @@ def new_workspace(scenario: Scenario) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"{scenario.name}-{stamp}-", dir=base))
     (workdir / "repo").mkdir()
     (workdir / "dagster").mkdir()
+    (workdir / "state").mkdir()
     (workdir / "dagster" / "dagster.yaml").write_text(DAGSTER_YAML, encoding="utf-8")
     return {
         "workdir": str(workdir),
         "repo": str(workdir / "repo"),
-        "env": {"DAGSTER_HOME": str(workdir / "dagster")},
+        "env": {
+            "DAGSTER_HOME": str(workdir / "dagster"),
+            # a throwaway key of the scenario's own, never the machine's; the evidence says so
+            "SEI_SIGNING_KEY": str(workdir / "state" / "signing-key.pem"),
+            SANDBOX_ENV: scenario.name,
+        },
     }
 
 
@@ -73,6 +87,22 @@ def describe(scenario: Scenario, index: int) -> str:
     return f"{step.do} {_show(step.args)}" if step.args else step.do
 
 
+#: The exit code of a step refused by the sandbox (it did not run).
+REFUSED = 126
+
+
+def _check_expectation_paths(repo: Path, expect: dict[str, Any]) -> None:
+    """Every path an expectation reads resolves inside the working repository (its evidence
+    paths inside `.sei/`), symlinks resolved; else the step is refused before it runs."""
+    from sei_assets.core.layout import EVIDENCE_DIR
+
+    for name in ("unchanged", "changed"):
+        for rel in expect.get(name) or []:
+            inside(repo, rel)
+    for rel in expect.get("sei_artifacts") or []:
+        inside(repo / EVIDENCE_DIR, rel, "the working repository's .sei/")
+
+
 def execute_step(scenario: Scenario, index: int, state: dict[str, Any]) -> StepOutcome:
     """Run step ``index`` from ``state``; check its expectations (the verb's defaults, then the
     step's own)."""
@@ -80,20 +110,34 @@ def execute_step(scenario: Scenario, index: int, state: dict[str, Any]) -> StepO
     verb = VERBS[step.do]
     expect = {**verb.default_expect, **step.expect}
     repo = Path(state["repo"])
-    ctx = StepContext(scenario.name, index, repo, scenario.resources, _environment(state))
-    before = {
-        name: EXPECTATIONS[name].before(repo, value)
-        for name, value in expect.items()
-        if EXPECTATIONS[name].before
-    }
+    ctx = StepContext(
+        scenario.name,
+        index,
+        repo,
+        scenario.resources,
+        _environment(state),
+        commands=scenario.commands,
+    )
+    checks: list[dict[str, Any]] = []
+    failures: list[str] = []
+    before: dict[str, Any] = {}
     start = time.monotonic()
     try:
+        _check_expectation_paths(repo, expect)
+        before = {
+            name: EXPECTATIONS[name].before(repo, value)
+            for name, value in expect.items()
+            if EXPECTATIONS[name].before
+        }
         result = verb.handler(ctx, step.args)
+    except SandboxError as exc:
+        result = StepResult(step.do, REFUSED, stderr=f"refused: {exc}\n")
+        failures.append(f"{scenario.path}: steps[{index}] ({step.do}): refused: {exc}")
+        expect, before = {}, {}
     except (OSError, SeiError) as exc:
         result = StepResult(step.do, 1, stderr=f"{type(exc).__name__}: {exc}\n")
     seconds = round(time.monotonic() - start, 2)
     observed = Observed(repo, result, before)
-    checks, failures = [], []
     for name, expected in expect.items():
         verdict = EXPECTATIONS[name].check(observed, expected)
         checks.append(

@@ -124,6 +124,13 @@ def build_schema() -> dict[str, Any]:
                 "pattern": "^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
                 "description": "A folder under the top-level resources/.",
             },
+            "commands": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+                "uniqueItems": True,
+                "description": "The commands an edited manifest may name (a `file` "
+                "reproducer's pipeline.command); any other is refused before the step runs.",
+            },
             "steps": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/step"}},
         },
         "$defs": defs,

@@ -36,9 +36,57 @@ RESOURCE_PATH = {"$ref": "#/$defs/resource_path"}
 REPO_PATH = {"$ref": "#/$defs/repo_path"}
 
 
+class SandboxError(SeiError):
+    """A step that would reach outside the scenario's working folder, follow a link out of
+    its resource folder, or run a command the scenario did not declare: refused before it
+    runs."""
+
+
+#: Manifest keys whose values are paths of the working repository (an `edit_sei` that makes
+#: one leave it is refused).
+MANIFEST_PATHS = (
+    ("oscal", "assessment_plan"),
+    ("pipeline", "metrics"),
+    ("pipeline", "params"),
+    ("dataset", "croissant"),
+    ("eval", "script"),
+)
+
+
+def inside(base: Path, rel: str, what: str = "the working repository") -> Path:
+    """``rel`` under ``base`` after symlinks are resolved; a `SandboxError` when it leaves."""
+    root = Path(base).resolve()
+    path = (root / rel).resolve()
+    if not path.is_relative_to(root):
+        raise SandboxError(f"'{rel}' resolves outside {what} ({path})")
+    return path
+
+
+def links_out(src: Path, root: Path, _seen: set[Path] | None = None) -> list[str]:
+    """The symbolic links under ``src`` (itself included, and under the folders its links lead
+    to, as a copy follows them) whose targets leave ``root``."""
+    root = root.resolve()
+    seen = set() if _seen is None else _seen
+    found: list[str] = []
+    candidates = [src, *src.rglob("*")] if src.is_dir() and not src.is_symlink() else [src]
+    for p in candidates:
+        if not p.is_symlink():
+            continue
+        target = p.resolve()
+        if not target.is_relative_to(root):
+            found.append(f"{p} -> {target}")
+        elif target.is_dir() and target not in seen:
+            seen.add(target)
+            found.extend(links_out(target, root, seen))
+    return found
+
+
 @dataclass
 class StepContext:
-    """What a handler may use: the scenario's folders and the environment of its commands."""
+    """What a handler may use: the scenario's folders and the environment of its commands.
+
+    ``commands`` are the commands the scenario declares (its `commands` list): an edited
+    manifest may name no other (e.g. a `file` reproducer's `pipeline.command`)."""
 
     scenario: str
     index: int
@@ -46,6 +94,7 @@ class StepContext:
     resources: Path
     env: dict[str, str]
     env_updates: dict[str, str] = field(default_factory=dict)
+    commands: tuple[str, ...] = ()
 
     def setenv(self, **values: str) -> None:
         """Set variables for this step's later commands and for every later step."""
@@ -54,10 +103,7 @@ class StepContext:
 
     def inside_repo(self, rel: str) -> Path:
         """``rel`` under the working repository; refuses a path that resolves outside it."""
-        path = (self.repo / rel).resolve()
-        if not path.is_relative_to(self.repo.resolve()):
-            raise SeiError(f"'{rel}' resolves outside the working repository")
-        return path
+        return inside(self.repo, rel)
 
 
 @dataclass
@@ -179,7 +225,7 @@ def uv_init(ctx: StepContext, args: dict[str, Any]) -> StepResult:
     download, no `uv sync`)."""
     deps: list[str] = args["deps"]
     listed = "".join(f"  {json.dumps(d)},\n" for d in deps)
-    (ctx.repo / "pyproject.toml").write_text(
+    ctx.inside_repo("pyproject.toml").write_text(
         f'[project]\nname = {json.dumps(ctx.scenario.replace("_", "-"))}\nversion = "0.0.0"\n'
         f'requires-python = ">=3.11"\ndependencies = [\n{listed}]\n',
         encoding="utf-8",
@@ -202,12 +248,19 @@ def _check_copy(step: dict[str, Any], resources: Path) -> list[str]:
         return [f"'from' path '{step['from']}' leaves the resource folder {resources}"]
     if not src.exists():
         return [f"'from' path '{step['from']}' does not exist in {resources}"]
+    out = links_out(resources / step["from"], resources)
+    if out:
+        return [f"'from' path '{step['from']}' holds links out of {resources}: {', '.join(out)}"]
     return []
 
 
 def copy(ctx: StepContext, args: dict[str, Any]) -> StepResult:
-    """Copy a file or folder from the resource folder into the working repository."""
-    src = ctx.resources / args["from"]
+    """Copy a file or folder from the resource folder into the working repository; a link
+    that leaves the resource folder refuses the step (a copy never follows one out)."""
+    src = inside(ctx.resources, args["from"], f"the resource folder {ctx.resources}")
+    out = links_out(ctx.resources / args["from"], ctx.resources)
+    if out:
+        raise SandboxError(f"links out of the resource folder: {', '.join(out)}")
     dest = ctx.inside_repo(args["to"])
     if dest.is_dir() and src.is_file():
         dest = dest / src.name
@@ -247,12 +300,12 @@ def _pairs(replace: Any) -> list[tuple[str, str, int]]:
 def edit_sei(ctx: StepContext, args: dict[str, Any]) -> StepResult:
     """Substitute literals in sei.yaml (all occurrences, or the first ``count``); a literal that
     is absent fails the step."""
-    path = ctx.repo / "sei.yaml"
+    path = ctx.inside_repo("sei.yaml")
     pairs = _pairs(args["replace"])
     command = "edit sei.yaml: " + "; ".join(f"{old!r} -> {new!r}" for old, new, _ in pairs)
     if not path.is_file():
         return StepResult(command, 1, stderr="sei.yaml does not exist in the working repository\n")
-    text = path.read_text(encoding="utf-8")
+    text = original = path.read_text(encoding="utf-8")
     log = []
     for old, new, count in pairs:
         found = text.count(old)
@@ -260,8 +313,44 @@ def edit_sei(ctx: StepContext, args: dict[str, Any]) -> StepResult:
             return StepResult(command, 1, stderr=f"{old!r} does not occur in sei.yaml\n")
         text = text.replace(old, new, count)
         log.append(f"{old!r} -> {new!r}: {found if count < 0 else min(found, count)} replaced\n")
+    _check_edited_manifest(ctx, original, text)
     path.write_text(text, encoding="utf-8")
     return StepResult(command, 0, stdout="".join(log))
+
+
+def _manifest_value(text: str, keys: tuple[str, ...]) -> Any:
+    import yaml
+
+    from sei_assets.core.manifest import screen_yaml
+
+    try:
+        screen_yaml(Path("sei.yaml"), text)  # never hand libyaml a hostile depth
+        node: Any = yaml.safe_load(text)
+    except (SeiError, yaml.YAMLError):
+        return None  # an unparseable manifest is refused by the engine itself
+    for k in keys:
+        node = node.get(k) if isinstance(node, dict) else None
+    return node
+
+
+def _check_edited_manifest(ctx: StepContext, before: str, after: str) -> None:
+    """Refuse an edit whose manifest names a path outside the working repository, or gains a
+    command (`pipeline.command`) that the scenario does not declare in its `commands`."""
+    for keys in MANIFEST_PATHS:
+        value = _manifest_value(after, keys)
+        if isinstance(value, str):
+            try:
+                ctx.inside_repo(value)
+            except SandboxError as exc:
+                raise SandboxError(f"{'.'.join(keys)}: {exc}") from None
+    command = _manifest_value(after, ("pipeline", "command"))
+    if command and command != _manifest_value(before, ("pipeline", "command")):
+        if command not in ctx.commands:
+            declared = ", ".join(repr(c) for c in ctx.commands) or "none"
+            raise SandboxError(
+                f"pipeline.command: {command!r} is not a command the scenario declares "
+                f"(its `commands`: {declared})"
+            )
 
 
 def tamper(ctx: StepContext, args: dict[str, Any]) -> StepResult:
@@ -429,12 +518,25 @@ def dvc_exp(ctx: StepContext, args: dict[str, Any]) -> StepResult:
 
     params = args.get("set_param") or {}
     command = "dvc exp run --temp " + " ".join(f"(params {k}={v})" for k, v in params.items())
+    for key in params:
+        file, sep, _ = key.rpartition(":")
+        if sep:
+            ctx.inside_repo(file)
     try:
         candidate = run_candidate(ctx.repo, params)
     except SeiError as exc:
         return StepResult(command, 2, stderr=f"{exc}\n")
     out = {"experiment": candidate.name, "ref": candidate.ref, "metrics": candidate.metrics}
     return StepResult(command, 0, stdout=json.dumps(out, indent=2) + "\n")
+
+
+def _check_dvc_exp(step: dict[str, Any], resources: Path) -> list[str]:
+    out = []
+    for key in step.get("set_param") or {}:
+        file, sep, _ = key.rpartition(":")
+        if sep and (file.startswith("/") or ".." in Path(file).parts):
+            out.append(f"set_param {key!r}: the params file leaves the working repository")
+    return out
 
 
 _fixture(
@@ -447,4 +549,5 @@ _fixture(
         }
     },
     summary="dvc exp run [params set]: a stashed candidate, not committed (prints its metrics)",
+    check=_check_dvc_exp,
 )
