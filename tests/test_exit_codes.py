@@ -155,7 +155,7 @@ def test_errors_are_bounded(tmp_path: Path, sei, verb: str) -> None:
     big = _bomb(8)  # 9**8 leaves: refused before it is expanded
     result = sei(verb, "--repo", str(_manifest(tmp_path, big)))
     assert result.exit_code == 2
-    assert "sei.yaml:4" in result.stderr and "aliases are expanded" in result.stderr
+    assert "sei.yaml:4" in result.stderr and "aliases expand the document" in result.stderr
     assert len(result.output) < 3000
 
 
@@ -191,11 +191,11 @@ def test_status_reports_a_failed_run_after_the_evidence(tmp_path: Path, sei) -> 
     before = _evidence(tmp_path)
     metrics.write_text('{"fairness-parity": 0.01, "fairness-parity": 0.5}')
     failed = sei("run", "--repo", str(tmp_path), "--no-repro")
-    assert failed.exit_code == 2 and "duplicate key" in failed.stderr
+    assert failed.exit_code == 2 and "'fairness-parity' appears twice" in failed.stderr
     assert _evidence(tmp_path) == before  # the failed run wrote nothing in the repository
     record = json.loads(record_path(tmp_path).read_text())
     assert record["repo"] == str(tmp_path.resolve())
-    assert record["failed"] and record["exit_code"] == 2 and "duplicate key" in record["reason"]
+    assert record["failed"] and record["exit_code"] == 2 and "appears twice" in record["reason"]
     result = sei("status", "--repo", str(tmp_path))
     assert result.exit_code == 1
     assert f"last run failed at {record['at']} (sei run, exit 2): " in result.stdout

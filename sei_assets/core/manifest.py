@@ -283,7 +283,6 @@ def load_manifest(repo_or_file: Path) -> LoadedManifest:
     except OSError as exc:
         raise ManifestError(path, "", f"unreadable file: {exc.strerror or exc}") from None
     text = safeload.decode(path, raw, "manifest")
-    _check_characters(path, text)
     data, lines = safeload.parse_yaml(path, text, "manifest")
     if data is None:
         raise ManifestError(path, "", "the file is empty: expected a manifest")
@@ -299,29 +298,10 @@ def load_manifest(repo_or_file: Path) -> LoadedManifest:
     return LoadedManifest(path=path, raw=raw, data=data, manifest=manifest)
 
 
-#: Characters YAML does not allow in a document (C0 controls but TAB, LF, CR; DEL; C1 but NEL).
-_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\x84\x86-\x9f\ufffe\uffff]")
-
-
-def _check_characters(path: Path, text: str) -> None:
-    """Refuse a character YAML does not allow (a NUL byte...), located by line and column."""
-    found = _FORBIDDEN.search(text)
-    if found:
-        line = text.count("\n", 0, found.start()) + 1
-        column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
-        raise ManifestError(
-            path,
-            "",
-            f"column {column}: the character U+{ord(found.group()):04X} is not allowed in YAML",
-            line,
-        )
-
-
 def screen_yaml(path: Path, text: str) -> None:
-    """Refuse, located by line, what would crash or swamp a YAML parser rather than fail it: a
-    character YAML does not allow, and (through the bounded loader, `core.safeload`) nesting
-    too deep or too many nodes once aliases are expanded."""
-    _check_characters(path, text)
+    """Refuse, located by line, what would crash or swamp a YAML parser rather than fail it (the
+    bounded loader's checks, `core.safeload`): a character YAML does not allow, nesting too deep,
+    too many nodes once aliases are expanded."""
     safeload.parse_yaml(path, text, "manifest")
 
 

@@ -237,6 +237,24 @@ def _index_lines(node: yaml.Node) -> dict[Loc, int]:
     return out
 
 
+#: Characters YAML does not allow in a document (C0 controls but TAB, LF, CR; DEL; C1 but NEL).
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x80-\x84\x86-\x9f\ufffe\uffff]")
+
+
+def check_characters(path: Path, text: str) -> None:
+    """Refuse a character YAML does not allow (a NUL byte...), located by line and column."""
+    found = _FORBIDDEN.search(text)
+    if found:
+        line = text.count("\n", 0, found.start()) + 1
+        column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+        raise ManifestError(
+            path,
+            "",
+            f"column {column}: the character U+{ord(found.group()):04X} is not allowed in YAML",
+            line,
+        )
+
+
 def parse_yaml(
     path: Path | str,
     text: str,
@@ -248,6 +266,7 @@ def parse_yaml(
     path = Path(path)
     if len(text) > MAX_BYTES:
         raise ManifestError(path, "", f"the {what} is larger than {MAX_BYTES} characters")
+    check_characters(path, text)
     _scan(path, text, max_depth, max_nodes)
     loader = _Loader(text)
     try:
