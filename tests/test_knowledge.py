@@ -72,3 +72,29 @@ def test_croissant_is_validated_on_the_run_path(tmp_path: Path) -> None:
     with pytest.raises(SeiError, match=r"bad\.croissant\.json: dataset\.croissant does not") as e:
         validate_croissant(bad)
     assert "dataType" in str(e.value)
+
+
+def test_croissant_validation_leaves_no_handler_on_a_closed_stream() -> None:
+    """mlcroissant's log handlers bind stderr at import; validating under a temporary stderr
+    (a captured test, a CLI runner) must not leave them writing to it once it is closed."""
+    import io
+    import logging
+    import sys
+
+    from absl import logging as absl_logging
+
+    from sei_assets.core.croissant import validate_croissant
+
+    loan = Path(__file__).resolve().parent.parent / "resources" / "loan" / "data"
+    saved, temporary = sys.stderr, io.StringIO()
+    sys.stderr = temporary
+    try:
+        validate_croissant(loan / "german_credit.croissant.json")
+    finally:
+        sys.stderr = saved
+    temporary.close()
+    handlers = [absl_logging.get_absl_handler().python_handler, *logging.root.handlers]
+    handlers += [
+        h for lg in logging.root.manager.loggerDict.values() for h in getattr(lg, "handlers", [])
+    ]
+    assert not any(getattr(h, "stream", None) is temporary for h in handlers)

@@ -28,6 +28,51 @@ def read_croissant(path: Path) -> dict[str, Any]:
     return doc
 
 
+class _CurrentStderr:
+    """A stream that writes to whatever `sys.stderr` is at the time of writing."""
+
+    def write(self, text: str) -> int:
+        import sys
+
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        import sys
+
+        sys.stderr.flush()
+
+    closed = False
+
+    def close(self) -> None:
+        """Never closes the process's stderr."""
+
+
+def _follow_stderr() -> None:
+    """mlcroissant's logging (absl's handler, and a stream handler it adds) binds `sys.stderr`
+    as it was at import; when that stream is a temporary one (a captured test, a CLI runner),
+    later log records would go to a closed file. Point those handlers at the current stderr."""
+    import logging
+    import sys
+
+    handlers = [
+        h for lg in logging.root.manager.loggerDict.values() for h in getattr(lg, "handlers", [])
+    ]
+    try:
+        from absl import logging as absl_logging
+
+        handlers.append(absl_logging.get_absl_handler().python_handler)
+    except (ImportError, AssertionError):
+        pass
+    for handler in [*logging.root.handlers, *handlers]:
+        stream = getattr(handler, "stream", None)
+        if (
+            stream is not None
+            and stream in (sys.stderr, sys.__stderr__)
+            or (stream is not None and getattr(stream, "closed", False))
+        ):
+            handler.stream = _CurrentStderr()
+
+
 def validate_croissant(path: Path) -> None:
     """Validate the Croissant file with mlcroissant (the run path: fail closed); an error names
     the file and the first issues mlcroissant found (each names its node and field)."""
@@ -35,6 +80,7 @@ def validate_croissant(path: Path) -> None:
 
     import mlcroissant as mlc
 
+    _follow_stderr()
     read_croissant(path)  # a missing or non-JSON file gets the plain message first
     logging.getLogger("absl").setLevel(logging.ERROR)
     try:

@@ -171,7 +171,8 @@ def promote(ctx: EffectContext) -> list[str]:
 
     approvals = [d for d in governance.decisions(ctx.repo) if d["kind"] == "approve"]
     accepted = approvals[-1]["residual_accepted"] if approvals else None
-    record_ = release.promote(ctx.repo, residual_accepted=accepted)
+    supplied_ok = bool(ctx.payload.get("accept_supplied_metrics"))
+    record_ = release.promote(ctx.repo, residual_accepted=accepted, accept_supplied=supplied_ok)
     written = [".sei/release.json", ".sei/release.json.sig"]
     alias = ctx.payload.get("alias")
     if alias:

@@ -46,7 +46,7 @@ def _lifecycle_jobs(directory: Path | None) -> tuple[list[Any], list[tuple[Path,
 def _profile_jobs(directory: Path | None) -> tuple[list[Any], list[tuple[Path, str]]]:
     from sei_assets.scenarios.dialects.profiles.jobs import scenario_jobs_safe
 
-    return scenario_jobs_safe(Path(directory) / "profiles" if directory else None)
+    return scenario_jobs_safe(directory)  # it reads <directory>/profiles
 
 
 DIALECTS: list[Dialect] = [
