@@ -9,6 +9,7 @@ absent or outside `resources/<resource_dir>/`).
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -129,12 +130,18 @@ def _reason(error: Any, rest: list[Any], verb: str | None) -> str:
     return f"{prefix}{error.message}"
 
 
-def _schema_problems(doc: Any) -> list[tuple[int | None, str]]:
+@functools.cache
+def _validator() -> Any:
+    """The schema's validator, built once per process."""
     from jsonschema import Draft202012Validator
 
     from sei_assets.scenarios.dialects.harness.schema import load_schema
 
-    validator = Draft202012Validator(load_schema())
+    return Draft202012Validator(load_schema())
+
+
+def _schema_problems(doc: Any) -> list[tuple[int | None, str]]:
+    validator = _validator()
     problems: list[tuple[int | None, str]] = []
     order = lambda e: [(0, p, "") if isinstance(p, int) else (1, 0, str(p)) for p in e.path]  # noqa: E731
     for error in sorted(validator.iter_errors(doc), key=order):

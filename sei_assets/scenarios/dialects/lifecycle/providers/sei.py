@@ -8,6 +8,7 @@ repository, `env` adds variables (another signing key, say) for this call only.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from typing import Any
@@ -46,13 +47,19 @@ def _option(name: str) -> str:
     return "--" + re.sub(r"(?<!^)([A-Z])", r"-\1", name).lower().replace("_", "-")
 
 
-def options(verb: str) -> set[str]:
-    """The long options `sei <verb>` accepts (read from the command line's own definition)."""
+@functools.cache
+def _commands() -> Any:
+    """The command line's commands, built once per process."""
     import typer.main
 
     from sei_assets.cli import app
 
-    command = typer.main.get_command(app).commands[verb]  # type: ignore[attr-defined]
+    return typer.main.get_command(app).commands  # type: ignore[attr-defined]
+
+
+def options(verb: str) -> set[str]:
+    """The long options `sei <verb>` accepts (read from the command line's own definition)."""
+    command = _commands()[verb]
     return {o for p in command.params for o in p.opts if o.startswith("--")}
 
 
