@@ -240,6 +240,7 @@ def test_dagster_asset_materialize_gates_ci(tmp_path: Path) -> None:
     assert v1.returncode != 0, v1.stdout[-3000:] + v1.stderr[-3000:]
     bundle = json.loads((repo / ".sei" / "bundle.json").read_text())
     assert bundle["gate"] == "red" and bundle["gate_failures"] == ["unfair-credit-exclusion"]
+    assert not list((repo / ".sei").glob("*.png"))  # pictures are not evidence
     assert not (repo / ".sei" / "release.json").exists()
     shutil.copyfile(LOAN_SEED / "treatment" / "train.py", repo / "train.py")
     subprocess.run(

@@ -273,7 +273,10 @@ def system_definitions(entry: SystemEntry) -> tuple[list, list]:
         for source, version in source_versions(entry, inputs.hashes).items():
             context.log_event(dg.AssetObservation(source, tags={DATA_VERSION_TAG: version}))
         residual = bundle.overall_residual
-        md, png = fairness_plot(loaded.repo, files["bundle"].parent)
+        # the picture is not evidence: it goes to the state folder, never into `.sei/`
+        plots = sei.state() / "plots" / entry.name
+        plots.mkdir(parents=True, exist_ok=True)
+        md, png = fairness_plot(loaded.repo, plots)
         metadata: dict[str, Any] = {
             "status": gate_line(bundle),
             "gate": bundle.verdict,
