@@ -20,6 +20,7 @@ from sei_assets.scenarios.dialects.harness.model import (
     scenario_files,
 )
 from sei_assets.scenarios.dialects.harness.runner import describe, execute_step, new_workspace
+from sei_assets.scenarios.runtime import chain_job, step_op
 
 
 def _metadata(obs: dict[str, Any]) -> dict[str, Any]:
@@ -70,41 +71,27 @@ def _step_op(scenario: Scenario, index: int) -> dg.OpDefinition:
         "out": dg.Out(dict, description="The step's observation (trace and state)."),
         "tags": {"sei/verb": step.do},
     }
-    if index == 0:
 
-        @dg.op(**options)
-        def first_step(context: dg.OpExecutionContext):
-            context.log.info(f"scenario {scenario.name}: {scenario.description}")
-            state = new_workspace(scenario)
-            context.log.info(f"working repository: {state['repo']}")
-            return run(context, state)
+    def start(context: dg.OpExecutionContext) -> dict[str, Any]:
+        context.log.info(f"scenario {scenario.name}: {scenario.description}")
+        state = new_workspace(scenario)
+        context.log.info(f"working repository: {state['repo']}")
+        return state
 
-        return first_step
-
-    @dg.op(ins={"previous": dg.In(dict)}, **options)
-    def next_step(context: dg.OpExecutionContext, previous):
-        return run(context, previous["state"])
-
-    return next_step
+    return step_op(options, run, start if index == 0 else None)
 
 
 def build_job(scenario: Scenario) -> dg.JobDefinition:
     """The Dagster job of one scenario: its steps as a chain of ops."""
     ops = [_step_op(scenario, i) for i in range(len(scenario.steps))]
 
-    @dg.job(
+    return chain_job(
+        ops,
         name=scenario.job_name,
         description=scenario.description,
         tags={"sei/scenario": scenario.name},
         metadata={"scenario_file": dg.MetadataValue.path(str(scenario.path))},
-        executor_def=dg.in_process_executor,
     )
-    def scenario_job():
-        observation = ops[0]()
-        for op in ops[1:]:
-            observation = op(observation)
-
-    return scenario_job
 
 
 def scenario_jobs(directory: Path | None = None) -> list[dg.JobDefinition]:

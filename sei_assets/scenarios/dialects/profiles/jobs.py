@@ -19,6 +19,7 @@ from sei_assets.scenarios.dialects.profiles.model import (
     scenario_files,
 )
 from sei_assets.scenarios.dialects.profiles.runner import execute_step, failures, new_workspace
+from sei_assets.scenarios.runtime import chain_job, step_op
 
 
 def _metadata(obs: dict[str, Any]) -> dict[str, Any]:
@@ -56,40 +57,26 @@ def _step_op(scenario: ProfileScenario, index: int) -> dg.OpDefinition:
         "out": dg.Out(dict, description="The step's observation."),
         "tags": {"sei/action": step.action},
     }
-    if index == 0:
 
-        @dg.op(**options)
-        def first_step(context: dg.OpExecutionContext):
-            state = new_workspace(scenario)
-            context.log.info(f"scenario {scenario.id}: system repository {state['repo']}")
-            return run(context, state)
+    def start(context: dg.OpExecutionContext) -> dict[str, Any]:
+        state = new_workspace(scenario)
+        context.log.info(f"scenario {scenario.id}: system repository {state['repo']}")
+        return state
 
-        return first_step
-
-    @dg.op(ins={"previous": dg.In(dict)}, **options)
-    def next_step(context: dg.OpExecutionContext, previous):
-        return run(context, previous["state"])
-
-    return next_step
+    return step_op(options, run, start if index == 0 else None)
 
 
 def build_job(scenario: ProfileScenario) -> dg.JobDefinition:
     """The Dagster job of one profile scenario: its steps as a chain of ops."""
     ops = [_step_op(scenario, i) for i in range(len(scenario.steps))]
 
-    @dg.job(
+    return chain_job(
+        ops,
         name=scenario.job_name,
         description=f"{scenario.scenario_class}: {scenario.id}",
         tags={"sei/profile": scenario.profile.profile.id, "sei/class": scenario.scenario_class},
         metadata={"scenario_file": dg.MetadataValue.path(str(scenario.path))},
-        executor_def=dg.in_process_executor,
     )
-    def profile_scenario_job():
-        observation = ops[0]()
-        for op in ops[1:]:
-            observation = op(observation)
-
-    return profile_scenario_job
 
 
 def scenario_jobs_safe(
