@@ -28,7 +28,8 @@ _SGR = {
 # verb -> (options taking a value, flags)
 _VERBS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "status": (frozenset({"--repo"}), frozenset({"--json"})),
-    "verify": (frozenset({"--repo", "--pubkey"}), frozenset({"--json"})),
+    # `verify` goes to the typer app: its trust decision (known and organisation keys, the
+    # evidence index, currency) lives there and in core.trust, one rule in one place
     "pubkey": (frozenset(), frozenset({"--json"})),
     "reconstruct": (frozenset({"--repo", "--out"}), frozenset({"--json"})),
 }
@@ -122,12 +123,21 @@ def status(opts: dict[str, str | bool], out: _Out) -> int:
         out.lines.append(_json(st.to_json()))
         return st.exit_code
     out.add(f"system: {st.system}")
+    if st.last_failure:
+        out.add(out.mark("bold red", st.failure_text()))
     for s in st.sections:
         out.add(f"  {s.section}: {out.mark('green' if s.fresh else 'yellow', s.describe())}")
     out.add(
         f"last gate: {st.gate or 'none (no evidence yet)'}"
         + (f" (evidence of {st.generated_at})" if st.generated_at else "")
     )
+    if st.metrics_source == "supplied":
+        out.add(
+            out.mark(
+                "yellow",
+                "metrics: supplied (sei run --no-repro), not reproduced by the pipeline tool",
+            )
+        )
     if st.stale_classes:
         out.add(f"drift: class {', '.join(st.stale_classes)} — run `sei run` to recompute")
     return st.exit_code

@@ -83,31 +83,12 @@ def test_status_of_reference_evidence_and_bad_input(replayed: Path, tmp_path: Pa
     assert last == _same(sei, capsys, "status", "--repo", str(replayed))
 
 
-def test_verify_matches_typer(evaluated: Path, tmp_path: Path, sei, capsys) -> None:
-    repo = str(evaluated)
-    assert _same(sei, capsys, "verify", "--repo", repo)[0] == 0
-    assert _same(sei, capsys, "verify", "--repo", repo, "--json")[0] == 0
-    mine = _same(sei, capsys, "pubkey")[1].strip()
-    _same(sei, capsys, "pubkey", "--json")
-    key_file = tmp_path / "trusted.txt"
-    key_file.write_text(mine + "\n")
-    assert _same(sei, capsys, "verify", "--repo", repo, "--pubkey", mine)[0] == 0
-    assert _same(sei, capsys, "verify", "--repo", repo, f"--pubkey={key_file}", "--json")[0] == 0
-    other = (evaluated / ".froga" / "PUBKEY.txt").read_text().strip()
-    assert _same(sei, capsys, "verify", "--repo", repo, "--pubkey", other)[0] == 1
-    bundle = evaluated / ".sei" / "bundle.json"
-    data = bytearray(bundle.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    bundle.write_bytes(bytes(data))
-    code, out, _ = _same(sei, capsys, "verify", "--repo", repo)
-    assert code == 1 and "NOT verified" in out
-    _same(sei, capsys, "verify", "--repo", repo, "--json")
-
-
-def test_verify_of_reference_evidence_and_no_evidence(replayed: Path, tmp_path: Path, sei, capsys):
-    assert _same(sei, capsys, "verify", "--repo", str(replayed))[0] == 0
-    code, _, err = _same(sei, capsys, "verify", "--repo", str(tmp_path / "nowhere"))
-    assert code == 2 and "no evidence directory" in err
+def test_verify_is_served_by_the_typer_app() -> None:
+    """`sei verify` is not a lean verb: its trust decision (known and organisation keys, the
+    evidence index, currency) is the typer app's and core.trust's, one rule in one place."""
+    for argv in (["verify"], ["verify", "--repo", ".", "--json"], ["verify", "--pubkey", "ab"]):
+        with pytest.raises(entry._Unsupported):
+            entry.parse(argv)
 
 
 @pytest.mark.parametrize(
@@ -161,7 +142,7 @@ def test_colours_match_rich(evaluated: Path) -> None:
     env = dict(os.environ, FORCE_COLOR="1")
     lean = [sys.executable, "-m", "sei_assets.entry"]
     typer = [sys.executable, "-c", "from sei_assets.cli import main; main()"]
-    for args in (["status"], ["verify"], ["status", "--repo", str(evaluated / "nowhere")]):
+    for args in (["status"], ["status", "--repo", str(evaluated / "nowhere")]):
         argv = [*args, "--repo", str(evaluated)] if len(args) == 1 else args
         ours, theirs = (
             subprocess.run([*front, *argv], capture_output=True, text=True, env=env)

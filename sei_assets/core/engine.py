@@ -228,7 +228,7 @@ def evaluate(
 
 def seal(
     loaded: LoadedManifest,
-    bundle: Bundle,
+    bundle: Bundle | dict[str, Any],
     bom_text: str | None,
     inputs: Any,
     key: Any = None,
@@ -237,7 +237,9 @@ def seal(
     leaves the previous set; see evidence_set)."""
     from sei_assets.core import evidence_set, faults, signing
     from sei_assets.core import lock as lockmod
+    from sei_assets.core.model.bundle import as_bundle
 
+    bundle = as_bundle(bundle)  # plain JSON data is validated into the model
     repo = loaded.repo
     key = key or signing.load_or_create_key()
     out = evidence_dir(repo)

@@ -49,13 +49,6 @@ except ImportError:  # pragma: no cover - json alone gives the same results
     _fast_loads = None
 
 
-def _typed(doc: dict[str, Any]) -> Any:
-    """``doc`` validated as the reconstruct document (pydantic imported only when writing)."""
-    from sei_assets.core.model import ReconstructDoc
-
-    return ReconstructDoc.model_validate(doc)
-
-
 def _working_bundle(repo: Path) -> dict[str, Any] | None:
     """The working tree's bundle as plain JSON (``.sei`` first, then the legacy folders)."""
     for rel in BUNDLE_PATHS:
@@ -124,7 +117,7 @@ def write_reconstruct(repo: Path, doc: dict[str, Any], key: Any, out: Path | Non
     repo = Path(repo)
     if out is not None:
         target = Path(out)
-        write_signed(target, dump(_typed(doc)), key)
+        write_signed(target, dump(doc), key)
         return target
     folder = repo / EVIDENCE_DIR
     pubkey = folder / signing.PUBKEY_FILE
@@ -135,7 +128,7 @@ def write_reconstruct(repo: Path, doc: dict[str, Any], key: Any, out: Path | Non
             "signed the evidence there, or write the reconstruct elsewhere (out=...)"
         )
     target = folder / RECONSTRUCT
-    write_signed(target, dump(_typed(doc)), key)
+    write_signed(target, dump(doc), key)
     if not pubkey.is_file():
         signing.write_pubkey(folder, key)
     return target

@@ -354,7 +354,9 @@ def system_definitions(entry: SystemEntry) -> tuple[list, list]:
     ) -> dg.MaterializeResult:
         from sei_assets.core.release import promote
 
-        record = promote(repository(entry), sei.key(), config.accept_supplied_metrics)
+        record = promote(
+            repository(entry), sei.key(), accept_supplied=config.accept_supplied_metrics
+        )
         return dg.MaterializeResult(metadata={k: str(v) for k, v in record.items()})
 
     assets = [
