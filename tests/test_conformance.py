@@ -164,11 +164,11 @@ def _loan_bundle(loaded: LoadedManifest, failing: set[str]) -> dict[str, Any]:
     metrics: dict[str, Any] = {}
     for c in controls:
         # a passing value inside the metric's domain (a bound itself for <=, >=, ==)
-        if c.operator in ("le", "ge", "eq"):
+        if c.operator in ("lte", "gte", "eq"):
             good = c.threshold
         else:
             good = c.threshold + (0.01 if c.operator == "gt" else -0.01)
-        bad = c.threshold - (0.5 if c.operator in ("gt", "ge") else -0.5)
+        bad = c.threshold - (0.5 if c.operator in ("gt", "gte") else -0.5)
         value = bad if c.control_id in failing else good
         metrics[c.control_id] = {
             "value": value,

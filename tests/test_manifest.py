@@ -70,10 +70,10 @@ def test_wrong_type(tmp_path: Path) -> None:
 
 
 def test_unknown_operator(tmp_path: Path) -> None:
-    e, text = _bad(tmp_path, '"< 0.092"', '"!= 0.092"')
+    e, text = _bad(tmp_path, '"< 0.092"', '"~= 0.092"')
     assert e.key_path == "risk.risks[0].treat[0].measures[0].constraint"
-    assert e.line == _line_of(text, '"!= 0.092"')
-    assert "unknown operator '!='" in e.expected
+    assert e.line == _line_of(text, '"~= 0.092"')
+    assert "unknown operator '~='" in e.expected
 
 
 def test_measure_id_used_twice(tmp_path: Path) -> None:
@@ -128,12 +128,12 @@ def test_no_manifest(tmp_path: Path) -> None:
     "text,op,threshold",
     [
         ("< 0.03", "lt", 0.03),
-        ("<= 1", "le", 1.0),
+        ("<= 1", "lte", 1.0),
         (">0.7", "gt", 0.7),
-        (">= 1.0", "ge", 1.0),
+        (">= 1.0", "gte", 1.0),
         ("== 0", "eq", 0.0),
-        ("lte 2", "le", 2.0),
-        ("gte 3", "ge", 3.0),
+        ("lte 2", "lte", 2.0),
+        ("gte 3", "gte", 3.0),
     ],
 )
 def test_constraints(text: str, op: str, threshold: float) -> None:

@@ -37,8 +37,8 @@ def _control(metric: str, operator: str, threshold: float) -> Control:
     [
         ("demographic_parity_diff", "lt", 0.03, -0.5, "difference in [0, 1]"),
         ("missing_value_rate", "lt", 0.05, -1.0, "rate in [0, 1]"),
-        ("prediction_stability", "ge", 0.9, 7.0, "rate in [0, 1]"),
-        ("min_group_count", "ge", 30, 30.5, "count >= 0 (integer)"),
+        ("prediction_stability", "gte", 0.9, 7.0, "rate in [0, 1]"),
+        ("min_group_count", "gte", 30, 30.5, "count >= 0 (integer)"),
     ],
 )
 def test_a_value_outside_its_domain_fails_closed(

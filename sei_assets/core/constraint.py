@@ -10,30 +10,35 @@ from __future__ import annotations
 import operator as _op
 from collections.abc import Callable
 
-#: Every spelling the manifest accepts, mapped onto the canonical operator name.
+#: Every spelling the manifest accepts, mapped onto the canonical operator name. The canonical
+#: names are the ones the reference engine writes into the compiled plan and the evidence
+#: (``lt``, ``lte``, ``gt``, ``gte``, ``eq``, ``ne``), which its SDK reads back.
 OPERATORS = {
     "<": "lt",
-    "<=": "le",
+    "<=": "lte",
     ">": "gt",
-    ">=": "ge",
+    ">=": "gte",
     "==": "eq",
     "=": "eq",
+    "!=": "ne",
     "lt": "lt",
-    "le": "le",
-    "lte": "le",
+    "le": "lte",
+    "lte": "lte",
     "gt": "gt",
-    "ge": "ge",
-    "gte": "ge",
+    "ge": "gte",
+    "gte": "gte",
     "eq": "eq",
+    "ne": "ne",
 }
 #: The canonical operator's symbol, as tables and descriptions show it.
-SYMBOLS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "=="}
+SYMBOLS = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">=", "eq": "==", "ne": "!="}
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     "lt": _op.lt,
-    "le": _op.le,
+    "lte": _op.le,
     "gt": _op.gt,
-    "ge": _op.ge,
+    "gte": _op.ge,
     "eq": _op.eq,
+    "ne": _op.ne,
 }
 
 

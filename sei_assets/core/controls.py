@@ -82,7 +82,7 @@ def compile_controls(manifest: Manifest) -> list[Control]:
                 severity=measure.severity,
                 enforcement_mode=ENFORCEMENT_MODE[measure.enforcement],
                 evaluation_method=measure.evaluation,
-                lifecycle_phase=measure.lifecycle[0] if measure.lifecycle else "validation",
+                lifecycle_phase=measure.phases[0] if measure.phases else "validation",
                 risk_id=risk.id,
                 risk_title=risk.title,
                 control_tier=measure.control_tier or "protective",

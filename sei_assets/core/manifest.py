@@ -97,7 +97,7 @@ class Classification(_Strict):
 class Constraint(BaseModel):
     """A parsed measure constraint such as ``"< 0.03"``."""
 
-    operator: Literal["lt", "le", "gt", "ge", "eq"]
+    operator: Literal["lt", "lte", "gt", "gte", "eq", "ne"]
     threshold: float
     threshold_text: str
 
@@ -110,14 +110,15 @@ def parse_constraint(text: str) -> Constraint:
     """Parse ``"< 0.03"`` into operator and threshold; raise ValueError with what was expected."""
     m = _CONSTRAINT.match(str(text))
     expected = (
-        "a constraint '<op> <number>' with op one of <, <=, >, >=, == (or lt, le, gt, ge, eq)"
+        "a constraint '<op> <number>' with op one of <, <=, >, >=, ==, != "
+        "(or lt, lte, gt, gte, eq, ne)"
     )
     if not m:
         raise ValueError(f"{expected}, got {text!r}")
     op, num = m.groups()
     if op not in OPERATORS:
         raise ValueError(
-            f"unknown operator {op!r}: expected one of <, <=, >, >=, ==, lt, le, gt, ge, eq"
+            f"unknown operator {op!r}: expected one of <, <=, >, >=, ==, !=, lt, lte, gt, gte, eq, ne"
         )
     try:
         threshold = float(num)
@@ -126,6 +127,19 @@ def parse_constraint(text: str) -> Constraint:
     if not math.isfinite(threshold):
         raise ValueError(f"{expected}; threshold must be finite")
     return Constraint(operator=OPERATORS[op], threshold=threshold, threshold_text=num)
+
+
+#: A measure's ``lifecycle`` stage -> the compiled plan's phase. The plan has the four phases its
+#: reader (the reference SDK) filters on: ``training`` (everything before the model is fixed:
+#: data preparation included), ``validation``, ``monitoring`` (post-market, not compiled) and
+#: ``incident``.
+PLAN_PHASES = {
+    "data_preparation": "training",
+    "training": "training",
+    "validation": "validation",
+    "monitoring": "monitoring",
+    "incident": "incident",
+}
 
 
 class Measure(_Strict):
@@ -161,6 +175,11 @@ class Measure(_Strict):
     @property
     def parsed(self) -> Constraint:
         return parse_constraint(self.constraint)
+
+    @property
+    def phases(self) -> list[str]:
+        """The plan phases of this measure's lifecycle stages, in order, without repeats."""
+        return list(dict.fromkeys(PLAN_PHASES.get(s, s) for s in self.lifecycle))
 
     @property
     def is_monitoring(self) -> bool:

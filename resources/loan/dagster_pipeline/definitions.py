@@ -30,7 +30,8 @@ import featurize  # noqa: E402
 import train  # noqa: E402
 
 GATE = "unfair-credit-exclusion"
-OPS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "=="}
+# the compiled plan's operators (and the older two-letter spellings)
+OPS = {"lt": "<", "lte": "<=", "le": "<=", "gt": ">", "gte": ">=", "ge": ">=", "eq": "==", "ne": "!="}
 
 
 def _hash(*names: str) -> str:
@@ -114,12 +115,13 @@ def unfair_credit_exclusion_gate() -> dg.AssetCheckResult:
         )
     op, threshold = bound
     passed = {
-        "lt": value < threshold,
-        "le": value <= threshold,
-        "gt": value > threshold,
-        "ge": value >= threshold,
-        "eq": value == threshold,
-    }[op]
+        "<": value < threshold,
+        "<=": value <= threshold,
+        ">": value > threshold,
+        ">=": value >= threshold,
+        "==": value == threshold,
+        "!=": value != threshold,
+    }[OPS[op]]
     metadata.update({"operator": OPS[op], "threshold": threshold})
     return dg.AssetCheckResult(
         passed=passed, severity=dg.AssetCheckSeverity.WARN, metadata=metadata

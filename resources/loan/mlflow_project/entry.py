@@ -30,12 +30,15 @@ import featurize  # noqa: E402
 import train  # noqa: E402
 
 ALIAS = "champion"
-OPS = {
+OPS = {  # the compiled plan's operators (and the older two-letter spellings)
     "lt": lambda v, t: v < t,
+    "lte": lambda v, t: v <= t,
     "le": lambda v, t: v <= t,
     "gt": lambda v, t: v > t,
+    "gte": lambda v, t: v >= t,
     "ge": lambda v, t: v >= t,
     "eq": lambda v, t: v == t,
+    "ne": lambda v, t: v != t,
 }
 
 

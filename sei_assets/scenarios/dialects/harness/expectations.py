@@ -195,7 +195,7 @@ CONTROL = {
         "passed": {"type": "boolean"},
         "enforcement_mode": {"enum": ["block", "warn"]},
         "severity": {"type": "string"},
-        "operator": {"enum": ["lt", "le", "gt", "ge", "eq"]},
+        "operator": {"enum": ["lt", "lte", "gt", "gte", "eq", "ne"]},
         "actual_gt": {"type": "number"},
         "actual_lt": {"type": "number"},
         "frameworks": STRINGS,
