@@ -118,7 +118,8 @@ def parse_constraint(text: str) -> Constraint:
     op, num = m.groups()
     if op not in OPERATORS:
         raise ValueError(
-            f"unknown operator {op!r}: expected one of <, <=, >, >=, ==, !=, lt, lte, gt, gte, eq, ne"
+            f"unknown operator {op!r}: expected one of <, <=, >, >=, ==, !=, "
+            "lt, lte, gt, gte, eq, ne"
         )
     try:
         threshold = float(num)

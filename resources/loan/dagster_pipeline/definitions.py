@@ -31,7 +31,10 @@ import train  # noqa: E402
 
 GATE = "unfair-credit-exclusion"
 # the compiled plan's operators (and the older two-letter spellings)
-OPS = {"lt": "<", "lte": "<=", "le": "<=", "gt": ">", "gte": ">=", "ge": ">=", "eq": "==", "ne": "!="}
+OPS = {
+    **{"lt": "<", "lte": "<=", "gt": ">", "gte": ">=", "eq": "==", "ne": "!="},
+    **{"le": "<=", "ge": ">="},
+}
 
 
 def _hash(*names: str) -> str:
