@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from sei_assets.cli import app
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Before any fixture runs (module-scoped ones included), point every per-user store at a
+    throwaway folder: no test reads or writes the real ~/.config or signs with the real key."""
+    home = Path(tempfile.mkdtemp(prefix="sei-test-home-"))
+    os.environ["XDG_CONFIG_HOME"] = str(home / "config")
+    os.environ["SEI_KNOWN_KEYS"] = str(home / "config" / "sei-assets" / "known_keys.json")
+    os.environ["SEI_SIGNING_KEY"] = str(home / "keys" / "signing-key.pem")
+    os.environ.pop("SEI_TRUSTED_KEYS", None)
 
 
 @pytest.fixture(autouse=True)

@@ -176,3 +176,20 @@ def make_registry(
     registry = root / "systems.yaml"
     registry.write_text(yaml.safe_dump({"systems": entries}))
     return registry
+
+
+def forge_evidence(repo: Path) -> str:
+    """Re-sign the whole evidence set of ``repo`` green with another key (PUBKEY.txt replaced),
+    as an attacker with write access would; return the forger's hex public key."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from sei_assets.core import engine, signing
+
+    other = ec.generate_private_key(ec.SECP256R1())
+    bundle = json.loads((repo / ".sei" / "bundle.json").read_text())
+    bundle["gate"], bundle["gate_failures"] = "green", []
+    loaded = engine.load_manifest(repo)
+    run = engine.reproduce(loaded, repro=False)
+    _b, _r, bom, inputs = engine.evaluate(loaded, run)
+    engine.seal(loaded, bundle, bom, inputs, key=other)
+    return signing.public_key_hex(other)

@@ -17,6 +17,7 @@ from sei_assets.core.registry import SystemEntry
 from sei_assets.defs.resources import SeiSettings
 from sei_assets.defs.system import system_definitions
 from tests.reference import replay
+from tests.systems import forge_evidence
 
 ROOT = Path(__file__).resolve().parent.parent
 LOAN_SEED = ROOT / "resources" / "loan"
@@ -202,6 +203,20 @@ def test_signature_check_fails_on_tampered_bundle(education: SystemEntry) -> Non
         assert evaluations["signature_valid"].passed is False
         assert "altered" in evaluations["signature_valid"].metadata["detail"].value
         assert not result.success  # blocking, ERROR severity
+
+
+def test_signature_check_refuses_evidence_resigned_with_another_key(
+    education: SystemEntry,
+) -> None:
+    """The check takes the trust decision of `sei verify`, not the repository's PUBKEY.txt."""
+    with dg.instance_for_test() as instance:
+        assert _materialize(education, instance, dg.AssetSelection.groups("education")).success
+        forge_evidence(education.repo)  # self-consistent, signed by a stranger
+        only_checks = dg.AssetSelection.checks_for_assets(dg.AssetKey(["education", "gate"]))
+        result = _materialize(education, instance, only_checks, repro_config=False)
+        evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+        assert evaluations["signature_valid"].passed is False
+        assert "KEY CHANGED for" in evaluations["signature_valid"].metadata["detail"].value
 
 
 def _dagster_materialize(registry: Path, select: str, env: dict) -> subprocess.CompletedProcess:

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from sei_assets.core import engine, signing
 from tests.reference import replay
-from tests.systems import make_system
+from tests.systems import forge_evidence, make_system
 
 
 @pytest.fixture(scope="module")
@@ -40,22 +40,10 @@ def _verify(sei, repo: Path, *args: str) -> tuple[int, dict]:
     return sei.json("verify", "--repo", str(repo), *args)
 
 
-def _forge(repo: Path) -> str:
-    """Re-sign the whole evidence set with another key (PUBKEY.txt replaced); its hex key."""
-    other = ec.generate_private_key(ec.SECP256R1())
-    bundle = json.loads((repo / ".sei" / "bundle.json").read_text())
-    bundle["gate"], bundle["gate_failures"] = "green", []
-    loaded = engine.load_manifest(repo)
-    run = engine.reproduce(loaded, repro=False)
-    _b, _r, bom, inputs = engine.evaluate(loaded, run)
-    engine.seal(loaded, bundle, bom, inputs, key=other)
-    return signing.public_key_hex(other)
-
-
 def test_forged_evidence_with_another_key_is_refused(repo: Path, sei) -> None:
     code, doc = _verify(sei, repo)
     assert code == 0 and doc["trust"]["source"] == "first use" and doc["current"] is True
-    _forge(repo)
+    forge_evidence(repo)
     assert signing.verify_evidence(repo).ok  # self-consistent: only the key tells it apart
     result = sei("verify", "--repo", str(repo))
     assert result.exit_code == 1 and "KEY CHANGED for sys_trust" in result.stdout
@@ -84,7 +72,7 @@ def test_organisation_trusted_keys(repo: Path, sei, tmp_path: Path, monkeypatch)
     monkeypatch.setenv("SEI_TRUSTED_KEYS", str(trusted))
     code, doc = _verify(sei, repo)
     assert code == 0 and doc["trust"]["source"] == "organisation"
-    _forge(repo)
+    forge_evidence(repo)
     code, doc = _verify(sei, repo, "--accept-new-key")
     assert code == 1 and "not among the keys" in doc["trust"]["message"]
     monkeypatch.delenv("SEI_TRUSTED_KEYS")  # the same file, named in the user's config.json
@@ -222,3 +210,36 @@ def test_key_material_is_never_printed(tmp_path: Path, repo: Path, sei) -> None:
     assert bad.returncode == 2 and "not an unencrypted PEM" in bad.stderr
     for line in pem.splitlines()[1:-1]:
         assert line not in bad.stderr
+
+
+def test_every_reader_of_evidence_uses_the_trust_decision(repo: Path, sei) -> None:
+    """Conformance, approvals and release refuse what `sei verify` refuses: evidence re-signed
+    with another key and its own PUBKEY.txt, once the system's key is known (issue 18, item 4).
+    The Dagster signature check is tested in test_dagster."""
+    from sei_assets.core import conformance, governance, release, trust
+    from sei_assets.core.errors import SeiError
+    from sei_assets.core.evidence import read_bundle
+    from sei_assets.core.manifest import load_manifest
+
+    assert _verify(sei, repo)[0] == 0  # the system's key is remembered
+    assert trust.verify_trusted(repo).ok
+    forge_evidence(repo)
+    git = ["git", "-c", "user.name=T", "-c", "user.email=t@example.test"]
+    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "forged evidence"], cwd=repo, check=True)
+    checked = trust.verify_trusted(repo)
+    assert checked.signatures.ok and not checked.ok  # the signatures alone would pass
+    assert "KEY CHANGED for sys_trust" in checked.reason
+
+    with pytest.raises(SeiError, match="not trusted.*KEY CHANGED"):
+        release.promote(repo, accept_supplied=True)
+    with pytest.raises(SeiError, match="not trusted.*KEY CHANGED"):
+        governance.approve(repo, "Ana <ana@example.test>")
+
+    loaded, bundle = load_manifest(repo / "sei.yaml"), read_bundle(repo)
+    standard = "eu/pren-18228@2026"
+    ((ours, _path),) = engine.project_conformance(repo, [standard])
+    unsigned = conformance.project(loaded, bundle, standard, governance.lifecycle(repo), False)
+    signed = conformance.project(loaded, bundle, standard, governance.lifecycle(repo), True)
+    assert unsigned != signed  # the signature matters to some clause of this standard
+    assert ours["payload"] == unsigned["payload"]

@@ -312,15 +312,15 @@ def verify(
     on first use and refused when it changes (--accept-new-key). Says whether the evidence is
     current for the repository's inputs; --require-current fails when it is not.
     """
-    from sei_assets.core import signing, trust
+    from sei_assets.core import trust
 
     pinned = None
     try:
         if pubkey:
             p = Path(pubkey)
             pinned = p.read_text().strip() if p.is_file() else pubkey.strip()
-        verdict = signing.verify_evidence(repo, pinned)
-        trusted = trust.decide(verdict, pinned is not None, accept_new_key)
+        checked = trust.verify_trusted(repo, pinned, accept_new_key)
+        verdict, trusted = checked.signatures, checked.trust
         current = trust.currency(repo, verdict.index, trusted.older)
     except SeiError as exc:
         _fail(exc)

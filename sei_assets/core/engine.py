@@ -313,7 +313,7 @@ def project_conformance(
     repo: Path, standards: list[str] | None = None, out: Path | None = None, key: Any = None
 ) -> list[tuple[dict, Path]]:
     """`sei conformance`: the bundle projected onto each standard's clause catalogue, signed."""
-    from sei_assets.core import conformance, governance, signing
+    from sei_assets.core import conformance, governance, signing, trust
 
     repo = Path(repo)
     loaded = load_manifest(repo)
@@ -327,7 +327,7 @@ def project_conformance(
             f"--standard: no clause catalogue for {', '.join(unknown)}: expected one of "
             f"{', '.join(conformance.catalogues())}"
         )
-    verdict = signing.verify_evidence(repo) if evidence_dir(repo).is_dir() else None
+    verdict = trust.verify_trusted(repo) if evidence_dir(repo).is_dir() else None
     approval = governance.lifecycle(repo)
     key = key or signing.load_or_create_key()
     written = []

@@ -205,15 +205,16 @@ def current_bundle(repo: Path) -> tuple[str, Bundle | None]:
 
 
 def _check_signature(repo: Path, rel: str) -> None:
-    from sei_assets.core import signing
+    """The evidence to approve verifies under a trusted key (the rule of `sei verify`)."""
+    from sei_assets.core import signing, trust
 
     path = Path(repo) / rel
     pubkey = path.parent / signing.PUBKEY_FILE
     if not pubkey.is_file():
         raise SeiError(f"cannot approve {rel}: {pubkey.name} is missing beside it to verify it")
-    verdict = signing.verify_file(path, pubkey.read_text(encoding="ascii", errors="replace"))
-    if not verdict.ok:
-        raise SeiError(f"cannot approve {rel}: its signature does not verify ({verdict.reason})")
+    checked = trust.verify_trusted(repo, evidence_dir=path.parent)
+    if not checked.ok:
+        raise SeiError(f"cannot approve {rel}: the evidence is not trusted ({checked.reason})")
 
 
 def _worktree_id(repo: Path, rel: str) -> str | None:

@@ -22,14 +22,16 @@ def promote(
     unless management's acceptance of the residual risk is given (``residual_accepted``), and
     on metrics that were supplied (`sei run --no-repro`) rather than reproduced unless
     ``accept_supplied`` says so explicitly (the release record then says it)."""
-    from sei_assets.core import signing
+    from sei_assets.core import signing, trust
 
     bundle_path = repo / EVIDENCE_DIR / BUNDLE
     if not bundle_path.is_file():
         raise SeiError(f"{bundle_path}: no evidence to release on")
-    verdict = signing.verify_evidence(repo)
-    if not verdict.ok:
-        raise SeiError(f"{repo}: the evidence does not verify; refusing to release")
+    checked = trust.verify_trusted(repo)
+    if not checked.ok:
+        raise SeiError(
+            f"{repo}: the evidence is not trusted ({checked.reason}); refusing to release"
+        )
     bundle = load_bundle(bundle_path)
     if bundle.verdict != "green" and not residual_accepted:
         raise SeiError(f"{repo}: the gate is {bundle.verdict}; refusing to release")

@@ -218,6 +218,43 @@ def decide(
 
 
 @dataclass
+class TrustedEvidence:
+    """Signatures and the trust decision together: what every reader of evidence relies on."""
+
+    signatures: Any  # signing.EvidenceVerdict
+    trust: TrustVerdict
+
+    @property
+    def ok(self) -> bool:
+        """Every signature verifies, under a key we trust."""
+        return bool(self.signatures.ok and self.trust.ok)
+
+    @property
+    def reason(self) -> str:
+        """Why the evidence is not trusted (empty when it is)."""
+        if not self.signatures.ok:
+            failed = self.signatures.failures
+            return "; ".join(f"{f.path.name}: {f.reason}" for f in failed) or "does not verify"
+        return "" if self.trust.ok else self.trust.message
+
+
+def verify_trusted(
+    repo: Path,
+    pinned: str | None = None,
+    accept_new_key: bool = False,
+    evidence_dir: Path | None = None,
+) -> TrustedEvidence:
+    """Verify the repository's evidence and decide whether its key is trusted: the one rule of
+    `sei verify`, used as well by the Dagster signature check, conformance, approvals and
+    release. The repository's own ``PUBKEY.txt`` only names the key; trust comes from a pinned
+    key, the organisation's trusted keys or the key remembered for the system."""
+    from sei_assets.core import signing
+
+    verdict = signing.verify_evidence(repo, pinned, evidence_dir=evidence_dir)
+    return TrustedEvidence(verdict, decide(verdict, pinned is not None, accept_new_key))
+
+
+@dataclass
 class Currency:
     """Whether the evidence is the latest for the repository's inputs and HEAD."""
 

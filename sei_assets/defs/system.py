@@ -405,7 +405,7 @@ def control_checks(entry: SystemEntry, controls: list[Control]) -> dg.AssetCheck
         description="One check per compiled control, plus the signature.",
     )
     def checks(context: dg.AssetCheckExecutionContext):
-        from sei_assets.core import signing
+        from sei_assets.core import trust
         from sei_assets.core.evidence import read_bundle
 
         repo = repository(entry)
@@ -446,11 +446,12 @@ def control_checks(entry: SystemEntry, controls: list[Control]) -> dg.AssetCheck
             )
         if "signature_valid" in selected:
             try:
-                verdict = signing.verify_evidence(repo)
-                ok = verdict.ok
+                checked = trust.verify_trusted(repo)
+                ok = checked.ok
                 detail = "; ".join(
-                    f"{f.path.name}: {'ok' if f.ok else f.reason}" for f in verdict.files
+                    f"{f.path.name}: {'ok' if f.ok else f.reason}" for f in checked.signatures.files
                 )
+                detail += f"; trust: {checked.trust.message}"
             except SeiError as exc:
                 ok, detail = False, str(exc)
             yield dg.AssetCheckResult(

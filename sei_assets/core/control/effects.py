@@ -117,12 +117,12 @@ def _ignored(repo: Path, rel: str) -> bool:
 
 def verify_evidence(ctx: EffectContext) -> list[str]:
     """Verify every signature of the evidence offline; record the verdict for the bundle."""
-    from sei_assets.core import signing
+    from sei_assets.core import trust
 
-    verdict = signing.verify_evidence(ctx.repo)
-    if not verdict.ok:
-        failed = "; ".join(f"{f.path.name}: {f.reason}" for f in verdict.failures)
-        raise EffectRefused(f"the evidence does not verify: {failed}")
+    checked = trust.verify_trusted(ctx.repo)
+    verdict = checked.signatures
+    if not checked.ok:
+        raise EffectRefused(f"the evidence is not trusted: {checked.reason}")
     bundle = ctx.repo / ".sei" / "bundle.json"
     return _produce(
         ctx,

@@ -310,7 +310,7 @@ def _check_payload(name: str, action: Action, payload: dict[str, Any]) -> None:
 
 def facts(repo: Path, loaded: LoadedProfile, actor: dict[str, str], payload: dict[str, Any]):
     """What gate rules read: actor, payload, evidence, approval, artifacts."""
-    from sei_assets.core import governance, signing
+    from sei_assets.core import governance, trust
     from sei_assets.core.gate import failing_blocking
 
     bundle_path = repo / ".sei" / "bundle.json"
@@ -321,7 +321,7 @@ def facts(repo: Path, loaded: LoadedProfile, actor: dict[str, str], payload: dic
         except ValueError:
             bundle = {}
         try:
-            verified = signing.verify_evidence(repo).ok
+            verified = trust.verify_trusted(repo).ok
         except SeiError:
             verified = False
         evidence = SimpleNamespace(
