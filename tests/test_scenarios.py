@@ -74,6 +74,9 @@ def test_scenario(path: Path) -> None:
     assert result.success, "\n".join(_failures(result))
     last = result.output_for_node(scenario.op_name(len(scenario.steps) - 1))
     assert last["ok"] and Path(last["state"]["repo"]).is_dir()
+    # the scenario's throwaway key is trusted in its own store, never remembered on the machine
+    assert not Path(os.environ["SEI_KNOWN_KEYS"]).exists()
+    assert last["state"]["env"]["SEI_KNOWN_KEYS"].startswith(last["state"]["workdir"])
 
 
 def test_every_scenario_file_is_a_job_of_its_steps() -> None:

@@ -63,6 +63,17 @@ def trusted_keys_path() -> Path:
     return config_dir() / "trusted_keys"
 
 
+def sandbox_env(folder: Path) -> dict[str, str]:
+    """The variables that give a sandbox (a scenario's) trust of its own: an empty known-keys
+    store and an empty organisation list in ``folder``, so its throwaway keys are neither
+    remembered on the machine nor judged by the organisation's keys."""
+    folder.mkdir(parents=True, exist_ok=True)
+    trusted = folder / "trusted_keys"
+    if not trusted.exists():
+        trusted.write_text("# a sandbox trusts no organisation key\n", encoding="utf-8")
+    return {KNOWN_ENV: str(folder / "known_keys.json"), TRUSTED_ENV: str(trusted)}
+
+
 def read_trusted_keys(path: Path | None = None) -> dict[str, set[str]]:
     """System name (or ``*``) -> trusted hex public keys; SeiError naming a bad line."""
     path = path or trusted_keys_path()

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sei_assets.core import trust
 from sei_assets.core.errors import SeiError
 from sei_assets.core.layout import SANDBOX_ENV
 from sei_assets.core.paths import state_dir
@@ -53,6 +54,7 @@ def new_workspace(scenario: Scenario) -> dict[str, Any]:
             # a throwaway key of the scenario's own, never the machine's; the evidence says so
             "SEI_SIGNING_KEY": str(workdir / "state" / "signing-key.pem"),
             SANDBOX_ENV: scenario.name,
+            **trust.sandbox_env(workdir / "state"),
         },
     }
 

@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from sei_assets.core import trust
 from sei_assets.scenarios.dialects.lifecycle.providers import process
 from sei_assets.scenarios.dialects.lifecycle.providers.base import (
     Context,
@@ -43,7 +44,7 @@ def sandbox_env(root: Path) -> dict[str, str]:
     """The variables of every command in a sandbox: its key, instance and state folder."""
     env = {
         "SEI_SIGNING_KEY": str(root / "keys" / "signing-key.pem"),
-        "SEI_KNOWN_KEYS": str(root / "keys" / "known_keys.json"),
+        **trust.sandbox_env(root / "keys"),
         "DAGSTER_HOME": str(root / "dagster"),
         "SEI_STATE_DIR": str(root / "state"),
     }
