@@ -95,7 +95,7 @@ def test_verify_json_and_pinned_key(evaluated: Path, sei) -> None:
     code, doc = sei.json("verify", "--repo", str(evaluated))
     assert code == 0 and doc["ok"] and doc["pubkey_source"] == "repository"
     names = {Path(f["path"]).name for f in doc["files"]}
-    assert names == {"bundle.json", "bom.cdx.json", "index.json"}
+    assert names == {"bundle.json", "bom.cdx.json", "assessment-results.oscal.json", "index.json"}
     pub = sei("pubkey").stdout.strip()
     code, doc = sei.json("verify", "--repo", str(evaluated), "--pubkey", pub)
     assert code == 0 and doc["pubkey_source"] == "pinned"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -124,6 +125,18 @@ def test_green_run_materializes_release(education: SystemEntry) -> None:
             "signature_valid": True,
         }
         assert instance.get_latest_materialization_event(dg.AssetKey(["education", "release"]))
+        evidence = instance.get_latest_materialization_event(
+            dg.AssetKey(["education", "evidence_bundle"])
+        ).asset_materialization.metadata
+    # the asset's seal writes the OSCAL assessment results of the bundle it signed
+    results = Path(evidence["assessment_results"].value)
+    assert results == education.repo / ".sei" / "assessment-results.oscal.json"
+    doc = json.loads(results.read_text())["assessment-results"]
+    (bundle_resource,) = [
+        r for r in doc["back-matter"]["resources"] if r["title"] == "Evidence bundle"
+    ]
+    bundle_digest = hashlib.sha256((education.repo / ".sei" / "bundle.json").read_bytes())
+    assert bundle_resource["rlinks"][0]["hashes"][0]["value"] == bundle_digest.hexdigest()
     release = json.loads((education.repo / ".sei" / "release.json").read_text())
     assert release["gate"] == "green" and release["bundle_digest"].startswith("sha256:")
     assert release["metrics_source"] == "supplied (accepted explicitly)"

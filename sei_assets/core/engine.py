@@ -33,7 +33,7 @@ from sei_assets.core.evidence import (
     treatment_events,
     write_signed,
 )
-from sei_assets.core.layout import SANDBOX_ENV
+from sei_assets.core.layout import ASSESSMENT_RESULTS, SANDBOX_ENV
 from sei_assets.core.manifest import LoadedManifest, load_manifest
 from sei_assets.core.model import Bundle, ConformanceDoc
 from sei_assets.core.reproducers import PipelineRun, pipeline_details, reproducer_for
@@ -243,7 +243,8 @@ def seal(
     repo = loaded.repo
     key = key or signing.load_or_create_key()
     out = evidence_dir(repo)
-    rel = {name: f"{EVIDENCE_DIR}/{name}" for name in (BOM, BUNDLE, signing.PUBKEY_FILE)}
+    names = (BOM, BUNDLE, ASSESSMENT_RESULTS, signing.PUBKEY_FILE)
+    rel = {name: f"{EVIDENCE_DIR}/{name}" for name in names}
     staged: dict[str, bytes] = {}
     if bom_text is not None:
         bom = bom_text.encode("utf-8")
@@ -253,6 +254,9 @@ def seal(
     envelope = signing.sign_bytes(data, BUNDLE, key)
     staged[rel[BUNDLE]] = data
     staged[rel[BUNDLE] + ".sig"] = envelope
+    results = assessment_results(loaded, data)
+    staged[rel[ASSESSMENT_RESULTS]] = results
+    staged[rel[ASSESSMENT_RESULTS] + ".sig"] = signing.sign_bytes(results, ASSESSMENT_RESULTS, key)
     staged[rel[signing.PUBKEY_FILE]] = (signing.public_key_hex(key) + "\n").encode("ascii")
     lock = lockmod.build_lock(
         loaded.manifest.system.name, bundle.triple.to_json(), inputs, envelope.decode("ascii")
@@ -270,12 +274,23 @@ def seal(
     files = {
         "bundle": out / BUNDLE,
         "signature": out / (BUNDLE + ".sig"),
+        "assessment_results": out / ASSESSMENT_RESULTS,
         "pubkey": out / signing.PUBKEY_FILE,
         "lock": repo / lockmod.LOCK_NAME,
     }
     if bom_text is not None:
         files["bom"] = out / BOM
     return files
+
+
+def assessment_results(loaded: LoadedManifest, bundle_bytes: bytes) -> bytes:
+    """The bundle as an OSCAL assessment-results document against the manifest's compiled plan
+    (the plan `compile` writes, named by its path relative to the repository)."""
+    from sei_assets.core.assessment_results import render_results
+    from sei_assets.core.oscal import render_plan
+
+    href = Path(loaded.manifest.oscal.assessment_plan).as_posix()
+    return render_results(render_plan(loaded), href, bundle_bytes)
 
 
 def run(repo: Path, repro: bool = True, key: Any = None) -> RunOutcome:

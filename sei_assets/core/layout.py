@@ -12,6 +12,8 @@ EVIDENCE_DIRS = (EVIDENCE_DIR, *LEGACY_DIRS)
 #: Files of the evidence folder.
 BUNDLE = "bundle.json"
 BOM = "bom.cdx.json"
+#: The run's evidence as an OSCAL assessment-results document (see assessment_results).
+ASSESSMENT_RESULTS = "assessment-results.oscal.json"
 PUBKEY = "PUBKEY.txt"
 RECONSTRUCT = "reconstruct.json"
 CONFORMANCE_DIR = "conformance"

@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, utils
 
 from sei_assets.core.errors import SeiError, VerificationError
 from sei_assets.core.fsutil import atomic_write, sha256_bytes
-from sei_assets.core.layout import EVIDENCE_DIRS
+from sei_assets.core.layout import ASSESSMENT_RESULTS, EVIDENCE_DIRS
 
 KEY_ENV = "SEI_SIGNING_KEY"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -48,7 +48,13 @@ PUBKEY_FILE = "PUBKEY.txt"
 SIG_SUFFIX = ".sig"
 
 #: Evidence files (relative to the evidence directory) that must carry a ``.sig``.
-SIGNED_PATTERNS = ("bundle.json", "index.json", "reconstruct.json", "conformance/*.json")
+SIGNED_PATTERNS = (
+    "bundle.json",
+    ASSESSMENT_RESULTS,
+    "index.json",
+    "reconstruct.json",
+    "conformance/*.json",
+)
 #: The signed evidence index (see evidence_set): every file of the set with its sha256.
 INDEX_FILE = "index.json"
 #: Threads that verify the files of one evidence directory (`$SEI_VERIFY_WORKERS`); 1 by

@@ -297,6 +297,7 @@ def system_definitions(entry: SystemEntry) -> tuple[list, list]:
             ),
             "bundle": dg.MetadataValue.path(str(files["bundle"])),
             "signature": dg.MetadataValue.path(str(files["signature"])),
+            "assessment_results": dg.MetadataValue.path(str(files["assessment_results"])),
             "sei_lock": dg.MetadataValue.path(str(files["lock"])),
         }
         if png:
