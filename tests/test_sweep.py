@@ -66,10 +66,12 @@ def test_sweep_of_fifty_systems(tmp_path: Path, monkeypatch) -> None:
         "no_evidence": 0,
         "stale": 0,
         "review_due": 2,
+        "unverified": 0,
     }
     rows = {r["system"]: r for r in report["systems"]}
     assert rows["sys_003"]["gate"] == "red" and rows["sys_004"]["gate"] == "green"
     assert rows["sys_004"]["overall_residual"] == "MEDIUM"
+    assert all(r["verified"] for r in rows.values())
     verdict = signing.verify_file(out / "sweep.json", (out / "PUBKEY.txt").read_text().strip())
     assert verdict.ok, verdict.reason
 
