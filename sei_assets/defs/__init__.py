@@ -21,9 +21,11 @@ def build_definitions(
     extra_jobs: list | None = None,
     extra_assets: list | None = None,
     extra_checks: list | None = None,
+    team: str | None = None,
 ) -> dg.Definitions:
     """Definitions for ``entries``, the sweep, seeding, the observation and automation sensors,
-    plus what the code location adds (the scenario runtime's jobs, assets and checks)."""
+    plus what the code location adds (the scenario runtime's jobs, assets and checks). A
+    ``team``'s code location (deploy/) names its sweep summary after the team."""
     from sei_assets.defs.automation import automation_mode, automation_sensor, observation_sensor
     from sei_assets.defs.resources import OBSERVE_CRON_ENV, cron, settings_from_environment
     from sei_assets.defs.seed import seed_job
@@ -37,7 +39,7 @@ def build_definitions(
         a, c = system_definitions(entry)
         assets += a
         checks += c
-    sweep_assets, sweep_checks, jobs, schedules, sweep_sensors = sweep_definitions(entries)
+    sweep_assets, sweep_checks, jobs, schedules, sweep_sensors = sweep_definitions(entries, team)
     return dg.Definitions(
         assets=[*assets, *sweep_assets, *(extra_assets or [])],
         asset_checks=[*checks, *sweep_checks, *(extra_checks or [])],

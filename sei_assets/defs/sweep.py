@@ -68,8 +68,16 @@ def review_state(row: dict) -> tuple[str, str]:
     return "current", f"CURRENT {row['system']}: {when}"
 
 
-def sweep_definitions(entries: list[SystemEntry]) -> tuple[list, list, list, list, list]:
-    """(assets, checks, jobs, schedules, sensors) of the sweep.
+def summary_key(team: str | None = None) -> dg.AssetKey:
+    """`sweep_summary`, or `<team>/sweep_summary` in a team's code location (deploy/)."""
+    return dg.AssetKey([team, "sweep_summary"] if team else ["sweep_summary"])
+
+
+def sweep_definitions(
+    entries: list[SystemEntry], team: str | None = None
+) -> tuple[list, list, list, list, list]:
+    """(assets, checks, jobs, schedules, sensors) of the sweep (of one team's systems when
+    ``team`` is given: its summary key and report folder are the team's).
 
     `compliance_sweep` refreshes every system's chain (plan, pipeline, evidence, gate and its
     checks) and then `sweep_summary`, in one run: the summary reads the evidence bundles, not
@@ -78,7 +86,7 @@ def sweep_definitions(entries: list[SystemEntry]) -> tuple[list, list, list, lis
     bundles = [system_key(e.name, "evidence_bundle") for e in entries]
 
     @dg.asset(
-        key="sweep_summary",
+        key=summary_key(team),
         group_name="compliance",
         deps=bundles,
         automation_condition=EAGER,
@@ -91,7 +99,8 @@ def sweep_definitions(entries: list[SystemEntry]) -> tuple[list, list, list, lis
         from sei_assets.core.sweep import sweep_report, write_report
 
         report = sweep_report(entries)
-        path = write_report(report, sei.state() / "sweep", sei.key())
+        out = sei.state() / "sweep" / team if team else sei.state() / "sweep"
+        path = write_report(report, out, sei.key())
         columns = ["system", "gate", "stale", "last_evidence", "overall_residual", "review"]
         records = [
             dg.TableRecord(
@@ -122,7 +131,7 @@ def sweep_definitions(entries: list[SystemEntry]) -> tuple[list, list, list, lis
     specs = [
         dg.AssetCheckSpec(
             f"{e.name}_review_current",
-            asset="sweep_summary",
+            asset=summary_key(team),
             description=f"{e.name}: evidence younger than its review_interval.",
             automation_condition=CHECKS,
         )
@@ -144,7 +153,7 @@ def sweep_definitions(entries: list[SystemEntry]) -> tuple[list, list, list, lis
                 state, text = review_state(row)
                 yield dg.AssetCheckResult(
                     check_name=name,
-                    asset_key=dg.AssetKey("sweep_summary"),
+                    asset_key=summary_key(team),
                     passed=state == "current",
                     severity=dg.AssetCheckSeverity.WARN,
                     description=text,
@@ -161,7 +170,7 @@ def sweep_definitions(entries: list[SystemEntry]) -> tuple[list, list, list, lis
     chain = dg.AssetSelection.assets(*[system_key(e.name, leaf) for e in entries for leaf in SWEPT])
     job = dg.define_asset_job(
         "compliance_sweep",
-        selection=chain | dg.AssetSelection.assets("sweep_summary"),
+        selection=chain | dg.AssetSelection.assets(summary_key(team)),
         description="Refresh every registered system's evidence.",
     )
     mode = sweep_mode()
@@ -174,7 +183,7 @@ def sweep_definitions(entries: list[SystemEntry]) -> tuple[list, list, list, lis
         else dg.DefaultScheduleStatus.STOPPED,
         description="The compliance sweep (cron from $SEI_SWEEP_CRON, daily at 06:00 by default).",
     )
-    sensors = [fanout_sensor(entries, job)] if mode == "fanout" else []
+    sensors = [fanout_sensor(entries, job, summary_key(team))] if mode == "fanout" else []
     return [sweep_summary], checks, [job], [schedule], sensors
 
 
@@ -193,11 +202,11 @@ def sweep_requests(entries: list[SystemEntry], sweep: str, now: dt.datetime) -> 
     ]
 
 
-def summary_request(sweep: str) -> dg.RunRequest:
+def summary_request(sweep: str, key: dg.AssetKey) -> dg.RunRequest:
     """The run that verifies and reports every system once the sweep's runs are done."""
     return dg.RunRequest(
         run_key=f"summary:{sweep}",
-        asset_selection=[dg.AssetKey("sweep_summary")],
+        asset_selection=[key],
         tags={SWEEP_TAG: sweep, PART_TAG: "summary"},
     )
 
@@ -216,7 +225,7 @@ def still_running(instance: dg.DagsterInstance, sweep: str) -> int:
     return busy + sum(AUTO_RETRY_RUN_ID_TAG not in r.tags for r in failed)
 
 
-def fanout_sensor(entries: list[SystemEntry], job) -> dg.SensorDefinition:
+def fanout_sensor(entries: list[SystemEntry], job, summary: dg.AssetKey) -> dg.SensorDefinition:
     """`sei_sweep`: a sweep per tick of `$SEI_SWEEP_CRON` (and one at its first evaluation), as
     one queued run per system that needs it, then the summary run."""
     sweep_cron = cron(SWEEP_CRON_ENV, "0 6 * * *")
@@ -239,7 +248,7 @@ def fanout_sensor(entries: list[SystemEntry], job) -> dg.SensorDefinition:
             cursor = {"sweep": sweep, "due": due, "systems": len(requests), "summary": False}
             if not requests:
                 cursor["summary"] = True
-                requests = [summary_request(sweep)]
+                requests = [summary_request(sweep, summary)]
             return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor))
         sweep = state["sweep"]
         if state.get("summary"):
@@ -250,7 +259,7 @@ def fanout_sensor(entries: list[SystemEntry], job) -> dg.SensorDefinition:
                 skip_reason=f"sweep {sweep}: {busy} runs not finished", cursor=context.cursor
             )
         return dg.SensorResult(
-            run_requests=[summary_request(sweep)],
+            run_requests=[summary_request(sweep, summary)],
             cursor=json.dumps({**state, "summary": True}),
         )
 
