@@ -24,14 +24,21 @@ def teams_dir() -> Path:
 
 
 def team_definitions(team: str, registry: Path):
-    """The lazily built code location of one team."""
+    """The lazily built code location of one team. A process builds it once per version of
+    the registry file (a celery worker executes many runs of the same location)."""
+    built: dict[tuple[int, int], dg.Definitions] = {}
 
     @dg.definitions
     def location() -> dg.Definitions:
         from sei_assets.core.registry import load_registry
         from sei_assets.defs import build_definitions
 
-        return build_definitions(load_registry(registry), team=team)
+        stat = registry.stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+        if version not in built:
+            built.clear()
+            built[version] = build_definitions(load_registry(registry), team=team)
+        return built[version]
 
     return location
 

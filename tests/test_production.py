@@ -147,7 +147,7 @@ def production(tmp_path_factory: pytest.TempPathFactory):
         done = dg.RunsFilter(
             tags={"sei/sweep_part": "system"}, statuses=[dg.DagsterRunStatus.SUCCESS]
         )
-        _wait("20 systems swept", lambda: instance.get_runs_count(done) >= 20, 180)
+        _wait("35 systems swept", lambda: instance.get_runs_count(done) >= 35, 180)
         _reset_sweep(c)
         _wait(
             "the sweep summary",
