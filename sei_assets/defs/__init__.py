@@ -55,14 +55,15 @@ def build_definitions(
     )
 
 
-EXECUTORS = ("in_process", "multiprocess", "celery")
+EXECUTORS = ("in_process", "multiprocess", "celery", "k8s")
 
 
 def executor() -> dg.ExecutorDefinition:
     """The executor of every asset job, from `$SEI_EXECUTOR`: `in_process` (the default: one
     process, what `sei run` and the embedded instance use), `multiprocess` (one host, steps in
-    parallel subprocesses) or `celery` (each step a task on the dagster-celery workers; the
-    broker comes from the run config's `execution.config`, see deploy/)."""
+    parallel subprocesses), `celery` (each step a task on the dagster-celery workers; the
+    broker comes from the run config's `execution.config`) or `k8s` (each step a Kubernetes
+    Job, deploy/k8s/run_config.yaml)."""
     import os
 
     from sei_assets.core.errors import SeiError
@@ -77,4 +78,8 @@ def executor() -> dg.ExecutorDefinition:
         from dagster_celery import celery_executor
 
         return celery_executor
+    if name == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
     raise SeiError(f"${EXECUTOR_ENV}={name!r}: expected one of {', '.join(EXECUTORS)}")
