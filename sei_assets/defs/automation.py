@@ -113,7 +113,8 @@ def locked_and_current(entry) -> tuple[dict[dg.AssetKey, str], dict[dg.AssetKey,
         found = None
     if found is None:
         return None
-    sections = found[1].get("sections")
+    lock = found[1] if isinstance(found[1], dict) else {}
+    sections = lock.get("sections")
     hashes = {
         s: v["input_hash"]
         for s, v in (sections.items() if isinstance(sections, dict) else [])
@@ -156,8 +157,9 @@ def affected(graph, system: str, sources: list[dg.AssetKey]) -> list[dg.AssetKey
 def drift_tick(entries: list, graph, observed: dict[str, str]) -> tuple[list, list, dict]:
     """(observations, run requests, the new cursor's versions) of one `drift`-mode tick: an
     observation for each drifted source not yet observed at its current version, and one run
-    per drifted system of what the changed sources feed (its run key names the versions, so
-    a system whose run is queued or running is not requested again)."""
+    per drifted system of what the changed sources feed. Its run key names the versions: a
+    system whose run is queued or running is not requested again, nor one whose run failed
+    before writing evidence (the next change, or the sweep, evaluates it again)."""
     import hashlib
 
     events, requests, now_observed = [], [], {}
