@@ -219,6 +219,8 @@ def cluster(root: Path, registry: Path, team: str = "lab", extra_env: dict | Non
             "SEI_TEAMS_DIR": str(teams),
             "SEI_STATE_DIR": str(root / "state"),
             "SEI_SIGNING_KEY": str(root / "signing-key.pem"),
+            "SEI_KNOWN_KEYS": str(root / "known_keys.json"),
+            "XDG_CONFIG_HOME": str(root / "config"),
             "SEI_AUTOMATION": "drift",
             "SEI_SWEEP_MODE": "fanout",
             "SEI_SWEEP_POLL_SECONDS": "3",

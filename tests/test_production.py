@@ -1,6 +1,6 @@
 """The production profile of deploy/ against the real parts: Postgres, Redis, `dagster-daemon`
 with the queued run coordinator, two dagster-celery workers, a team code location of 50
-generated systems. One shared run (about 3 minutes):
+generated systems. One shared run (4 to 6 minutes on the shared 2-core machine):
 
 1. `sei_sweep` starts a sweep: one queued run per system, tagged `sei/system`;
 2. mid-sweep the worker process executing one system's run is killed with SIGKILL;
