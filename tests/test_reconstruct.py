@@ -215,7 +215,7 @@ def test_synthetic_treatment_arc(tmp_path: Path) -> None:
     assert arc["treatment"]["subject"] == "treatment: mitigate demographic parity"
     # the engine's own treatment event in V2 names the same commit
     (event,) = bundle["treatment_events"]
-    assert event["treatment_commit"] == shas["treatment"]
+    assert event["anchored_commit"] == shas["treatment"]
     assert payload["approval"] is None and payload["lifecycle"] == {"state": "draft"}
 
 

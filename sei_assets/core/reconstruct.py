@@ -515,9 +515,8 @@ def _engine_anchor(
 
 
 def _anchors(bundle: dict[str, Any], cid: str) -> list[str]:
-    """The treatment commits the engine recorded for ``cid`` in ``bundle``."""
-    return [
-        e["treatment_commit"]
-        for e in bundle.get("treatment_events") or []
-        if e.get("control_id") == cid and e.get("treatment_commit")
-    ]
+    """The treatment commits the engine recorded for ``cid`` in ``bundle`` (`anchored_commit`;
+    earlier bundles of this engine named it `treatment_commit`)."""
+    events = [e for e in bundle.get("treatment_events") or [] if e.get("control_id") == cid]
+    found = (e.get("anchored_commit") or e.get("treatment_commit") for e in events)
+    return [a for a in found if a]
