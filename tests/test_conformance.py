@@ -455,3 +455,24 @@ def test_projection_is_deterministic() -> None:
     for standard in conformance.applicable(loaded):
         first = dump(conformance.project(loaded, bundle, standard))
         assert first == dump(conformance.project(loaded, copy.deepcopy(bundle), standard))
+
+
+@pytest.mark.parametrize(
+    "standard", ["eu/pren-18228@2026", "eu/pren-18282@2026", "eu/pren-18283@2026", "iso/23894@2023"]
+)
+def test_each_clause_states_the_basis_its_rule_has(standard: str) -> None:
+    """Every clause says which evidence decides it, and the kind it names is the rule's kind:
+    a criterion decides alone, an artifact yields to citing measures, no rule is citations."""
+    for clause in conformance.catalogue(standard)["clauses"]:
+        basis = clause.get("basis") or ""
+        name, _params = conformance._parse(clause.get("rule"))
+        if name in conformance.CRITERIA:
+            kind = "Criterion, decides alone"
+        elif name == "cited":
+            kind = "Measures citing the clause"
+        else:
+            kind = "Artifact"
+        assert basis.startswith(kind), (standard, clause["id"], basis)
+        assert "covered" in basis and "gap" in basis or "as for" in basis, (clause["id"], basis)
+        if kind == "Artifact":
+            assert "measures citing the clause decide first" in basis, clause["id"]
