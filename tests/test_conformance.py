@@ -19,11 +19,15 @@ LOAN = ROOT / "resources" / "loan" / "sei.yaml"
 # Every commit of the reference histories that carries conformance files.
 ORACLE = [
     (name, c["index"])
-    for name in ("loan-scoring", "quickstart")
+    for name in ("loan-scoring", "quickstart", "talent-screening")
     for c in commits(name)
     if any("/conformance/" in p for p in c["files"])
 ]
-EVIDENCE = {"loan-scoring": (".venth", "venth.yaml"), "quickstart": (".froga", "froga.yaml")}
+EVIDENCE = {
+    "loan-scoring": (".venth", "venth.yaml"),
+    "quickstart": (".froga", "froga.yaml"),
+    "talent-screening": (".froga", "froga.yaml"),
+}
 
 
 def _materialise(name: str, index: int, dest: Path) -> Path:
@@ -60,7 +64,17 @@ def test_oracle_commits_are_the_expected_ones() -> None:
         ("loan-scoring", 7),
         ("quickstart", 9),
         ("quickstart", 10),
+        ("talent-screening", 4),
+        ("talent-screening", 5),
     ]
+    # the standards the reference projected: no MDR (eu/mdr@2017) output in any history
+    projected = {
+        p.rsplit("/", 1)[-1]
+        for name, index in ORACLE
+        for p in commits(name)[index]["files"]
+        if "/conformance/" in p and p.endswith(".json")
+    }
+    assert not any("mdr" in p for p in projected) and len(projected) == 5
 
 
 @pytest.mark.parametrize("name,index", ORACLE)
@@ -93,7 +107,8 @@ def test_projection_matches_reference_clause_by_clause(
 
 
 @pytest.mark.parametrize(
-    "name,index", [("loan-scoring", 4), ("loan-scoring", 7), ("quickstart", 9)]
+    "name,index",
+    [("loan-scoring", 4), ("loan-scoring", 7), ("quickstart", 9), ("talent-screening", 4)],
 )
 def test_our_engine_bundle_projects_to_the_reference_decisions(
     tmp_path: Path, name: str, index: int
@@ -205,11 +220,26 @@ def test_cited_decisions_covered_partial_gap_and_attested() -> None:
     assert (
         green["9.2"][1] == sorted(green["9.2"][1]) and "unfair-credit-exclusion" in green["9.2"][1]
     )
-    # prEN 18283 bias.monitoring has a rule (monitoring plan), not decided by citations.
+    # prEN 18283 bias.monitoring's artifact rule (a monitoring plan) yields to the measure that
+    # cites the clause: declared for monitoring, not measured yet, so covered_attested.
     bias = _decisions(
         conformance.project(loaded, _loan_bundle(loaded, set()), "eu/pren-18283@2026")
     )
-    assert bias["bias.monitoring"] == ("covered", [])
+    assert bias["bias.monitoring"] == ("covered_attested", ["fairness-drift"])
+    # A criterion decides alone although measures cite the clause (prEN 18228 9.3); without a
+    # residual for a risk with a blocking control it is unmet, whatever the citing measures say.
+    every = copy.deepcopy(_loan_bundle(loaded, set()))
+    for entry in every["risk_analysis"]:
+        entry.setdefault("residual_overall", "LOW")
+    assert _decisions(conformance.project(loaded, every, "eu/pren-18228@2026"))["9.3"] == (
+        "covered",
+        [],
+    )
+    blocking = {r["risk_id"] for r in every["control_results"] if r["enforcement_mode"] == "block"}
+    one = next(e for e in every["risk_analysis"] if e["risk_id"] in blocking)
+    del one["residual_overall"]
+    residual = _decisions(conformance.project(loaded, every, "eu/pren-18228@2026"))["9.3"]
+    assert residual == ("gap", [])
     # The only measure citing bias.residual_evaluation fails: gap.
     failing = conformance.project(
         loaded, _loan_bundle(loaded, {"unfair-credit-exclusion"}), "eu/pren-18283@2026"
@@ -425,3 +455,24 @@ def test_projection_is_deterministic() -> None:
     for standard in conformance.applicable(loaded):
         first = dump(conformance.project(loaded, bundle, standard))
         assert first == dump(conformance.project(loaded, copy.deepcopy(bundle), standard))
+
+
+@pytest.mark.parametrize(
+    "standard", ["eu/pren-18228@2026", "eu/pren-18282@2026", "eu/pren-18283@2026", "iso/23894@2023"]
+)
+def test_each_clause_states_the_basis_its_rule_has(standard: str) -> None:
+    """Every clause says which evidence decides it, and the kind it names is the rule's kind:
+    a criterion decides alone, an artifact yields to citing measures, no rule is citations."""
+    for clause in conformance.catalogue(standard)["clauses"]:
+        basis = clause.get("basis") or ""
+        name, _params = conformance._parse(clause.get("rule"))
+        if name in conformance.CRITERIA:
+            kind = "Criterion, decides alone"
+        elif name == "cited":
+            kind = "Measures citing the clause"
+        else:
+            kind = "Artifact"
+        assert basis.startswith(kind), (standard, clause["id"], basis)
+        assert "covered" in basis and "gap" in basis or "as for" in basis, (clause["id"], basis)
+        if kind == "Artifact":
+            assert "measures citing the clause decide first" in basis, clause["id"]

@@ -9,7 +9,7 @@ import pytest
 
 from sei_assets.core.manifest import load_manifest
 from sei_assets.core.oscal import read_plan, render_plan, write_plan
-from tests.reference import commits, replay
+from tests.reference import replay
 
 PLANS = {
     "loan-scoring": (1, "venth.yaml", "shared_data/policies/assessment_plan.oscal.yaml"),
@@ -90,26 +90,6 @@ def test_reference_underpowered_control_is_flagged(tmp_path: Path, sei) -> None:
     assert control["passed"] is True and control["underpowered"] is True
     art15 = next(m for m in ours["means_of_conformance"] if m["article"] == "15")
     assert (art15["status"], art15["control_count"], art15["passed_count"]) == ("partial", 1, 0)
-
-
-def test_history_read_from_legacy_evidence_dir(tmp_path: Path, sei) -> None:
-    """A failing control in the reference's .venth bundle that passes now is a treatment event."""
-    replay("loan-scoring", tmp_path, upto=3)
-    bundle_path = tmp_path / ".venth" / "bundle.json"
-    doc = json.loads(bundle_path.read_text())
-    doc["control_results"][0]["passed"] = False
-    doc["control_results"][0]["actual_value"] = 0.2
-    bundle_path.write_text(json.dumps(doc))
-    import subprocess
-
-    subprocess.run(["git", "commit", "-qam", "older evidence: red"], cwd=tmp_path, check=True)
-    sei("run", "--repo", str(tmp_path), "--no-repro")
-    ours = json.loads((tmp_path / ".sei" / "bundle.json").read_text())
-    (event,) = ours["treatment_events"]
-    assert event["control_id"] == "unfair-credit-exclusion"
-    assert event["from"]["actual_value"] == 0.2
-    treatment = next(c for c in commits("loan-scoring") if c["message"].startswith("treatment"))
-    assert event["treatment_subject"] == treatment["message"].splitlines()[0]
 
 
 def test_compile_is_deterministic(tmp_path: Path) -> None:

@@ -21,13 +21,25 @@ ORACLE = [
     ("loan-scoring", 4, ".venth"),
     ("loan-scoring", 7, ".venth"),
     ("quickstart", 9, ".froga"),
+    ("talent-screening", 4, ".froga"),
 ]
+# Our one addition, per history: the controls that failed in one snapshot and pass in the next
+# (loan-scoring's and quickstart's V1 already passed; talent-screening's leakage control was
+# treated by commit 2).
+ARCS = {"loan-scoring": [], "quickstart": [], "talent-screening": ["model-feature-leakage"]}
 PAYLOAD_FIELDS = ["system_name", "snapshots", "risks", "approval", "lifecycle"]
 
 
 def _mapped(name: str, index: int, evidence: str, mapping: dict[str, str]) -> dict:
     """The reference's reconstruct.json at ``index`` with original commit ids replaced."""
     text = blob(name, index, f"{evidence}/reconstruct.json").decode("utf-8")
+    for old, new in mapping.items():
+        text = text.replace(old, new)
+    return json.loads(text)
+
+
+def _mapped_bundle(name: str, index: int, evidence: str, mapping: dict[str, str]) -> dict:
+    text = blob(name, index, f"{evidence}/bundle.json").decode("utf-8")
     for old, new in mapping.items():
         text = text.replace(old, new)
     return json.loads(text)
@@ -42,9 +54,15 @@ def test_reconstruct_matches_reference(tmp_path: Path, name: str, index: int, ev
         assert ours[key] == reference[key], key
     for key in PAYLOAD_FIELDS:
         assert ours["payload"][key] == reference["payload"][key], key
-    # Our one addition: the reference's histories have no FAIL -> PASS (its V1 already passed).
     assert set(ours["payload"]) - set(reference["payload"]) == {"treatment_arcs"}
-    assert ours["payload"]["treatment_arcs"] == []
+    arcs = ours["payload"]["treatment_arcs"]
+    assert [a["control_id"] for a in arcs] == ARCS[name]
+    treatment = next((c for c in commits(name) if c["message"].startswith("treatment")), None)
+    for arc in arcs:  # anchored to the treatment commit, as the reference's bundle event is
+        assert arc["treatment"]["sha"] == mapping[treatment["sha"]]
+        bundle = _mapped_bundle(name, index, evidence, mapping)
+        (event,) = [e for e in bundle["treatment_events"] if e["control_id"] == arc["control_id"]]
+        assert event["anchored_commit"] == arc["treatment"]["sha"]
     # Byte for byte too, but for our field and the newline that ends every file we write.
     del ours["payload"]["treatment_arcs"]
     text = blob(name, index, f"{evidence}/reconstruct.json").decode("utf-8")
@@ -67,7 +85,10 @@ def test_reference_loan_approval_lifecycle(tmp_path: Path) -> None:
     assert [d["kind"] for d in governance.decisions(tmp_path)] == ["request", "approve"]
 
 
-@pytest.mark.parametrize("name,index,carried", [("loan-scoring", 5, 4), ("quickstart", 10, 9)])
+@pytest.mark.parametrize(
+    "name,index,carried",
+    [("loan-scoring", 5, 4), ("quickstart", 10, 9), ("talent-screening", 5, 4)],
+)
 def test_stale_reference_file_after_request(
     tmp_path: Path, name: str, index: int, carried: int
 ) -> None:
@@ -215,7 +236,7 @@ def test_synthetic_treatment_arc(tmp_path: Path) -> None:
     assert arc["treatment"]["subject"] == "treatment: mitigate demographic parity"
     # the engine's own treatment event in V2 names the same commit
     (event,) = bundle["treatment_events"]
-    assert event["treatment_commit"] == shas["treatment"]
+    assert event["anchored_commit"] == shas["treatment"]
     assert payload["approval"] is None and payload["lifecycle"] == {"state": "draft"}
 
 

@@ -236,7 +236,7 @@ def run(
         for e in b.treatment_events:
             out.print(
                 f"treatment event: {e.control_id} FAIL → PASS "
-                f"(treatment {(e.treatment_commit or '?')[:12]})"
+                f"(treatment {(e.anchored_commit or 'not committed')[:12]})"
             )
         colour = "green" if b.verdict == "green" else "red"
         out.print(

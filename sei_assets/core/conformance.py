@@ -8,9 +8,20 @@ phase of the risk cycle it belongs to and the rule that decides it. A clause get
 - ``partial``: some of what the rule needs holds (some citing measures pass);
 - ``gap``: nothing evidences it.
 
-A clause with a ``rule`` is decided by that rule alone (as the reference decides prEN 18228
-9.3 by its criterion although a measure cites it); citations count only where the rule says
-``cited``. The rule vocabulary (interpreted by :data:`RULES`), with two combinators:
+The rules are of three kinds, and a clause is decided by the first that applies:
+
+1. a **criterion** (:data:`CRITERIA`: a condition on the whole risk program, such as "every
+   hazard's residual is evaluated") decides alone: measures citing the clause cannot show that
+   it holds for every risk (prEN 18228 6.3, 9.1.2, 9.3, 10);
+2. else the **measures citing the clause** decide (``cited``): they are the means the provider
+   assigned to it, and their results (or their being declared, not yet measured) are its state;
+3. else the clause's **artifact** rule (evidence that exists: a signed bundle, a declared plan,
+   power statistics, an approval, a declaration) decides;
+4. else it is a gap.
+
+So a bare artifact rule (``rule: signed_bundle``) yields to citations when there are any, and
+a combinator (``all_of``, ``any_of``) is decided exactly as written. The rule vocabulary
+(interpreted by :data:`RULES`), with two combinators:
 ``all_of`` (all covered → covered; all covered or attested → covered_attested; all gap → gap;
 else partial) and ``any_of`` (the strongest decision):
 
@@ -279,8 +290,10 @@ def _residual_present(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
         return _met("residual_present", False)
     blocking = {r.risk_id for r in ctx.bundle.control_results if r.enforcement_mode == "block"}
     missing = sorted(rid for rid in blocking if rid not in evaluated)
-    if missing:
-        return Outcome("partial", f"no residual evaluated for {', '.join(missing)}")
+    if missing:  # 9.3 asks it of each hazard: one without is the criterion unmet
+        return Outcome(
+            "gap", f"criterion residual_present NOT met: no residual for {', '.join(missing)}"
+        )
     return _met("residual_present", True)
 
 
@@ -402,6 +415,11 @@ RULES: dict[str, Rule] = {
     "approval": _approval,
 }
 COMBINATORS = ("all_of", "any_of")
+#: Rules that are conditions on the whole risk program: they decide a clause alone.
+CRITERIA = frozenset(
+    {"risk_estimation", "control_hierarchy", "residual_present", "overall_residual"}
+    | {"misuses_addressed"}
+)
 
 
 def _parse(spec: Any) -> tuple[str, Any]:
@@ -457,6 +475,16 @@ def _evaluate(ctx: Context, clause: str, spec: Any) -> Outcome:
     return RULES[name](ctx, clause, params)
 
 
+def decide(ctx: Context, clause: str, spec: Any) -> Outcome:
+    """One clause's decision: a criterion alone, else the citing measures, else the artifact."""
+    name, _params = _parse(spec)
+    if name in RULES and name != "cited" and name not in CRITERIA:
+        citing = _cited(ctx, clause, {})
+        if citing.measures:
+            return citing
+    return _evaluate(ctx, clause, spec)
+
+
 def project(
     loaded: LoadedManifest,
     bundle: Bundle | dict[str, Any] | None,
@@ -476,8 +504,8 @@ def project(
     clauses = []
     for clause in cat["clauses"]:
         cid = str(clause["id"])
-        outcome = _evaluate(ctx, cid, clause.get("rule"))
-        if outcome.decision == "gap" and clause.get("rule") is None:
+        outcome = decide(ctx, cid, clause.get("rule"))
+        if outcome.decision == "gap" and clause.get("rule") is None and not outcome.measures:
             outcome.basis = "no measure cites the clause and no criterion or artifact applies"
         clauses.append(
             {

@@ -28,7 +28,6 @@ from sei_assets.core.evidence import (
     SCHEMA_VERSION,
     dump,
     evidence_dir,
-    previous_bundle,
     read_bundle,
     treatment_events,
     write_signed,
@@ -154,7 +153,10 @@ def evaluate(
     inputs = lockmod.section_inputs(repo, loaded.path, raw)
     result_json = [r.to_json() for r in results]
     events = treatment_events(
-        repo, previous_bundle(repo), result_json, _rel(repo, inputs.treatment_files)
+        repo,
+        result_json,
+        _rel(repo, inputs.treatment_files),
+        inputs.hashes.get("measurement-model"),
     )
     name, email = gitutil.identity(repo)
     model = m.artifacts.model or {}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -103,56 +105,147 @@ def write_signed(path: Path, data: bytes, key: Any, extra: dict[str, bytes] | No
     return signing.sig_path(path)
 
 
-def previous_bundle(repo: Path) -> tuple[Bundle, str] | None:
-    """The latest evidence before this run: on disk in .sei, else committed (.sei/.venth/.froga)."""
+@dataclass
+class _Candidate:
+    """One earlier evidence bundle: its bytes, its signature, the `sei.lock` written with it
+    (None when absent or not this bundle's), and the commit that recorded it (None: not
+    committed, only in the working tree)."""
+
+    bundle: bytes
+    signature: bytes | None
+    lock: bytes | None
+    commit: str | None
+
+
+def _own_lock(lock: bytes | None, signature: bytes | None) -> dict[str, Any] | None:
+    """The `sei.lock` document when it was written with the bundle signed by ``signature``."""
+    if not lock or not signature:
+        return None
+    try:
+        doc = json.loads(lock)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or doc.get("signed_bundle_digest") != signature.decode(
+        "utf-8", "replace"
+    ):
+        return None
+    return doc
+
+
+def _candidates(repo: Path) -> Iterator[_Candidate]:
+    """Earlier evidence, newest first: the working tree's `.sei/` set, then every committed
+    version of a bundle (this engine's, else the reference's folders) from HEAD back."""
     from sei_assets.core import evidence_set
-    from sei_assets.core.model import Bundle
+    from sei_assets.core.layout import LOCK_NAME
 
     evidence_set.recover(repo)
-    current = evidence_dir(repo) / BUNDLE
-    if current.is_file():
-        try:
-            return Bundle.from_bytes(current.read_bytes()), "working tree"
-        except ValueError:
-            pass
-    sha = gitutil.head(repo)
-    if not sha:
+    rel = f"{EVIDENCE_DIR}/{BUNDLE}"
+    current = evidence_set.view(repo, rel)
+    if current is not None and current.is_file():
+        data = current.read_bytes()
+        sig = evidence_set.read_bytes(repo, rel + ".sig")
+        committed = gitutil.show(repo, "HEAD", rel) if gitutil.head(repo) else None
+        if data != committed:
+            yield _Candidate(data, sig, evidence_set.read_bytes(repo, LOCK_NAME), None)
+    if not gitutil.head(repo):
+        return
+    paths = [f"{d}/{BUNDLE}" for d in (EVIDENCE_DIR, *LEGACY_DIRS)]
+    log = gitutil.git(repo, "log", "--format=%H", "HEAD", "--", *paths, check=False)
+    with gitutil.BlobReader(repo) as blobs:
+        for sha in log.split():
+            for path in paths:
+                found = blobs.read(sha, path)
+                if found is None:
+                    continue
+                sig = blobs.read(sha, path + ".sig")
+                lock = blobs.read(sha, LOCK_NAME)
+                yield _Candidate(found[1], sig and sig[1], lock and lock[1], sha)
+                break
+
+
+def _precedes(repo: Path, earlier: str, later: str, strictly: bool) -> bool:
+    """Whether commit ``earlier`` is an ancestor of ``later`` (and, ``strictly``, not it)."""
+    if strictly and gitutil.commit_id(repo, earlier) == gitutil.commit_id(repo, later):
+        return False
+    return gitutil.is_ancestor(repo, earlier, later)
+
+
+def treatment_anchor(repo: Path, treatment_paths: list[str]) -> str | None:
+    """The commit of the treatment in force: the newest commit that changed the treatment
+    inputs; None when they have uncommitted changes (a treatment not yet versioned) or no
+    commit touches them."""
+    if not treatment_paths or not gitutil.head(repo):
         return None
-    for d in (EVIDENCE_DIR, *LEGACY_DIRS):
-        raw = gitutil.show(repo, sha, f"{d}/{BUNDLE}")
-        if raw:
-            try:
-                return Bundle.from_bytes(raw), sha
-            except ValueError:
-                continue
+    dirty = gitutil.git(
+        repo, "status", "--porcelain", "--untracked-files=all", "--", *treatment_paths, check=False
+    )
+    if dirty:
+        return None
+    found = gitutil.last_commit_touching(repo, treatment_paths)
+    return found[0] if found else None
+
+
+def baseline_evidence(repo: Path, treatment_hash: str | None, anchor: str | None) -> Bundle | None:
+    """The evidence the current run is compared with: the newest one made before the treatment
+    in force. For this engine's own evidence, its `sei.lock` decides (the treatment inputs it
+    recorded differ from ``treatment_hash``). Otherwise the commit it was made at (its
+    `triple.code`; when that commit is not in this history, the commit that recorded it, which
+    comes after) must precede ``anchor``, the treatment commit; with no treatment commit, any
+    committed evidence precedes a treatment not yet committed."""
+    from sei_assets.core.model import Bundle
+
+    for cand in _candidates(repo):
+        try:
+            bundle = Bundle.from_bytes(cand.bundle)
+        except ValueError:
+            continue
+        lock = _own_lock(cand.lock, cand.signature)
+        if lock is not None:
+            recorded = (lock.get("sections") or {}).get("measurement-model") or {}
+            if recorded.get("input_hash") != treatment_hash:
+                return bundle
+            continue
+        if anchor is None:
+            if cand.commit is not None:
+                return bundle
+            continue
+        made = bundle.triple.code if bundle.triple else None
+        if made and gitutil.commit_id(repo, made):
+            if _precedes(repo, made, anchor, strictly=True):
+                return bundle
+        elif cand.commit is not None and _precedes(repo, cand.commit, anchor, strictly=False):
+            return bundle
     return None
 
 
 def treatment_events(
     repo: Path,
-    previous: tuple[Bundle, str] | None,
     results: list[dict[str, Any]],
     treatment_paths: list[str],
+    treatment_hash: str | None,
 ) -> list[dict[str, Any]]:
-    """Controls that failed in the previous evidence and pass now, anchored to the treatment."""
-    if not previous:
+    """Controls that failed in the evidence made before the treatment in force and pass now
+    (ISO/IEC 23894 6.5: the treatment's effect, measured). Each event names the treatment
+    commit it is anchored to (`anchored_commit`, null for a treatment not yet committed) and
+    the commit the earlier evidence was made at (`previous_commit`)."""
+    anchor = treatment_anchor(repo, treatment_paths)
+    baseline = baseline_evidence(repo, treatment_hash, anchor)
+    if baseline is None:
         return []
-    before = {r.control_id: r for r in previous[0].control_results}
-    anchor = gitutil.last_commit_touching(repo, treatment_paths)
+    before = {r.control_id: r for r in baseline.control_results}
     events = []
     for r in results:
         old = before.get(r["control_id"])
         if old and old.passed is False and r["passed"]:
-            event = {
-                "control_id": r["control_id"],
-                "risk_id": r["risk_id"],
-                "from": {"passed": False, "actual_value": old.actual_value},
-                "to": {"passed": True, "actual_value": r["actual_value"]},
-                "threshold": r["threshold"],
-                "operator": r["operator"],
-                "previous_evidence": previous[1],
-            }
-            if anchor:
-                event["treatment_commit"], event["treatment_subject"] = anchor
-            events.append(event)
+            events.append(
+                {
+                    "control_id": r["control_id"],
+                    "risk_id": r["risk_id"],
+                    "kind": "Treatment",
+                    "previous_value": old.actual_value,
+                    "current_value": r["actual_value"],
+                    "anchored_commit": anchor,
+                    "previous_commit": baseline.triple.code if baseline.triple else None,
+                }
+            )
     return events

@@ -95,6 +95,16 @@ def last_commit_touching(repo: Path, paths: list[str]) -> tuple[str, str] | None
     return sha, subject
 
 
+def is_ancestor(repo: Path, earlier: str, later: str) -> bool:
+    """Whether commit ``earlier`` is ``later`` or one of its ancestors."""
+    return _run(repo, ("merge-base", "--is-ancestor", earlier, later)).returncode == 0
+
+
+def commit_id(repo: Path, rev: str) -> str | None:
+    """The full id of the commit ``rev`` names, or None when it names none in ``repo``."""
+    return git(repo, "rev-parse", "-q", "--verify", f"{rev}^{{commit}}", check=False) or None
+
+
 def identity(repo: Path) -> tuple[str, str]:
     """The configured user.name and user.email (may be empty)."""
     name = git(repo, "config", "user.name", check=False)

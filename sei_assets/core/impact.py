@@ -25,12 +25,12 @@ FRAMEWORK_FRIA = "eu/ai-act@2024#art-27"
 
 def _risk_state(entry: dict[str, Any] | None) -> dict[str, Any]:
     """Level and cycle of one risk from the bundle's risk_analysis entry (None when absent)."""
-    from sei_assets.core.risk import current_level
+    from sei_assets.core.risk import effective_residual
 
     if not entry:
         return {"inherent_level": None, "residual_level": None, "level": None, "cycle": None}
     cycle = (entry.get("cycle") or {}).get("status")
-    level = current_level(entry) if cycle and "inherent_overall" in entry else None
+    level = effective_residual(entry) if cycle and "inherent_overall" in entry else None
     return {
         "inherent_level": entry.get("inherent_overall"),
         "residual_level": entry.get("residual_overall"),

@@ -26,6 +26,9 @@ class ClauseSpec(_Strict):
     title: str
     cycle_phase: str
     rule: str | dict[str, Any] | None = None
+    #: The rule's basis in words: which evidence makes the clause covered, covered_attested,
+    #: partial or gap (the order of kinds is conformance's: criterion, citations, artifact).
+    basis: str | None = None
 
 
 class StandardCatalogue(_Strict):

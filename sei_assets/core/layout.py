@@ -21,6 +21,8 @@ IMPACT = "impact.json"
 BACKLOG = "risk_backlog.json"
 RELEASE = "release.json"
 SIG_SUFFIX = ".sig"
+#: The compiled OSCAL plan when the manifest's `oscal.assessment_plan` names none.
+PLAN_DEFAULT = "assessment_plan.oscal.yaml"
 #: The lock at the repository root, by this engine's and the reference's earlier names.
 LOCK_NAME = "sei.lock"
 LOCK_NAMES = ("sei.lock", "venth.lock", "froga.lock")

@@ -16,7 +16,7 @@ from typing import Any
 
 from sei_assets.core.errors import SeiError
 from sei_assets.core.fsutil import atomic_write, sha256_file
-from sei_assets.core.layout import LOCK_NAME, LOCK_NAMES  # noqa: F401
+from sei_assets.core.layout import LOCK_NAME, LOCK_NAMES, PLAN_DEFAULT  # noqa: F401
 
 SCHEMA = "venturalitica.ai/v1alpha1"
 DRIFT_CLASS = {"scope": "A", "impl": "B", "data": "C"}
@@ -97,6 +97,10 @@ def section_inputs(repo: Path, manifest_path: Path, raw: dict[str, Any]) -> Inpu
     script = (raw.get("eval") or {}).get("script")
     if script and (repo / script).is_file():
         treatment = sorted({*treatment, repo / script})
+    # The compiled plan is the manifest's risk program rendered (scope, not treatment), even
+    # when the pipeline reads it: a re-compile is no treatment.
+    plan = (raw.get("oscal") or {}).get("assessment_plan") or PLAN_DEFAULT
+    treatment = [f for f in treatment if f != repo / plan]
     hashes = {
         "classification": _digest(_canonical(scope_cls)),
         "data_governance": _digest(croissant.read_bytes())

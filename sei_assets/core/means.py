@@ -24,8 +24,16 @@ def authority(standard_id: str) -> str | None:
     return None
 
 
-def _article_key(article: str) -> tuple[int, str]:
-    return (int(article), "") if article.isdigit() else (10**6, article)
+POST_MARKET_FROM = 72  # EU AI Act Chapter IX (post-market monitoring, incidents) starts here
+
+
+def _article_key(article: str) -> tuple[int, int, str]:
+    """The order of the list: the requirements for high-risk systems and any other article the
+    measures cite (by number, then named ones such as `ext`), post-market articles last."""
+    if not article.isdigit():
+        return (0, 10**6, article)
+    number = int(article)
+    return (1 if number >= POST_MARKET_FROM else 0, number, "")
 
 
 def means_of_conformance(manifest: Manifest, results: list[ControlResult]) -> list[dict[str, Any]]:

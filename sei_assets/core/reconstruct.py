@@ -6,9 +6,10 @@ system, payload}``; the payload keeps the reference's fields:
 - ``system_name``;
 - ``snapshots``: every commit that changed the evidence bundle (``bundle.json`` under ``.sei/``,
   ``.venth/`` or ``.froga/``), oldest first: ``sha``, ``date`` (UTC, ``+00:00``), ``subject``;
-- ``risks``: each risk with measured controls in the latest bundle: ``risk_id``,
-  ``identified_sha`` / ``identified_date`` (UTC, ``Z``) of the first commit whose manifest names
-  it, ``provenance``, and ``assessment`` (its ``risk_analysis`` entry in the latest bundle);
+- ``risks``: each risk with measured controls in the latest bundle, in risk id order:
+  ``risk_id``, ``identified_sha`` / ``identified_date`` (UTC, ``Z``) of the first commit whose
+  manifest names it, ``provenance``, and ``assessment`` (its ``risk_analysis`` entry in the
+  latest bundle);
 - ``approval``: the latest approval (``approver``, ``sha``, ``date``, ``stale``) or null;
 - ``lifecycle``: see :func:`sei_assets.core.governance.lifecycle`;
 
@@ -293,7 +294,10 @@ def _risks(
     if not latest:
         return []
     measured = {r.get("risk_id") for r in latest.get("control_results") or []}
-    analysis = [a for a in latest.get("risk_analysis") or [] if a.get("risk_id") in measured]
+    analysis = sorted(
+        (a for a in latest.get("risk_analysis") or [] if a.get("risk_id") in measured),
+        key=lambda a: a["risk_id"],
+    )
     identified = _identified(repo, [a["risk_id"] for a in analysis], blobs)
     risks = []
     for entry in analysis:
@@ -515,9 +519,8 @@ def _engine_anchor(
 
 
 def _anchors(bundle: dict[str, Any], cid: str) -> list[str]:
-    """The treatment commits the engine recorded for ``cid`` in ``bundle``."""
-    return [
-        e["treatment_commit"]
-        for e in bundle.get("treatment_events") or []
-        if e.get("control_id") == cid and e.get("treatment_commit")
-    ]
+    """The treatment commits the engine recorded for ``cid`` in ``bundle`` (`anchored_commit`;
+    earlier bundles of this engine named it `treatment_commit`)."""
+    events = [e for e in bundle.get("treatment_events") or [] if e.get("control_id") == cid]
+    found = (e.get("anchored_commit") or e.get("treatment_commit") for e in events)
+    return [a for a in found if a]

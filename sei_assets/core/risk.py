@@ -1,5 +1,32 @@
 """Risk analysis: inherent and residual levels per dimension against the appetite, cycle status,
 priority, and the overall residual against its criterion (ISO/IEC 23894 6.4, prEN 18228 cl. 10).
+
+The rules, stated once:
+
+- **Level** of a cell: likelihood x impact on the 5x5 matrix (scores 1..25, banded by `BANDS`).
+  A risk's `inherent_overall` is the highest level over its dimensions; when a treatment declares
+  a `residual_likelihood` (the most likely one if several do), `residual_overall` is the highest
+  level of that likelihood over the same impacts (ISO/IEC 23894 6.5.3: the residual risk the
+  treatment plan is meant to leave).
+- **Cycle**: `open` when one of the risk's blocking controls fails (the treatment is not yet
+  effective), `closed` when it has measured controls and no blocking one fails (6.5: treatment
+  confirmed; `control_confirmed` says whether every control passes), `monitored` when it has no
+  measured control (declared or post-market measures only: 6.6 monitoring).
+- **Priority** (6.4.4, risk evaluation: the analysis compared with the criteria to decide which
+  risks are treated first) is a total order 1..n over the declared risks, sorted by, in turn:
+  1. the cycle: `open` before `monitored` before `closed` (a failing blocking control is
+     evidence that an exceedance is not under control; a confirmed treatment is last);
+  2. the inherent level, highest first (the magnitude the evaluation weighs);
+  3. whether any dimension's inherent level exceeds its appetite (`requires_treatment`) first;
+  4. tie-break: the risk id, in code-point order (ids are unique, so the order is total and does
+     not depend on where a risk is declared).
+- **Effective residual** of a risk: its `residual_overall` when a treatment declares one, else its
+  `inherent_overall` (an untreated risk keeps its inherent level).
+- **Overall residual** (prEN 18228 cl. 10, ISO/IEC 23894 6.5): `level` is the highest effective
+  residual over all risks (NEGLIGIBLE with none), `evaluation` compares it with
+  `overall_residual_criterion` (`exceeds` only when strictly above), and `contributing` lists, in
+  declaration order, exactly the risks whose effective residual equals that level: a risk below
+  the overall level cannot be what makes it.
 """
 
 from __future__ import annotations
@@ -47,7 +74,7 @@ def _residual_likelihood(treats: list) -> str | None:
 def analyse(program: RiskProgram, results: list[ControlResult]) -> list[dict[str, Any]]:
     """The bundle's `risk_analysis`: one entry per declared risk, with its priority."""
     entries = []
-    for index, risk in enumerate(program.risks):
+    for risk in program.risks:
         residual_l = _residual_likelihood(risk.treat)
         dims = []
         for dim, impact in risk.impact.items():
@@ -87,39 +114,33 @@ def analyse(program: RiskProgram, results: list[ControlResult]) -> list[dict[str
         entry["requires_treatment"] = any(d["inherent_eval"] == "exceeds" for d in dims)
         entry["control_confirmed"] = bool(mine) and all(r.passed for r in mine)
         entry["cycle"] = {"status": cycle}
-        entry["_order"] = (
-            CYCLE_ORDER[cycle],
-            -rank(entry["inherent_overall"]),
-            not entry["requires_treatment"],
-            index,
-        )
         entries.append(entry)
-    for priority, entry in enumerate(sorted(entries, key=lambda e: e["_order"]), start=1):
-        entry["priority"] = priority
-    for entry in entries:
-        del entry["_order"]
+    for position, entry in enumerate(sorted(entries, key=_priority_key), start=1):
+        entry["priority"] = position
     return entries
 
 
-def current_level(entry: dict[str, Any]) -> str:
-    """A risk's level now: its residual once its controls confirm the treatment, else inherent."""
-    if "residual_overall" in entry and entry["cycle"]["status"] == "closed":
-        return entry["residual_overall"]
-    return entry["inherent_overall"]
+def _priority_key(entry: dict[str, Any]) -> tuple[int, int, bool, str]:
+    """The sort key of the priority rule (see the module docstring)."""
+    return (
+        CYCLE_ORDER[entry["cycle"]["status"]],
+        -rank(entry["inherent_overall"]),
+        not entry["requires_treatment"],
+        entry["risk_id"],
+    )
+
+
+def effective_residual(entry: dict[str, Any]) -> str:
+    """A risk's residual when a treatment declares one, else its inherent level."""
+    return entry.get("residual_overall") or entry["inherent_overall"]
 
 
 def overall_residual(program: RiskProgram, analysis: list[dict[str, Any]]) -> dict[str, Any]:
-    """The highest current level over all risks, against `overall_residual_criterion`."""
+    """The highest effective residual over all risks, against `overall_residual_criterion`,
+    with exactly the risks at that level as `contributing`."""
     criterion = program.overall_residual_criterion
-    if not analysis:
-        return {
-            "level": "NEGLIGIBLE",
-            "criterion": criterion,
-            "evaluation": "within",
-            "contributing": [],
-        }
-    levels = {e["risk_id"]: current_level(e) for e in analysis}
-    top = highest(list(levels.values()))
+    levels = {e["risk_id"]: effective_residual(e) for e in analysis}
+    top = highest(list(levels.values())) if levels else "NEGLIGIBLE"
     return {
         "level": top,
         "criterion": criterion,

@@ -99,10 +99,16 @@ class OverallResidual(Record):
 
 
 class TreatmentEvent(Record):
-    """A control that failed in the previous evidence and passes now."""
+    """A control that failed in the evidence made before the treatment in force and passes
+    now: the values before and now, the treatment commit, the commit of the earlier evidence."""
 
     control_id: str
-    treatment_commit: str | None = None
+    risk_id: str | None = None
+    kind: str | None = None
+    previous_value: Number | None = None
+    current_value: Number | None = None
+    anchored_commit: str | None = None
+    previous_commit: str | None = None
 
 
 class Triple(Record):
