@@ -327,7 +327,9 @@ def verify(
         if pubkey:
             p = Path(pubkey)
             pinned = p.read_text().strip() if p.is_file() else pubkey.strip()
-        verdict = signing.verify_evidence(repo, pinned)
+        # no PUBKEY.txt (as in many of the reference's repositories): a key already trusted
+        # for the system verifies it, and the trust decision below still judges that key
+        verdict = signing.verify_evidence(repo, pinned or trust.known_key(repo))
         trusted = trust.decide(verdict, pinned is not None, accept_new_key)
         current = trust.currency(repo, verdict.index, trusted.older)
     except SeiError as exc:
@@ -470,7 +472,9 @@ def retire(
 
 @app.command()
 def lifecycle(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
-    """The lifecycle state from the decisions in git history (and whether an approval is stale)."""
+    """The lifecycle state from the decisions in git history, trailers and committed decision
+    records (`.sei/lifecycle/*.json`, the reference's `.venth/` and `.froga/` ones), and whether
+    an approval is stale."""
     from sei_assets.core import governance
 
     state = _call(governance.lifecycle, repo)
@@ -480,6 +484,8 @@ def lifecycle(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
     line = f"lifecycle: {state['state']}"
     if state.get("by"):
         line += f" by {state['by']} ({str(state.get('sha', ''))[:12]}, {state.get('date')})"
+    if state.get("record"):
+        line += f"; recorded in {state['record']}"
     if state.get("stale"):
         line += f" — STALE: {state.get('stale_reason', 'the evidence changed after it')}"
     out.print(line)
