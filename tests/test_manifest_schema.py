@@ -359,3 +359,25 @@ def test_unknown_keys_inside_free_mappings_are_not_extensions(tmp_path: Path) ->
     doc["artifacts"] = {"model": {"kind": "logreg", "whatever": True}}
     loaded = load_manifest(_write(tmp_path, doc))
     assert loaded.extensions == []
+
+
+def test_a_misuse_naming_a_risk_not_declared_yet_is_a_warning(tmp_path: Path) -> None:
+    """As in the reference's quickstart before its risks are written: the misuse is declared,
+    it counts as unaddressed, and a near miss of a declared risk id stays an error."""
+    doc = manifest("schema")
+    doc["system"]["potential_misuses"] = [
+        {"id": "mu.later", "description": "x", "addressed_by": ["risk.declared-later"]}
+    ]
+    path = _write(tmp_path, doc)
+    loaded = load_manifest(path)
+    line = _line_of(path, "- risk.declared-later")
+    assert loaded.warnings() == [
+        f"{path}:{line}: system.potential_misuses[0].addressed_by[0]: names risk "
+        "'risk.declared-later', which no risk declares (yet): misuse 'mu.later' counts as not "
+        "addressed by it"
+    ]
+    act = conformance.project(loaded, {"system_name": "schema"}, "iso/23894@2023")
+    assert act["payload"]["clauses"]  # the projection runs on it
+    doc["system"]["potential_misuses"][0]["addressed_by"] = ["risk.unfiar"]
+    e, _ = _refused(tmp_path, doc)
+    assert e.suggestion == "risk.unfair"

@@ -472,10 +472,13 @@ class LoadedManifest(BaseModel):
     data: dict[str, Any]
     manifest: Manifest
     extensions: list[Extension] = Field(default_factory=list)
+    #: Warnings of the cross-key rules (a misuse naming a risk not declared yet).
+    notices: list[str] = Field(default_factory=list)
 
     def warnings(self) -> list[str]:
-        """One warning per unknown key kept (file, line, key path)."""
-        return [x.warning(self.path) for x in self.extensions]
+        """What `sei compile` and `sei run` warn about: each unknown key kept (file, line, key
+        path), then the cross-key notices."""
+        return [x.warning(self.path) for x in self.extensions] + list(self.notices)
 
     @property
     def repo(self) -> Path:
@@ -517,8 +520,10 @@ def load_manifest(repo_or_file: Path) -> LoadedManifest:
         manifest = Manifest.model_validate(known)
     except ValidationError as exc:
         raise _located(path, exc, lines) from None
-    _check_program(path, manifest, lines)
-    return LoadedManifest(path=path, raw=raw, data=data, manifest=manifest, extensions=extensions)
+    notices = _check_program(path, manifest, lines)
+    return LoadedManifest(
+        path=path, raw=raw, data=data, manifest=manifest, extensions=extensions, notices=notices
+    )
 
 
 #: A list of the manifest whose items have an ``id`` -> what an item is called in the evidence.
@@ -720,8 +725,11 @@ def _located(path: Path, exc: ValidationError, lines: dict[tuple, int]) -> Manif
     return ManifestError(path, key_path(loc), expected, _line_for(loc, lines), suggestion)
 
 
-def _check_program(path: Path, manifest: Manifest, lines: dict[tuple, int]) -> None:
-    """Cross-key rules: unique risk and measure ids, misuses naming declared risks."""
+def _check_program(path: Path, manifest: Manifest, lines: dict[tuple, int]) -> list[str]:
+    """Cross-key rules: unique risk and measure ids; a misuse naming a risk id that is a near
+    miss of a declared one is an error, one naming a risk not declared (yet: a manifest is
+    written a piece at a time) a warning, returned, and the misuse counts as unaddressed."""
+    notices: list[str] = []
     risk_ids: set[str] = set()
     measure_ids: dict[str, str] = {}
     risks = manifest.risk.risks if manifest.risk else []
@@ -752,12 +760,21 @@ def _check_program(path: Path, manifest: Manifest, lines: dict[tuple, int]) -> N
         for j, rid in enumerate(misuse.addressed_by):
             if rid not in risk_ids:
                 loc = ("system", "potential_misuses", i, "addressed_by", j)
-                close = difflib.get_close_matches(rid, sorted(risk_ids), n=1, cutoff=0.6)
+                line = _line_for(loc, lines)
+                close = near_miss(rid, sorted(risk_ids))
+                if close is None:
+                    where = f"{path}:{line}" if line else str(path)
+                    notices.append(
+                        f"{where}: {key_path(loc)}: names risk '{rid}', which no risk declares "
+                        f"(yet): misuse '{misuse.id}' counts as not addressed by it"
+                    )
+                    continue
                 raise ManifestError(
                     path,
                     key_path(loc),
                     f"names risk '{rid}', which no risk declares: expected one of "
                     f"{', '.join(sorted(risk_ids)) or '(no risks declared)'}",
-                    _line_for(loc, lines),
-                    close[0] if close else None,
+                    line,
+                    close,
                 )
+    return notices
