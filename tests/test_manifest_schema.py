@@ -381,3 +381,31 @@ def test_a_misuse_naming_a_risk_not_declared_yet_is_a_warning(tmp_path: Path) ->
     doc["system"]["potential_misuses"][0]["addressed_by"] = ["risk.unfiar"]
     e, _ = _refused(tmp_path, doc)
     assert e.suggestion == "risk.unfair"
+
+
+def test_the_readme_lists_every_manifest_key() -> None:
+    """The schema tables of the README name every key of every section of the model."""
+    from pydantic import BaseModel
+
+    from sei_assets.core import manifest as model
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## The manifest") : readme.index("## The command line")]
+    todo: list[type[BaseModel]] = [model.Manifest]
+    seen: set[type[BaseModel]] = set()
+    missing = []
+    while todo:
+        cls = todo.pop()
+        if cls in seen:
+            continue
+        seen.add(cls)
+        for name, field in cls.model_fields.items():
+            key = field.alias or name
+            if f"`{key}`" not in section and f"`{key}[]`" not in section:
+                missing.append(f"{cls.__name__}.{key}")
+            inner = model._inner_model(field.annotation)
+            if inner is not None:
+                todo.append(inner)
+    assert not missing
+    for stage in PLAN_PHASES:
+        assert f"`{stage}`" in section, stage
