@@ -67,7 +67,7 @@ def test_a_bad_manifest_shows_as_a_failed_check_and_spares_the_others(tmp_path: 
     for d in (good, bad):
         d.mkdir()
         shutil.copy(LOAN / "sei.yaml", d / "sei.yaml")
-    text = (bad / "sei.yaml").read_text().replace("risk:", "risk:\n  apetite_typo: 1", 1)
+    text = (bad / "sei.yaml").read_text().replace("risk:", "risk:\n  apetite: 1", 1)
     (bad / "sei.yaml").write_text(text)
     registry = _registry(tmp_path, {"good": {"repo": str(good)}, "bad": {"repo": str(bad)}})
     defs = build_definitions(load_registry(registry))
@@ -84,7 +84,7 @@ def test_a_bad_manifest_shows_as_a_failed_check_and_spares_the_others(tmp_path: 
     (evaluation,) = result.get_asset_check_evaluations()
     assert evaluation.check_name == "manifest_valid" and not evaluation.passed
     error = evaluation.metadata["error"].value
-    assert "bad/sei.yaml:" in error and "apetite_typo" in error
+    assert "bad/sei.yaml:" in error and "apetite" in error and "did you mean 'appetite'" in error
 
 
 def test_a_malformed_scenario_file_does_not_take_the_location_down(tmp_path: Path) -> None:

@@ -117,6 +117,12 @@ def _signed_doc(fn: Any, repo: Path, as_json: bool, *args: Any) -> dict[str, Any
     return doc | {"_path": path}
 
 
+def _warn_extensions(loaded: Any) -> None:
+    """One warning on stderr per unknown manifest key kept (file, line, key path)."""
+    for line in loaded.warnings():
+        err.print(f"warning: {line}", markup=False)
+
+
 @app.command()
 def compile(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
     """Compile the risk program into the OSCAL plan (a Dagster run on the local instance)."""
@@ -124,6 +130,7 @@ def compile(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
 
     try:
         loaded = load_manifest(repo)
+        _warn_extensions(loaded)
         from sei_assets.core.controls import compile_controls
         from sei_assets.core.oscal import plan_path
         from sei_assets.defs.launch import materialize_system
@@ -148,6 +155,7 @@ def compile(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
                 "control_count": len(controls),
                 "controls": [c.control_id for c in controls],
                 "monitoring": monitoring,
+                "manifest_extensions": [x.to_json() for x in loaded.extensions],
             }
         )
         return
@@ -162,10 +170,10 @@ def _control_table(bundle: Any) -> Table:
     table = Table(title=f"controls of {bundle.system_name}")
     for col in CONTROL_TABLE:
         table.add_column(col)
-    for row, passed in control_table(bundle.control_results):
-        colour = "green" if passed else "red"
+    colours = {"pass": "green", "fail": "red", "monitored": "cyan"}
+    for row, tone in control_table(bundle.control_results):
         cells = [row[c] for c in CONTROL_TABLE]
-        cells[-1] = f"[{colour}]{cells[-1]}[/]"
+        cells[-1] = f"[{colours[tone]}]{cells[-1]}[/]"
         table.add_row(*cells)
     return table
 
@@ -199,7 +207,7 @@ def run(
 
     bundle_path = evidence_dir(repo) / BUNDLE
     try:
-        load_manifest(repo)
+        _warn_extensions(load_manifest(repo))
         with runlock.repo_lock(repo, wait=not no_wait, notify=lambda m: err.print(f"note: {m}")):
             from sei_assets.defs.launch import materialize_system
 
@@ -462,7 +470,9 @@ def retire(
 
 @app.command()
 def lifecycle(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
-    """The lifecycle state from the decisions in git history (and whether an approval is stale)."""
+    """The lifecycle state from the decisions in git history, trailers and committed decision
+    records (`.sei/lifecycle/*.json`, the reference's `.venth/` and `.froga/` ones), and whether
+    an approval is stale."""
     from sei_assets.core import governance
 
     state = _call(governance.lifecycle, repo)
@@ -472,6 +482,8 @@ def lifecycle(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
     line = f"lifecycle: {state['state']}"
     if state.get("by"):
         line += f" by {state['by']} ({str(state.get('sha', ''))[:12]}, {state.get('date')})"
+    if state.get("record"):
+        line += f"; recorded in {state['record']}"
     if state.get("stale"):
         line += f" — STALE: {state.get('stale_reason', 'the evidence changed after it')}"
     out.print(line)

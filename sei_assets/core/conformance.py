@@ -48,7 +48,8 @@ else partial) and ``any_of`` (the strongest decision):
 ``treatment_events`` a failed control passes after a treatment (corrective action recorded)
 ``data_governance`` the dataset documented (Croissant) in the bundle
 ``monitoring``      review_interval or lifecycle monitoring measures (``require_art72: true``:
-                    only a plan with trigger, frequency and Art. 72 citation is covered)
+                    only a measure's post-market plan with trigger, frequency and Art. 72
+                    citation is covered)
 ``signed_bundle``   a signed evidence bundle exists
 ``bom``             a component inventory (CycloneDX BOM) in the signed bundle
 ``approval``        management approval recorded and not stale
@@ -335,18 +336,8 @@ def _data_governance(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
 
 
 def _art72_plans(ctx: Context) -> list[str]:
-    """Monitoring measures with the three legs of an Art. 72 plan (trigger, frequency, citation)."""
-    found = []
-    for risk in (ctx.loaded.data.get("risk") or {}).get("risks") or []:
-        for treat in risk.get("treat") or []:
-            for m in treat.get("measures") or []:
-                lifecycle = m.get("lifecycle") or []
-                lifecycle = [lifecycle] if isinstance(lifecycle, str) else lifecycle
-                if "monitoring" in lifecycle and all(
-                    m.get(k) for k in ("trigger", "frequency", "art72_citation")
-                ):
-                    found.append(str(m.get("id")))
-    return found
+    """Measures with a complete post-market plan (trigger, frequency, Art. 72 citation)."""
+    return [m.id for _r, m in ctx.manifest.measures if m.plan is not None and m.plan.complete]
 
 
 def _monitoring(ctx: Context, _c: str, params: dict[str, Any]) -> Outcome:

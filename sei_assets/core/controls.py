@@ -11,14 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sei_assets.core.constraint import SYMBOLS, holds
-from sei_assets.core.manifest import Manifest, parse_constraint
-
-ENFORCEMENT_MODE = {"gate": "block", "audit": "warn"}
+from sei_assets.core.manifest import ENFORCEMENT_MODE, Manifest, parse_constraint
 
 
 @dataclass(frozen=True)
 class Control:
-    """A compiled control: one non-monitoring measure of the risk program."""
+    """A compiled control: one measure of the risk program with an ex-ante lifecycle stage."""
 
     control_id: str
     metric_key: str
@@ -36,10 +34,18 @@ class Control:
     frameworks: tuple[str, ...] = ()
     standard_clauses: tuple[str, ...] = ()
     inputs: tuple[tuple[str, str], ...] = ()
+    #: The measure's further plan phases (a control may apply in several: the SDK reads the
+    #: repeated `lifecycle_phase` prop as a list).
+    extra_phases: tuple[str, ...] = ()
 
     @property
     def blocking(self) -> bool:
         return self.enforcement_mode == "block"
+
+    @property
+    def phases(self) -> tuple[str, ...]:
+        """Every plan phase of the control, the first one first."""
+        return (self.lifecycle_phase, *self.extra_phases)
 
     def holds(self, value: float) -> bool:
         """Whether ``value`` satisfies this control's constraint."""
@@ -54,7 +60,7 @@ class Control:
             ("severity", self.severity),
             ("enforcement_mode", self.enforcement_mode),
             ("evaluation_method", self.evaluation_method),
-            ("lifecycle_phase", self.lifecycle_phase),
+            *(("lifecycle_phase", p) for p in self.phases),
             ("risk_id", self.risk_id),
             ("control_tier", self.control_tier or ""),
             ("article", self.article or ""),
@@ -66,7 +72,7 @@ class Control:
 
 
 def compile_controls(manifest: Manifest) -> list[Control]:
-    """The controls of the risk program: every measure not declared for monitoring only."""
+    """The controls of the risk program: every measure not declared for post-market only."""
     controls = []
     for risk, measure in manifest.measures:
         if measure.is_monitoring:
@@ -82,7 +88,7 @@ def compile_controls(manifest: Manifest) -> list[Control]:
                 severity=measure.severity,
                 enforcement_mode=ENFORCEMENT_MODE[measure.enforcement],
                 evaluation_method=measure.evaluation,
-                lifecycle_phase=measure.phases[0] if measure.phases else "validation",
+                lifecycle_phase=measure.phases[0],
                 risk_id=risk.id,
                 risk_title=risk.title,
                 control_tier=measure.control_tier or "protective",
@@ -90,6 +96,7 @@ def compile_controls(manifest: Manifest) -> list[Control]:
                 frameworks=tuple(measure.frameworks),
                 standard_clauses=tuple(measure.standard_clauses),
                 inputs=tuple(measure.inputs.items()),
+                extra_phases=tuple(measure.phases[1:]),
             )
         )
     return controls
@@ -124,6 +131,8 @@ class ControlResult:
             "risk_id": c.risk_id,
             "article": c.article,
         }
+        if c.extra_phases:
+            out["lifecycle_phases"] = list(c.phases)
         if c.frameworks:
             out["frameworks"] = list(c.frameworks)
         if self.power is not None:
@@ -228,12 +237,20 @@ def gate_failures(results: list[ControlResult]) -> list[str]:
 CONTROL_TABLE = ("control", "metric", "actual", "constraint", "mode", "result")
 
 
-def control_table(control_results: list[Any]) -> list[tuple[dict[str, str], bool]]:
+def control_table(control_results: list[Any]) -> list[tuple[dict[str, str], str]]:
     """The bundle's control results (`model.ControlResult`) as table rows (columns
-    `CONTROL_TABLE`) with whether each passed: the one rendering the CLI and the UI show."""
+    `CONTROL_TABLE`) with each row's tone: ``pass``, ``fail`` (it blocks or warns) or
+    ``monitored`` (evaluated and reported, never a failure: `core.gate`). The one rendering the
+    CLI and the UI show."""
+    from sei_assets.core.gate import alarm
+
     rows = []
     for r in control_results:
-        result = "PASS" if r.passed else "FAIL"
+        monitored = r.enforcement_mode == "monitor"
+        if monitored:
+            result = "MONITORED: " + ("within" if r.passed else "outside") + " the threshold"
+        else:
+            result = "PASS" if r.passed else "FAIL"
         if r.underpowered:
             result += " (underpowered)"
         if r.failure:
@@ -246,5 +263,6 @@ def control_table(control_results: list[Any]) -> list[tuple[dict[str, str], bool
             "mode": r.enforcement_mode,
             "result": result,
         }
-        rows.append((row, bool(r.passed)))
+        tone = "fail" if alarm(r.enforcement_mode, r.passed) else "pass"
+        rows.append((row, "monitored" if monitored else tone))
     return rows

@@ -225,6 +225,8 @@ def evaluate(
         bundle["post_market_measures"] = post_market
     if m.roles:
         bundle["roles"] = [r.model_dump() for r in m.roles]
+    if loaded.extensions:  # unknown manifest keys, kept where they are; no verdict reads them
+        bundle["manifest_extensions"] = [x.to_json() for x in loaded.extensions]
     return Bundle.model_validate(bundle), results, bom_text, inputs
 
 

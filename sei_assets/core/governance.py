@@ -21,7 +21,10 @@ Lifecycle: ``draft`` (no decision), then the latest of ``requested``, ``approved
 the state; the latest one is reported as ``last_review``. An approval is *stale* when a commit
 after it changed the evidence bundle (``bundle.json`` under ``.sei/``, ``.venth/`` or
 ``.froga/``), or when the working tree's bundle differs from the one committed at the approval.
-No Dagster here.
+Decisions may also be records, one JSON file per decision committed under ``lifecycle/`` of an
+evidence folder (``.sei/lifecycle/*.json``, ``.venth/...``, ``.froga/...``), as the reference
+engine keeps them (the format is inferred; no sample of it is public): see :func:`records`.
+They are merged with the trailers by date. No Dagster here.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from sei_assets.core.layout import BUNDLE, EVIDENCE_DIR, LEGACY_DIRS
 
 if TYPE_CHECKING:
     from sei_assets.core.model import Bundle
-from sei_assets.core.gitutil import blob_at, git_text, has_head, object_id  # noqa: F401
+from sei_assets.core.gitutil import blob_at, git, git_text, has_head, object_id  # noqa: F401
 
 PREFIXES = ("Sei", "Venth", "Froga")
 #: decision kind -> the trailer key this engine writes.
@@ -243,10 +246,11 @@ def staleness(repo: Path, sha: str) -> str | None:
 
 
 def decisions(repo: Path, head_known: bool = False) -> list[dict[str, Any]]:
-    """Every decision in the history of HEAD, oldest first.
+    """Every decision in the history of HEAD, oldest first: the trailers and the records.
 
     Each: ``kind``, ``by``, ``sha``, ``date`` (committer date, UTC, ``Z``), ``subject``,
-    ``reason`` (or None), ``residual_accepted`` (or None) and ``trailer`` (the key as written).
+    ``reason`` (or None), ``residual_accepted`` (or None) and ``trailer`` (the key as written;
+    None for a record, which has ``record``: its file, see :func:`records`).
     ``head_known``: the caller already checked :func:`has_head` (two git runs fewer).
     """
     repo = Path(repo)
@@ -292,7 +296,168 @@ def decisions(repo: Path, head_known: bool = False) -> list[dict[str, Any]]:
                     "trailer": key,
                 }
             )
-    return found
+    kept = records(repo)
+    if not kept:
+        return found
+    import heapq
+
+    # the trailers in history order, the records by date: merged by date, each order kept
+    return list(heapq.merge(found, kept, key=lambda d: d["date"]))
+
+
+#: Where decision records live: ``lifecycle/`` of each evidence folder.
+RECORD_DIRS = tuple(f"{d}/lifecycle" for d in (EVIDENCE_DIR, *LEGACY_DIRS))
+#: A record's field -> the names it may go by (first found wins).
+_RECORD_FIELDS = {
+    "kind": ("decision", "kind", "action", "event", "state", "status", "type"),
+    "by": (
+        "by",
+        "actor",
+        "decided_by",
+        "approver",
+        "approved_by",
+        "requested_by",
+        "reviewer",
+        "author",
+        "who",
+    ),
+    "date": ("date", "decided_at", "at", "timestamp", "time", "created_at", "when"),
+    "sha": ("commit", "sha", "git_sha", "git_commit", "revision"),
+    "reason": ("reason", "rationale", "comment", "justification"),
+    "residual_accepted": ("residual_accepted", "residual-accepted", "residual"),
+    "subject": ("subject", "message", "title", "summary"),
+}
+#: A record's decision word (lower case, ``-`` and spaces as ``_``) -> the decision kind.
+_RECORD_KINDS = {
+    **{
+        w: "request"
+        for w in (
+            "request",
+            "requested",
+            "approval_requested",
+            "request_approval",
+            "approval_request",
+            "submitted",
+            "submit",
+        )
+    },
+    **{w: "approve" for w in ("approve", "approved", "approval", "accepted")},
+    **{w: "review" for w in ("review", "reviewed", "periodic_review")},
+    **{w: "reject" for w in ("reject", "rejected", "rejection")},
+    **{w: "retire" for w in ("retire", "retired", "retirement", "decommissioned")},
+}
+
+
+def records(repo: Path) -> list[dict[str, Any]]:
+    """The decision records committed at HEAD under `RECORD_DIRS`, oldest first.
+
+    A record is a JSON object (a file may hold a list of them) read tolerantly: the decision
+    (``decision``/``kind``/``state``..., e.g. ``approved``), who decided (``by``/``actor``..., a
+    ``Name <email>`` text or ``{name, email}``), when (``date``/``at``/``timestamp``: ISO 8601 or
+    unix seconds; else the date of the commit that added the file), the commit it decides on
+    (``commit``/``sha``; else the commit that added the file), ``reason``, ``residual_accepted``
+    and ``subject``; other fields are ignored. Each comes out as :func:`decisions` gives a
+    trailer, with ``record`` naming the file. A record that says no decision is refused,
+    naming the file and the field.
+    """
+    import json
+
+    repo = Path(repo)
+    listed = git_text(repo, "ls-tree", "-r", "--name-only", "HEAD", "--", *RECORD_DIRS)
+    out: list[dict[str, Any]] = []
+    for rel in sorted(p for p in listed.splitlines() if p.endswith(".json")):
+        raw = blob_at(repo, "HEAD", rel) or b""
+        try:
+            doc = json.loads(raw)
+        except ValueError as exc:
+            raise SeiError(f"{repo / rel}: a lifecycle record, not valid JSON: {exc}") from None
+        items = doc if isinstance(doc, list) else [doc]
+        added = git_text(
+            repo, "log", "--diff-filter=A", "--format=%H%x00%ct%x00%s", "-1", "HEAD", "--", rel
+        ).strip()
+        add_sha, _, rest = added.partition("\x00")
+        add_ct, _, add_subject = rest.partition("\x00")
+        for n, item in enumerate(items):
+            where = f"{repo / rel}" + (f"[{n}]" if isinstance(doc, list) else "")
+            out.append(_record_decision(repo, where, rel, item, add_sha, add_ct, add_subject))
+    out.sort(key=lambda d: d["date"])
+    return out
+
+
+def _field(item: dict[str, Any], name: str) -> tuple[str | None, Any]:
+    for key in _RECORD_FIELDS[name]:
+        if item.get(key) not in (None, ""):
+            return key, item[key]
+    return None, None
+
+
+def _record_decision(
+    repo: Path, where: str, rel: str, item: Any, add_sha: str, add_ct: str, add_subject: str
+) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise SeiError(f"{where}: a lifecycle record: expected a JSON object")
+    key, word = _field(item, "kind")
+    kind = _RECORD_KINDS.get(re.sub(r"[\s-]+", "_", str(word).strip().lower())) if key else None
+    if kind is None:
+        expected = ", ".join(sorted({*_RECORD_KINDS.values()}))
+        raise SeiError(
+            f"{where}: {key or 'decision'}: expected a decision ({expected}), got {word!r}"
+        )
+    _, by = _field(item, "by")
+    if isinstance(by, dict):
+        name, email = by.get("name"), by.get("email")
+        by = f"{name} <{email}>" if name and email else name or email
+    if not isinstance(by, str) or not by.strip():
+        raise SeiError(f"{where}: by: expected who decided ('Name <email>')")
+    dkey, when = _field(item, "date")
+    date = _record_date(where, dkey, when) if dkey else (utc_z(add_ct) if add_ct else None)
+    if date is None:
+        raise SeiError(f"{where}: date: expected when the decision was taken")
+    skey, sha = _field(item, "sha")
+    if skey:
+        text = str(sha).strip()
+        hexed = re.fullmatch(r"[0-9a-fA-F]{4,64}", text) is not None
+        resolved = (
+            git(repo, "rev-parse", "-q", "--verify", f"{text}^{{commit}}", check=False)
+            if hexed
+            else ""
+        )
+        if not resolved:
+            raise SeiError(f"{where}: {skey}: {sha!r} is not a commit of this repository")
+        sha = resolved
+    else:
+        sha = add_sha or None
+    _, reason = _field(item, "reason")
+    _, residual = _field(item, "residual_accepted")
+    _, subject = _field(item, "subject")
+    return {
+        "kind": kind,
+        "by": " ".join(by.split()),
+        "sha": sha,
+        "date": date,
+        "subject": str(subject) if subject is not None else add_subject or rel,
+        "reason": str(reason) if reason is not None else None,
+        "residual_accepted": (str(residual) if residual is not None else None)
+        if kind == "approve"
+        else None,
+        "trailer": None,
+        "record": rel,
+    }
+
+
+def _record_date(where: str, key: str, value: Any) -> str:
+    """A record's date as ISO 8601 UTC with ``Z`` (a date alone is its midnight UTC)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return utc_z(int(value))
+    try:
+        moment = dt.datetime.fromisoformat(str(value).strip())
+    except ValueError:
+        raise SeiError(
+            f"{where}: {key}: expected an ISO 8601 date or date-time, got {value!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _ours(key: str) -> bool:
@@ -338,6 +503,8 @@ def lifecycle(repo: Path, history: list[dict[str, Any]] | None = None) -> dict[s
             "sha": current["sha"],
             "date": current["date"],
         }
+        if current.get("record"):
+            state["record"] = current["record"]
         if current["kind"] == "approve":
             reason = staleness(repo, current["sha"])
             state["stale"] = reason is not None

@@ -5,14 +5,23 @@ Typed with pydantic; every error names the file, the key path, the line and what
 
 from __future__ import annotations
 
+import datetime as _dt
 import difflib
 import math
 import re
 import reprlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from sei_assets.core import safeload
 from sei_assets.core.constraint import OPERATORS, holds
@@ -130,17 +139,139 @@ def parse_constraint(text: str) -> Constraint:
     return Constraint(operator=OPERATORS[op], threshold=threshold, threshold_text=num)
 
 
-#: A measure's ``lifecycle`` stage -> the compiled plan's phase. The plan has the four phases its
-#: reader (the reference SDK) filters on: ``training`` (everything before the model is fixed:
-#: data preparation included), ``validation``, ``monitoring`` (post-market, not compiled) and
-#: ``incident``.
+#: A measure's ``lifecycle`` stage -> the compiled plan's phase. The plan carries the four phases
+#: its reader (the reference SDK) filters on, and this table is the one place that maps onto
+#: them. The stages are the AI system life cycle of ISO/IEC 22989 §6 and ISO/IEC 5338 (inception,
+#: design and development, data collection and preparation, training, verification and
+#: validation, deployment, operation and monitoring, re-evaluation, retirement), the words the
+#: reference's manifests use (``data_preparation``, ``production``) and the EU AI Act's
+#: post-market duties:
+#:
+#: - ``training``: every stage before the model is fixed (the reference maps data preparation
+#:   here); what is measured then is measured by the training run.
+#: - ``validation``: verification and validation, up to putting into service: Art. 9(8) has
+#:   high-risk systems tested "prior to their being placed on the market or put into service",
+#:   so a check at deployment is still ex-ante.
+#: - ``monitoring``: operation once in service (Art. 72 post-market monitoring), re-evaluation
+#:   during operation, and retirement; the reference's ``production`` is this stage.
+#: - ``incident``: serious incidents (Art. 73).
+#:
+#: The last two are post-market (`POST_MARKET`): the SDK leaves a control tagged only with them to
+#: the runtime proxy, and a measure whose stages are all post-market is declared, not compiled.
 PLAN_PHASES = {
+    "inception": "training",
+    "design": "training",
+    "design_and_development": "training",
+    "development": "training",
+    "data_collection": "training",
+    "data_acquisition": "training",
     "data_preparation": "training",
     "training": "training",
+    "verification": "validation",
     "validation": "validation",
+    "verification_and_validation": "validation",
+    "testing": "validation",
+    "evaluation": "validation",
+    "deployment": "validation",
+    "operation": "monitoring",
+    "operation_and_monitoring": "monitoring",
     "monitoring": "monitoring",
+    "production": "monitoring",
+    "post_market": "monitoring",
+    "continuous_validation": "monitoring",
+    "re_evaluation": "monitoring",
+    "retirement": "monitoring",
     "incident": "incident",
+    "serious_incident": "incident",
 }
+#: The plan phases after the system is in service (Art. 72, Art. 73).
+POST_MARKET = frozenset({"monitoring", "incident"})
+LifecycleStage = Literal[tuple(PLAN_PHASES)]  # type: ignore[valid-type]
+#: A measure's ``enforcement`` -> the plan's ``enforcement_mode`` (the reference SDK's modes):
+#: ``block`` makes the gate red when it fails, ``warn`` alerts and goes on, ``monitor`` is
+#: evaluated and reported only (the rule of each mode: `core.gate`).
+ENFORCEMENT_MODE = {"gate": "block", "audit": "warn", "monitor": "monitor"}
+
+_DURATION = re.compile(
+    r"^P(?:(?P<W>\d+(?:[.,]\d+)?)W|"
+    r"(?:(?P<Y>\d+(?:[.,]\d+)?)Y)?(?:(?P<M>\d+(?:[.,]\d+)?)M)?(?:(?P<D>\d+(?:[.,]\d+)?)D)?"
+    r"(?:T(?:(?P<h>\d+(?:[.,]\d+)?)H)?(?:(?P<m>\d+(?:[.,]\d+)?)M)?"
+    r"(?:(?P<s>\d+(?:[.,]\d+)?)S)?)?)$"
+)
+
+
+def iso_duration(text: Any) -> str:
+    """``text`` when it is an ISO 8601 duration of positive length (``P6M``, ``P1Y``, ``P2W``,
+    ``PT12H``, ``P1DT12H``); raise ValueError saying what was expected otherwise. A decimal
+    fraction is allowed on the last component only; ``T`` must be followed by a time part."""
+    expected = "expected an ISO 8601 duration such as P6M, P1Y, P2W or PT12H"
+    if not isinstance(text, str):
+        raise ValueError(f"{expected}, got {_short(text)}")
+    m = _DURATION.match(text)
+    parts = [(k, v) for k, v in (m.groupdict().items() if m else ()) if v is not None]
+    if not m or not parts or (text.endswith("T")):
+        raise ValueError(f"{expected}, got {text!r}")
+    if any(re.search(r"[.,]", v) for _k, v in parts[:-1]):
+        raise ValueError(f"{expected}; only the last component may have a fraction, got {text!r}")
+    if all(float(v.replace(",", ".")) == 0 for _k, v in parts):
+        raise ValueError(f"{expected}, of positive length, got {text!r}")
+    return text
+
+
+def metric_threshold(value: Any) -> Any:
+    """``value`` when it is a post-market threshold: a finite number or a constraint such as
+    ``"> 0.05"``; raise ValueError saying what was expected otherwise."""
+    expected = "expected a number or a constraint such as '> 0.05'"
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"{expected}, got {_short(value)}")
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            parse_constraint(value)
+            return value
+    else:
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+    if not math.isfinite(number):
+        raise ValueError(f"{expected}; the threshold must be finite, got {value!r}")
+    return value
+
+
+class PostMarketPlan(_Strict):
+    """A measure's post-market monitoring plan (EU AI Act Art. 72): what sets the monitoring off,
+    how often it runs, the value of the metric that calls for action, and the clause it
+    implements."""
+
+    trigger: str | None = Field(None, min_length=1)
+    frequency: str | None = None
+    metric_threshold: str | float | None = None
+    art72_citation: str | None = Field(None, min_length=1)
+
+    @field_validator("frequency")
+    @classmethod
+    def _frequency(cls, v: str | None) -> str | None:
+        return None if v is None else iso_duration(v)
+
+    @field_validator("metric_threshold", mode="before")
+    @classmethod
+    def _threshold(cls, v: Any) -> Any:
+        return metric_threshold(v)
+
+    @property
+    def complete(self) -> bool:
+        """The three legs of an Art. 72 plan: a trigger, a frequency and the citation."""
+        return bool(self.trigger and self.frequency and self.art72_citation)
+
+    def to_json(self) -> dict[str, Any]:
+        """The declared fields, in the schema's order."""
+        return self.model_dump(exclude_none=True)
+
+
+#: The post-market plan's keys, as they may also stand directly on the measure.
+PLAN_KEYS = tuple(PostMarketPlan.model_fields)
 
 
 class Measure(_Strict):
@@ -148,14 +279,20 @@ class Measure(_Strict):
     metric: str
     constraint: str
     severity: Severity = "medium"
-    enforcement: Literal["gate", "audit"] = "audit"
-    lifecycle: list[str] = Field(default_factory=lambda: ["validation"])
+    enforcement: Literal["gate", "audit", "monitor"] = "audit"
+    lifecycle: list[LifecycleStage] = Field(default_factory=lambda: ["validation"], min_length=1)
     article: str | None = None
     frameworks: list[str] = Field(default_factory=list)
     standard_clauses: list[str] = Field(default_factory=list)
     inputs: dict[str, str] = Field(default_factory=dict)
     control_tier: str | None = None
     evaluation: Literal["automated", "manual"] = "automated"
+    # The post-market plan (Art. 72), either nested under `post_market` or as flat keys.
+    post_market: PostMarketPlan | None = None
+    trigger: str | None = Field(None, min_length=1)
+    frequency: str | None = None
+    metric_threshold: str | float | None = None
+    art72_citation: str | None = Field(None, min_length=1)
 
     @field_validator("article", mode="before")
     @classmethod
@@ -173,6 +310,26 @@ class Measure(_Strict):
         parse_constraint(v)
         return v
 
+    @field_validator("frequency")
+    @classmethod
+    def _frequency(cls, v: str | None) -> str | None:
+        return None if v is None else iso_duration(v)
+
+    @field_validator("metric_threshold", mode="before")
+    @classmethod
+    def _threshold(cls, v: Any) -> Any:
+        return metric_threshold(v)
+
+    @model_validator(mode="after")
+    def _one_plan(self) -> Measure:
+        flat = [k for k in PLAN_KEYS if getattr(self, k) is not None]
+        if flat and self.post_market is not None:
+            raise ValueError(
+                f"the post-market plan is declared twice: under post_market and as "
+                f"{', '.join(flat)}; expected one of the two forms"
+            )
+        return self
+
     @property
     def parsed(self) -> Constraint:
         return parse_constraint(self.constraint)
@@ -180,12 +337,26 @@ class Measure(_Strict):
     @property
     def phases(self) -> list[str]:
         """The plan phases of this measure's lifecycle stages, in order, without repeats."""
-        return list(dict.fromkeys(PLAN_PHASES.get(s, s) for s in self.lifecycle))
+        return list(dict.fromkeys(PLAN_PHASES[s] for s in self.lifecycle))
 
     @property
     def is_monitoring(self) -> bool:
-        """Declared for post-market monitoring: not compiled into a control."""
-        return "monitoring" in self.lifecycle
+        """Declared for post-market only (every stage after putting into service): not compiled
+        into a control."""
+        return all(p in POST_MARKET for p in self.phases)
+
+    @property
+    def plan(self) -> PostMarketPlan | None:
+        """The post-market plan, from either form, or None when none is declared."""
+        if self.post_market is not None:
+            return self.post_market
+        flat = {k: getattr(self, k) for k in PLAN_KEYS if getattr(self, k) is not None}
+        return PostMarketPlan.model_construct(**flat) if flat else None
+
+    @property
+    def is_post_market(self) -> bool:
+        """Part of the post-market monitoring: a post-market stage or a post-market plan."""
+        return self.plan is not None or any(p in POST_MARKET for p in self.phases)
 
 
 class Treatment(_Strict):
@@ -221,15 +392,7 @@ class RiskProgram(_Strict):
     @field_validator("review_interval")
     @classmethod
     def _iso_duration(cls, v: str | None) -> str | None:
-        if v is not None:
-            import isodate
-
-            try:
-                isodate.parse_duration(v)
-            except (isodate.ISO8601Error, ValueError):
-                msg = f"expected an ISO 8601 duration such as P6M or P1Y, got {v!r}"
-                raise ValueError(msg) from None
-        return v
+        return None if v is None else iso_duration(v)
 
 
 class Role(_Strict):
@@ -266,6 +429,39 @@ class Manifest(_Strict):
         return [(r, m) for r in self.risk.risks for m in r.measures]
 
 
+@dataclass(frozen=True)
+class Extension:
+    """A manifest key the schema does not know and that is not a near miss of one it knows:
+    kept (in the evidence's `manifest_extensions`), never part of a verdict."""
+
+    loc: tuple[Any, ...]
+    line: int | None
+    value: Any
+    owner: tuple[str, str] | None = None  # ("measure", id), ("risk", id), ("misuse", id)
+
+    @property
+    def key_path(self) -> str:
+        return key_path(self.loc)
+
+    def warning(self, file: Path | str) -> str:
+        """The warning `sei compile` and `sei run` print: file, line, key path."""
+        where = f"{file}:{self.line}" if self.line else str(file)
+        return (
+            f"{where}: {self.key_path}: unknown key '{self.loc[-1]}', kept as an extension "
+            "in the evidence (no verdict depends on it)"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The evidence's record of the key: where it is, its value, what it belongs to."""
+        out: dict[str, Any] = {"key": self.key_path}
+        if self.owner:
+            out[self.owner[0]] = self.owner[1]
+        out["value"] = self.value
+        if self.line:
+            out["line"] = self.line
+        return out
+
+
 class LoadedManifest(BaseModel):
     """A validated manifest with where it came from."""
 
@@ -275,6 +471,14 @@ class LoadedManifest(BaseModel):
     raw: bytes
     data: dict[str, Any]
     manifest: Manifest
+    extensions: list[Extension] = Field(default_factory=list)
+    #: Warnings of the cross-key rules (a misuse naming a risk not declared yet).
+    notices: list[str] = Field(default_factory=list)
+
+    def warnings(self) -> list[str]:
+        """What `sei compile` and `sei run` warn about: each unknown key kept (file, line, key
+        path), then the cross-key notices."""
+        return [x.warning(self.path) for x in self.extensions] + list(self.notices)
 
     @property
     def repo(self) -> Path:
@@ -310,12 +514,135 @@ def load_manifest(repo_or_file: Path) -> LoadedManifest:
         raise ManifestError(
             path, "", "expected a mapping at the top level (apiVersion, kind, system, ...)", 1
         )
+    extensions: list[Extension] = []
+    known = _screen_keys(path, data, Manifest, (), lines, extensions, None)
     try:
-        manifest = Manifest.model_validate(data)
+        manifest = Manifest.model_validate(known)
     except ValidationError as exc:
         raise _located(path, exc, lines) from None
-    _check_program(path, manifest, lines)
-    return LoadedManifest(path=path, raw=raw, data=data, manifest=manifest)
+    notices = _check_program(path, manifest, lines)
+    return LoadedManifest(
+        path=path, raw=raw, data=data, manifest=manifest, extensions=extensions, notices=notices
+    )
+
+
+#: A list of the manifest whose items have an ``id`` -> what an item is called in the evidence.
+_OWNERS = {"measures": "measure", "risks": "risk", "potential_misuses": "misuse"}
+
+
+def near_miss(key: str, known: list[str]) -> str | None:
+    """The known key ``key`` is most likely a misspelling of, or None: the closest by
+    Damerau-Levenshtein distance (a swap of neighbours counts one), when that distance is 1 for
+    keys of up to five characters and at most 2 for longer ones, and a unique best."""
+    best: list[tuple[int, str]] = []
+    for k in known:
+        limit = 1 if len(k) <= 5 else 2
+        d = _edit_distance(key.lower(), k.lower()) if abs(len(key) - len(k)) <= limit else 99
+        d = max(d, 1) if key != k else 0
+        if d <= limit:
+            best.append((d, k))
+    best.sort()
+    if not best or (len(best) > 1 and best[0][0] == best[1][0]):
+        return None
+    return best[0][1]
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Optimal-string-alignment distance: insertions, deletions, substitutions, swaps."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def _screen_keys(
+    path: Path,
+    data: dict[Any, Any],
+    model: type[BaseModel],
+    loc: tuple[Any, ...],
+    lines: dict[tuple, int],
+    found: list[Extension],
+    owner: tuple[str, str] | None,
+) -> dict[Any, Any]:
+    """``data`` without the keys ``model`` does not know, each kept in ``found``; a key that is
+    a near miss of a known one is an error with its did-you-mean instead."""
+    fields = {}
+    for name, f in model.model_fields.items():
+        fields[name] = f
+        if f.alias:
+            fields[f.alias] = f
+    known = sorted((f.alias or n) for n, f in model.model_fields.items())
+    out: dict[Any, Any] = {}
+    for key, value in data.items():
+        here = (*loc, key)
+        if key in fields:
+            out[key] = _screen_value(path, value, fields[key].annotation, here, lines, found, owner)
+            continue
+        close = near_miss(str(key), known)
+        if close:
+            raise ManifestError(
+                path,
+                key_path(here),
+                f"unknown key '{key}': expected one of {', '.join(known)}",
+                _line_for(here, lines),
+                close,
+            )
+        found.append(Extension(here, _line_for(here, lines), _plain(value), owner))
+    return out
+
+
+def _screen_value(
+    path: Path,
+    value: Any,
+    annotation: Any,
+    loc: tuple[Any, ...],
+    lines: dict[tuple, int],
+    found: list[Extension],
+    owner: tuple[str, str] | None,
+) -> Any:
+    inner = _inner_model(annotation)
+    if inner is None:
+        return value
+    if isinstance(value, dict):
+        return _screen_keys(path, value, inner, loc, lines, found, owner)
+    if isinstance(value, list):
+        kind = _OWNERS.get(str(loc[-1])) if loc else None
+        out = []
+        for i, item in enumerate(value):
+            if isinstance(item, dict):
+                mine = owner
+                if kind and isinstance(item.get("id"), str):
+                    mine = (kind, item["id"])
+                item = _screen_keys(path, item, inner, (*loc, i), lines, found, mine)
+            out.append(item)
+        return out
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON data (the evidence is strict JSON): dates as ISO text, other scalars
+    that JSON lacks as their text."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, bool | str) or value is None:
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 2**63 else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, _dt.date | _dt.datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
 
 
 def screen_yaml(path: Path, text: str) -> None:
@@ -385,6 +712,12 @@ def _located(path: Path, exc: ValidationError, lines: dict[tuple, int]) -> Manif
     elif kind in ("literal_error", "enum"):
         wanted = err["ctx"].get("expected", "a known value")
         expected = f"expected {wanted}, got {_short(err.get('input'))}"
+        given = err.get("input")
+        if isinstance(given, str):
+            choices = re.findall(r"'([^']*)'", str(wanted))
+            suggestion = near_miss(given, choices) or next(
+                iter(difflib.get_close_matches(given, choices, n=1, cutoff=0.75)), None
+            )
     elif kind == "value_error":
         expected = str(err["ctx"].get("error", err["msg"]))
     else:
@@ -392,8 +725,11 @@ def _located(path: Path, exc: ValidationError, lines: dict[tuple, int]) -> Manif
     return ManifestError(path, key_path(loc), expected, _line_for(loc, lines), suggestion)
 
 
-def _check_program(path: Path, manifest: Manifest, lines: dict[tuple, int]) -> None:
-    """Cross-key rules: unique risk and measure ids, misuses naming declared risks."""
+def _check_program(path: Path, manifest: Manifest, lines: dict[tuple, int]) -> list[str]:
+    """Cross-key rules: unique risk and measure ids; a misuse naming a risk id that is a near
+    miss of a declared one is an error, one naming a risk not declared (yet: a manifest is
+    written a piece at a time) a warning, returned, and the misuse counts as unaddressed."""
+    notices: list[str] = []
     risk_ids: set[str] = set()
     measure_ids: dict[str, str] = {}
     risks = manifest.risk.risks if manifest.risk else []
@@ -424,12 +760,21 @@ def _check_program(path: Path, manifest: Manifest, lines: dict[tuple, int]) -> N
         for j, rid in enumerate(misuse.addressed_by):
             if rid not in risk_ids:
                 loc = ("system", "potential_misuses", i, "addressed_by", j)
-                close = difflib.get_close_matches(rid, sorted(risk_ids), n=1, cutoff=0.6)
+                line = _line_for(loc, lines)
+                close = near_miss(rid, sorted(risk_ids))
+                if close is None:
+                    where = f"{path}:{line}" if line else str(path)
+                    notices.append(
+                        f"{where}: {key_path(loc)}: names risk '{rid}', which no risk declares "
+                        f"(yet): misuse '{misuse.id}' counts as not addressed by it"
+                    )
+                    continue
                 raise ManifestError(
                     path,
                     key_path(loc),
                     f"names risk '{rid}', which no risk declares: expected one of "
                     f"{', '.join(sorted(risk_ids)) or '(no risks declared)'}",
-                    _line_for(loc, lines),
-                    close[0] if close else None,
+                    line,
+                    close,
                 )
+    return notices

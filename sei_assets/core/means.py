@@ -81,14 +81,19 @@ def means_of_conformance(manifest: Manifest, results: list[ControlResult]) -> li
 
 
 def post_market_measures(manifest: Manifest) -> list[dict[str, Any]]:
-    """Measures declared for monitoring only: listed, not compiled."""
-    return [
-        {
+    """The measures of the post-market monitoring (Art. 72): those with a post-market lifecycle
+    stage or a post-market plan, with the plan's fields where declared."""
+    out = []
+    for _r, m in manifest.measures:
+        if not m.is_post_market:
+            continue
+        entry: dict[str, Any] = {
             "id": m.id,
             "metric": m.metric,
             "article": m.article,
             "standard_clauses": list(m.standard_clauses),
         }
-        for _r, m in manifest.measures
-        if m.is_monitoring
-    ]
+        if m.plan is not None:
+            entry.update(m.plan.to_json())
+        out.append(entry)
+    return out

@@ -114,7 +114,8 @@ def write_plan(loaded: LoadedManifest, controls: list[Control] | None = None) ->
 
 
 def read_plan(path: Path) -> list[dict[str, Any]]:
-    """The controls of a compiled plan (ours or the reference's): id, props, description."""
+    """The controls of a compiled plan (ours or the reference's): id, props (a repeated prop
+    as the list of its values), description."""
     text = Path(path).read_text(encoding="utf-8")
     docs = [d for d in yaml.safe_load_all(text) if d]
     root = docs[0]["component-definition"]
@@ -124,11 +125,19 @@ def read_plan(path: Path) -> list[dict[str, Any]]:
             for req in impl.get("implemented-requirements", []):
                 if req["control-id"] == "no-controls":
                     continue
+                props: dict[str, Any] = {}
+                for p in req.get("props", []):
+                    name, value = p["name"], p["value"]
+                    if name not in props:
+                        props[name] = value
+                    else:  # a repeated prop (lifecycle_phase): its values in order
+                        seen = props[name]
+                        props[name] = [*seen, value] if isinstance(seen, list) else [seen, value]
                 out.append(
                     {
                         "control_id": req["control-id"],
                         "description": req.get("description", ""),
-                        "props": {p["name"]: p["value"] for p in req.get("props", [])},
+                        "props": props,
                     }
                 )
     return out

@@ -490,7 +490,9 @@ def _read_repo_pubkey(evidence_dir: Path, where: Path | None = None) -> tuple[st
         raw = (where or target).read_bytes()
     except FileNotFoundError:
         raise SeiError(
-            f"no public key to verify {evidence_dir}: {target} is missing and no key was pinned"
+            f"no public key to verify {evidence_dir}: {target} is missing, no key was pinned "
+            "and none is known for this system; pass the signer's public key with "
+            "--pubkey <hex or file holding it>"
         ) from None
     except OSError as exc:
         raise SeiError(f"cannot read {target}: {exc.strerror or exc}") from exc

@@ -17,7 +17,7 @@ def controls_table(bundle: Bundle) -> dg.TableMetadataValue:
     """The control results as a typed table (the same rows the CLI prints; `result` says
     PASS or FAIL, so the table fits a 1600 px page)."""
     schema = dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in CONTROL_TABLE])
-    records = [dg.TableRecord(row) for row, _passed in control_table(bundle.control_results)]
+    records = [dg.TableRecord(row) for row, _tone in control_table(bundle.control_results)]
     return dg.MetadataValue.table(records, schema=schema)
 
 
@@ -44,6 +44,8 @@ def check_line(control: Any, result: Any, unreadable: str | None = None) -> str:
     if result is None:
         return f"FAIL {control.control_id}: {unreadable or 'no result in the bundle'}"
     verdict = "PASS" if result.passed else "FAIL"
+    if control.enforcement_mode == "monitor":
+        verdict = "MONITORED (" + ("within" if result.passed else "outside") + " the threshold)"
     actual = "—" if result.actual_value is None else f"{result.actual_value:.4f}"
     text = f"{verdict} {control.control_id}: {control.metric_key} = {actual} (needs {bound})"
     return text + (f"; {result.failure}" if result.failure else "")

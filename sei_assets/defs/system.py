@@ -8,7 +8,8 @@ Per system (key prefix and group = the system's name):
     -> evidence_bundle             evaluate, analyse risk, decide the gate, sign; governance
                                    (governance.py) and the sweep read it, red or green
     -> gate                        the gate at a glance (status line, each control's value)
-       + one check per control     blocking (ERROR) for enforcement block, WARN otherwise
+       + one check per control     blocking (ERROR) for enforcement block, WARN for warn;
+                                   a monitor control's check reports its value and never fails
        + signature_valid           verify
     -> release                     promotion of the model; never materializes after a red gate
 Only `release` sits behind the blocking checks: a red gate fails the run and stops the
@@ -28,6 +29,7 @@ from sei_assets import __version__
 from sei_assets.core.constraint import SYMBOLS
 from sei_assets.core.controls import Control
 from sei_assets.core.errors import SeiError
+from sei_assets.core.gate import alarm
 from sei_assets.core.registry import SystemEntry
 from sei_assets.defs.automation import CHECKS, DATA_VERSION_TAG, EAGER, RELEASE
 from sei_assets.defs.keys import check_name, system_key
@@ -209,6 +211,8 @@ def system_definitions(entry: SystemEntry) -> tuple[list, list]:
             )
             raise dg.Failure(description=str(exc)) from None
         outcome = compile_plan(loaded)
+        for line in loaded.warnings():
+            context.log.warning(line)
         yield dg.MaterializeResult(
             metadata={
                 "path": dg.MetadataValue.path(str(outcome.plan_path)),
@@ -219,7 +223,12 @@ def system_definitions(entry: SystemEntry) -> tuple[list, list]:
             data_version=dg.DataVersion(sha256_file(outcome.plan_path)[:24]),
         )
         yield dg.AssetCheckResult(
-            check_name="manifest_valid", passed=True, metadata={"manifest": str(loaded.path)}
+            check_name="manifest_valid",
+            passed=True,
+            metadata={
+                "manifest": str(loaded.path),
+                "unknown_keys_kept": "; ".join(x.key_path for x in loaded.extensions) or "none",
+            },
         )
 
     @dg.asset(
@@ -422,7 +431,9 @@ def control_checks(entry: SystemEntry, controls: list[Control]) -> dg.AssetCheck
                 continue
             r = results.get(control.control_id)
             power = r.power if r and r.power else None
-            passed = bool(r and r.passed)
+            met = bool(r and r.passed)
+            # a monitored control is reported, never a failed check (the rule: core.gate)
+            passed = alarm(control.enforcement_mode, met) is None
             yield dg.AssetCheckResult(
                 check_name=name,
                 asset_key=gate_key,
@@ -432,6 +443,7 @@ def control_checks(entry: SystemEntry, controls: list[Control]) -> dg.AssetCheck
                     dg.AssetCheckSeverity.ERROR if control.blocking else dg.AssetCheckSeverity.WARN
                 ),
                 metadata={
+                    "threshold_met": met,
                     "actual_value": r.actual_value if r else None,
                     "threshold": control.threshold,
                     "operator": SYMBOLS[control.operator],

@@ -1,7 +1,7 @@
 """The evidence bundle (`.sei/bundle.json`): the central contract of the engine.
 
 Field names and order are the reference engine's; this engine adds `schema_version`,
-`pipeline`, `gate`, `gate_failures`, `generated_at` and `roles`.
+`pipeline`, `gate`, `gate_failures`, `generated_at`, `roles` and `manifest_extensions`.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ class ControlResult(Record):
     passed: bool
     eval_passed: bool | None = None
     lifecycle_phase: str | None = None
+    lifecycle_phases: list[str] | None = None  # when the control applies in several phases
     risk_id: str | None = None
     article: str | None = None
     frameworks: list[str] = Field(default_factory=list)
@@ -161,6 +162,21 @@ class PostMarketMeasure(Record):
     metric: str | None = None
     article: str | None = None
     standard_clauses: list[str] = Field(default_factory=list)
+    trigger: str | None = None
+    frequency: str | None = None
+    metric_threshold: str | Number | None = None
+    art72_citation: str | None = None
+
+
+class ManifestExtension(Record):
+    """A manifest key the schema does not know, kept as declared; no verdict reads it."""
+
+    key: str
+    measure: str | None = None
+    risk: str | None = None
+    misuse: str | None = None
+    value: Any = None
+    line: int | None = None
 
 
 class BomSummary(Record):
@@ -217,6 +233,7 @@ class Bundle(Record):
     gate_failures: list[str] | None = None
     generated_at: str | None = None
     roles: list[dict[str, Any]] | None = None
+    manifest_extensions: list[ManifestExtension] | None = None
 
     @property
     def failing(self) -> list[str]:

@@ -193,7 +193,7 @@ CONTROL = {
     "additionalProperties": False,
     "properties": {
         "passed": {"type": "boolean"},
-        "enforcement_mode": {"enum": ["block", "warn"]},
+        "enforcement_mode": {"enum": ["block", "warn", "monitor"]},
         "severity": {"type": "string"},
         "operator": {"enum": ["lt", "lte", "gt", "gte", "eq", "ne"]},
         "actual_gt": {"type": "number"},
