@@ -409,3 +409,11 @@ def test_the_readme_lists_every_manifest_key() -> None:
     assert not missing
     for stage in PLAN_PHASES:
         assert f"`{stage}`" in section, stage
+
+
+def test_a_review_interval_may_be_zero_a_frequency_may_not(tmp_path: Path) -> None:
+    assert iso_duration("PT0S", positive=False) == "PT0S"
+    loaded = load_manifest(_write(tmp_path, manifest("schema", review_interval="PT0S")))
+    assert loaded.manifest.risk.review_interval == "PT0S"
+    e, _ = _refused(tmp_path, _with_measure(frequency="P0D"))
+    assert e.key_path == f"{MEASURE}[0].frequency" and "positive length" in e.expected
