@@ -457,12 +457,19 @@ def test_projection_is_deterministic() -> None:
         assert first == dump(conformance.project(loaded, copy.deepcopy(bundle), standard))
 
 
-@pytest.mark.parametrize(
-    "standard", ["eu/pren-18228@2026", "eu/pren-18282@2026", "eu/pren-18283@2026", "iso/23894@2023"]
-)
+def _rule_names(spec: object) -> set[str]:
+    """Every rule name a rule spec uses, its compositions' parts included."""
+    name, params = conformance._parse(spec)
+    if name in conformance.COMBINATORS:
+        return {name}.union(*(_rule_names(part) for part in params))
+    return {name}
+
+
+@pytest.mark.parametrize("standard", conformance.catalogues())
 def test_each_clause_states_the_basis_its_rule_has(standard: str) -> None:
     """Every clause says which evidence decides it, and the kind it names is the rule's kind:
-    a criterion decides alone, an artifact yields to citing measures, no rule is citations."""
+    a criterion decides alone, an artifact yields to citing measures, no rule is citations, a
+    composition names its parts (and covered_attested when a part cites measures)."""
     for clause in conformance.catalogue(standard)["clauses"]:
         basis = clause.get("basis") or ""
         name, _params = conformance._parse(clause.get("rule"))
@@ -470,9 +477,16 @@ def test_each_clause_states_the_basis_its_rule_has(standard: str) -> None:
             kind = "Criterion, decides alone"
         elif name == "cited":
             kind = "Measures citing the clause"
+        elif name == "any_of":
+            kind = "Any of"
+        elif name == "all_of":
+            kind = "All of"
         else:
             kind = "Artifact"
         assert basis.startswith(kind), (standard, clause["id"], basis)
         assert "covered" in basis and "gap" in basis or "as for" in basis, (clause["id"], basis)
         if kind == "Artifact":
             assert "measures citing the clause decide first" in basis, clause["id"]
+        if kind in ("Any of", "All of") and "cited" in _rule_names(clause.get("rule")):
+            assert "measures citing the clause" in basis, (clause["id"], basis)
+            assert "covered_attested" in basis, (clause["id"], basis)
