@@ -265,8 +265,8 @@ class TrustedEvidence:
     def reason(self) -> str:
         """Why the evidence is not trusted (empty when it is)."""
         if not self.signatures.ok:
-            failed = self.signatures.failures
-            return "; ".join(f"{f.path.name}: {f.reason}" for f in failed) or "does not verify"
+            failed = "; ".join(f"{f.path.name}: {f.reason}" for f in self.signatures.failures)
+            return f"the signature does not verify: {failed or 'no signed file'}"
         return "" if self.trust.ok else self.trust.message
 
 
