@@ -110,20 +110,6 @@ def run_tool(
     return tail(proc.stdout + proc.stderr)
 
 
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object whose keys are unique (a duplicate would silently take the last value)."""
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateKey(f"duplicate key {key[:80]!r}")
-        out[key] = value
-    return out
-
-
 def read_metrics(path: Path, tool: str) -> dict[str, Any]:
     """Read the metrics contract (JSON keyed by measure id); a clear error when unusable."""
     from sei_assets.core import safeload
