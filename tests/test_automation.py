@@ -174,3 +174,109 @@ def test_a_system_without_evidence_is_not_observed_into_a_run(tmp_path: Path) ->
         tick = Tick(_defs(entries), instance)
         assert tick().total_requested == 0
         assert tick.observed == [] and tick.run_requests == 0
+
+
+# `drift` mode ($SEI_AUTOMATION=drift, the production profile): the `sei_observe` sensor
+# compares each system's sei.lock with its files in one pass and requests the affected assets.
+
+
+def _drift_defs(entries: list[SystemEntry]) -> dg.Definitions:
+    from sei_assets.defs.automation import automation_sensor
+
+    base = _defs(entries)
+    return dg.Definitions(
+        assets=base.assets,
+        asset_checks=base.asset_checks,
+        sensors=[automation_sensor("drift"), observation_sensor(entries, "*/5 * * * *", "drift")],
+        executor=dg.in_process_executor,
+        resources={"sei": SeiSettings()},
+    )
+
+
+class DriftTick:
+    """One tick of the `drift`-mode `sei_observe` sensor, its cursor carried between ticks."""
+
+    def __init__(self, defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
+        self.defs, self.instance, self.cursor = defs, instance, None
+
+    def __call__(self) -> dg.SensorResult:
+        sensor = self.defs.resolve_sensor_def("sei_observe")
+        context = dg.build_sensor_context(
+            instance=self.instance, definitions=self.defs, cursor=self.cursor
+        )
+        result = sensor(context)
+        self.cursor = result.cursor
+        for event in result.asset_events or []:
+            self.instance.report_runless_asset_event(event)
+        return result
+
+
+def _drift_requested(result: dg.SensorResult) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for request in result.run_requests or []:
+        system = request.tags["sei/system"]
+        assert {k.path[0] for k in request.asset_selection} == {system}  # one system per run
+        out[system] = {k.path[-1] for k in request.asset_selection}
+    return out
+
+
+@pytest.fixture
+def drift_setting(tmp_path: Path):
+    entries = [SystemEntry(n, make_system(tmp_path / n, n)) for n in ("alpha", "beta", "gamma")]
+    defs = _drift_defs(entries)
+    with dg.instance_for_test() as instance:
+        job = defs.resolve_implicit_global_asset_job_def()
+        keys = [
+            k
+            for k in dg.AssetSelection.all().resolve(defs.resolve_asset_graph())
+            if k.path[0] != "gamma"
+        ]
+        assert job.execute_in_process(instance=instance, asset_selection=keys).success
+        yield entries, DriftTick(defs, instance), defs, instance
+
+
+def test_drift_mode_stops_the_condition_sensor(drift_setting) -> None:
+    _entries, _tick, defs, _instance = drift_setting
+    statuses = {s.name: s.default_status for s in defs.sensors}
+    assert statuses["sei_automation"] == dg.DefaultSensorStatus.STOPPED
+    assert statuses["sei_observe"] == dg.DefaultSensorStatus.RUNNING
+    # the stopped sensor still covers every key: Dagster adds no default automation sensor
+    names = {s.name for s in defs.get_repository_def().sensor_defs}
+    assert "default_automation_condition_sensor" not in names
+
+
+def test_drift_mode_no_change_requests_nothing(drift_setting) -> None:
+    _entries, tick, _defs_, _instance = drift_setting
+    for _ in range(3):
+        result = tick()
+        assert not result.run_requests and not result.asset_events  # gamma: never evaluated
+
+
+def test_drift_mode_treatment_edit_requests_that_system_only(drift_setting) -> None:
+    (alpha, _beta, _gamma), tick, _defs_, instance = drift_setting
+    (alpha.repo / "params.yaml").write_text("bias: 0.2\n")
+    first = tick()
+    assert _drift_requested(first) == {"alpha": MODEL_SIDE}
+    assert [e.asset_key.to_user_string() for e in first.asset_events] == ["alpha/treatment"]
+    again = tick()  # still drifted: the same run key (the daemon launches it once), no new event
+    assert [r.run_key for r in again.run_requests] == [r.run_key for r in first.run_requests]
+    assert not again.asset_events
+    # the run of what was requested makes the evidence current: nothing more to request
+    assets, checks = system_definitions(alpha)
+    run = dg.materialize(
+        [*assets, *checks],
+        selection=first.run_requests[0].asset_selection,
+        instance=instance,
+        resources={"sei": SeiSettings()},
+    )
+    assert run.success
+    assert not tick().run_requests
+
+
+def test_drift_mode_data_and_scope_edits(drift_setting) -> None:
+    (alpha, beta, _gamma), tick, _defs_, _instance = drift_setting
+    csv = alpha.repo / "data" / "records.csv"
+    csv.write_text(csv.read_text() + "a,1\n")
+    manifest = beta.repo / "sei.yaml"
+    manifest.write_text(manifest.read_text().replace("< 0.05", "< 0.04"))
+    assert _drift_requested(tick()) == {"alpha": MODEL_SIDE, "beta": SCOPE_SIDE}

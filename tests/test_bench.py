@@ -38,3 +38,21 @@ def test_bench_runs_and_prints_its_ratios(script: str) -> None:
     assert ratios, done.stdout
     for name in expected:
         assert any(name in line for line in ratios), (name, done.stdout)
+
+
+def test_bench_automation_drift_ticks() -> None:
+    """bench_automation.py at a tiny size, `drift` mode: each no-op tick requests nothing, the
+    edit of sys_007 requests one run of sys_007's assets only."""
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "bench_automation.py"), "--sizes", "8", "9"]
+        + ["--modes", "drift", "--setup", "engine"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for size in (8, 9):
+        lines = [line for line in done.stdout.splitlines() if line.strip().startswith(f"{size} ")]
+        assert any("no-op tick: 0 requested" in line for line in lines), done.stdout
+        edit = next(line for line in lines if "after editing sys_007" in line)
+        assert "1 run, ['sys_007/" in edit and "sys_00" not in edit.replace("sys_007", ""), edit

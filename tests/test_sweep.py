@@ -66,10 +66,12 @@ def test_sweep_of_fifty_systems(tmp_path: Path, monkeypatch) -> None:
         "no_evidence": 0,
         "stale": 0,
         "review_due": 2,
+        "unverified": 0,
     }
     rows = {r["system"]: r for r in report["systems"]}
     assert rows["sys_003"]["gate"] == "red" and rows["sys_004"]["gate"] == "green"
     assert rows["sys_004"]["overall_residual"] == "MEDIUM"
+    assert all(r["verified"] for r in rows.values())
     verdict = signing.verify_file(out / "sweep.json", (out / "PUBKEY.txt").read_text().strip())
     assert verdict.ok, verdict.reason
 
@@ -83,3 +85,42 @@ def test_not_evaluated_is_not_overdue() -> None:
     state, text = review_state({"system": "b", "gate": None, "generated_at": None})
     assert state == "not_evaluated" and text.startswith("NOT EVALUATED b: no evidence yet")
     assert review_state({"system": "c", "error": "not a git repository"})[0] == "not_evaluated"
+
+
+def test_fanout_sweep_queues_what_needs_it_then_the_summary(tmp_path: Path, monkeypatch) -> None:
+    """`$SEI_SWEEP_MODE=fanout`: one run request per system without fresh evidence (tagged by
+    system), the summary once none is in flight; a sweep of fresh systems is the summary
+    alone. (tests/test_production.py runs the same through the queue and the workers.)"""
+    from sei_assets.core.registry import load_registry
+    from sei_assets.defs import build_definitions
+
+    monkeypatch.setenv("SEI_SWEEP_MODE", "fanout")
+    registry = make_registry(tmp_path / "systems", 3)
+    defs = build_definitions(load_registry(registry))
+    statuses = {s.name: s.default_status for s in defs.schedules}
+    assert statuses["daily_compliance_sweep"] == dg.DefaultScheduleStatus.STOPPED
+    sensor = defs.resolve_sensor_def("sei_sweep")
+    job = defs.resolve_job_def("compliance_sweep")
+    with dg.instance_for_test() as instance:
+
+        def tick(cursor=None):
+            return sensor(
+                dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor)
+            )
+
+        first = tick()
+        assert sorted(r.tags["sei/system"] for r in first.run_requests) == [
+            "sys_000",
+            "sys_001",
+            "sys_002",
+        ]
+        assert {r.tags["sei/sweep_part"] for r in first.run_requests} == {"system"}
+        for request in first.run_requests:
+            job.execute_in_process(
+                instance=instance, asset_selection=request.asset_selection, tags=request.tags
+            )
+        second = tick(first.cursor)
+        assert [r.asset_selection for r in second.run_requests] == [[dg.AssetKey("sweep_summary")]]
+        assert "reported" in tick(second.cursor).skip_reason.skip_message
+        fresh = tick()  # a new sweep (the cursor deleted): every system fresh and verified
+        assert [r.tags["sei/sweep_part"] for r in fresh.run_requests] == ["summary"]

@@ -45,6 +45,7 @@ def system_row(entry: SystemEntry, now: dt.datetime | None = None) -> dict[str, 
     residual = (bundle.overall_residual if bundle else None) or OverallResidual()
     interval = bundle.review_interval if bundle else None
     return row | {
+        "verified": verified(entry.repo) if bundle else None,
         "name": st.system,
         "gate": st.gate,
         "stale_sections": [s.section for s in st.sections if not s.fresh],
@@ -55,6 +56,30 @@ def system_row(entry: SystemEntry, now: dt.datetime | None = None) -> dict[str, 
         "review_interval": interval,
         "review_due": review_due(st.generated_at, interval, now),
     }
+
+
+def verified(repo: Path) -> bool:
+    """Whether the repository's evidence verifies offline against its own public key (each
+    signature, and the set against its signed index)."""
+    from sei_assets.core import signing
+
+    try:
+        return signing.verify_evidence(repo).ok
+    except SeiError:
+        return False
+
+
+def needs_run(row: dict[str, Any]) -> bool:
+    """Whether a sweep must re-evaluate the system: no evidence (or unreadable), a stale
+    section, evidence that does not verify, or a review that is due. Fresh, verified, current
+    evidence is only reported."""
+    return bool(
+        row.get("error")
+        or not row.get("generated_at")
+        or row.get("stale_sections")
+        or row.get("verified") is False
+        or row.get("review_due")
+    )
 
 
 def sweep_report(entries: list[SystemEntry], now: dt.datetime | None = None) -> dict[str, Any]:
@@ -71,6 +96,7 @@ def sweep_report(entries: list[SystemEntry], now: dt.datetime | None = None) -> 
             "no_evidence": sum(r.get("gate") is None for r in rows),
             "stale": sum(bool(r.get("stale_sections")) for r in rows),
             "review_due": sum(bool(r.get("review_due")) for r in rows),
+            "unverified": sum(r.get("verified") is False for r in rows),
         },
         "systems": rows,
     }

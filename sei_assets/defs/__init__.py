@@ -21,28 +21,65 @@ def build_definitions(
     extra_jobs: list | None = None,
     extra_assets: list | None = None,
     extra_checks: list | None = None,
+    team: str | None = None,
 ) -> dg.Definitions:
     """Definitions for ``entries``, the sweep, seeding, the observation and automation sensors,
-    plus what the code location adds (the scenario runtime's jobs, assets and checks)."""
-    from sei_assets.defs.automation import automation_sensor, observation_sensor
+    plus what the code location adds (the scenario runtime's jobs, assets and checks). A
+    ``team``'s code location (deploy/) names its sweep summary after the team."""
+    from sei_assets.defs.automation import automation_mode, automation_sensor, observation_sensor
     from sei_assets.defs.resources import OBSERVE_CRON_ENV, cron, settings_from_environment
     from sei_assets.defs.seed import seed_job
     from sei_assets.defs.sweep import sweep_definitions
     from sei_assets.defs.system import system_definitions
 
     observe_cron = cron(OBSERVE_CRON_ENV, "*/5 * * * *")
+    mode = automation_mode()
     assets, checks = [], []
     for entry in entries:
         a, c = system_definitions(entry)
         assets += a
         checks += c
-    sweep_assets, sweep_checks, jobs, schedules = sweep_definitions(entries)
+    sweep_assets, sweep_checks, jobs, schedules, sweep_sensors = sweep_definitions(entries, team)
     return dg.Definitions(
         assets=[*assets, *sweep_assets, *(extra_assets or [])],
         asset_checks=[*checks, *sweep_checks, *(extra_checks or [])],
         jobs=[*jobs, seed_job(entries), *(extra_jobs or [])],
         schedules=schedules,
-        sensors=[automation_sensor(), observation_sensor(entries, observe_cron)],
+        sensors=[
+            automation_sensor(mode),
+            observation_sensor(entries, observe_cron, mode),
+            *sweep_sensors,
+        ],
         resources={"sei": settings_from_environment()},
-        executor=dg.in_process_executor,
+        executor=executor(),
     )
+
+
+EXECUTORS = ("in_process", "multiprocess", "celery", "k8s")
+
+
+def executor() -> dg.ExecutorDefinition:
+    """The executor of every asset job, from `$SEI_EXECUTOR`: `in_process` (the default: one
+    process, what `sei run` and the embedded instance use), `multiprocess` (one host, steps in
+    parallel subprocesses), `celery` (each step a task on the dagster-celery workers; the
+    broker comes from the run config's `execution.config`) or `k8s` (each step a Kubernetes
+    Job, deploy/k8s/run_config.yaml)."""
+    import os
+
+    from sei_assets.core.errors import SeiError
+    from sei_assets.defs.resources import EXECUTOR_ENV
+
+    name = os.environ.get(EXECUTOR_ENV) or "in_process"
+    if name == "in_process":
+        return dg.in_process_executor
+    if name == "multiprocess":
+        return dg.multiprocess_executor
+    if name == "celery":
+        from dagster_celery import celery_executor
+
+        return celery_executor
+    if name == "k8s":
+        from dagster_k8s import k8s_job_executor
+
+        return k8s_job_executor
+    raise SeiError(f"${EXECUTOR_ENV}={name!r}: expected one of {', '.join(EXECUTORS)}")

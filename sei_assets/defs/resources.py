@@ -16,6 +16,8 @@ from sei_assets.core.signing import KEY_ENV
 
 OBSERVE_CRON_ENV = "SEI_OBSERVE_CRON"
 SWEEP_CRON_ENV = "SEI_SWEEP_CRON"
+AUTOMATION_ENV = "SEI_AUTOMATION"  # "conditions" (the default) or "drift" (many systems)
+EXECUTOR_ENV = "SEI_EXECUTOR"  # "in_process" (the default), "multiprocess" or "celery"
 
 
 class SeiSettings(dg.ConfigurableResource):
