@@ -117,7 +117,14 @@ def production(tmp_path_factory: pytest.TempPathFactory):
                 str(root / "reference.json"),
             ],
             cwd=infra.ROOT,
-            env={**c.env, "SEI_SIGNING_KEY": str(root / "reference-key.pem")},
+            # another deployment: its own key and its own trust store (same system names
+            # signed by another key in one store would be, rightly, a KEY CHANGED)
+            env={
+                **c.env,
+                "SEI_SIGNING_KEY": str(root / "reference-key.pem"),
+                "SEI_KNOWN_KEYS": str(root / "reference-known-keys.json"),
+                "XDG_CONFIG_HOME": str(root / "reference-config"),
+            },
         )
         c.start_worker("w1")
         c.start_worker("w2")
