@@ -5,6 +5,12 @@
 Each measurement is a fresh interpreter that imports `sei_assets.definitions` with a registry
 of N copies of the loan system and resolves the asset graph; the time is taken inside the
 process around the import (Python start-up excluded). Reports the ratio load(max)/load(1).
+
+`--floor` also measures the fewest Dagster definitions a system with one asset check per
+control can have (one observable multi-source of 3 sources, one multi-asset of 8 assets, one
+multi-asset check of 11 checks; empty bodies, no manifest read) at the same sizes, and the
+best ratio any per-system asset graph could reach: load(1) + (N - 1) x the floor's cost per
+system, over load(1).
 """
 
 from __future__ import annotations
@@ -21,15 +27,60 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 PROBE = (
-    "import time; t=time.perf_counter();"
+    "import time; t=time.perf_counter(); c=time.process_time();"
     "from sei_assets.definitions import defs;"
     "g=defs.resolve_asset_graph();"
     "n=len(list(g.asset_check_keys));"
-    "print(time.perf_counter()-t, n)"
+    "print(time.perf_counter()-t, time.process_time()-c, n)"
 )
 
+FLOOR = """
+import time, warnings
+import dagster as dg
+warnings.filterwarnings("ignore")
+t, c = time.perf_counter(), time.process_time()
+assets, checks = [], []
+for i in range({n}):
+    name = f"s{{i}}"
+    def k(leaf, name=name):
+        return dg.AssetKey([name, leaf])
+    chain = ["manifest", "assessment_plan", "pipeline_run", "evidence_bundle", "gate", "release"]
+    specs = [dg.AssetSpec(k(b), group_name=name, deps=[k(a)]) for a, b in zip(chain, chain[1:])]
+    specs += [dg.AssetSpec(k(x), group_name=name, deps=[k("evidence_bundle")])
+              for x in ("conformance", "risk_cycle", "impact")]
+    @dg.multi_asset(specs=specs, name=f"{{name}}__graph", can_subset=True)
+    def graph(context: dg.AssetExecutionContext):
+        pass
+    sources = [dg.AssetSpec(k(x), group_name=name) for x in ("manifest", "dataset", "treatment")]
+    @dg.multi_observable_source_asset(specs=sources, name=f"{{name}}__sources", can_subset=True)
+    def observe(context):
+        pass
+    spec = [dg.AssetCheckSpec(f"c{{j}}", asset=k("gate"), blocking=True) for j in range(11)]
+    @dg.multi_asset_check(specs=spec, name=f"{{name}}_controls", can_subset=True)
+    def controls(context: dg.AssetCheckExecutionContext):
+        pass
+    assets += [graph, observe]
+    checks.append(controls)
+dg.Definitions(assets=assets, asset_checks=checks).resolve_asset_graph()
+print(time.perf_counter() - t, time.process_time() - c)
+"""
 
-def load_time(n: int, tmp: Path) -> tuple[float, int]:
+
+def floor_time(n: int) -> tuple[float, float]:
+    """(wall, CPU) seconds to build and resolve the floor shape of ``n`` systems (dagster
+    imported)."""
+    out = subprocess.run(
+        [sys.executable, "-c", FLOOR.format(n=n)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    wall, cpu = out.stdout.split()
+    return float(wall), float(cpu)
+
+
+def load_time(n: int, tmp: Path) -> tuple[float, float, int]:
     registry = tmp / f"systems-{n}.yaml"
     seed = ROOT / "resources" / "loan"
     registry.write_text(
@@ -46,26 +97,50 @@ def load_time(n: int, tmp: Path) -> tuple[float, int]:
     out = subprocess.run(
         [sys.executable, "-c", PROBE], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
-    seconds, checks = out.stdout.split()
-    return float(seconds), int(checks)
+    wall, cpu, checks = out.stdout.split()
+    return float(wall), float(cpu), int(checks)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 100, 500])
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--floor", action="store_true", help="also time the floor shape")
     args = parser.parse_args()
-    results = {}
+    wall, cpu = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
             runs = [load_time(n, Path(tmp)) for _ in range(args.rounds)]
-            results[n] = statistics.median(t for t, _ in runs)
+            wall[n] = statistics.median(r[0] for r in runs)
+            cpu[n] = statistics.median(r[1] for r in runs)
             print(
-                f"{n:4d} systems: {results[n]:6.2f} s (median of {args.rounds}), "
-                f"{runs[0][1]} asset checks"
+                f"{n:4d} systems: {wall[n]:6.2f} s wall, {cpu[n]:6.2f} s CPU (median of "
+                f"{args.rounds}), {runs[0][2]} asset checks"
             )
     lo, hi = min(args.sizes), max(args.sizes)
-    print(f"ratio load({hi})/load({lo}) = {results[hi] / results[lo]:.1f}")
+    print(
+        f"ratio load({hi})/load({lo}) = {wall[hi] / wall[lo]:.1f} (wall), "
+        f"{cpu[hi] / cpu[lo]:.1f} (CPU)"
+    )
+    if args.floor:
+        floors = [[floor_time(n) for _ in range(args.rounds)] for n in args.sizes]
+        floor_cpu = {
+            n: statistics.median(r[1] for r in runs)
+            for n, runs in zip(args.sizes, floors, strict=True)
+        }
+        for n, runs in zip(args.sizes, floors, strict=True):
+            print(
+                f"{n:4d} systems, floor shape: {statistics.median(r[0] for r in runs):6.2f} s "
+                f"wall, {floor_cpu[n]:6.2f} s CPU (median of {args.rounds})"
+            )
+        per_system = (floor_cpu[hi] - floor_cpu[lo]) / (hi - lo)
+        ours = (cpu[hi] - cpu[lo]) / (hi - lo)
+        best = (cpu[lo] + per_system * (hi - lo)) / cpu[lo]
+        print(
+            f"CPU per system: ours {ours * 1000:.1f} ms, floor shape {per_system * 1000:.1f} ms; "
+            f"best ratio load({hi})/load({lo}) any per-system asset graph could reach = "
+            f"{best:.1f} (CPU)"
+        )
 
 
 if __name__ == "__main__":
