@@ -29,8 +29,11 @@ import hashlib
 import json
 import os
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -58,10 +61,6 @@ SIGNED_PATTERNS = (
 )
 #: The signed evidence index (see evidence_set): every file of the set with its sha256.
 INDEX_FILE = "index.json"
-#: Threads that verify the files of one evidence directory (`$SEI_VERIFY_WORKERS`); 1 by
-#: default: `cryptography` holds the GIL during ECDSA verify, so only hashing overlaps.
-VERIFY_WORKERS = int(os.environ.get("SEI_VERIFY_WORKERS", "1"))
-POOL_FROM = 8
 
 _PUBKEY_TEXT = re.compile(rb"[0-9a-f]{130}(\r?\n)?")
 _POINT_LEN = 65
@@ -836,7 +835,8 @@ def verify_evidence(
     workers: int | None = None,
 ) -> EvidenceVerdict:
     """Verify every ``*.sig`` of the repository's evidence directory, and the set against its
-    signed index when it has one; see the module doc."""
+    signed index when it has one; see the module doc. ``workers`` (default
+    ``$SEI_VERIFY_WORKERS``): processes for a folder of at least :data:`POOL_FROM` files."""
     entries = None
     if evidence_dir is None:
         found = _open_evidence_dir(repo)
@@ -916,6 +916,88 @@ def verify_evidence(
     return EvidenceVerdict(evidence_dir, source, key_hex, files, ok, warnings, index, pending)
 
 
+def verify_repositories(
+    repos: list[Path], pubkey_hex: str | None = None, workers: int | None = None
+) -> list[EvidenceVerdict]:
+    """:func:`verify_evidence` of each repository, in order; with ``workers`` (default
+    ``$SEI_VERIFY_WORKERS``) processes from :data:`POOL_FROM` repositories on. Raises the
+    first SeiError the loop would raise."""
+    count = _worker_count(workers, len(repos))
+    if count < 2:
+        return [verify_evidence(repo, pubkey_hex) for repo in repos]
+    chunks = _chunks([(repo, pubkey_hex) for repo in repos], count)
+    return [verdict for part in _in_processes(_verify_repos, chunks, count) for verdict in part]
+
+
+# --------------------------------------------------------------------------- both cores
+#
+# `cryptography` releases the GIL during ECDSA verify and hashlib while hashing, but the rest of
+# a file's verification (reading, the checks, the verdict) is Python that holds it, and threads
+# that hand the GIL back and forth a dozen times per file end up slower than one thread. Large
+# sets therefore go to a few forked processes (started in a few milliseconds: nothing to import),
+# each verifying a contiguous chunk; fork is used only where it is safe (Linux, one thread in
+# this process), and everything else stays in this process.
+
+#: Processes for large sets (`$SEI_VERIFY_WORKERS`); by default the CPUs this process may use.
+VERIFY_WORKERS = int(os.environ.get("SEI_VERIFY_WORKERS") or 0) or len(
+    os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else [0]
+)
+#: The smallest set (files of one folder, or repositories) worth starting processes for: below
+#: it the start (about 10 ms for two) costs more than the second core saves (bench/README.md).
+POOL_FROM = 256
+_JOB: tuple[_Key, bool] | None = None  # what forked workers verify with (inherited, not sent)
+
+
+def _worker_count(workers: int | None, size: int) -> int:
+    """How many processes to verify ``size`` items with: 1 unless the set is large and forking
+    is safe here."""
+    count = min(VERIFY_WORKERS if workers is None else workers, size)
+    return count if count > 1 and size >= POOL_FROM and _can_fork() else 1
+
+
+def _can_fork() -> bool:
+    """True on Linux when this process runs a single thread (forking a threaded process can
+    leave a lock held forever in the child) and may have children (not a daemonic worker)."""
+    if _threads() != 1:
+        return False
+    import multiprocessing
+
+    return not multiprocessing.current_process().daemon
+
+
+def _threads() -> int:
+    """The threads of this process, the interpreter's and any other (0 if unknown)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return 0
+
+
+def _chunks(items: list, count: int) -> list[list]:
+    """``items`` in about four contiguous chunks per worker (an even spread, few messages)."""
+    size = max(1, -(-len(items) // (4 * count)))
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _in_processes(fn: Callable[[list], Any], chunks: list[list], count: int) -> list:
+    """``[fn(chunk) for chunk in chunks]`` in ``count`` forked processes; in this process when
+    they cannot start (process limits, a sandbox without fork): the same results either way."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    context = multiprocessing.get_context("fork")
+    try:
+        with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
+            return list(pool.map(fn, chunks))
+    except (OSError, BrokenProcessPool):
+        return [fn(chunk) for chunk in chunks]
+    finally:  # the pool's threads are joined, but take a moment to exit: let the next set fork
+        deadline = time.monotonic() + 0.05
+        while _threads() > 1 and time.monotonic() < deadline:
+            time.sleep(0.0005)
+
+
 def _verify_jobs(
     jobs: list[tuple[str, str, str]],
     key: _Key,
@@ -923,15 +1005,39 @@ def _verify_jobs(
     workers: int | None,
 ) -> dict[str, tuple[bool, str, str | None]]:
     """``name -> (ok, reason, keyid)`` for ``(file, envelope, name)`` jobs of one folder."""
-    count = VERIFY_WORKERS if workers is None else workers
-    if count > 1 and len(jobs) >= POOL_FROM:  # a pool costs more than it saves on a few files
-        from concurrent.futures import ThreadPoolExecutor
+    count = _worker_count(workers, len(jobs))
+    if count < 2:
+        return {
+            name: _verify_paths(data, sig, name, key, digests, None, True)
+            for data, sig, name in jobs
+        }
+    global _JOB
+    _JOB = (key, digests is not None)
+    try:
+        parts = _in_processes(_verify_chunk, _chunks(jobs, count), count)
+    finally:
+        _JOB = None
+    outcomes: dict[str, tuple[bool, str, str | None]] = {}
+    for part, part_digests in parts:
+        outcomes.update(part)
+        if digests is not None:
+            digests.update(part_digests)
+    return outcomes
 
-        def one(job: tuple[str, str, str]) -> tuple[bool, str, str | None]:
-            return _verify_paths(job[0], job[1], job[2], key, digests, None, True)
 
-        with ThreadPoolExecutor(max_workers=min(count, len(jobs))) as pool:
-            return dict(zip([job[2] for job in jobs], pool.map(one, jobs), strict=True))
-    return {
+def _verify_chunk(
+    jobs: list[tuple[str, str, str]],
+) -> tuple[dict[str, tuple[bool, str, str | None]], dict[str, str]]:
+    """In a worker: the outcomes of ``jobs`` and their digests (when the folder is indexed)."""
+    assert _JOB is not None, "forked from verify_evidence"
+    key, want_digests = _JOB
+    digests: dict[str, str] | None = {} if want_digests else None
+    outcomes = {
         name: _verify_paths(data, sig, name, key, digests, None, True) for data, sig, name in jobs
     }
+    return outcomes, digests or {}
+
+
+def _verify_repos(jobs: list[tuple[Path, str | None]]) -> list[EvidenceVerdict]:
+    """In a worker: :func:`verify_evidence` of each ``(repository, pinned key)``."""
+    return [verify_evidence(repo, pubkey_hex, workers=1) for repo, pubkey_hex in jobs]
