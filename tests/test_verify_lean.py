@@ -230,8 +230,8 @@ from pathlib import Path
 from sei_assets.core import signing
 
 pooled = []
-start = signing._in_processes
-signing._in_processes = lambda *args: pooled.append(args[2]) or start(*args)
+start = signing._shared
+signing._shared = lambda *args: pooled.append(args[2]) or start(*args)
 signing.POOL_FROM = 4
 folder, *repos = [Path(arg) for arg in sys.argv[1:]]
 
@@ -310,22 +310,20 @@ def test_in_this_process_the_verdicts_are_the_same(
     monkeypatch.setattr(signing, "POOL_FROM", 4)
     assert _summary(signing.verify_evidence(tmp_path, workers=2)) == serial
 
-    import concurrent.futures
-
-    class NoFork:
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            raise OSError(11, "Resource temporarily unavailable")
+    def no_fork() -> int:
+        raise OSError(11, "Resource temporarily unavailable")
 
     monkeypatch.setattr(signing, "_can_fork", lambda: True)
-    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", NoFork)
+    monkeypatch.setattr(os, "fork", no_fork)
     assert _summary(signing.verify_evidence(tmp_path, workers=2)) == serial
+    assert _summary(signing.verify_evidence(tmp_path, workers=3)) == serial
 
 
 def test_small_sets_start_no_pool(
     quickstart: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     started: list[int] = []
-    monkeypatch.setattr(signing, "_in_processes", lambda *args: started.append(args[2]))
+    monkeypatch.setattr(signing, "_shared", lambda *args: started.append(args[2]))
     monkeypatch.setattr(signing, "_can_fork", lambda: True)
     assert signing.verify_evidence(quickstart, workers=2).ok
     repos = [quickstart] * 3
@@ -339,3 +337,49 @@ def test_small_sets_start_no_pool(
 def test_a_repository_list_raises_like_the_loop(quickstart: Path, tmp_path: Path) -> None:
     with pytest.raises(SeiError, match="no evidence directory"):
         signing.verify_repositories([quickstart, tmp_path])
+
+
+_SHARED = """
+import json, os, signal
+from sei_assets.core import signing
+
+parent = os.getpid()
+
+def squares(part):
+    if os.getpid() != parent and part[0] == 4:
+        os.kill(os.getpid(), signal.SIGKILL)  # this child dies: its part is done in the parent
+    return [x * x for x in part]
+
+def failing(part):
+    if os.getpid() != parent:
+        raise ValueError(f"part from {part[0]}")
+    return part
+
+out = {"squares": signing._shared(squares, list(range(10)), 3)}
+try:
+    signing._shared(failing, list(range(9)), 3)
+except ValueError as exc:
+    out["error"] = str(exc)
+try:
+    os.waitpid(-1, os.WNOHANG)
+    out["reaped"] = False
+except ChildProcessError:
+    out["reaped"] = True
+print(json.dumps(out))
+"""
+
+
+def test_a_shared_set_survives_its_children() -> None:
+    """A child that dies has its part done here; a child's error is raised in order, as the
+    loop would raise it; no child is left behind."""
+    done = subprocess.run(
+        [sys.executable, "-c", _SHARED],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert out == {"squares": [x * x for x in range(10)], "error": "part from 3", "reaped": True}

@@ -28,12 +28,11 @@ import functools
 import hashlib
 import json
 import os
+import pickle
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -919,33 +918,38 @@ def verify_evidence(
 def verify_repositories(
     repos: list[Path], pubkey_hex: str | None = None, workers: int | None = None
 ) -> list[EvidenceVerdict]:
-    """:func:`verify_evidence` of each repository, in order; with ``workers`` (default
-    ``$SEI_VERIFY_WORKERS``) processes from :data:`POOL_FROM` repositories on. Raises the
-    first SeiError the loop would raise."""
+    """:func:`verify_evidence` of each repository, in order; shared with ``workers - 1``
+    forked processes (default ``$SEI_VERIFY_WORKERS``) from :data:`POOL_FROM` repositories
+    on. Raises the first SeiError the loop would raise."""
     count = _worker_count(workers, len(repos))
     if count < 2:
         return [verify_evidence(repo, pubkey_hex) for repo in repos]
-    chunks = _chunks([(repo, pubkey_hex) for repo in repos], count)
-    return [verdict for part in _in_processes(_verify_repos, chunks, count) for verdict in part]
+
+    def part(some: list[Path]) -> list[EvidenceVerdict]:
+        return [verify_evidence(repo, pubkey_hex, workers=1) for repo in some]
+
+    return _shared(part, list(repos), count)
 
 
 # --------------------------------------------------------------------------- both cores
 #
 # `cryptography` releases the GIL during ECDSA verify and hashlib while hashing, but the rest of
 # a file's verification (reading, the checks, the verdict) is Python that holds it, and threads
-# that hand the GIL back and forth a dozen times per file end up slower than one thread. Large
-# sets therefore go to a few forked processes (started in a few milliseconds: nothing to import),
-# each verifying a contiguous chunk; fork is used only where it is safe (Linux, one thread in
-# this process), and everything else stays in this process.
+# that hand the GIL back and forth a dozen times per file end up slower than one thread. A large
+# set is therefore split in contiguous parts: this process verifies the first, forked children
+# (started in a few milliseconds: nothing to import, no pool to set up) the others and send back
+# their verdicts. Fork is used only where it is safe (Linux, a single thread in this process);
+# anywhere else, or for a part whose child failed to start or died, the work is done here: the
+# results are the same either way.
 
-#: Processes for large sets (`$SEI_VERIFY_WORKERS`); by default the CPUs this process may use.
+#: Processes sharing a large set, this one included (`$SEI_VERIFY_WORKERS`); by default the
+#: CPUs this process may use.
 VERIFY_WORKERS = int(os.environ.get("SEI_VERIFY_WORKERS") or 0) or len(
     os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else [0]
 )
-#: The smallest set (files of one folder, or repositories) worth starting processes for: below
-#: it the start (about 10 ms for two) costs more than the second core saves (bench/README.md).
-POOL_FROM = 256
-_JOB: tuple[_Key, bool] | None = None  # what forked workers verify with (inherited, not sent)
+#: The smallest set (files of one folder, or repositories) worth forking for: below it the fork
+#: costs more than the second core saves (the break-even in bench/README.md).
+POOL_FROM = 64
 
 
 def _worker_count(workers: int | None, size: int) -> int:
@@ -956,46 +960,86 @@ def _worker_count(workers: int | None, size: int) -> int:
 
 
 def _can_fork() -> bool:
-    """True on Linux when this process runs a single thread (forking a threaded process can
-    leave a lock held forever in the child) and may have children (not a daemonic worker)."""
-    if _threads() != 1:
-        return False
-    import multiprocessing
-
-    return not multiprocessing.current_process().daemon
-
-
-def _threads() -> int:
-    """The threads of this process, the interpreter's and any other (0 if unknown)."""
+    """True on Linux when this process runs a single thread: forking a threaded process can
+    leave a lock held forever in the child."""
     try:
-        return len(os.listdir("/proc/self/task"))
+        return len(os.listdir("/proc/self/task")) == 1
     except OSError:
-        return 0
+        return False
 
 
-def _chunks(items: list, count: int) -> list[list]:
-    """``items`` in about four contiguous chunks per worker (an even spread, few messages)."""
-    size = max(1, -(-len(items) // (4 * count)))
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def _in_processes(fn: Callable[[list], Any], chunks: list[list], count: int) -> list:
-    """``[fn(chunk) for chunk in chunks]`` in ``count`` forked processes; in this process when
-    they cannot start (process limits, a sandbox without fork): the same results either way."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    context = multiprocessing.get_context("fork")
+def _shared(fn: Callable[[list], list], items: list, count: int) -> list:
+    """``fn(items)``, ``items`` split in ``count`` contiguous parts: the first done here while
+    forked children do the others (``fn`` returns one picklable result per item)."""
+    size = -(-len(items) // count)
+    parts = [items[i : i + size] for i in range(0, len(items), size)]
+    pending = [(_fork(fn, part), part) for part in parts[1:]]
     try:
-        with ProcessPoolExecutor(max_workers=count, mp_context=context) as pool:
-            return list(pool.map(fn, chunks))
-    except (OSError, BrokenProcessPool):
-        return [fn(chunk) for chunk in chunks]
-    finally:  # the pool's threads are joined, but take a moment to exit: let the next set fork
-        deadline = time.monotonic() + 0.05
-        while _threads() > 1 and time.monotonic() < deadline:
-            time.sleep(0.0005)
+        results = list(fn(parts[0]))
+        while pending:
+            child, part = pending.pop(0)
+            sent = _receive(*child)
+            try:
+                ok, value = pickle.loads(sent) if sent is not None else (True, None)
+            except Exception:  # a truncated message
+                ok, value = True, None
+            if not ok:
+                raise value
+            # None: the child did not start, or died; its part is done here
+            results.extend(fn(part) if value is None else value)
+    finally:
+        for child, _ in pending:  # after a failure: the other children finish, unread
+            _receive(*child)
+    return results
+
+
+def _fork(fn: Callable[[list], list], part: list) -> tuple[int, int]:
+    """Start a child computing ``fn(part)`` into a pipe: ``(pid, read end)``; ``(0, -1)`` when
+    it cannot start."""
+    try:
+        read, write = os.pipe()
+    except OSError:
+        return 0, -1
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read)
+        os.close(write)
+        return 0, -1
+    if pid:
+        os.close(write)
+        return pid, read
+    try:  # the child: never returns into the caller, runs no exit handlers, flushes nothing
+        os.close(read)
+        try:
+            out = pickle.dumps((True, fn(part)), pickle.HIGHEST_PROTOCOL)
+        except BaseException as exc:  # sent to the parent, which raises it
+            try:
+                out = pickle.dumps((False, exc), pickle.HIGHEST_PROTOCOL)
+            except Exception:
+                out = pickle.dumps((False, RuntimeError(repr(exc))))
+        view = memoryview(out)
+        while view:
+            view = view[os.write(write, view) :]
+    finally:
+        os._exit(0)
+
+
+def _receive(pid: int, fd: int) -> bytes | None:
+    """What the child ``pid`` sent through ``fd``, once it has exited normally (None: it did
+    not start, or died); the child is reaped."""
+    chunks = []
+    status = -1
+    try:
+        if fd >= 0:
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        if pid:
+            status = os.waitpid(pid, 0)[1]
+    return b"".join(chunks) if status == 0 and chunks else None
 
 
 def _verify_jobs(
@@ -1011,33 +1055,18 @@ def _verify_jobs(
             name: _verify_paths(data, sig, name, key, digests, None, True)
             for data, sig, name in jobs
         }
-    global _JOB
-    _JOB = (key, digests is not None)
-    try:
-        parts = _in_processes(_verify_chunk, _chunks(jobs, count), count)
-    finally:
-        _JOB = None
+    want = digests is not None
+
+    def part(some: list[tuple[str, str, str]]) -> list:
+        out = []
+        for data, sig, name in some:
+            mine: dict[str, str] | None = {} if want else None
+            out.append((name, _verify_paths(data, sig, name, key, mine, None, True), mine))
+        return out
+
     outcomes: dict[str, tuple[bool, str, str | None]] = {}
-    for part, part_digests in parts:
-        outcomes.update(part)
-        if digests is not None:
-            digests.update(part_digests)
+    for name, outcome, mine in _shared(part, jobs, count):
+        outcomes[name] = outcome
+        if digests is not None and mine:
+            digests.update(mine)
     return outcomes
-
-
-def _verify_chunk(
-    jobs: list[tuple[str, str, str]],
-) -> tuple[dict[str, tuple[bool, str, str | None]], dict[str, str]]:
-    """In a worker: the outcomes of ``jobs`` and their digests (when the folder is indexed)."""
-    assert _JOB is not None, "forked from verify_evidence"
-    key, want_digests = _JOB
-    digests: dict[str, str] | None = {} if want_digests else None
-    outcomes = {
-        name: _verify_paths(data, sig, name, key, digests, None, True) for data, sig, name in jobs
-    }
-    return outcomes, digests or {}
-
-
-def _verify_repos(jobs: list[tuple[Path, str | None]]) -> list[EvidenceVerdict]:
-    """In a worker: :func:`verify_evidence` of each ``(repository, pinned key)``."""
-    return [verify_evidence(repo, pubkey_hex, workers=1) for repo, pubkey_hex in jobs]
