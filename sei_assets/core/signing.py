@@ -949,7 +949,7 @@ VERIFY_WORKERS = int(os.environ.get("SEI_VERIFY_WORKERS") or 0) or len(
 )
 #: The smallest set (files of one folder, or repositories) worth forking for: below it the fork
 #: costs more than the second core saves (the break-even in bench/README.md).
-POOL_FROM = 64
+POOL_FROM = 128
 
 
 def _worker_count(workers: int | None, size: int) -> int:
