@@ -6,10 +6,15 @@ a repository of its own, then in one process times:
 * ``verify_evidence``: what ``sei verify`` does per repository (find ``.sei``, read
   ``PUBKEY.txt``, every ``*.sig``, sha256 of the file, envelope and statement checks, ECDSA);
 * ``verify_file``: the same without the directory walk and key file;
+* ``verify_repositories`` of the N repositories shared by 2 processes (this one and a forked
+  child);
 * ``verify_evidence`` of one evidence directory holding all N files as signed documents
-  (``conformance/*.json``), with 1 and with 2 verifying threads;
+  (``conformance/*.json``), in 1 and in 2 processes;
 * bare: ``EllipticCurvePublicKey.verify`` of the same N signatures over pre-hashed PAE digests
-  (no file IO, no JSON, no base64, no hashing of the payload).
+  (no file IO, no JSON, no base64, no hashing of the payload), in one thread and split over two
+  (``cryptography`` releases the GIL while it verifies);
+* the break-even of the second process: the first 32, 64, ... repositories verified in this
+  process alone and shared with a forked child (forced, whatever the size), side by side.
 
 Run: ``.venv/bin/python bench/bench_verify.py [--n 1000] [--rounds 7]``.
 """
@@ -20,12 +25,14 @@ import argparse
 import base64
 import hashlib
 import json
+import os
 import platform
 import random
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import cryptography
@@ -150,6 +157,15 @@ def main() -> None:
                     raise SystemExit(f"verification failed in {repo}")
             return len(repos)
 
+        def run_repositories(workers: int, some: list[Path]) -> Callable[[], int]:
+            def run() -> int:
+                verdicts = signing.verify_repositories(some, workers=workers)
+                if not all(v.ok for v in verdicts):
+                    raise SystemExit("verification failed in a repository")
+                return len(verdicts)
+
+            return run
+
         def run_file() -> int:
             for bundle in bundles:
                 if not signing.verify_file(bundle, pub_hex).ok:
@@ -158,9 +174,15 @@ def main() -> None:
 
         prehashed = ec.ECDSA(utils.Prehashed(hashes.SHA256()))
 
-        def run_bare() -> int:
-            for der, digest in zip(ders, digests, strict=True):
+        def run_bare(lo: int = 0, hi: int | None = None) -> int:
+            for der, digest in zip(ders[lo:hi], digests[lo:hi], strict=True):
                 public.verify(der, digest, prehashed)  # raises InvalidSignature on failure
+            return len(ders)
+
+        def run_bare_threads() -> int:
+            half = len(ders) // 2
+            with ThreadPoolExecutor(max_workers=2) as pool:
+                list(pool.map(lambda span: run_bare(*span), [(0, half), (half, None)]))
             return len(ders)
 
         contents = [b.read_bytes() for b in bundles]
@@ -172,28 +194,56 @@ def main() -> None:
 
         fns = {
             "bare ECDSA verify (prehashed)": run_bare,
+            "bare ECDSA verify, 2 threads": run_bare_threads,
             "  + sha256 of the bundle bytes": run_bare_hash,
             "verify_file (ours)": run_file,
             "verify_evidence (ours, sei verify)": run_evidence,
+            "N repositories, 2 workers (ours)": run_repositories(2, repos),
             "one dir of N files, 1 worker (ours)": run_shared(1),
             "one dir of N files, 2 workers (ours)": run_shared(2),
         }
         for fn in fns.values():  # warm-up: page cache, key cache, allocator
             fn()
         best = best_times(fns, args.rounds)
+        forks = signing._can_fork()  # else the "2 workers" lines ran in this process alone
+
+        # the second process's break-even: forced (POOL_FROM = 1) on the first `size` repositories
+        sizes = [size for size in (32, 64, 128, 256, 512) if size <= args.n]
+        pool_from, signing.POOL_FROM = signing.POOL_FROM, 1
+        try:
+            even = best_times(
+                {
+                    f"{size}/{workers}": run_repositories(workers, repos[:size])
+                    for size in sizes
+                    for workers in (1, 2)
+                },
+                args.rounds,
+            )
+        finally:
+            signing.POOL_FROM = pool_from
 
     print(
         f"python {platform.python_version()}, cryptography {cryptography.__version__}, "
         f"{platform.machine()}; {args.n} bundles, {total / args.n / 1024:.1f} KiB mean "
         f"({total / 1024 / 1024:.1f} MiB), best of {args.rounds} interleaved rounds"
     )
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end")
+    if not forks:
+        print("note: this process cannot fork safely here; the '2 workers' lines used one")
     bare_s = best["bare ECDSA verify (prehashed)"]
     for label, secs in best.items():
-        line = f"{label:34s} {args.n / secs:9.0f} /s  {secs / args.n * 1e6:7.1f} us each"
+        line = f"{label:36s} {args.n / secs:9.0f} /s  {secs / args.n * 1e6:7.1f} us each"
         if secs != bare_s:
             who = "ours/bare" if "ours" in label else "this/bare"
             line += f"  ratio {who} {bare_s / secs:.2f} (x{secs / bare_s:.2f} the time)"
         print(line)
+    print(f"break-even of 2 processes (sets from signing.POOL_FROM = {signing.POOL_FROM} on):")
+    for size in sizes:
+        one, two = even[f"{size}/1"], even[f"{size}/2"]
+        print(
+            f"  {size:4d} repositories: 1 worker {one * 1e3:7.2f} ms, 2 workers {two * 1e3:7.2f} ms"
+            f"  speed-up x{one / two:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -27,12 +27,12 @@ from typing import Any
 
 from sei_assets.core import faults, runlock
 from sei_assets.core.fsutil import sha256_bytes
+from sei_assets.core.layout import COMMIT_DIR
 
 EVIDENCE_DIR = ".sei"
 INDEX = "index.json"
 INDEX_PATH = f"{EVIDENCE_DIR}/{INDEX}"
 INDEX_SCHEMA = "sei-assets/evidence-index/v1"
-COMMIT_DIR = ".commit"
 STAGING_PREFIX = ".staging-"
 JOURNAL = "journal.json"
 GITIGNORE = "# sei-assets: interrupted writes and temporary files\n.staging-*\n.commit/\n.*.tmp\n"

@@ -15,6 +15,8 @@ BOM = "bom.cdx.json"
 #: The run's evidence as an OSCAL assessment-results document (see assessment_results).
 ASSESSMENT_RESULTS = "assessment-results.oscal.json"
 PUBKEY = "PUBKEY.txt"
+#: A committed evidence write not yet applied (see evidence_set); never evidence itself.
+COMMIT_DIR = ".commit"
 RECONSTRUCT = "reconstruct.json"
 CONFORMANCE_DIR = "conformance"
 IMPACT = "impact.json"

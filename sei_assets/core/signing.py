@@ -25,9 +25,12 @@ import base64
 import binascii
 import fnmatch
 import functools
+import hashlib
 import json
 import os
+import pickle
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +40,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, utils
 
 from sei_assets.core.errors import SeiError, VerificationError
 from sei_assets.core.fsutil import atomic_write, sha256_bytes
-from sei_assets.core.layout import ASSESSMENT_RESULTS, EVIDENCE_DIRS
+from sei_assets.core.layout import ASSESSMENT_RESULTS, COMMIT_DIR, EVIDENCE_DIRS
 
 KEY_ENV = "SEI_SIGNING_KEY"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -57,10 +60,6 @@ SIGNED_PATTERNS = (
 )
 #: The signed evidence index (see evidence_set): every file of the set with its sha256.
 INDEX_FILE = "index.json"
-#: Threads that verify the files of one evidence directory (`$SEI_VERIFY_WORKERS`); 1 by
-#: default: `cryptography` holds the GIL during ECDSA verify, so only hashing overlaps.
-VERIFY_WORKERS = int(os.environ.get("SEI_VERIFY_WORKERS", "1"))
-POOL_FROM = 8
 
 _PUBKEY_TEXT = re.compile(rb"[0-9a-f]{130}(\r?\n)?")
 _POINT_LEN = 65
@@ -308,16 +307,54 @@ def sign_file(
 
 
 # --------------------------------------------------------------------------- verification
+#
+# The hot path works on strings (no Path objects), reads each file with one open, fstat and read,
+# hashes each file once, parses the public key once per evidence directory and checks envelopes in
+# the canonical form this engine and the reference write with two regular expressions instead of
+# two JSON parses (any other form goes through the full JSON check, which gives the reason).
 
 
-@dataclass
 class FileVerdict:
-    """The outcome of verifying one signed file."""
+    """The outcome of verifying one signed file.
 
-    path: Path
-    ok: bool
-    reason: str
-    keyid: str | None = None
+    ``path`` is a :class:`~pathlib.Path`, made on first use: verification works on strings and
+    most callers read only ``ok`` and ``reason``. Compared by value, like a dataclass."""
+
+    __slots__ = ("_path", "ok", "reason", "keyid")
+
+    def __init__(self, path: Path | str, ok: bool, reason: str, keyid: str | None = None) -> None:
+        self._path = path
+        self.ok = ok
+        self.reason = reason
+        self.keyid = keyid
+
+    @property
+    def path(self) -> Path:
+        """The signed file (its place in the evidence directory)."""
+        path = self._path
+        if not isinstance(path, Path):
+            path = self._path = Path(path)
+        return path
+
+    @path.setter
+    def path(self, value: Path | str) -> None:
+        self._path = value
+
+    def _fields(self) -> tuple[Path, bool, str, str | None]:
+        return self.path, self.ok, self.reason, self.keyid
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]  # mutable and compared by value
+
+    def __repr__(self) -> str:
+        return (
+            f"FileVerdict(path={self.path!r}, ok={self.ok!r}, reason={self.reason!r}, "
+            f"keyid={self.keyid!r})"
+        )
 
 
 @dataclass
@@ -362,6 +399,78 @@ class _Bad(Exception):
     """Internal: a verification failure with its reason."""
 
 
+#: A parsed public key and its keyid, or why the key is unusable (a file verdict's reason).
+_Key = tuple[ec.EllipticCurvePublicKey, str] | str
+VERIFIED = "signature verified"
+_O_READ = os.O_RDONLY | getattr(os, "O_BINARY", 0)
+_SMALL = 4096  # an envelope or PUBKEY.txt is well under this: read without an fstat
+_B64_TEXT = rb"[A-Za-z0-9+/]*={0,2}"
+#: The envelope as this engine and the reference write it: compact, sorted keys, one signature.
+_ENVELOPE = re.compile(
+    rb'\{"payload":"('
+    + _B64_TEXT
+    + rb')","payloadType":"'
+    + re.escape(PAYLOAD_TYPE.encode())
+    + rb'","signatures":\[\{"keyid":"([0-9a-f]{64})","sig":"('
+    + _B64_TEXT
+    + rb')"\}\]\}'
+)
+#: The statement in that form; the subject name is printable ASCII without quote or backslash,
+#: so the bytes are the name (JSON escapes nothing in it).
+_STATEMENT = re.compile(
+    rb'\{"_type":"'
+    + re.escape(STATEMENT_TYPE.encode())
+    + rb'","predicate":\{"statement_version":(?:0|[1-9][0-9]{0,8}),"tool":"[A-Za-z0-9_.-]{0,64}"\}'
+    + rb',"predicateType":"'
+    + re.escape(PREDICATE_TYPE.encode())
+    + rb'","subject":\[\{"digest":\{"sha256":"([0-9a-f]{64})"\},"name":"([ !#-\[\]-~]*)"\}\]\}'
+)
+_PAE_PREFIX = pae(PAYLOAD_TYPE, b"")[: -len(b"0 ")]  # b"DSSEv1 28 application/vnd.in-toto+json "
+
+
+def _read(path: str, small: int = 0) -> bytes:
+    """The bytes of the file at ``path``: one open, fstat and read (``open().read()`` adds a
+    buffered reader and more system calls). ``small``: a regular file (from the scan) that is
+    likely shorter than that many bytes, read without the fstat."""
+    fd = os.open(path, _O_READ)
+    try:
+        if small:
+            data = os.read(fd, small)
+            if len(data) < small:  # a short read of a regular file is its end
+                return data
+        else:
+            size = os.fstat(fd).st_size
+            data = os.read(fd, size + 1)
+            if len(data) <= size:
+                return data
+        chunks = [data]  # larger, it grew, or its size is not known (size 0: a pipe)
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _der(raw: bytes) -> bytes:
+    """DER ``SEQUENCE { INTEGER r, INTEGER s }`` of a 64-byte raw ``r||s`` (what
+    ``utils.encode_dss_signature`` gives, without converting to and from int)."""
+    r = raw[:_SCALAR_LEN].lstrip(b"\0") or b"\0"
+    s = raw[_SCALAR_LEN:].lstrip(b"\0") or b"\0"
+    if r[0] & 0x80:
+        r = b"\0" + r
+    if s[0] & 0x80:
+        s = b"\0" + s
+    return b"\x30%c\x02%c%s\x02%c%s" % (len(r) + len(s) + 4, len(r), r, len(s), s)
+
+
+def _key_for(pubkey_hex: str) -> _Key:
+    """The parsed key and keyid of ``pubkey_hex`` (cached), or why it is unusable."""
+    try:
+        return _public_key(pubkey_hex)
+    except ValueError as exc:
+        return str(exc)
+
+
 def _b64(text: object, what: str) -> bytes:
     """Strict, canonical base64 decode (rejects non-alphabet and re-encodable variants)."""
     if not isinstance(text, str):
@@ -375,15 +484,57 @@ def _b64(text: object, what: str) -> bytes:
     return raw
 
 
+def _canonical_b64(text: bytes) -> bytes | None:
+    """``text`` decoded when it is canonical base64 (alphabet already checked), else None."""
+    try:
+        raw = binascii.a2b_base64(text)
+    except binascii.Error:
+        return None
+    return raw if binascii.b2a_base64(raw, newline=False) == text else None
+
+
+def _fast_check(envelope: bytes, name: str, key: _Key, digest_hex: str) -> str | None:
+    """The keyid when ``envelope``, in the canonical form, validly signs a file whose sha256 is
+    ``digest_hex`` as ``name``; None otherwise, and :func:`_check` decides and says why. What
+    passes here passes :func:`_check` too: the form is valid JSON that parses to exactly the
+    values matched, and the same checks run on them."""
+    if isinstance(key, str):
+        return None
+    envelope_match = _ENVELOPE.fullmatch(envelope)
+    if envelope_match is None:
+        return None
+    payload_text, keyid_text, sig_text = envelope_match.groups()
+    public, keyid = key
+    if keyid_text.decode("ascii") != keyid:
+        return None
+    payload = _canonical_b64(payload_text)
+    raw = _canonical_b64(sig_text)
+    if payload is None or raw is None or len(raw) != 2 * _SCALAR_LEN:
+        return None
+    statement = _STATEMENT.fullmatch(payload)
+    if (
+        statement is None
+        or statement.group(1).decode("ascii") != digest_hex
+        or statement.group(2).decode("ascii") != name
+    ):
+        return None
+    try:
+        public.verify(_der(raw), b"%s%d %s" % (_PAE_PREFIX, len(payload), payload), _ECDSA_SHA256)
+    except InvalidSignature:
+        return None
+    return keyid
+
+
 def _check(
     data: bytes,
     envelope: bytes,
     name: str,
-    pubkey_hex: str,
+    key: _Key,
     keyid_box: list[str],
     digest_hex: str | None = None,
 ) -> None:
-    """Raise _Bad with a reason unless ``envelope`` validly signs ``data`` as ``name``."""
+    """Raise _Bad with a reason unless ``envelope`` validly signs ``data`` as ``name`` under
+    ``key`` (see :func:`_key_for`): every check, in order, on any JSON form."""
     try:
         env = json.loads(envelope)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -417,10 +568,9 @@ def _check(
     if expected != (digest_hex or sha256_bytes(data)):
         raise _Bad("sha256 of the file does not match the signed statement (file altered)")
 
-    try:
-        public, keyid = _public_key(pubkey_hex)
-    except ValueError as exc:
-        raise _Bad(str(exc)) from exc
+    if isinstance(key, str):
+        raise _Bad(key)
+    public, keyid = key
     mine = [s for s in sigs if s.get("keyid") == keyid]
     if not mine:
         raise _Bad(f"signed by keyid {keyid_box[0]}, not by this public key ({keyid})")
@@ -430,15 +580,49 @@ def _check(
         raw = _b64(entry.get("sig"), "sig")
         if len(raw) != 2 * _SCALAR_LEN:
             raise _Bad(f"signature is {len(raw)} bytes, expected 64 (raw r||s)")
-        der = utils.encode_dss_signature(
-            int.from_bytes(raw[:_SCALAR_LEN], "big"), int.from_bytes(raw[_SCALAR_LEN:], "big")
-        )
         try:
-            public.verify(der, message, _ECDSA_SHA256)
+            public.verify(_der(raw), message, _ECDSA_SHA256)
             return
         except InvalidSignature:
             continue
     raise _Bad("ECDSA signature does not verify against the public key")
+
+
+def _verify_paths(
+    data_path: str,
+    sig: str,
+    name: str,
+    key: _Key,
+    digests: dict[str, str] | None = None,
+    kept: dict[str, bytes] | None = None,
+    scanned: bool = False,
+) -> tuple[bool, str, str | None]:
+    """``(ok, reason, keyid)`` for the file at ``data_path`` and its envelope at ``sig``,
+    each read once; their sha256 go into ``digests`` (by ``name`` and ``name.sig``), the
+    file's bytes into ``kept``. ``scanned``: both are regular files found by the scan."""
+    try:
+        data = _read(data_path)
+    except OSError as exc:
+        return False, f"cannot read signed file: {exc.strerror or exc}", None
+    try:
+        envelope = _read(sig, _SMALL if scanned else 0)
+    except OSError as exc:
+        return False, f"cannot read signature: {exc.strerror or exc}", None
+    digest = hashlib.sha256(data).hexdigest()
+    if kept is not None:
+        kept[name] = data
+    if digests is not None:
+        digests[name] = digest
+        digests[name + SIG_SUFFIX] = hashlib.sha256(envelope).hexdigest()
+    keyid = _fast_check(envelope, name, key, digest)
+    if keyid is not None:
+        return True, VERIFIED, keyid
+    box: list[str] = []
+    try:
+        _check(data, envelope, name, key, box, digest)
+    except _Bad as bad:
+        return False, str(bad), box[0] if box else None
+    return True, VERIFIED, box[0]
 
 
 def verify_file(
@@ -451,43 +635,52 @@ def verify_file(
     """Verify ``path`` against its envelope (``path.sig`` unless ``sig``) and a hex public key;
     never raises for bad content. Each file is read once; its sha256 goes into ``digests``."""
     path = path if isinstance(path, Path) else Path(path)
-    keyid: list[str] = []
     raw_path = os.fspath(path)
-    try:
-        with open(raw_path, "rb") as fh:
-            data = fh.read()
-    except OSError as exc:
-        return FileVerdict(path, False, f"cannot read signed file: {exc.strerror or exc}")
-    try:
-        with open(os.fspath(sig) if sig else raw_path + SIG_SUFFIX, "rb") as fh:
-            envelope = fh.read()
-    except OSError as exc:
-        return FileVerdict(path, False, f"cannot read signature: {exc.strerror or exc}")
-    name = name or subject_name(path)
-    digest = sha256_bytes(data)
-    if digests is not None:
-        digests[name] = digest
-        digests[name + SIG_SUFFIX] = sha256_bytes(envelope)
-    try:
-        _check(data, envelope, name, pubkey_hex.strip().lower(), keyid, digest)
-    except _Bad as bad:
-        return FileVerdict(path, False, str(bad), keyid[0] if keyid else None)
-    return FileVerdict(path, True, "signature verified", keyid[0])
+    sig_at = os.fspath(sig) if sig else raw_path + SIG_SUFFIX
+    key = _key_for(pubkey_hex.strip().lower())
+    ok, reason, keyid = _verify_paths(raw_path, sig_at, name or subject_name(path), key, digests)
+    return FileVerdict(path, ok, reason, keyid)
 
 
 def find_evidence_dir(repo: Path) -> Path | None:
     """The first of ``.sei``, ``.venth``, ``.froga`` under ``repo`` that is a directory."""
+    base = os.fspath(repo)
     for candidate in EVIDENCE_DIRS:
-        if (Path(repo) / candidate).is_dir():
-            return Path(repo) / candidate
+        if os.path.isdir(os.path.join(base, candidate)):
+            return Path(repo, candidate)
     return None
 
 
-def _read_repo_pubkey(evidence_dir: Path, where: Path | None = None) -> tuple[str, str | None]:
+def _open_evidence_dir(repo: Path) -> tuple[Path, os.ScandirIterator[str]] | None:
+    """:func:`find_evidence_dir` and the open listing of what it finds, one system call less:
+    the listing is opened directly (isdir only decides when that fails)."""
+    base = os.fspath(repo)
+    for candidate in EVIDENCE_DIRS:
+        folder = os.path.join(base, candidate)
+        try:
+            entries = os.scandir(folder)
+        except OSError:
+            if os.path.isdir(folder):
+                raise
+            continue
+        return Path(folder), entries
+    return None
+
+
+def _under(folder: str, rel: str) -> str:
+    """``str(Path(folder) / rel)`` for a name from the directory scan, without the Path."""
+    if os.sep == "/" and folder and not folder.endswith("/"):
+        return folder + "/" + rel
+    return str(Path(folder) / rel)
+
+
+def _read_repo_pubkey(
+    evidence_dir: Path, where: str | Path | None = None
+) -> tuple[str, str | None]:
     """The hex key from ``PUBKEY.txt`` (read at ``where`` if given) and, if malformed, why."""
-    target = evidence_dir / PUBKEY_FILE
-    try:
-        raw = (where or target).read_bytes()
+    target = _under(str(evidence_dir), PUBKEY_FILE)
+    try:  # a file found by the scan is regular: read without an fstat
+        raw = _read(os.fspath(where), _SMALL) if where else _read(target)
     except FileNotFoundError:
         raise SeiError(
             f"no public key to verify {evidence_dir}: {target} is missing, no key was pinned "
@@ -502,23 +695,30 @@ def _read_repo_pubkey(evidence_dir: Path, where: Path | None = None) -> tuple[st
     return text, None
 
 
-def _listing(evidence_dir: Path) -> list[str]:
-    """Every regular file under ``evidence_dir`` as a sorted relative POSIX path; dot files and
-    folders (transactions, staging, temporary files, the lock) are not evidence."""
+def _scan(
+    evidence_dir: str, entries: os.ScandirIterator[str] | None = None
+) -> tuple[list[str], bool]:
+    """Every regular file under ``evidence_dir`` (``entries``: its listing, already open) as a
+    sorted relative POSIX path, and whether a committed write (``.commit/``) is there; dot files
+    and folders (transactions, staging, temporary files, the lock) are not evidence."""
     found: list[str] = []
-    todo = [(os.fspath(evidence_dir), "")]
+    committing = False
+    todo = [(evidence_dir, "")]
     while todo:
         folder, prefix = todo.pop()
-        with os.scandir(folder) as entries:
-            for entry in entries:
-                if entry.name.startswith("."):
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    todo.append((entry.path, prefix + entry.name + "/"))
+        listing = entries if entries is not None and not prefix else os.scandir(folder)
+        with listing:
+            for entry in listing:
+                name = entry.name
+                if name.startswith("."):
+                    if name == COMMIT_DIR and not prefix and entry.is_dir():
+                        committing = True
+                elif entry.is_dir(follow_symlinks=False):
+                    todo.append((entry.path, prefix + name + "/"))
                 elif entry.is_file():
-                    found.append(prefix + entry.name)
+                    found.append(prefix + name)
     found.sort()
-    return found
+    return found, committing
 
 
 _SIGNED = re.compile("|".join(fnmatch.translate(p).replace(".*", "[^/]*") for p in SIGNED_PATTERNS))
@@ -529,12 +729,17 @@ def _looks_signed(name: str) -> bool:
     return _SIGNED.match(name) is not None
 
 
-def _effective(evidence_dir: Path) -> tuple[dict[str, Path], dict[str, Path], bool]:
+def _effective(
+    evidence_dir: Path, entries: os.ScandirIterator[str] | None = None
+) -> tuple[dict[str, str], dict[str, str], bool]:
     """(evidence file -> where its bytes are, repository file -> where, pending): the set in
-    force, with a committed but interrupted write (see evidence_set) laid over the folder."""
-    paths = {rel: evidence_dir / rel for rel in _listing(evidence_dir)}
-    outside: dict[str, Path] = {}
-    if evidence_dir.name != EVIDENCE_DIRS[0] or not os.path.isdir(evidence_dir / ".commit"):
+    force, with a committed but interrupted write (see evidence_set) laid over the folder
+    (``entries``: its listing, already open)."""
+    folder = str(evidence_dir)
+    names, committing = _scan(folder, entries)
+    paths = {rel: _under(folder, rel) for rel in names}
+    outside: dict[str, str] = {}
+    if not committing or evidence_dir.name != EVIDENCE_DIRS[0]:
         return paths, outside, False
     from sei_assets.core import evidence_set
 
@@ -548,9 +753,9 @@ def _effective(evidence_dir: Path) -> tuple[dict[str, Path], dict[str, Path], bo
         if staged is None or not staged.is_file():
             continue
         if rel.startswith(prefix):
-            paths[rel[len(prefix) :]] = staged
+            paths[rel[len(prefix) :]] = str(staged)
         else:
-            outside[rel] = staged
+            outside[rel] = str(staged)
     for rel in journal.get("remove", []):
         paths.pop(rel[len(prefix) :] if rel.startswith(prefix) else rel, None)
     return paths, outside, True
@@ -558,54 +763,66 @@ def _effective(evidence_dir: Path) -> tuple[dict[str, Path], dict[str, Path], bo
 
 def _check_index(
     evidence_dir: Path,
-    paths: dict[str, Path],
-    outside: dict[str, Path],
+    paths: dict[str, str],
+    outside: dict[str, str],
     digests: dict[str, str],
     files: list[FileVerdict],
     warnings: list[str],
+    index_bytes: bytes | None = None,
 ) -> dict | None:
-    """Hold the set to its signed index: every named file present with its digest; files the
-    index does not name are warned about by name. Returns the index."""
+    """Hold the set to its signed index (``index_bytes``, the verified bytes, when known): every
+    named file present with its digest; files the index does not name are warned about by name.
+    Returns the index."""
     try:
-        index = json.loads(paths[INDEX_FILE].read_bytes())
+        index = json.loads(index_bytes if index_bytes is not None else _read(paths[INDEX_FILE]))
         named = index["files"]
         if not isinstance(named, dict):
             raise TypeError
     except (OSError, ValueError, TypeError, KeyError):
         files.append(FileVerdict(paths[INDEX_FILE], False, "the signed index is not readable"))
         return None
+    folder = str(evidence_dir)
     prefix = evidence_dir.name + "/"
     covered = {INDEX_FILE, INDEX_FILE + SIG_SUFFIX}
-    failed = {f.path for f in files if not f.ok}
+    failed: set[Path] | None = None
     for rel, digest in named.items():
         inside = rel.startswith(prefix)
         name = rel[len(prefix) :] if inside else rel
-        where = paths.get(name) if inside else outside.get(rel, evidence_dir.parent / rel)
         covered.add(name)
-        target = evidence_dir / name if inside else evidence_dir.parent / rel
-        if where is None or not where.is_file():
+        if inside:  # a regular file when the folder was scanned (or staged, see _effective)
+            where = paths.get(name)
+            present = where is not None
+        else:
+            where = outside.get(rel) or os.fspath(evidence_dir.parent / rel)
+            present = os.path.isfile(where)
+        if not present or where is None:
+            target = evidence_dir / name if inside else evidence_dir.parent / rel
             files.append(FileVerdict(target, False, "named by the signed index but missing"))
             continue
         actual = digests.get(name) if inside else None
         if actual is None:
-            actual = sha256_bytes(where.read_bytes())
-        if actual != digest and target not in failed:
-            files.append(
-                FileVerdict(
-                    target,
-                    False,
-                    "differs from the file the signed index names (altered, or left from "
-                    "another evidence set)",
+            actual = sha256_bytes(_read(where))
+        if actual != digest:
+            target = evidence_dir / name if inside else evidence_dir.parent / rel
+            if failed is None:
+                failed = {f.path for f in files if not f.ok}
+            if target not in failed:
+                files.append(
+                    FileVerdict(
+                        target,
+                        False,
+                        "differs from the file the signed index names (altered, or left from "
+                        "another evidence set)",
+                    )
                 )
-            )
     for name in sorted(set(paths) - covered):
         if name.endswith(SIG_SUFFIX) and name[: -len(SIG_SUFFIX)] in paths:
             continue
         signed = name + SIG_SUFFIX in paths
         warnings.append(
-            f"{evidence_dir / name}: signed, but not named by the evidence index"
+            f"{_under(folder, name)}: signed, but not named by the evidence index"
             if signed
-            else f"{evidence_dir / name}: unsigned file, not part of the evidence"
+            else f"{_under(folder, name)}: unsigned file, not part of the evidence"
         )
     return index
 
@@ -617,22 +834,25 @@ def verify_evidence(
     workers: int | None = None,
 ) -> EvidenceVerdict:
     """Verify every ``*.sig`` of the repository's evidence directory, and the set against its
-    signed index when it has one; see the module doc."""
-    repo = Path(repo)
+    signed index when it has one; see the module doc. ``workers`` (default
+    ``$SEI_VERIFY_WORKERS``): processes for a folder of at least :data:`POOL_FROM` files."""
+    entries = None
     if evidence_dir is None:
-        found = find_evidence_dir(repo)
+        found = _open_evidence_dir(repo)
         if found is None:
             names = ", ".join(EVIDENCE_DIRS)
-            raise SeiError(f"no evidence directory in {repo} (looked for {names})")
-        evidence_dir = found
+            raise SeiError(f"no evidence directory in {Path(repo)} (looked for {names})")
+        evidence_dir, entries = found
     else:
+        repo = Path(repo)
         evidence_dir = evidence_dir if Path(evidence_dir).is_absolute() else repo / evidence_dir
         if not evidence_dir.is_dir():
             raise SeiError(f"evidence directory {evidence_dir} does not exist")
 
-    paths, outside, pending = _effective(evidence_dir)
-    sigs = [rel for rel in sorted(paths) if rel.endswith(SIG_SUFFIX)]
-    if not sigs:
+    paths, outside, pending = _effective(evidence_dir, entries)
+    order = sorted(paths) if pending else list(paths)  # the scan is sorted
+    signed = [rel[: -len(SIG_SUFFIX)] for rel in order if rel.endswith(SIG_SUFFIX)]
+    if not signed:
         raise SeiError(f"no signed evidence (*.sig) in {evidence_dir}")
 
     key_problem = None
@@ -641,33 +861,32 @@ def verify_evidence(
     else:
         source = "repository"
         key_hex, key_problem = _read_repo_pubkey(evidence_dir, paths.get(PUBKEY_FILE))
+    key = _key_for(key_hex) if key_problem is None else key_problem  # parsed once per folder
 
-    digests: dict[str, str] = {}
-
-    def one(sig: str) -> FileVerdict:
-        name = sig[: -len(SIG_SUFFIX)]
-        target = evidence_dir / name
+    indexed = INDEX_FILE in paths
+    digests: dict[str, str] | None = {} if indexed else None
+    kept: dict[str, bytes] = {}
+    outcomes: dict[str, tuple[bool, str, str | None]] = {}
+    jobs: list[tuple[str, str, str]] = []
+    for name in signed:
         if key_problem is not None:
-            return FileVerdict(target, False, key_problem)
-        if name not in paths:
-            return FileVerdict(target, False, f"{sig} signs a file that is missing")
-        verdict = verify_file(paths[name], key_hex, name, paths[sig], digests)
-        verdict.path = target
-        return verdict
+            outcomes[name] = (False, key_problem, None)
+        elif name not in paths:
+            outcomes[name] = (False, f"{name}{SIG_SUFFIX} signs a file that is missing", None)
+        elif name == INDEX_FILE:  # verified here, its bytes kept for the index check
+            sig = paths[name + SIG_SUFFIX]
+            outcomes[name] = _verify_paths(paths[name], sig, name, key, digests, kept, True)
+        else:
+            jobs.append((paths[name], paths[name + SIG_SUFFIX], name))
+    outcomes.update(_verify_jobs(jobs, key, digests, workers))
 
-    count = VERIFY_WORKERS if workers is None else workers
-    if count > 1 and len(sigs) >= POOL_FROM:  # a pool costs more than it saves on a few files
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=min(count, len(sigs))) as pool:
-            files = list(pool.map(one, sigs))
-    else:
-        files = [one(sig) for sig in sigs]
-    for name in sorted(paths):
+    folder = str(evidence_dir)
+    files = [FileVerdict(_under(folder, name), *outcomes[name]) for name in signed]
+    for name in order:
         if name + SIG_SUFFIX not in paths and _looks_signed(name):
             files.append(
                 FileVerdict(
-                    evidence_dir / name,
+                    _under(folder, name),
                     False,
                     f"evidence file has no {name.rsplit('/', 1)[-1]}.sig",
                 )
@@ -682,15 +901,172 @@ def verify_evidence(
         )
     warnings: list[str] = []
     index = None
-    index_ok = any(f.ok and f.path == evidence_dir / INDEX_FILE for f in files)
-    if INDEX_FILE in paths and index_ok:
-        index = _check_index(evidence_dir, paths, outside, digests, files, warnings)
-    elif INDEX_FILE not in paths:
-        for name in sorted(paths):
+    if digests is not None and outcomes.get(INDEX_FILE, (False,))[0]:
+        index = _check_index(
+            evidence_dir, paths, outside, digests, files, warnings, kept.get(INDEX_FILE)
+        )
+    elif not indexed:
+        for name in order:
             if not name.endswith(SIG_SUFFIX) and name != PUBKEY_FILE:
                 if name + SIG_SUFFIX not in paths:
-                    warnings.append(
-                        f"{evidence_dir / name}: unsigned file, not part of the evidence"
-                    )
+                    where = _under(folder, name)
+                    warnings.append(f"{where}: unsigned file, not part of the evidence")
     ok = bool(files) and all(f.ok for f in files)
     return EvidenceVerdict(evidence_dir, source, key_hex, files, ok, warnings, index, pending)
+
+
+def verify_repositories(
+    repos: list[Path], pubkey_hex: str | None = None, workers: int | None = None
+) -> list[EvidenceVerdict]:
+    """:func:`verify_evidence` of each repository, in order; shared with ``workers - 1``
+    forked processes (default ``$SEI_VERIFY_WORKERS``) from :data:`POOL_FROM` repositories
+    on. Raises the first SeiError the loop would raise."""
+    count = _worker_count(workers, len(repos))
+    if count < 2:
+        return [verify_evidence(repo, pubkey_hex) for repo in repos]
+
+    def part(some: list[Path]) -> list[EvidenceVerdict]:
+        return [verify_evidence(repo, pubkey_hex, workers=1) for repo in some]
+
+    return _shared(part, list(repos), count)
+
+
+# --------------------------------------------------------------------------- both cores
+#
+# `cryptography` releases the GIL during ECDSA verify and hashlib while hashing, but the rest of
+# a file's verification (reading, the checks, the verdict) is Python that holds it, and threads
+# that hand the GIL back and forth a dozen times per file end up slower than one thread. A large
+# set is therefore split in contiguous parts: this process verifies the first, forked children
+# (started in a few milliseconds: nothing to import, no pool to set up) the others and send back
+# their verdicts. Fork is used only where it is safe (Linux, a single thread in this process);
+# anywhere else, or for a part whose child failed to start or died, the work is done here: the
+# results are the same either way.
+
+#: Processes sharing a large set, this one included (`$SEI_VERIFY_WORKERS`); by default the
+#: CPUs this process may use.
+VERIFY_WORKERS = int(os.environ.get("SEI_VERIFY_WORKERS") or 0) or len(
+    os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else [0]
+)
+#: The smallest set (files of one folder, or repositories) worth forking for: below it the fork
+#: costs more than the second core saves (the break-even in bench/README.md).
+POOL_FROM = 128
+
+
+def _worker_count(workers: int | None, size: int) -> int:
+    """How many processes to verify ``size`` items with: 1 unless the set is large and forking
+    is safe here."""
+    count = min(VERIFY_WORKERS if workers is None else workers, size)
+    return count if count > 1 and size >= POOL_FROM and _can_fork() else 1
+
+
+def _can_fork() -> bool:
+    """True on Linux when this process runs a single thread: forking a threaded process can
+    leave a lock held forever in the child."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
+def _shared(fn: Callable[[list], list], items: list, count: int) -> list:
+    """``fn(items)``, ``items`` split in ``count`` contiguous parts: the first done here while
+    forked children do the others (``fn`` returns one picklable result per item)."""
+    size = -(-len(items) // count)
+    parts = [items[i : i + size] for i in range(0, len(items), size)]
+    pending = [(_fork(fn, part), part) for part in parts[1:]]
+    try:
+        results = list(fn(parts[0]))
+        while pending:
+            child, part = pending.pop(0)
+            sent = _receive(*child)
+            try:
+                ok, value = pickle.loads(sent) if sent is not None else (True, None)
+            except Exception:  # a truncated message
+                ok, value = True, None
+            if not ok:
+                raise value
+            # None: the child did not start, or died; its part is done here
+            results.extend(fn(part) if value is None else value)
+    finally:
+        for child, _ in pending:  # after a failure: the other children finish, unread
+            _receive(*child)
+    return results
+
+
+def _fork(fn: Callable[[list], list], part: list) -> tuple[int, int]:
+    """Start a child computing ``fn(part)`` into a pipe: ``(pid, read end)``; ``(0, -1)`` when
+    it cannot start."""
+    try:
+        read, write = os.pipe()
+    except OSError:
+        return 0, -1
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(read)
+        os.close(write)
+        return 0, -1
+    if pid:
+        os.close(write)
+        return pid, read
+    try:  # the child: never returns into the caller, runs no exit handlers, flushes nothing
+        os.close(read)
+        try:
+            out = pickle.dumps((True, fn(part)), pickle.HIGHEST_PROTOCOL)
+        except BaseException as exc:  # sent to the parent, which raises it
+            try:
+                out = pickle.dumps((False, exc), pickle.HIGHEST_PROTOCOL)
+            except Exception:
+                out = pickle.dumps((False, RuntimeError(repr(exc))))
+        view = memoryview(out)
+        while view:
+            view = view[os.write(write, view) :]
+    finally:
+        os._exit(0)
+
+
+def _receive(pid: int, fd: int) -> bytes | None:
+    """What the child ``pid`` sent through ``fd``, once it has exited normally (None: it did
+    not start, or died); the child is reaped."""
+    chunks = []
+    status = -1
+    try:
+        if fd >= 0:
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        if pid:
+            status = os.waitpid(pid, 0)[1]
+    return b"".join(chunks) if status == 0 and chunks else None
+
+
+def _verify_jobs(
+    jobs: list[tuple[str, str, str]],
+    key: _Key,
+    digests: dict[str, str] | None,
+    workers: int | None,
+) -> dict[str, tuple[bool, str, str | None]]:
+    """``name -> (ok, reason, keyid)`` for ``(file, envelope, name)`` jobs of one folder."""
+    count = _worker_count(workers, len(jobs))
+    if count < 2:
+        return {
+            name: _verify_paths(data, sig, name, key, digests, None, True)
+            for data, sig, name in jobs
+        }
+    want = digests is not None
+
+    def part(some: list[tuple[str, str, str]]) -> list:
+        out = []
+        for data, sig, name in some:
+            mine: dict[str, str] | None = {} if want else None
+            out.append((name, _verify_paths(data, sig, name, key, mine, None, True), mine))
+        return out
+
+    outcomes: dict[str, tuple[bool, str, str | None]] = {}
+    for name, outcome, mine in _shared(part, jobs, count):
+        outcomes[name] = outcome
+        if digests is not None and mine:
+            digests.update(mine)
+    return outcomes
