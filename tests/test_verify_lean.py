@@ -35,6 +35,20 @@ def quickstart(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return repo
 
 
+def _run_fresh(code: str, *args: str, timeout: float) -> dict:
+    """Run ``code`` in a fresh single-threaded interpreter (where forking happens); its JSON."""
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
 def _outcome(path: Path, envelope: Path, name: str, pubkey_hex: str) -> tuple:
     key = signing._key_for(pubkey_hex.strip().lower())
     return signing._verify_paths(str(path), str(envelope), name, key)
@@ -266,16 +280,7 @@ def test_the_process_pool_gives_the_serial_verdicts(key, tmp_path: Path, quickst
         repos.append(repo)
     (repos[2] / ".froga" / "bundle.json").write_bytes(b"{}")
     (repos[4] / ".froga" / "PUBKEY.txt").write_text("04" + "ab" * 64 + "\n")
-    done = subprocess.run(
-        [sys.executable, "-c", _DRIVER, str(folder), *map(str, repos)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
+    out = _run_fresh(_DRIVER, str(folder), *map(str, repos), timeout=300)
     assert out["pooled"] == [2, 2, 2], "the pool did not start"
     assert out["pool"] == out["serial"]
     assert out["listed"] == out["each"]
@@ -372,14 +377,5 @@ print(json.dumps(out))
 def test_a_shared_set_survives_its_children() -> None:
     """A child that dies has its part done here; a child's error is raised in order, as the
     loop would raise it; no child is left behind."""
-    done = subprocess.run(
-        [sys.executable, "-c", _SHARED],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    out = json.loads(done.stdout)
+    out = _run_fresh(_SHARED, timeout=120)
     assert out == {"squares": [x * x for x in range(10)], "error": "part from 3", "reaped": True}
