@@ -25,8 +25,10 @@ LOAN_SEED = ROOT / "resources" / "loan"
 
 
 def _specs(entry: SystemEntry) -> dict[str, dg.AssetCheckSpec]:
-    _assets, checks = system_definitions(entry)
-    return {spec.name: spec for c in checks for spec in c.check_specs}
+    """The checks on the system's gate (every control and the signature)."""
+    assets, checks = system_definitions(entry)
+    gate = dg.AssetKey([entry.name, "gate"])
+    return {s.name: s for c in [*assets, *checks] for s in c.check_specs if s.asset_key == gate}
 
 
 def test_checks_generated_from_the_loan_plan(tmp_path: Path) -> None:
@@ -100,9 +102,9 @@ def _materialize(
     accept_supplied: bool = True,
 ):
     assets, checks = system_definitions(entry)
-    config = {"ops": {f"{entry.name}__pipeline_run": {"config": {"repro": False}}}}
-    if accept_supplied:  # the metrics are the replayed ones (supplied): accepted explicitly
-        config["ops"][f"{entry.name}__release"] = {"config": {"accept_supplied_metrics": True}}
+    # the metrics are the replayed ones (supplied): accepted explicitly for the release
+    step = {"repro": False, "accept_supplied_metrics": accept_supplied}
+    config = {"ops": {f"{entry.name}__system": {"config": step}}}
     return dg.materialize(
         [*assets, *checks],
         instance=instance,
@@ -154,7 +156,7 @@ def test_supplied_metrics_are_not_released_unless_accepted(education: SystemEntr
         ]
         assert bundle.materialization.metadata["metrics_source"].value.startswith("supplied")
         [failure] = [e for e in result.all_events if e.is_step_failure]
-        assert failure.step_key == "education__release"
+        assert failure.step_key == "education__system"
         assert "supplied metrics" in failure.step_failure_data.error.to_string()
     assert not (education.repo / ".sei" / "release.json").exists()
 

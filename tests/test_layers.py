@@ -35,11 +35,13 @@ def _registry(tmp_path: Path, systems: dict[str, dict]) -> Path:
     return path
 
 
-def test_loading_seeds_nothing_and_runs_nothing(tmp_path: Path) -> None:
+def test_loading_seeds_nothing_and_runs_nothing(tmp_path: Path, monkeypatch) -> None:
     """An unseeded system still gets its whole graph (from its seed's manifest); its
     repository is not created and the environment is not written."""
+    from sei_assets.core import declarations
     from sei_assets.defs import build_definitions
 
+    monkeypatch.setenv("SEI_STATE_DIR", str(tmp_path / "state"))
     repo = tmp_path / "loan"
     registry = _registry(tmp_path, {"loan": {"repo": str(repo), "seed": str(LOAN)}})
     before = dict(os.environ)
@@ -50,13 +52,14 @@ def test_loading_seeds_nothing_and_runs_nothing(tmp_path: Path) -> None:
     assert len(own) == 10 + 1 + 1  # controls, signature, manifest_valid
     assert not repo.exists()
     assert dict(os.environ) == before
+    assert not declarations.prepared_path(load_registry(registry)[0]).exists()  # nor prepared
     # the explicit step seeds it
     sei = Path(sys.executable).parent / "sei"
     proc = subprocess.run(
         [str(sei), "init", "--systems", str(registry), "--json"], capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == {"seeded": ["loan"]}
+    assert json.loads(proc.stdout) == {"seeded": ["loan"], "prepared": ["loan"], "not_prepared": {}}
     assert (repo / ".git").is_dir() and (repo / "sei.yaml").is_file()
 
 

@@ -582,10 +582,14 @@ def init(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Seed the registered systems whose repositories do not exist yet (git, DVC, dbt manifest).
+    """Seed the registered systems whose repositories do not exist yet (git, DVC, dbt manifest)
+    and prepare every system's declarations for the Dagster definitions to load quickly.
 
-    Loading the Dagster definitions never seeds: this (or the `seed_systems` job) does.
+    Loading the Dagster definitions never seeds nor writes: this (or the `seed_systems` job)
+    does. A system whose manifest does not load is listed with its error (exit code 0: its
+    `manifest_valid` check shows the same error in the UI).
     """
+    from sei_assets.core import declarations
     from sei_assets.core.registry import load_registry
     from sei_assets.core.workspace import seed_registered
 
@@ -594,14 +598,24 @@ def init(
     if unknown:
         _fail(SeiError(f"--system: not registered: {', '.join(unknown)}"))
     done = _call(seed_registered, entries, system or None)
+    chosen = [e for e in entries if not system or e.name in system]
+    prepared = _call(declarations.prepare, chosen)
     if as_json:
-        _emit_json({"seeded": done})
+        _emit_json(
+            {
+                "seeded": done,
+                "prepared": [n for n, why in prepared.items() if why is None],
+                "not_prepared": {n: why for n, why in prepared.items() if why is not None},
+            }
+        )
         return
-    for entry in entries:
+    for entry in chosen:
         if entry.name in done:
             out.print(f"seeded {entry.name} → {entry.repo}")
-        elif not system or entry.name in system:
+        else:
             out.print(f"{entry.name}: {entry.repo} already exists")
+        if prepared[entry.name] is not None:
+            out.print(f"{entry.name}: declarations not prepared: {prepared[entry.name]}")
 
 
 from sei_assets.cli.check import check_app  # noqa: E402

@@ -2,8 +2,9 @@
 across standards), impact, backlog.
 
 Each is signed and downstream of what it reads: the evidence bundle, never the gate's
-checks, so a red gate still shows its gaps here. They are one multi-asset (subsettable, each
-spec with its own automation), so a system costs one definition here, not one per standard.
+checks, so a red gate still shows its gaps here. They are specs of the system's one
+multi-asset (system.py, each spec with its own automation), computed in its step after the
+gate's checks and before the release, so a system costs no definition here.
 """
 
 from typing import Any
@@ -18,72 +19,75 @@ from sei_assets.defs.metadata import signed_file
 from sei_assets.defs.resources import SeiSettings
 
 
-def governance_assets(entry: SystemEntry, standards: list[str]) -> list:
-    """risk_cycle, one conformance asset per applicable standard, impact_assessment and
-    risk_backlog, as one multi-asset."""
-    from sei_assets.core.conformance import standard_slug
+class Governance:
+    """The governance assets of one system: their specs, and their results for a selection."""
 
-    name = entry.name
+    def __init__(self, entry: SystemEntry, standards: list[str]) -> None:
+        from sei_assets.core.conformance import standard_slug
 
-    def key(*leaf: str) -> dg.AssetKey:
-        return system_key(name, *leaf)
+        self.entry = entry
+        self.by_standard = {self.key("conformance", standard_slug(s)): s for s in standards}
 
-    def spec(asset_key: dg.AssetKey, deps: list[str], description: str) -> dg.AssetSpec:
+    def key(self, *leaf: str) -> dg.AssetKey:
+        return system_key(self.entry.name, *leaf)
+
+    def _spec(self, asset_key: dg.AssetKey, deps: list[str], description: str) -> dg.AssetSpec:
         return dg.AssetSpec(
             asset_key,
-            deps=[key(d) for d in deps],
+            deps=[self.key(d) for d in deps],
             description=description,
-            group_name=name,
+            group_name=self.entry.name,
             code_version=__version__,
             kinds={"json"},
             automation_condition=EAGER,
         )
 
-    by_standard = {key("conformance", standard_slug(s)): s for s in standards}
-    specs = [
-        spec(
-            key("risk_cycle"),
-            ["evidence_bundle"],
-            "The risk-management cycle rebuilt from git history (reconstruct).",
-        ),
-        *[
-            spec(k, ["evidence_bundle"], f"The evidence projected onto {s}'s clause catalogue.")
-            for k, s in by_standard.items()
-        ],
-        *(
-            [
-                spec(
-                    key("conformance_overview"),
-                    ["evidence_bundle"],
-                    "Covered / partial / gap clause counts of every applicable standard.",
-                )
-            ]
-            if by_standard
-            else []
-        ),
-        spec(
-            key("impact_assessment"),
-            ["manifest", "assessment_plan"],
-            "Impact and foreseeable misuse (ISO/IEC 42001 6.1.4, AI Act Art. 27).",
-        ),
-        spec(
-            key("risk_backlog"),
-            ["manifest", "assessment_plan"],
-            "Risks the manifest does not declare, proposed from the knowledge catalogue (assess).",
-        ),
-    ]
+    def specs(self) -> list[dg.AssetSpec]:
+        """risk_cycle, one conformance asset per applicable standard (and an overview),
+        impact_assessment and risk_backlog."""
+        key, spec = self.key, self._spec
+        return [
+            spec(
+                key("risk_cycle"),
+                ["evidence_bundle"],
+                "The risk-management cycle rebuilt from git history (reconstruct).",
+            ),
+            *[
+                spec(k, ["evidence_bundle"], f"The evidence projected onto {s}'s clause catalogue.")
+                for k, s in self.by_standard.items()
+            ],
+            *(
+                [
+                    spec(
+                        key("conformance_overview"),
+                        ["evidence_bundle"],
+                        "Covered / partial / gap clause counts of every applicable standard.",
+                    )
+                ]
+                if self.by_standard
+                else []
+            ),
+            spec(
+                key("impact_assessment"),
+                ["manifest", "assessment_plan"],
+                "Impact and foreseeable misuse (ISO/IEC 42001 6.1.4, AI Act Art. 27).",
+            ),
+            spec(
+                key("risk_backlog"),
+                ["manifest", "assessment_plan"],
+                "Risks the manifest does not declare, proposed from the knowledge catalogue "
+                "(assess).",
+            ),
+        ]
 
-    @dg.multi_asset(specs=specs, name=f"{name}__governance", can_subset=True)
-    def governance(context: dg.AssetExecutionContext, sei: SeiSettings):
-        from sei_assets.defs.system import repository
-
-        repo = repository(entry)
-        selected = context.selected_asset_keys
+    def results(self, selected: set[dg.AssetKey], repo: Any, sei: SeiSettings):
+        """The materializations of the selected governance assets, each signed."""
+        key = self.key
         if key("risk_cycle") in selected:
             yield _risk_cycle(key("risk_cycle"), repo, sei)
         overview = key("conformance_overview") in selected
         docs = {}
-        for asset_key, standard in by_standard.items():
+        for asset_key, standard in self.by_standard.items():
             if asset_key in selected or overview:
                 doc, result = _conformance(asset_key, repo, standard, sei)
                 docs[standard] = doc
@@ -95,8 +99,6 @@ def governance_assets(entry: SystemEntry, standards: list[str]) -> list:
             yield _impact(key("impact_assessment"), repo, sei)
         if key("risk_backlog") in selected:
             yield _backlog(key("risk_backlog"), repo, sei)
-
-    return [governance]
 
 
 def _risk_cycle(asset_key: dg.AssetKey, repo: Any, sei: SeiSettings) -> dg.MaterializeResult:

@@ -19,7 +19,6 @@ the system its graph, and its `manifest_valid` check says why.
 """
 
 import hashlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,8 @@ import dagster as dg
 from sei_assets import __version__
 from sei_assets.core.constraint import SYMBOLS
 from sei_assets.core.controls import Control
+from sei_assets.core.declarations import Declared
+from sei_assets.core.declarations import read as declared
 from sei_assets.core.errors import SeiError
 from sei_assets.core.gate import alarm
 from sei_assets.core.registry import SystemEntry
@@ -44,51 +45,6 @@ from sei_assets.defs.metadata import (
     risk_table,
 )
 from sei_assets.defs.resources import SeiSettings
-
-
-class ReleaseConfig(dg.Config):
-    """Supplied metrics (`--no-repro`) are never released unless accepted explicitly here."""
-
-    accept_supplied_metrics: bool = False
-
-
-class PipelineRunConfig(dg.Config):
-    """`repro: false` evaluates the metrics already there (as `sei run --no-repro` does)."""
-
-    repro: bool = True
-
-
-@dataclass
-class Declared:
-    """What the system's manifest declares, read once when the definitions load."""
-
-    controls: list[Control] = field(default_factory=list)
-    standards: list[str] = field(default_factory=list)
-    tool: str = ""
-    error: str | None = None
-
-
-def declared(entry: SystemEntry) -> Declared:
-    """The system's controls, standards with a catalogue and pipeline tool, from its manifest
-    (the repository's, else its seed's); a manifest that does not load gives its error."""
-    from sei_assets.core.conformance import applicable
-    from sei_assets.core.controls import compile_controls
-    from sei_assets.core.manifest import load_manifest
-
-    error = None
-    for base in (entry.repo, entry.seed):
-        if base is None or not base.exists():
-            continue
-        try:
-            loaded = load_manifest(entry.manifest_path(base))
-        except SeiError as exc:
-            error = error or str(exc)
-            continue
-        if error is None:
-            return Declared(
-                compile_controls(loaded.manifest), applicable(loaded), loaded.manifest.pipeline.tool
-            )
-    return Declared(error=error or f"{entry.repo}: no manifest (the system is not seeded)")
 
 
 def repository(entry: SystemEntry) -> Path:
@@ -170,50 +126,207 @@ def _sources(entry: SystemEntry) -> list:
     return [observe_sources]
 
 
-def system_definitions(entry: SystemEntry) -> tuple[list, list]:
-    """(assets, asset checks) of one AI system."""
-    from sei_assets.defs.dbt import tool_assets
-    from sei_assets.defs.governance import governance_assets
+#: The assets of a system's graph, in the order its one step computes them.
+CHAIN = ("assessment_plan", "pipeline_run", "evidence_bundle", "gate", "release")
 
-    name = entry.name
+
+def system_definitions(entry: SystemEntry) -> tuple[list, list]:
+    """(assets, asset checks) of one AI system: its sources, the chain as one subsettable
+    multi-asset with its checks, its governance assets and its tool's own assets."""
+    from sei_assets.defs.dbt import tool_assets
+
     decl = declared(entry)
+    return [*_sources(entry), _chain(entry, decl), *tool_assets(entry, decl.tool)], []
+
+
+class SystemConfig(dg.Config):
+    """`repro: false` evaluates the metrics already there (as `sei run --no-repro` does);
+    supplied metrics are never released unless `accept_supplied_metrics` says so."""
+
+    repro: bool = True
+    accept_supplied_metrics: bool = False
+
+
+def _chain_specs(entry: SystemEntry, decl: Declared) -> tuple[list, list]:
+    """(asset specs, check specs) of the chain: plan -> pipeline -> evidence -> gate ->
+    release, `manifest_valid` on the plan, one check per control and the signature on the
+    gate."""
+    name = entry.name
 
     def key(leaf: str) -> dg.AssetKey:
         return system_key(name, leaf)
 
-    @dg.asset(
-        key=key("assessment_plan"),
-        automation_condition=EAGER,
-        group_name=name,
-        deps=[key("manifest")],
-        code_version=__version__,
-        kinds={"oscal"},
-        description="The risk program compiled to an OSCAL component-definition."
-        + (f"\n\nThe manifest does not load: {decl.error}" if decl.error else ""),
-        check_specs=[
-            dg.AssetCheckSpec(
-                "manifest_valid",
-                asset=key("assessment_plan"),
-                blocking=True,
-                description="The manifest loads: every key known, every value as expected.",
-            )
-        ],
-    )
-    def assessment_plan(context: dg.AssetExecutionContext):
-        from sei_assets.core.engine import compile_plan
-        from sei_assets.core.fsutil import sha256_file
+    def spec(leaf: str, deps: list[str], kind: str, description: str, condition=EAGER):
+        return dg.AssetSpec(
+            key(leaf),
+            deps=[key(d) for d in deps],
+            group_name=name,
+            code_version=__version__,
+            kinds={kind},
+            description=description,
+            automation_condition=condition,
+        )
 
-        try:
-            loaded = loaded_manifest(entry)
-        except SeiError as exc:
-            yield dg.AssetCheckResult(
-                check_name="manifest_valid", passed=False, metadata={"error": str(exc)}
+    specs = [
+        spec(
+            "assessment_plan",
+            ["manifest"],
+            "oscal",
+            "The risk program compiled to an OSCAL component-definition."
+            + (f"\n\nThe manifest does not load: {decl.error}" if decl.error else ""),
+        ),
+        spec(
+            "pipeline_run",
+            ["assessment_plan", "dataset", "treatment"],
+            "python",
+            "The ML pipeline reproduced through the system's own tool.",
+        ),
+        spec(
+            "evidence_bundle",
+            ["pipeline_run"],
+            "json",
+            "Controls, risk analysis, gate: the signed evidence bundle.",
+        ),
+        spec(
+            "gate",
+            ["evidence_bundle"],
+            "json",
+            "The release gate at a glance: green or red, and why. Its checks (one per "
+            "control, plus the signature) are what blocks `release`; nothing else waits for them.",
+        ),
+        spec(
+            "release",
+            ["gate"],
+            "json",
+            "Promotion of the model: records the released model's digest. "
+            "Blocked by any failing blocking control of the gate.",
+            RELEASE,
+        ),
+    ]
+    checks = [
+        dg.AssetCheckSpec(
+            "manifest_valid",
+            asset=key("assessment_plan"),
+            blocking=True,
+            description="The manifest loads: every key known, every value as expected.",
+        ),
+        *control_check_specs(entry, decl.controls),
+    ]
+    return specs, checks
+
+
+def control_check_specs(entry: SystemEntry, controls: list[Control]) -> list[dg.AssetCheckSpec]:
+    """One check per compiled control, plus the bundle's signature, on the system's gate:
+    blocking (ERROR) for enforcement `gate`, WARN otherwise."""
+    gate_key = system_key(entry.name, "gate")
+    return [
+        *[
+            dg.AssetCheckSpec(
+                check_name(c.control_id),
+                asset=gate_key,
+                blocking=c.blocking,
+                description=f"{c.metric_key} {SYMBOLS[c.operator]} {c.threshold_text} "
+                f"({c.enforcement_mode}, {c.severity}; {c.risk_id})",
+                metadata={"control_id": c.control_id, "enforcement_mode": c.enforcement_mode},
+                automation_condition=CHECKS,
             )
-            raise dg.Failure(description=str(exc)) from None
+            for c in controls
+        ],
+        dg.AssetCheckSpec(
+            "signature_valid",
+            asset=gate_key,
+            blocking=True,
+            description="The bundle's DSSE signature verifies offline.",
+            automation_condition=CHECKS,
+        ),
+    ]
+
+
+def _chain(entry: SystemEntry, decl: Declared) -> dg.AssetsDefinition:
+    """The chain as one step: what is selected is computed in order, each result handed to
+    the next in memory (the pipeline's run to the evidence, the bundle to the gate and its
+    checks), and `release` only after every blocking check of this step passed."""
+    from sei_assets.defs.governance import Governance
+
+    specs, check_specs = _chain_specs(entry, decl)
+    governance = Governance(entry, decl.standards)
+    governance_specs = governance.specs()
+    governed = {spec.key for spec in governance_specs}
+    by_check = {check_name(c.control_id): c for c in decl.controls}
+
+    @dg.multi_asset(
+        specs=[*specs, *governance_specs],
+        check_specs=check_specs,
+        name=f"{entry.name}__system",
+        can_subset=True,
+        description=f"The assurance chain of {entry.name}: plan, pipeline, evidence, gate and "
+        "its checks, governance, release.",
+    )
+    def chain(context: dg.AssetExecutionContext, sei: SeiSettings, config: SystemConfig):
+        leaves = {k.path[-1] for k in context.selected_asset_keys}
+        checks = {k.name for k in context.selected_asset_check_keys}
+        loaded = None
+        if "assessment_plan" in leaves or "manifest_valid" in checks:
+            loaded = yield from _plan(context, entry, leaves, checks)
+        run = None
+        if "pipeline_run" in leaves:
+            loaded = loaded or loaded_manifest(entry)
+            run, result = _pipeline(context, entry, loaded, config.repro)
+            yield result
+        bundle = None
+        if "evidence_bundle" in leaves:
+            from sei_assets.core.engine import reproduce
+
+            loaded = loaded or loaded_manifest(entry)
+            if run is None:  # not reproduced in this step: what is there is supplied metrics
+                run = reproduce(loaded, repro=False)
+            bundle, result = _evidence(context, entry, loaded, run, sei)
+            yield result
+        if "gate" in leaves:
+            bundle, result = _gate(context, entry, bundle)
+            yield result
+        failed = []
+        for result in _check_results(entry, by_check, checks, bundle):
+            if not result.passed and result.severity == dg.AssetCheckSeverity.ERROR:
+                failed.append(result.check_name)
+            yield result
+        # governance reads the evidence, red or green: it is never held by the checks
+        wanted = governed & set(context.selected_asset_keys)
+        if wanted:
+            yield from governance.results(wanted, repository(entry), sei)
+        if "release" in leaves:
+            if failed:
+                context.log.error(f"release blocked by {', '.join(failed)}")
+            else:
+                yield _release(entry, sei, config)
+
+    return chain
+
+
+def _plan(context: dg.AssetExecutionContext, entry: SystemEntry, leaves: set, checks: set):
+    """Compile the plan (and report `manifest_valid`); returns the loaded manifest."""
+    from sei_assets.core.engine import compile_plan
+    from sei_assets.core.fsutil import sha256_file
+
+    plan_key = system_key(entry.name, "assessment_plan")
+    try:
+        loaded = loaded_manifest(entry)
+    except SeiError as exc:
+        if "manifest_valid" in checks:
+            yield dg.AssetCheckResult(
+                check_name="manifest_valid",
+                asset_key=plan_key,
+                passed=False,
+                metadata={"error": str(exc)},
+            )
+        raise dg.Failure(description=str(exc)) from None
+    _prepare(context, entry, loaded)
+    if "assessment_plan" in leaves:
         outcome = compile_plan(loaded)
         for line in loaded.warnings():
             context.log.warning(line)
         yield dg.MaterializeResult(
+            asset_key=plan_key,
             metadata={
                 "path": dg.MetadataValue.path(str(outcome.plan_path)),
                 "control_count": len(outcome.controls),
@@ -222,257 +335,204 @@ def system_definitions(entry: SystemEntry) -> tuple[list, list]:
             },
             data_version=dg.DataVersion(sha256_file(outcome.plan_path)[:24]),
         )
+    if "manifest_valid" in checks:
         yield dg.AssetCheckResult(
             check_name="manifest_valid",
+            asset_key=plan_key,
             passed=True,
             metadata={
                 "manifest": str(loaded.path),
                 "unknown_keys_kept": "; ".join(x.key_path for x in loaded.extensions) or "none",
             },
         )
+    return loaded
 
-    @dg.asset(
-        key=key("pipeline_run"),
-        automation_condition=EAGER,
-        group_name=name,
-        deps=[key("assessment_plan"), key("dataset"), key("treatment")],
-        code_version=__version__,
-        kinds={"python"},
-        description="The ML pipeline reproduced through the system's own tool.",
+
+def _prepare(context: dg.AssetExecutionContext, entry: SystemEntry, loaded: Any) -> None:
+    """Record the manifest's declarations for the next load of the definitions."""
+    from sei_assets.core import declarations
+
+    try:
+        declarations.record(entry, loaded)
+    except OSError as exc:  # the next load parses the manifest instead: slower, not wrong
+        context.log.warning(f"declarations not prepared: {exc}")
+
+
+def _pipeline(
+    context: dg.AssetExecutionContext, entry: SystemEntry, loaded: Any, repro: bool
+) -> tuple[Any, dg.MaterializeResult]:
+    """Reproduce the pipeline through its tool: (its run, the materialization)."""
+    from sei_assets.core.engine import reproduce
+
+    run = reproduce(loaded, repro=repro)
+    run.details["dagster_run_id"] = context.run.run_id
+    context.log.info(
+        f"{run.tool}: {run.log_tail}" if run.log_tail else f"{run.tool}: not reproduced"
     )
-    def pipeline_run(context: dg.AssetExecutionContext, config: PipelineRunConfig) -> dg.Output:
-        from sei_assets.core.engine import reproduce
-
-        run = reproduce(loaded_manifest(entry), repro=config.repro)
-        run.details["dagster_run_id"] = context.run.run_id
-        context.log.info(
-            f"{run.tool}: {run.log_tail}" if run.log_tail else f"{run.tool}: not reproduced"
-        )
-        return dg.Output(
-            run,
-            metadata={
-                "tool": run.tool,
-                "reproduced": run.reproduced,
-                "pipeline_lock_digest": run.lock_digest,
-                "metrics": dg.MetadataValue.json(run.metrics),
-            },
-            data_version=dg.DataVersion(run.lock_digest.removeprefix("sha256:")[:24]),
-        )
-
-    @dg.asset(
-        key=key("evidence_bundle"),
-        automation_condition=EAGER,
-        group_name=name,
-        ins={"pipeline_run": dg.AssetIn(key("pipeline_run"))},
-        code_version=__version__,
-        kinds={"json"},
-        description="Controls, risk analysis, gate: the signed evidence bundle.",
+    return run, dg.MaterializeResult(
+        asset_key=system_key(entry.name, "pipeline_run"),
+        metadata={
+            "tool": run.tool,
+            "reproduced": run.reproduced,
+            "pipeline_lock_digest": run.lock_digest,
+            "metrics": dg.MetadataValue.json(run.metrics),
+        },
+        data_version=dg.DataVersion(run.lock_digest.removeprefix("sha256:")[:24]),
     )
-    def evidence_bundle(
-        context: dg.AssetExecutionContext, sei: SeiSettings, pipeline_run: Any
-    ) -> dg.Output:
-        from sei_assets.core.engine import evaluate, seal
-        from sei_assets.core.fsutil import sha256_file
 
-        loaded = loaded_manifest(entry)
-        bundle, _results, bom_text, inputs = evaluate(loaded, pipeline_run)
-        files = seal(loaded, bundle, bom_text, inputs, sei.key())
-        # the sources' versions are what this evidence was computed from: the observation
-        # sensor records a new one only when the files on disk differ from them (drift)
-        for source, version in source_versions(entry, inputs.hashes).items():
-            context.log_event(dg.AssetObservation(source, tags={DATA_VERSION_TAG: version}))
-        residual = bundle.overall_residual
-        # the picture is not evidence: it goes to the state folder, never into `.sei/`
-        plots = sei.state() / "plots" / entry.name
-        plots.mkdir(parents=True, exist_ok=True)
-        md, png = fairness_plot(loaded.repo, plots)
-        metadata: dict[str, Any] = {
+
+def _evidence(
+    context: dg.AssetExecutionContext,
+    entry: SystemEntry,
+    loaded: Any,
+    run: Any,
+    sei: SeiSettings,
+) -> tuple[Any, dg.MaterializeResult]:
+    """Evaluate, analyse risk, decide the gate and sign: (the bundle, the materialization)."""
+    from sei_assets.core.engine import evaluate, seal
+    from sei_assets.core.fsutil import sha256_file
+
+    bundle, _results, bom_text, inputs = evaluate(loaded, run)
+    files = seal(loaded, bundle, bom_text, inputs, sei.key())
+    # the sources' versions are what this evidence was computed from: the observation
+    # sensor records a new one only when the files on disk differ from them (drift)
+    for source, version in source_versions(entry, inputs.hashes).items():
+        context.log_event(dg.AssetObservation(source, tags={DATA_VERSION_TAG: version}))
+    residual = bundle.overall_residual
+    # the picture is not evidence: it goes to the state folder, never into `.sei/`
+    plots = sei.state() / "plots" / entry.name
+    plots.mkdir(parents=True, exist_ok=True)
+    md, png = fairness_plot(loaded.repo, plots)
+    metadata: dict[str, Any] = {
+        "status": gate_line(bundle),
+        "gate": bundle.verdict,
+        "gate_failures": ", ".join(bundle.failing) or "none",
+        "controls": controls_table(bundle),
+        "risk_levels": dg.MetadataValue.md(risk_table(bundle)),
+        "overall_residual": (
+            f"{residual.level} ({residual.evaluation} {residual.criterion})" if residual else "—"
+        ),
+        "treatment_events": len(bundle.treatment_events),
+        "metrics_source": (
+            "supplied (not reproduced by the pipeline tool; release refuses it unless "
+            "accepted explicitly)"
+            if bundle.pipeline is None or bundle.pipeline.supplied
+            else "reproduced"
+        ),
+        "bundle": dg.MetadataValue.path(str(files["bundle"])),
+        "signature": dg.MetadataValue.path(str(files["signature"])),
+        "assessment_results": dg.MetadataValue.path(str(files["assessment_results"])),
+        "sei_lock": dg.MetadataValue.path(str(files["lock"])),
+    }
+    if png:
+        metadata["selection_rate_plot"] = dg.MetadataValue.md(png_markdown(png, md))
+    elif md:
+        metadata["selection_rate_by_group"] = dg.MetadataValue.md(md)
+    metadata.update(group_rates(loaded.repo))
+    context.log.info(f"gate {bundle.verdict}")
+    return bundle, dg.MaterializeResult(
+        asset_key=system_key(entry.name, "evidence_bundle"),
+        metadata=metadata,
+        data_version=dg.DataVersion(sha256_file(files["bundle"])[:24]),
+    )
+
+
+def _gate(
+    context: dg.AssetExecutionContext, entry: SystemEntry, bundle: Any
+) -> tuple[Any, dg.MaterializeResult]:
+    """The gate at a glance, from this step's bundle or else the one on disk."""
+    from sei_assets.core.evidence import read_bundle
+
+    if bundle is None:
+        bundle = read_bundle(repository(entry))
+    if bundle is None:
+        raise dg.Failure(description="no evidence bundle: materialize evidence_bundle first")
+    context.log.info(gate_line(bundle))
+    return bundle, dg.MaterializeResult(
+        asset_key=system_key(entry.name, "gate"),
+        metadata={
             "status": gate_line(bundle),
             "gate": bundle.verdict,
-            "gate_failures": ", ".join(bundle.failing) or "none",
+            "failing_controls": ", ".join(bundle.failing) or "none",
             "controls": controls_table(bundle),
-            "risk_levels": dg.MetadataValue.md(risk_table(bundle)),
-            "overall_residual": (
-                f"{residual.level} ({residual.evaluation} {residual.criterion})"
-                if residual
-                else "—"
-            ),
-            "treatment_events": len(bundle.treatment_events),
-            "metrics_source": (
-                "supplied (not reproduced by the pipeline tool; release refuses it unless "
-                "accepted explicitly)"
-                if bundle.pipeline is None or bundle.pipeline.supplied
-                else "reproduced"
-            ),
-            "bundle": dg.MetadataValue.path(str(files["bundle"])),
-            "signature": dg.MetadataValue.path(str(files["signature"])),
-            "assessment_results": dg.MetadataValue.path(str(files["assessment_results"])),
-            "sei_lock": dg.MetadataValue.path(str(files["lock"])),
-        }
-        if png:
-            metadata["selection_rate_plot"] = dg.MetadataValue.md(png_markdown(png, md))
-        elif md:
-            metadata["selection_rate_by_group"] = dg.MetadataValue.md(md)
-        metadata.update(group_rates(loaded.repo))
-        context.log.info(f"gate {bundle.verdict}")
-        return dg.Output(
-            {"gate": bundle.verdict, "bundle": str(files["bundle"])},
-            metadata=metadata,
-            data_version=dg.DataVersion(sha256_file(files["bundle"])[:24]),
-        )
-
-    @dg.asset(
-        key=key("gate"),
-        automation_condition=EAGER,
-        group_name=name,
-        deps=[key("evidence_bundle")],
-        code_version=__version__,
-        kinds={"json"},
-        description="The release gate at a glance: green or red, and why. Its checks (one per "
-        "control, plus the signature) are what blocks `release`; nothing else waits for them.",
+            **control_values(bundle),
+        },
+        data_version=dg.DataVersion(bundle.verdict + ":" + ",".join(bundle.failing)),
     )
-    def gate(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        from sei_assets.core.evidence import read_bundle
-
-        bundle = read_bundle(repository(entry))
-        if bundle is None:
-            raise dg.Failure(description="no evidence bundle: materialize evidence_bundle first")
-        context.log.info(gate_line(bundle))
-        return dg.MaterializeResult(
-            metadata={
-                "status": gate_line(bundle),
-                "gate": bundle.verdict,
-                "failing_controls": ", ".join(bundle.failing) or "none",
-                "controls": controls_table(bundle),
-                **control_values(bundle),
-            },
-            data_version=dg.DataVersion(bundle.verdict + ":" + ",".join(bundle.failing)),
-        )
-
-    @dg.asset(
-        key=key("release"),
-        automation_condition=RELEASE,
-        group_name=name,
-        deps=[key("gate")],
-        code_version=__version__,
-        kinds={"json"},
-        description="Promotion of the model: records the released model's digest. "
-        "Blocked by any failing blocking control of the gate.",
-    )
-    def release(
-        context: dg.AssetExecutionContext, sei: SeiSettings, config: ReleaseConfig
-    ) -> dg.MaterializeResult:
-        from sei_assets.core.release import promote
-
-        record = promote(
-            repository(entry), sei.key(), accept_supplied=config.accept_supplied_metrics
-        )
-        return dg.MaterializeResult(metadata={k: str(v) for k, v in record.items()})
-
-    assets = [
-        *_sources(entry),
-        assessment_plan,
-        pipeline_run,
-        evidence_bundle,
-        gate,
-        release,
-        *governance_assets(entry, decl.standards),
-        *tool_assets(entry, decl.tool),
-    ]
-    return assets, [control_checks(entry, decl.controls)]
 
 
-def control_checks(entry: SystemEntry, controls: list[Control]) -> dg.AssetChecksDefinition:
-    """One check per compiled control, plus the bundle's signature, on the system's gate."""
+def _check_results(entry: SystemEntry, by_check: dict[str, Control], selected: set, bundle: Any):
+    """The selected control checks (from this step's bundle or else the one on disk) and the
+    signature check, on the gate."""
+    from sei_assets.core import trust
+    from sei_assets.core.evidence import read_bundle
+
+    wanted = [n for n in by_check if n in selected]
+    if not wanted and "signature_valid" not in selected:
+        return
     gate_key = system_key(entry.name, "gate")
-    specs = [
-        dg.AssetCheckSpec(
-            check_name(c.control_id),
-            asset=gate_key,
-            blocking=c.blocking,
-            description=f"{c.metric_key} {SYMBOLS[c.operator]} {c.threshold_text} "
-            f"({c.enforcement_mode}, {c.severity}; {c.risk_id})",
-            metadata={"control_id": c.control_id, "enforcement_mode": c.enforcement_mode},
-            automation_condition=CHECKS,
-        )
-        for c in controls
-    ]
-    specs.append(
-        dg.AssetCheckSpec(
-            "signature_valid",
-            asset=gate_key,
-            blocking=True,
-            description="The bundle's DSSE signature verifies offline.",
-            automation_condition=CHECKS,
-        )
-    )
-    by_check = {check_name(c.control_id): c for c in controls}
-
-    @dg.multi_asset_check(
-        specs=specs,
-        name=f"{entry.name}_controls",
-        can_subset=True,
-        description="One check per compiled control, plus the signature.",
-    )
-    def checks(context: dg.AssetCheckExecutionContext):
-        from sei_assets.core import trust
-        from sei_assets.core.evidence import read_bundle
-
-        repo = repository(entry)
+    repo = repository(entry)
+    unreadable = None
+    if bundle is None and wanted:
         try:
             bundle = read_bundle(repo)
             unreadable = None if bundle else "no evidence bundle"
         except SeiError as exc:  # the controls fail with the reason; the signature still runs
             bundle, unreadable = None, str(exc)
-        results = {r.control_id: r for r in (bundle.control_results if bundle else [])}
-        selected = {k.name for k in context.selected_asset_check_keys}
-        for name, control in by_check.items():
-            if name not in selected:
-                continue
-            r = results.get(control.control_id)
-            power = r.power if r and r.power else None
-            met = bool(r and r.passed)
-            # a monitored control is reported, never a failed check (the rule: core.gate)
-            passed = alarm(control.enforcement_mode, met) is None
-            yield dg.AssetCheckResult(
-                check_name=name,
-                asset_key=gate_key,
-                passed=passed,
-                description=check_line(control, r, unreadable),
-                severity=(
-                    dg.AssetCheckSeverity.ERROR if control.blocking else dg.AssetCheckSeverity.WARN
-                ),
-                metadata={
-                    "threshold_met": met,
-                    "actual_value": r.actual_value if r else None,
-                    "threshold": control.threshold,
-                    "operator": SYMBOLS[control.operator],
-                    "ci_low": power.ci_low if power else None,
-                    "ci_high": power.ci_high if power else None,
-                    "underpowered": bool(r and r.underpowered),
-                    "risk_id": control.risk_id,
-                    "clauses": ", ".join([*control.frameworks, *control.standard_clauses]) or "—",
-                    "failure": (r.failure or "")
-                    if r
-                    else (unreadable or "no result in the bundle"),
-                },
+    results = {r.control_id: r for r in (bundle.control_results if bundle else [])}
+    for name in wanted:
+        control = by_check[name]
+        r = results.get(control.control_id)
+        power = r.power if r and r.power else None
+        met = bool(r and r.passed)
+        # a monitored control is reported, never a failed check (the rule: core.gate)
+        passed = alarm(control.enforcement_mode, met) is None
+        yield dg.AssetCheckResult(
+            check_name=name,
+            asset_key=gate_key,
+            passed=passed,
+            description=check_line(control, r, unreadable),
+            severity=(
+                dg.AssetCheckSeverity.ERROR if control.blocking else dg.AssetCheckSeverity.WARN
+            ),
+            metadata={
+                "threshold_met": met,
+                "actual_value": r.actual_value if r else None,
+                "threshold": control.threshold,
+                "operator": SYMBOLS[control.operator],
+                "ci_low": power.ci_low if power else None,
+                "ci_high": power.ci_high if power else None,
+                "underpowered": bool(r and r.underpowered),
+                "risk_id": control.risk_id,
+                "clauses": ", ".join([*control.frameworks, *control.standard_clauses]) or "—",
+                "failure": (r.failure or "") if r else (unreadable or "no result in the bundle"),
+            },
+        )
+    if "signature_valid" in selected:
+        try:
+            checked = trust.verify_trusted(repo)
+            ok = checked.ok
+            detail = "; ".join(
+                f"{f.path.name}: {'ok' if f.ok else f.reason}" for f in checked.signatures.files
             )
-        if "signature_valid" in selected:
-            try:
-                checked = trust.verify_trusted(repo)
-                ok = checked.ok
-                detail = "; ".join(
-                    f"{f.path.name}: {'ok' if f.ok else f.reason}" for f in checked.signatures.files
-                )
-                detail += f"; trust: {checked.trust.message}"
-            except SeiError as exc:
-                ok, detail = False, str(exc)
-            yield dg.AssetCheckResult(
-                check_name="signature_valid",
-                asset_key=gate_key,
-                passed=ok,
-                severity=dg.AssetCheckSeverity.ERROR,
-                metadata={"detail": detail},
-            )
+            detail += f"; trust: {checked.trust.message}"
+        except SeiError as exc:
+            ok, detail = False, str(exc)
+        yield dg.AssetCheckResult(
+            check_name="signature_valid",
+            asset_key=gate_key,
+            passed=ok,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"detail": detail},
+        )
 
-    return checks
+
+def _release(entry: SystemEntry, sei: SeiSettings, config: SystemConfig) -> dg.MaterializeResult:
+    """Promote the model (the core refuses a red, unverified or supplied-metrics gate)."""
+    from sei_assets.core.release import promote
+
+    record = promote(repository(entry), sei.key(), accept_supplied=config.accept_supplied_metrics)
+    return dg.MaterializeResult(
+        asset_key=system_key(entry.name, "release"),
+        metadata={k: str(v) for k, v in record.items()},
+    )
