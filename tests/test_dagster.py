@@ -102,9 +102,9 @@ def _materialize(
     accept_supplied: bool = True,
 ):
     assets, checks = system_definitions(entry)
-    # the metrics are the replayed ones (supplied): accepted explicitly for the release
-    step = {"repro": False, "accept_supplied_metrics": accept_supplied}
-    config = {"ops": {f"{entry.name}__system": {"config": step}}}
+    config = {"ops": {f"{entry.name}__system": {"config": {"repro": False}}}}
+    if accept_supplied:  # the metrics are the replayed ones (supplied): accepted explicitly
+        config["ops"][f"{entry.name}__release"] = {"config": {"accept_supplied_metrics": True}}
     return dg.materialize(
         [*assets, *checks],
         instance=instance,
@@ -156,7 +156,7 @@ def test_supplied_metrics_are_not_released_unless_accepted(education: SystemEntr
         ]
         assert bundle.materialization.metadata["metrics_source"].value.startswith("supplied")
         [failure] = [e for e in result.all_events if e.is_step_failure]
-        assert failure.step_key == "education__system"
+        assert failure.step_key == "education__release"
         assert "supplied metrics" in failure.step_failure_data.error.to_string()
     assert not (education.repo / ".sei" / "release.json").exists()
 

@@ -17,6 +17,12 @@ from sei_assets.core.registry import SystemEntry
 LOAN = Path(__file__).resolve().parent.parent / "resources" / "loan"
 
 
+@pytest.fixture(autouse=True)
+def own_state(tmp_path: Path, monkeypatch) -> None:
+    """A state folder of the test's own: what it prepares is all that is there."""
+    monkeypatch.setenv("SEI_STATE_DIR", str(tmp_path / "state"))
+
+
 @pytest.fixture
 def entry(tmp_path: Path) -> SystemEntry:
     repo = tmp_path / "loan"

@@ -120,13 +120,13 @@ def test_a_failing_monitor_control_is_reported_never_blocks_nor_warns(
 def test_a_monitor_control_check_is_not_blocking() -> None:
     from sei_assets.core.manifest import Manifest
     from sei_assets.core.registry import SystemEntry
-    from sei_assets.defs.system import control_check_specs
+    from sei_assets.defs.system import control_checks
 
     doc = manifest("checks")
     doc["risk"]["risks"][0]["treat"][0]["measures"][0]["enforcement"] = "monitor"
     controls = compile_controls(Manifest.model_validate(doc))
-    checks = control_check_specs(SystemEntry("checks", Path("/nonexistent")), controls)
-    specs = {s.name: s for s in checks}
+    checks = control_checks(SystemEntry("checks", Path("/nonexistent")), controls)
+    specs = {s.name: s for s in checks.check_specs}
     assert specs["parity_gap"].blocking is False and specs["signature_valid"].blocking is True
 
 

@@ -139,8 +139,8 @@ def production(tmp_path_factory: pytest.TempPathFactory):
         # 2. the worker process executing the slow system's run, killed mid-step
         slow = _wait("the slow system's run to start", lambda: run_of(SLOW), 120)
         _wait(
-            "its pipeline step",
-            lambda: _step_started(instance, slow.run_id, f"{SLOW}__pipeline_run"),
+            "its system step",
+            lambda: _step_started(instance, slow.run_id, f"{SLOW}__system"),
             120,
             0.3,
         )

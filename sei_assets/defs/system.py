@@ -3,19 +3,25 @@
 Per system (key prefix and group = the system's name):
     manifest, dataset, treatment   observable sources (data versions = the sei.lock input hashes)
     -> assessment_plan             compile (OSCAL); check `manifest_valid`
-    -> pipeline_run                the system's reproducer (dvc repro, ...); its result is the
-                                   input of the next asset
-    -> evidence_bundle             evaluate, analyse risk, decide the gate, sign; governance
-                                   (governance.py) and the sweep read it, red or green
+    -> pipeline_run                the system's reproducer (dvc repro, ...)
+    -> evidence_bundle             evaluate, analyse risk, decide the gate, sign
     -> gate                        the gate at a glance (status line, each control's value)
        + one check per control     blocking (ERROR) for enforcement block, WARN for warn;
                                    a monitor control's check reports its value and never fails
        + signature_valid           verify
-    -> release                     promotion of the model; never materializes after a red gate
-Only `release` sits behind the blocking checks: a red gate fails the run and stops the
-promotion, while conformance, risk cycle, impact and the sweep still show the red evidence.
-Loading reads each manifest once and runs nothing: a manifest that does not load still gives
-the system its graph, and its `manifest_valid` check says why.
+    -> risk_cycle, conformance/*,  governance (governance.py), from the evidence, red or green
+       impact_assessment, ...
+    -> release                     promotion of the model; never after a red gate
+The plan, pipeline, evidence, gate and governance assets are one subsettable multi-asset: one
+step computes what is selected in that order and hands each result to the next in memory (the
+pipeline's run to the evidence, the bundle to the gate); `evidence_bundle` selected without
+`pipeline_run` evaluates the metrics already there, as supplied. The control checks are a step
+of their own after it, and `release` an asset behind them: a red gate fails the run and stops
+the promotion, while conformance, risk cycle, impact and the sweep still show the red evidence.
+Three definitions per system rather than one per asset keep a code location of hundreds of
+systems quick to load (bench/README.md). Loading reads each system's prepared declarations
+(core/declarations.py) or else its manifest, and runs nothing: a manifest that does not load
+still gives the system its graph, and its `manifest_valid` check says why.
 """
 
 import hashlib
@@ -126,31 +132,36 @@ def _sources(entry: SystemEntry) -> list:
     return [observe_sources]
 
 
-#: The assets of a system's graph, in the order its one step computes them.
-CHAIN = ("assessment_plan", "pipeline_run", "evidence_bundle", "gate", "release")
-
-
 def system_definitions(entry: SystemEntry) -> tuple[list, list]:
-    """(assets, asset checks) of one AI system: its sources, the chain as one subsettable
-    multi-asset with its checks, its governance assets and its tool's own assets."""
+    """(assets, asset checks) of one AI system: its sources, its chain and governance as one
+    subsettable multi-asset, its release, its tool's own assets; its control checks."""
     from sei_assets.defs.dbt import tool_assets
 
     decl = declared(entry)
-    return [*_sources(entry), _chain(entry, decl), *tool_assets(entry, decl.tool)], []
+    assets = [
+        *_sources(entry),
+        _chain(entry, decl),
+        _release(entry),
+        *tool_assets(entry, decl.tool),
+    ]
+    return assets, [control_checks(entry, decl.controls)]
 
 
 class SystemConfig(dg.Config):
-    """`repro: false` evaluates the metrics already there (as `sei run --no-repro` does);
-    supplied metrics are never released unless `accept_supplied_metrics` says so."""
+    """`repro: false` evaluates the metrics already there (as `sei run --no-repro` does)."""
 
     repro: bool = True
+
+
+class ReleaseConfig(dg.Config):
+    """Supplied metrics (`--no-repro`) are never released unless accepted explicitly here."""
+
     accept_supplied_metrics: bool = False
 
 
 def _chain_specs(entry: SystemEntry, decl: Declared) -> tuple[list, list]:
-    """(asset specs, check specs) of the chain: plan -> pipeline -> evidence -> gate ->
-    release, `manifest_valid` on the plan, one check per control and the signature on the
-    gate."""
+    """(asset specs, check specs) of the chain: plan -> pipeline -> evidence -> gate, and
+    `manifest_valid` on the plan."""
     name = entry.name
 
     def key(leaf: str) -> dg.AssetKey:
@@ -194,14 +205,6 @@ def _chain_specs(entry: SystemEntry, decl: Declared) -> tuple[list, list]:
             "The release gate at a glance: green or red, and why. Its checks (one per "
             "control, plus the signature) are what blocks `release`; nothing else waits for them.",
         ),
-        spec(
-            "release",
-            ["gate"],
-            "json",
-            "Promotion of the model: records the released model's digest. "
-            "Blocked by any failing blocking control of the gate.",
-            RELEASE,
-        ),
     ]
     checks = [
         dg.AssetCheckSpec(
@@ -210,7 +213,6 @@ def _chain_specs(entry: SystemEntry, decl: Declared) -> tuple[list, list]:
             blocking=True,
             description="The manifest loads: every key known, every value as expected.",
         ),
-        *control_check_specs(entry, decl.controls),
     ]
     return specs, checks
 
@@ -244,23 +246,22 @@ def control_check_specs(entry: SystemEntry, controls: list[Control]) -> list[dg.
 
 def _chain(entry: SystemEntry, decl: Declared) -> dg.AssetsDefinition:
     """The chain as one step: what is selected is computed in order, each result handed to
-    the next in memory (the pipeline's run to the evidence, the bundle to the gate and its
-    checks), and `release` only after every blocking check of this step passed."""
+    the next in memory (the pipeline's run to the evidence, the bundle to the gate), then the
+    governance assets from the same evidence."""
     from sei_assets.defs.governance import Governance
 
     specs, check_specs = _chain_specs(entry, decl)
     governance = Governance(entry, decl.standards)
     governance_specs = governance.specs()
     governed = {spec.key for spec in governance_specs}
-    by_check = {check_name(c.control_id): c for c in decl.controls}
 
     @dg.multi_asset(
         specs=[*specs, *governance_specs],
         check_specs=check_specs,
         name=f"{entry.name}__system",
         can_subset=True,
-        description=f"The assurance chain of {entry.name}: plan, pipeline, evidence, gate and "
-        "its checks, governance, release.",
+        description=f"The assurance chain of {entry.name}: plan, pipeline, evidence, gate, "
+        "governance.",
     )
     def chain(context: dg.AssetExecutionContext, sei: SeiSettings, config: SystemConfig):
         leaves = {k.path[-1] for k in context.selected_asset_keys}
@@ -283,22 +284,11 @@ def _chain(entry: SystemEntry, decl: Declared) -> dg.AssetsDefinition:
             bundle, result = _evidence(context, entry, loaded, run, sei)
             yield result
         if "gate" in leaves:
-            bundle, result = _gate(context, entry, bundle)
-            yield result
-        failed = []
-        for result in _check_results(entry, by_check, checks, bundle):
-            if not result.passed and result.severity == dg.AssetCheckSeverity.ERROR:
-                failed.append(result.check_name)
-            yield result
+            yield _gate(context, entry, bundle)
         # governance reads the evidence, red or green: it is never held by the checks
         wanted = governed & set(context.selected_asset_keys)
         if wanted:
             yield from governance.results(wanted, repository(entry), sei)
-        if "release" in leaves:
-            if failed:
-                context.log.error(f"release blocked by {', '.join(failed)}")
-            else:
-                yield _release(entry, sei, config)
 
     return chain
 
@@ -439,7 +429,7 @@ def _evidence(
 
 def _gate(
     context: dg.AssetExecutionContext, entry: SystemEntry, bundle: Any
-) -> tuple[Any, dg.MaterializeResult]:
+) -> dg.MaterializeResult:
     """The gate at a glance, from this step's bundle or else the one on disk."""
     from sei_assets.core.evidence import read_bundle
 
@@ -448,7 +438,7 @@ def _gate(
     if bundle is None:
         raise dg.Failure(description="no evidence bundle: materialize evidence_bundle first")
     context.log.info(gate_line(bundle))
-    return bundle, dg.MaterializeResult(
+    return dg.MaterializeResult(
         asset_key=system_key(entry.name, "gate"),
         metadata={
             "status": gate_line(bundle),
@@ -461,19 +451,35 @@ def _gate(
     )
 
 
-def _check_results(entry: SystemEntry, by_check: dict[str, Control], selected: set, bundle: Any):
-    """The selected control checks (from this step's bundle or else the one on disk) and the
-    signature check, on the gate."""
+def control_checks(entry: SystemEntry, controls: list[Control]) -> dg.AssetChecksDefinition:
+    """One check per compiled control, plus the bundle's signature, on the system's gate: a
+    step of their own after the chain's, so that a failing blocking check holds `release`
+    (and fails the run) while the chain's evidence and governance stand."""
+    by_check = {check_name(c.control_id): c for c in controls}
+
+    @dg.multi_asset_check(
+        specs=control_check_specs(entry, controls),
+        name=f"{entry.name}_controls",
+        can_subset=True,
+        description="One check per compiled control, plus the signature.",
+    )
+    def checks(context: dg.AssetCheckExecutionContext):
+        selected = {k.name for k in context.selected_asset_check_keys}
+        yield from _check_results(entry, by_check, selected)
+
+    return checks
+
+
+def _check_results(entry: SystemEntry, by_check: dict[str, Control], selected: set):
+    """The selected control checks (from the bundle on disk) and the signature check."""
     from sei_assets.core import trust
     from sei_assets.core.evidence import read_bundle
 
     wanted = [n for n in by_check if n in selected]
-    if not wanted and "signature_valid" not in selected:
-        return
     gate_key = system_key(entry.name, "gate")
     repo = repository(entry)
-    unreadable = None
-    if bundle is None and wanted:
+    bundle, unreadable = None, None
+    if wanted:
         try:
             bundle = read_bundle(repo)
             unreadable = None if bundle else "no evidence bundle"
@@ -527,12 +533,28 @@ def _check_results(entry: SystemEntry, by_check: dict[str, Control], selected: s
         )
 
 
-def _release(entry: SystemEntry, sei: SeiSettings, config: SystemConfig) -> dg.MaterializeResult:
-    """Promote the model (the core refuses a red, unverified or supplied-metrics gate)."""
-    from sei_assets.core.release import promote
+def _release(entry: SystemEntry) -> dg.AssetsDefinition:
+    """Promotion of the model, behind every blocking check of the gate (the core refuses a
+    red, unverified or supplied-metrics gate as well)."""
 
-    record = promote(repository(entry), sei.key(), accept_supplied=config.accept_supplied_metrics)
-    return dg.MaterializeResult(
-        asset_key=system_key(entry.name, "release"),
-        metadata={k: str(v) for k, v in record.items()},
+    @dg.asset(
+        key=system_key(entry.name, "release"),
+        automation_condition=RELEASE,
+        group_name=entry.name,
+        deps=[system_key(entry.name, "gate")],
+        code_version=__version__,
+        kinds={"json"},
+        description="Promotion of the model: records the released model's digest. "
+        "Blocked by any failing blocking control of the gate.",
     )
+    def release(
+        context: dg.AssetExecutionContext, sei: SeiSettings, config: ReleaseConfig
+    ) -> dg.MaterializeResult:
+        from sei_assets.core.release import promote
+
+        record = promote(
+            repository(entry), sei.key(), accept_supplied=config.accept_supplied_metrics
+        )
+        return dg.MaterializeResult(metadata={k: str(v) for k, v in record.items()})
+
+    return release
