@@ -124,3 +124,24 @@ def test_the_cli_instance_is_quiet(tmp_path: Path) -> None:
     assert "compiled 2 controls" in proc.stdout
     assert "Telemetry" not in proc.stdout + proc.stderr
     assert "enabled: false" in (home / "dagster.yaml").read_text()
+
+
+def test_building_pauses_the_collector_and_leaves_it_as_it_was(tmp_path: Path) -> None:
+    """The collector is paused while the definitions are built (bench/README.md) and what
+    was built is frozen; whether it runs afterwards is as the caller had it."""
+    import gc
+
+    from sei_assets.defs import build_definitions, paused_collection
+
+    registry = _registry(tmp_path, {"loan": {"repo": str(tmp_path / "loan"), "seed": str(LOAN)}})
+    for enabled in (True, False):
+        (gc.enable if enabled else gc.disable)()
+        try:
+            frozen = gc.get_freeze_count()
+            build_definitions(load_registry(registry))
+            assert gc.isenabled() is enabled
+            assert gc.get_freeze_count() > frozen
+            with paused_collection():
+                assert not gc.isenabled()
+        finally:
+            gc.enable()
