@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sei_assets.core import engine, signing
+from sei_assets.core import engine, signing, trust
 from tests.reference import replay
 from tests.systems import forge_evidence, make_system
 
@@ -51,6 +51,24 @@ def test_forged_evidence_with_another_key_is_refused(repo: Path, sei) -> None:
     assert code == 0 and doc["trust"]["notes"] and "new key accepted" in doc["trust"]["notes"][0]
     code, doc = _verify(sei, repo)
     assert code == 0 and doc["trust"]["source"] == "known"
+
+
+def test_known_key_store_is_written_only_when_it_changes(repo: Path, sei) -> None:
+    store = trust.known_keys_path()
+    assert _verify(sei, repo)[0] == 0  # first use: the key is recorded
+    before = store.stat()
+    entry = json.loads(store.read_text())["sys_trust"]
+    assert _verify(sei, repo)[0] == 0  # known, nothing new: the store is left as it is
+    after = store.stat()
+    assert (after.st_ino, after.st_mtime_ns, after.st_size) == (
+        before.st_ino,
+        before.st_mtime_ns,
+        before.st_size,
+    )
+    forged = forge_evidence(repo)  # another key, accepted explicitly: recorded
+    assert _verify(sei, repo, "--accept-new-key")[0] == 0
+    now = json.loads(store.read_text())["sys_trust"]
+    assert now["pubkey"] == forged != entry["pubkey"] and store.stat().st_ino != before.st_ino
 
 
 def test_forged_bundle_without_the_index_fails(repo: Path, sei) -> None:

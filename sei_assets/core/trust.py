@@ -239,12 +239,13 @@ def decide(
         record["indexed"] = bool(record.get("indexed")) or verdict.index is not None
         if run.get("generated_at") and not _newer(record.get("latest"), run["generated_at"]):
             record["latest"] = run["generated_at"]
-        known[system] = record
-        try:
-            store.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(store, json.dumps(known, indent=2, sort_keys=True) + "\n", mode=0o600)
-        except OSError as exc:
-            notes.append(f"could not remember the key in {store}: {exc.strerror or exc}")
+        if record != entry:  # the store is written (fsync'd) only when what it holds changes
+            known[system] = record
+            try:
+                store.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(store, json.dumps(known, indent=2, sort_keys=True) + "\n", mode=0o600)
+            except OSError as exc:
+                notes.append(f"could not remember the key in {store}: {exc.strerror or exc}")
     source = "first use" if entry is None else "known"
     return TrustVerdict(True, source, message, notes, older)
 
