@@ -71,6 +71,22 @@ def test_known_key_store_is_written_only_when_it_changes(repo: Path, sei) -> Non
     assert now["pubkey"] == forged != entry["pubkey"] and store.stat().st_ino != before.st_ino
 
 
+def test_known_key_store_read_again_when_it_changes(repo: Path, monkeypatch) -> None:
+    """The parsed store is reused only while the file is the one parsed: an edit in place,
+    same size, same inode, is seen (its times changed)."""
+    monkeypatch.setattr(trust, "_RACY_NS", -(1 << 62))  # cache even a file just written
+    assert trust.verify_trusted(repo).ok
+    assert trust.verify_trusted(repo).trust.source == "known"
+    store = trust.known_keys_path()
+    text = store.read_text()
+    genuine = json.loads(text)["sys_trust"]["pubkey"]
+    other = signing.public_key_hex(ec.generate_private_key(ec.SECP256R1()))
+    with open(store, "r+") as fh:
+        fh.write(text.replace(genuine, other))
+    checked = trust.verify_trusted(repo)
+    assert not checked.ok and "KEY CHANGED for sys_trust" in checked.trust.message
+
+
 def test_forged_bundle_without_the_index_fails(repo: Path, sei) -> None:
     other = ec.generate_private_key(ec.SECP256R1())
     bundle = repo / ".sei" / "bundle.json"

@@ -921,14 +921,11 @@ def verify_repositories(
     """:func:`verify_evidence` of each repository, in order; shared with ``workers - 1``
     forked processes (default ``$SEI_VERIFY_WORKERS``) from :data:`POOL_FROM` repositories
     on. Raises the first SeiError the loop would raise."""
-    count = _worker_count(workers, len(repos))
-    if count < 2:
-        return [verify_evidence(repo, pubkey_hex) for repo in repos]
 
-    def part(some: list[Path]) -> list[EvidenceVerdict]:
-        return [verify_evidence(repo, pubkey_hex, workers=1) for repo in some]
+    def part(some: list[Path], inner: int | None) -> list[EvidenceVerdict]:
+        return [verify_evidence(repo, pubkey_hex, workers=inner) for repo in some]
 
-    return _shared(part, list(repos), count)
+    return shared(part, list(repos), workers)
 
 
 # --------------------------------------------------------------------------- both cores
@@ -950,6 +947,17 @@ VERIFY_WORKERS = int(os.environ.get("SEI_VERIFY_WORKERS") or 0) or len(
 #: The smallest set (files of one folder, or repositories) worth forking for: below it the fork
 #: costs more than the second core saves (the break-even in bench/README.md).
 POOL_FROM = 128
+
+
+def shared(fn: Callable[[list, int | None], list], items: list, workers: int | None = None) -> list:
+    """``fn(items, workers)`` (one picklable result per item, in order), or, for a set of at
+    least :data:`POOL_FROM` items where forking is safe, ``fn(part, 1)`` of contiguous parts:
+    the first in this process, the others in ``workers - 1`` forked children (default
+    ``$SEI_VERIFY_WORKERS``). The results are the same either way."""
+    count = _worker_count(workers, len(items))
+    if count < 2:
+        return fn(items, workers)
+    return _shared(lambda part: fn(part, 1), items, count)
 
 
 def _worker_count(workers: int | None, size: int) -> int:
