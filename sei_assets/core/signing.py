@@ -60,6 +60,8 @@ SIGNED_PATTERNS = (
 )
 #: The signed evidence index (see evidence_set): every file of the set with its sha256.
 INDEX_FILE = "index.json"
+#: The run's evidence bundle (it names the system).
+BUNDLE_FILE = "bundle.json"
 
 _PUBKEY_TEXT = re.compile(rb"[0-9a-f]{130}(\r?\n)?")
 _POINT_LEN = 65
@@ -372,6 +374,8 @@ class EvidenceVerdict:
     index: dict | None = None
     #: A committed write was interrupted; the verdict is about the set it commits.
     pending: bool = False
+    #: The bytes of ``bundle.json`` as verified, when asked for (``keep_bundle``).
+    bundle: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def keyid(self) -> str | None:
@@ -832,10 +836,12 @@ def verify_evidence(
     pubkey_hex: str | None = None,
     evidence_dir: Path | None = None,
     workers: int | None = None,
+    keep_bundle: bool = False,
 ) -> EvidenceVerdict:
     """Verify every ``*.sig`` of the repository's evidence directory, and the set against its
     signed index when it has one; see the module doc. ``workers`` (default
-    ``$SEI_VERIFY_WORKERS``): processes for a folder of at least :data:`POOL_FROM` files."""
+    ``$SEI_VERIFY_WORKERS``): processes for a folder of at least :data:`POOL_FROM` files.
+    ``keep_bundle``: the verdict keeps the bytes of ``bundle.json`` that were verified."""
     entries = None
     if evidence_dir is None:
         found = _open_evidence_dir(repo)
@@ -873,7 +879,8 @@ def verify_evidence(
             outcomes[name] = (False, key_problem, None)
         elif name not in paths:
             outcomes[name] = (False, f"{name}{SIG_SUFFIX} signs a file that is missing", None)
-        elif name == INDEX_FILE:  # verified here, its bytes kept for the index check
+        elif name == INDEX_FILE or (keep_bundle and name == BUNDLE_FILE):
+            # verified here, the bytes kept: for the index check, or for the verdict
             sig = paths[name + SIG_SUFFIX]
             outcomes[name] = _verify_paths(paths[name], sig, name, key, digests, kept, True)
         else:
@@ -912,7 +919,9 @@ def verify_evidence(
                     where = _under(folder, name)
                     warnings.append(f"{where}: unsigned file, not part of the evidence")
     ok = bool(files) and all(f.ok for f in files)
-    return EvidenceVerdict(evidence_dir, source, key_hex, files, ok, warnings, index, pending)
+    verdict = EvidenceVerdict(evidence_dir, source, key_hex, files, ok, warnings, index, pending)
+    verdict.bundle = kept.get(BUNDLE_FILE)
+    return verdict
 
 
 def verify_repositories(

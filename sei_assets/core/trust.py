@@ -16,9 +16,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -83,12 +85,16 @@ def read_trusted_keys(path: Path | None = None) -> dict[str, set[str]]:
         if os.environ.get(TRUSTED_ENV):
             raise SeiError(f"{path}: the trusted-keys file named by ${TRUSTED_ENV} is missing")
         return {}
-    out: dict[str, set[str]] = {}
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        parsed = _parse_file(path, functools.partial(_parse_trusted, path))
     except (OSError, UnicodeDecodeError) as exc:
         raise SeiError(f"{path}: cannot read the trusted-keys file: {exc}") from None
-    for n, line in enumerate(lines, 1):
+    return {name: set(keys) for name, keys in parsed.items()}
+
+
+def _parse_trusted(path: Path, raw: bytes) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for n, line in enumerate(raw.decode("utf-8").splitlines(), 1):
         text = line.split("#", 1)[0].strip()
         if not text:
             continue
@@ -106,43 +112,58 @@ def read_trusted_keys(path: Path | None = None) -> dict[str, set[str]]:
     return out
 
 
-#: The store as last parsed: ``(path, identity of the file then, its content)``; see _read_known.
-_known_cache: tuple[str, tuple[int, ...], dict[str, Any]] | None = None
+#: Files as last parsed: path -> (the file's identity then, what parsing it gave).
+_parsed_files: dict[str, tuple[tuple[int, ...], Any]] = {}
 #: A file changed this recently may change again within its timestamps' granularity unseen
 #: (git's "racily clean" entries): it is parsed again on every read.
 _RACY_NS = 2_000_000_000
 
 
-def _read_known(path: Path) -> dict[str, Any]:
-    """The known-keys store (a copy: the caller may change it). Parsed again whenever the file
-    opened is not the one parsed last (device, inode, size, modification and change times) or
-    had changed less than two seconds before it was read."""
-    global _known_cache
-    started = time.time_ns()
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _parse_file(path: Path, parse: Callable[[bytes], Any]) -> Any:
+    """``parse`` of the bytes of ``path`` (not to be changed by the caller), reused while the
+    file is the one parsed (device, inode, size, modification and change times) and had not
+    changed for two seconds when it was read. Raises what reading and parsing raise."""
     where = os.fspath(path)
-    cached = _known_cache
-    if cached is not None and cached[0] == where:
+    started = time.time_ns()
+    known = _parsed_files.get(where)
+    if known is not None:
         try:
             st = os.stat(where)
         except OSError:
-            pass  # read below, which reports it
+            pass  # read below, which says why
         else:
-            if cached[1] == (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns):
-                return dict(cached[2])
+            if _identity(st) == known[0]:
+                return known[1]
+    with open(where, "rb") as fh:
+        st = os.fstat(fh.fileno())  # the identity of the bytes parsed
+        raw = fh.read()
+    value = parse(raw)
+    if started - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_NS:
+        _parsed_files[where] = (_identity(st), value)
+    else:
+        _parsed_files.pop(where, None)
+    return value
+
+
+def _parse_known(raw: bytes) -> dict[str, Any]:
+    doc = json.loads(raw.decode("utf-8"))
+    return doc if isinstance(doc, dict) else {}
+
+
+def _read_known(path: Path) -> dict[str, Any]:
+    """The known-keys store (a copy: the caller may change it)."""
     try:
-        with open(where, "rb") as fh:
-            st = os.fstat(fh.fileno())  # the identity of the bytes parsed
-            identity = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-            doc = json.loads(fh.read().decode("utf-8"))
+        doc = _parse_file(path, _parse_known)
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
         raise SeiError(
             f"{path}: the known-keys store is unreadable ({exc}); fix or remove it"
         ) from None
-    doc = doc if isinstance(doc, dict) else {}
-    settled = started - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_NS
-    _known_cache = (where, identity, doc) if settled else None
     return dict(doc)
 
 
@@ -175,13 +196,15 @@ class TrustVerdict:
     older: bool = False
 
 
-def system_of(evidence_dir: Path, index: dict | None) -> str | None:
-    """The system the evidence is about: from its signed index, else its bundle."""
+def system_of(evidence_dir: Path, index: dict | None, bundle: bytes | None = None) -> str | None:
+    """The system the evidence is about: from its signed index, else its bundle (``bundle``:
+    its bytes as verified, else read from the folder)."""
     run = (index or {}).get("run") or {}
     if isinstance(run.get("system_name"), str):
         return run["system_name"]
     try:
-        bundle = _load_json((evidence_dir / "bundle.json").read_bytes())
+        raw = bundle if bundle is not None else (evidence_dir / "bundle.json").read_bytes()
+        bundle = _load_json(raw)
     except (OSError, ValueError):
         return None
     name = bundle.get("system_name") if isinstance(bundle, dict) else None
@@ -250,7 +273,9 @@ class _Judge:
         if pinned:
             return TrustVerdict(True, "pinned", "the public key was pinned with --pubkey")
         if system is _UNSET:
-            system = system_of(verdict.evidence_dir, verdict.index)
+            system = system_of(
+                verdict.evidence_dir, verdict.index, getattr(verdict, "bundle", None)
+            )
         if system is None:
             return TrustVerdict(False, "unknown", "the evidence names no system: pin a key")
         trusted = self.trusted()
@@ -382,7 +407,7 @@ def verify_trusted(
     # no PUBKEY.txt (as in many of the reference's repositories): a key already trusted for the
     # system verifies it, and the decision below still judges that key
     key = pinned or judge.known_key(repo)[0]
-    verdict = signing.verify_evidence(repo, key, evidence_dir=evidence_dir)
+    verdict = signing.verify_evidence(repo, key, evidence_dir=evidence_dir, keep_bundle=True)
     checked = TrustedEvidence(verdict, judge.decide(verdict, pinned is not None))
     judge.flush()
     return checked
@@ -473,11 +498,12 @@ def _checked_part(
     out: list[_Failed | tuple[Any, str | None, _Facts | _Failed]] = []
     for repo, key in items:
         try:
-            verdict = signing.verify_evidence(repo, key, workers=workers)
+            verdict = signing.verify_evidence(repo, key, workers=workers, keep_bundle=not pinned)
         except SeiError as exc:
             out.append(_Failed(str(exc), exc.exit_code))
             continue
-        system = None if pinned else system_of(verdict.evidence_dir, verdict.index)
+        system = None if pinned else system_of(verdict.evidence_dir, verdict.index, verdict.bundle)
+        verdict.bundle = None  # not sent back: the name is
         facts: _Facts | _Failed
         try:
             facts = _currency_facts(repo, verdict.index)
