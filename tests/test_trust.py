@@ -87,6 +87,28 @@ def test_known_key_store_read_again_when_it_changes(repo: Path, monkeypatch) -> 
     assert not checked.ok and "KEY CHANGED for sys_trust" in checked.trust.message
 
 
+def test_trusted_keys_read_again_when_they_change(repo: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(trust, "_RACY_NS", -(1 << 62))  # cache even a file just written
+    genuine = (repo / ".sei" / "PUBKEY.txt").read_text().strip()
+    other = signing.public_key_hex(ec.generate_private_key(ec.SECP256R1()))
+    listed = tmp_path / "trusted_keys"
+    listed.write_text(f"sys_trust {genuine}\n")
+    monkeypatch.setenv("SEI_TRUSTED_KEYS", str(listed))
+    assert trust.verify_trusted(repo).trust.source == "organisation"
+    assert trust.verify_trusted(repo).ok
+    with open(listed, "r+") as fh:  # in place: same inode, same size
+        fh.write(f"sys_trust {other}\n")
+    checked = trust.verify_trusted(repo)
+    assert not checked.ok and "not among the keys" in checked.trust.message
+
+
+def test_the_system_is_named_by_the_verified_bundle(repo: Path) -> None:
+    on_disk = (repo / ".sei" / "bundle.json").read_bytes()
+    assert signing.verify_evidence(repo, keep_bundle=True).bundle == on_disk
+    assert signing.verify_evidence(repo).bundle is None
+    assert trust.system_of(repo / ".sei", None, b'{"system_name": "named"}') == "named"
+
+
 def test_forged_bundle_without_the_index_fails(repo: Path, sei) -> None:
     other = ec.generate_private_key(ec.SECP256R1())
     bundle = repo / ".sei" / "bundle.json"
