@@ -154,8 +154,8 @@ def _parse_known(raw: bytes) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-def _read_known(path: Path) -> dict[str, Any]:
-    """The known-keys store (a copy: the caller may change it)."""
+def _read_known(path: Path, copy: bool = True) -> dict[str, Any]:
+    """The known-keys store (a copy the caller may change, unless not ``copy``)."""
     try:
         doc = _parse_file(path, _parse_known)
     except FileNotFoundError:
@@ -164,7 +164,7 @@ def _read_known(path: Path) -> dict[str, Any]:
         raise SeiError(
             f"{path}: the known-keys store is unreadable ({exc}); fix or remove it"
         ) from None
-    return dict(doc)
+    return dict(doc) if copy else doc
 
 
 try:  # optional accelerator, as in core.reconstruct (installed with dvc-data and others)
@@ -236,7 +236,8 @@ class _Judge:
         self.remember = remember
         self.store = known_keys_path()
         self._trusted: dict[str, set[str]] | None = None
-        self._known: dict[str, Any] | None = None
+        self._known: dict[str, Any] | None = None  # as parsed (shared) until a decision changes it
+        self._own = False
         self._changed: list[TrustVerdict] = []
 
     def trusted(self) -> dict[str, set[str]]:
@@ -245,9 +246,15 @@ class _Judge:
         return self._trusted
 
     def known(self) -> dict[str, Any]:
+        """The store as the decisions so far left it (not to be changed: see record)."""
         if self._known is None:
-            self._known = _read_known(self.store)
+            self._known = _read_known(self.store, copy=False)
         return self._known
+
+    def record(self, system: str, record: dict[str, Any]) -> None:
+        if not self._own:
+            self._known, self._own = dict(self.known()), True
+        self._known[system] = record
 
     def known_key(self, repo: Path) -> tuple[str | None, bool]:
         """:func:`known_key`, and whether it came from (or was looked for in) the store."""
@@ -339,7 +346,7 @@ class _Judge:
             if run.get("generated_at") and not _newer(record.get("latest"), run["generated_at"]):
                 record["latest"] = run["generated_at"]
             if record != entry:  # the store is written (fsync'd) only when what it holds changes
-                known[system] = record
+                self.record(system, record)
                 self._changed.append(out)
         return out
 
