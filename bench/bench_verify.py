@@ -10,9 +10,15 @@ a repository of its own, then in one process times:
   child);
 * ``verify_evidence`` of one evidence directory holding all N files as signed documents
   (``conformance/*.json``), in 1 and in 2 processes;
+* ``trust.verify_trusted`` per repository (what ``sei verify --repo`` runs: the signatures and
+  the trust decision, trust on first use in a known-keys store of the bench's own) and
+  ``trust.check_repositories`` of the N repositories (``sei verify REPO ...``: the same and
+  currency) in 1 and 2 processes;
 * bare: ``EllipticCurvePublicKey.verify`` of the same N signatures over pre-hashed PAE digests
   (no file IO, no JSON, no base64, no hashing of the payload), in one thread and split over two
-  (``cryptography`` releases the GIL while it verifies);
+  (``cryptography`` releases the GIL while it verifies); the same plus the sha256 of each bundle,
+  and plus parsing it for its system name (what the trust decision needs when there is no
+  signed index);
 * the break-even of the second process: the first 32, 64, ... repositories verified in this
   process alone and shared with a forked child (forced, whatever the size), side by side.
 
@@ -41,7 +47,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, utils
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sei_assets.core import signing  # noqa: E402
+from sei_assets.core import signing, trust  # noqa: E402
 
 _WORDS = (
     "riesgo control evidencia equidad paridad demográfica umbral gate modelo dataset "
@@ -166,6 +172,23 @@ def main() -> None:
 
             return run
 
+        os.environ.update(trust.sandbox_env(Path(tmp) / "trust"))  # a store of the bench's own
+
+        def run_trusted() -> int:
+            for repo in repos:
+                if not trust.verify_trusted(repo).ok:
+                    raise SystemExit(f"verification failed in {repo}")
+            return len(repos)
+
+        def run_checks(workers: int) -> Callable[[], int]:
+            def run() -> int:
+                checks = trust.check_repositories(repos, workers=workers)
+                if not all(c.evidence is not None and c.evidence.ok for c in checks):
+                    raise SystemExit("verification failed in a repository")
+                return len(checks)
+
+            return run
+
         def run_file() -> int:
             for bundle in bundles:
                 if not signing.verify_file(bundle, pub_hex).ok:
@@ -192,13 +215,23 @@ def main() -> None:
                 hashlib.sha256(data).digest()
             return run_bare()
 
+        def run_bare_hash_parse() -> int:
+            for data in contents:
+                hashlib.sha256(data).digest()
+                trust.system_of(Path(tmp), None, data)  # orjson when installed, as sei verify
+            return run_bare()
+
         fns = {
             "bare ECDSA verify (prehashed)": run_bare,
             "bare ECDSA verify, 2 threads": run_bare_threads,
             "  + sha256 of the bundle bytes": run_bare_hash,
+            "  + its system name (JSON parse)": run_bare_hash_parse,
             "verify_file (ours)": run_file,
-            "verify_evidence (ours, sei verify)": run_evidence,
+            "verify_evidence (ours, signatures)": run_evidence,
             "N repositories, 2 workers (ours)": run_repositories(2, repos),
+            "sei verify N repos, 1 worker (ours)": run_checks(1),
+            "sei verify N repos, 2 workers (ours)": run_checks(2),
+            "verify_trusted (ours, sei verify)": run_trusted,
             "one dir of N files, 1 worker (ours)": run_shared(1),
             "one dir of N files, 2 workers (ours)": run_shared(2),
         }
@@ -232,7 +265,7 @@ def main() -> None:
         print("note: this process cannot fork safely here; the '2 workers' lines used one")
     bare_s = best["bare ECDSA verify (prehashed)"]
     for label, secs in best.items():
-        line = f"{label:36s} {args.n / secs:9.0f} /s  {secs / args.n * 1e6:7.1f} us each"
+        line = f"{label:37s} {args.n / secs:9.0f} /s  {secs / args.n * 1e6:7.1f} us each"
         if secs != bare_s:
             who = "ours/bare" if "ours" in label else "this/bare"
             line += f"  ratio {who} {bare_s / secs:.2f} (x{secs / bare_s:.2f} the time)"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from sei_assets.core import engine, signing
+from sei_assets.core import engine, signing, trust
 from tests.reference import replay
 from tests.systems import forge_evidence, make_system
 
@@ -51,6 +51,62 @@ def test_forged_evidence_with_another_key_is_refused(repo: Path, sei) -> None:
     assert code == 0 and doc["trust"]["notes"] and "new key accepted" in doc["trust"]["notes"][0]
     code, doc = _verify(sei, repo)
     assert code == 0 and doc["trust"]["source"] == "known"
+
+
+def test_known_key_store_is_written_only_when_it_changes(repo: Path, sei) -> None:
+    store = trust.known_keys_path()
+    assert _verify(sei, repo)[0] == 0  # first use: the key is recorded
+    before = store.stat()
+    entry = json.loads(store.read_text())["sys_trust"]
+    assert _verify(sei, repo)[0] == 0  # known, nothing new: the store is left as it is
+    after = store.stat()
+    assert (after.st_ino, after.st_mtime_ns, after.st_size) == (
+        before.st_ino,
+        before.st_mtime_ns,
+        before.st_size,
+    )
+    forged = forge_evidence(repo)  # another key, accepted explicitly: recorded
+    assert _verify(sei, repo, "--accept-new-key")[0] == 0
+    now = json.loads(store.read_text())["sys_trust"]
+    assert now["pubkey"] == forged != entry["pubkey"] and store.stat().st_ino != before.st_ino
+
+
+def test_known_key_store_read_again_when_it_changes(repo: Path, monkeypatch) -> None:
+    """The parsed store is reused only while the file is the one parsed: an edit in place,
+    same size, same inode, is seen (its times changed)."""
+    monkeypatch.setattr(trust, "_RACY_NS", -(1 << 62))  # cache even a file just written
+    assert trust.verify_trusted(repo).ok
+    assert trust.verify_trusted(repo).trust.source == "known"
+    store = trust.known_keys_path()
+    text = store.read_text()
+    genuine = json.loads(text)["sys_trust"]["pubkey"]
+    other = signing.public_key_hex(ec.generate_private_key(ec.SECP256R1()))
+    with open(store, "r+") as fh:
+        fh.write(text.replace(genuine, other))
+    checked = trust.verify_trusted(repo)
+    assert not checked.ok and "KEY CHANGED for sys_trust" in checked.trust.message
+
+
+def test_trusted_keys_read_again_when_they_change(repo: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(trust, "_RACY_NS", -(1 << 62))  # cache even a file just written
+    genuine = (repo / ".sei" / "PUBKEY.txt").read_text().strip()
+    other = signing.public_key_hex(ec.generate_private_key(ec.SECP256R1()))
+    listed = tmp_path / "trusted_keys"
+    listed.write_text(f"sys_trust {genuine}\n")
+    monkeypatch.setenv("SEI_TRUSTED_KEYS", str(listed))
+    assert trust.verify_trusted(repo).trust.source == "organisation"
+    assert trust.verify_trusted(repo).ok
+    with open(listed, "r+") as fh:  # in place: same inode, same size
+        fh.write(f"sys_trust {other}\n")
+    checked = trust.verify_trusted(repo)
+    assert not checked.ok and "not among the keys" in checked.trust.message
+
+
+def test_the_system_is_named_by_the_verified_bundle(repo: Path) -> None:
+    on_disk = (repo / ".sei" / "bundle.json").read_bytes()
+    assert signing.verify_evidence(repo, keep_bundle=True).bundle == on_disk
+    assert signing.verify_evidence(repo).bundle is None
+    assert trust.system_of(repo / ".sei", None, b'{"system_name": "named"}') == "named"
 
 
 def test_forged_bundle_without_the_index_fails(repo: Path, sei) -> None:

@@ -298,7 +298,15 @@ def status(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
 
 @app.command()
 def verify(
-    repo: RepoOpt = Path("."),
+    repos: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Repositories to verify (with --repo, that one first).", show_default=False
+        ),
+    ] = None,
+    repo: Annotated[
+        Path | None, typer.Option("--repo", help="The AI system's repository.", show_default=".")
+    ] = None,
     pubkey: Annotated[
         str | None, typer.Option("--pubkey", help="Trusted public key: hex, or a file holding it.")
     ] = None,
@@ -312,21 +320,34 @@ def verify(
             "--require-current", help="Fail unless the evidence is the latest for the inputs."
         ),
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Processes for many repositories (default: $SEI_VERIFY_WORKERS, else the CPUs).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Check every signed evidence file and the set's signed index, offline.
 
     The key is pinned (--pubkey), listed in the organisation's trusted-keys file, or remembered
     on first use and refused when it changes (--accept-new-key). Says whether the evidence is
-    current for the repository's inputs; --require-current fails when it is not.
+    current for the repository's inputs; --require-current fails when it is not. Several
+    repositories: one line each, exit 0 only when every one verifies.
     """
     from sei_assets.core import trust
 
+    targets = ([repo] if repo is not None else []) + list(repos or [])
     pinned = None
+    if pubkey:
+        p = Path(pubkey)
+        pinned = p.read_text().strip() if p.is_file() else pubkey.strip()
+    if len(targets) > 1:
+        _verify_many(targets, pinned, accept_new_key, require_current, workers, as_json)
+    repo = targets[0] if targets else Path(".")
     try:
-        if pubkey:
-            p = Path(pubkey)
-            pinned = p.read_text().strip() if p.is_file() else pubkey.strip()
         checked = trust.verify_trusted(repo, pinned, accept_new_key)
         verdict, trusted = checked.signatures, checked.trust
         current = trust.currency(repo, verdict.index, trusted.older)
@@ -334,29 +355,7 @@ def verify(
         _fail(exc)
     ok = verdict.ok and trusted.ok and (current.current is True or not require_current)
     if as_json:
-        _emit_json(
-            {
-                "ok": ok,
-                "signatures_ok": verdict.ok,
-                "evidence_dir": str(verdict.evidence_dir),
-                "pubkey_source": verdict.pubkey_source,
-                "keyid": verdict.keyid,
-                "trust": {
-                    "ok": trusted.ok,
-                    "source": trusted.source,
-                    "message": trusted.message,
-                    "notes": trusted.notes,
-                },
-                "current": current.current,
-                "currency": current.reasons,
-                "indexed": verdict.index is not None,
-                "pending_write": verdict.pending,
-                "warnings": verdict.warnings,
-                "files": [
-                    {"path": str(f.path), "ok": f.ok, "reason": f.reason} for f in verdict.files
-                ],
-            }
-        )
+        _emit_json(_verify_doc(ok, verdict, trusted, current))
         raise typer.Exit(0 if ok else 1)
     for f in verdict.files:
         mark = "[green]OK[/]  " if f.ok else "[red]FAIL[/]"
@@ -384,6 +383,89 @@ def verify(
     out.print(f"evidence {state}: {'; '.join(current.reasons)}")
     out.print(f"{'verified' if ok else 'NOT verified'}: {len(verdict.files)} signed files")
     raise typer.Exit(0 if ok else 1)
+
+
+def _verify_doc(ok: bool, verdict: Any, trusted: Any, current: Any) -> dict[str, Any]:
+    """`sei verify --json`'s document for one repository."""
+    return {
+        "ok": ok,
+        "signatures_ok": verdict.ok,
+        "evidence_dir": str(verdict.evidence_dir),
+        "pubkey_source": verdict.pubkey_source,
+        "keyid": verdict.keyid,
+        "trust": {
+            "ok": trusted.ok,
+            "source": trusted.source,
+            "message": trusted.message,
+            "notes": trusted.notes,
+        },
+        "current": current.current,
+        "currency": current.reasons,
+        "indexed": verdict.index is not None,
+        "pending_write": verdict.pending,
+        "warnings": verdict.warnings,
+        "files": [{"path": str(f.path), "ok": f.ok, "reason": f.reason} for f in verdict.files],
+    }
+
+
+def _verify_many(
+    repos: list[Path],
+    pinned: str | None,
+    accept_new_key: bool,
+    require_current: bool,
+    workers: int | None,
+    as_json: bool,
+) -> None:
+    """`sei verify` of several repositories: one line each (JSON: one document each), the
+    exit code the worst of theirs (0 verified, 1 not verified, 2 bad input)."""
+    from rich.markup import escape
+
+    from sei_assets.core import trust
+
+    checks = trust.check_repositories(repos, pinned, accept_new_key, workers)
+    docs: list[dict[str, Any]] = []
+    code = 0
+    for check in checks:
+        doc: dict[str, Any] = {"repo": str(check.repo)}
+        if check.error is not None:
+            code = max(code, check.exit_code)
+            doc |= {"ok": False, "error": bounded(check.error), "exit_code": check.exit_code}
+            docs.append(doc)
+            if not as_json:
+                out.print(f"[red]ERROR[/] {escape(str(check.repo))} — {escape(doc['error'])}")
+            continue
+        assert check.evidence is not None and check.current is not None
+        verdict, trusted, current = check.evidence.signatures, check.evidence.trust, check.current
+        ok = verdict.ok and trusted.ok and (current.current is True or not require_current)
+        code = max(code, 0 if ok else 1)
+        doc |= _verify_doc(ok, verdict, trusted, current)
+        docs.append(doc)
+        if as_json:
+            continue
+        state = {True: "current", False: "NOT current", None: "currency unknown"}[current.current]
+        files = f"{len(verdict.files)} signed files"
+        if ok:
+            out.print(
+                f"[green]OK[/]    {escape(str(check.repo))}: {files}; {escape(trusted.message)}; "
+                f"evidence {state}"
+            )
+            continue
+        if not verdict.ok:
+            why = f"{len(verdict.failures)} of {files} do not verify"
+        elif not trusted.ok:
+            why = trusted.message
+        else:
+            why = f"evidence {state}: {'; '.join(current.reasons)}"
+        out.print(f"[red]FAIL[/]  {escape(str(check.repo))} — {escape(why)}")
+        for f in verdict.failures:
+            out.print(f"      [red]FAIL[/] {escape(str(f.path))} — {escape(f.reason)}")
+    if as_json:
+        _emit_json({"ok": code == 0, "repositories": docs})
+    else:
+        good = sum(1 for d in docs if d["ok"])
+        word = "verified" if code == 0 else "NOT verified"
+        out.print(f"{word}: {good} of {len(docs)} repositories")
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -60,6 +60,8 @@ SIGNED_PATTERNS = (
 )
 #: The signed evidence index (see evidence_set): every file of the set with its sha256.
 INDEX_FILE = "index.json"
+#: The run's evidence bundle (it names the system).
+BUNDLE_FILE = "bundle.json"
 
 _PUBKEY_TEXT = re.compile(rb"[0-9a-f]{130}(\r?\n)?")
 _POINT_LEN = 65
@@ -372,6 +374,8 @@ class EvidenceVerdict:
     index: dict | None = None
     #: A committed write was interrupted; the verdict is about the set it commits.
     pending: bool = False
+    #: The bytes of ``bundle.json`` as verified, when asked for (``keep_bundle``).
+    bundle: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def keyid(self) -> str | None:
@@ -832,10 +836,12 @@ def verify_evidence(
     pubkey_hex: str | None = None,
     evidence_dir: Path | None = None,
     workers: int | None = None,
+    keep_bundle: bool = False,
 ) -> EvidenceVerdict:
     """Verify every ``*.sig`` of the repository's evidence directory, and the set against its
     signed index when it has one; see the module doc. ``workers`` (default
-    ``$SEI_VERIFY_WORKERS``): processes for a folder of at least :data:`POOL_FROM` files."""
+    ``$SEI_VERIFY_WORKERS``): processes for a folder of at least :data:`POOL_FROM` files.
+    ``keep_bundle``: the verdict keeps the bytes of ``bundle.json`` that were verified."""
     entries = None
     if evidence_dir is None:
         found = _open_evidence_dir(repo)
@@ -873,7 +879,8 @@ def verify_evidence(
             outcomes[name] = (False, key_problem, None)
         elif name not in paths:
             outcomes[name] = (False, f"{name}{SIG_SUFFIX} signs a file that is missing", None)
-        elif name == INDEX_FILE:  # verified here, its bytes kept for the index check
+        elif name == INDEX_FILE or (keep_bundle and name == BUNDLE_FILE):
+            # verified here, the bytes kept: for the index check, or for the verdict
             sig = paths[name + SIG_SUFFIX]
             outcomes[name] = _verify_paths(paths[name], sig, name, key, digests, kept, True)
         else:
@@ -912,7 +919,9 @@ def verify_evidence(
                     where = _under(folder, name)
                     warnings.append(f"{where}: unsigned file, not part of the evidence")
     ok = bool(files) and all(f.ok for f in files)
-    return EvidenceVerdict(evidence_dir, source, key_hex, files, ok, warnings, index, pending)
+    verdict = EvidenceVerdict(evidence_dir, source, key_hex, files, ok, warnings, index, pending)
+    verdict.bundle = kept.get(BUNDLE_FILE)
+    return verdict
 
 
 def verify_repositories(
@@ -921,14 +930,11 @@ def verify_repositories(
     """:func:`verify_evidence` of each repository, in order; shared with ``workers - 1``
     forked processes (default ``$SEI_VERIFY_WORKERS``) from :data:`POOL_FROM` repositories
     on. Raises the first SeiError the loop would raise."""
-    count = _worker_count(workers, len(repos))
-    if count < 2:
-        return [verify_evidence(repo, pubkey_hex) for repo in repos]
 
-    def part(some: list[Path]) -> list[EvidenceVerdict]:
-        return [verify_evidence(repo, pubkey_hex, workers=1) for repo in some]
+    def part(some: list[Path], inner: int | None) -> list[EvidenceVerdict]:
+        return [verify_evidence(repo, pubkey_hex, workers=inner) for repo in some]
 
-    return _shared(part, list(repos), count)
+    return shared(part, list(repos), workers)
 
 
 # --------------------------------------------------------------------------- both cores
@@ -950,6 +956,17 @@ VERIFY_WORKERS = int(os.environ.get("SEI_VERIFY_WORKERS") or 0) or len(
 #: The smallest set (files of one folder, or repositories) worth forking for: below it the fork
 #: costs more than the second core saves (the break-even in bench/README.md).
 POOL_FROM = 128
+
+
+def shared(fn: Callable[[list, int | None], list], items: list, workers: int | None = None) -> list:
+    """``fn(items, workers)`` (one picklable result per item, in order), or, for a set of at
+    least :data:`POOL_FROM` items where forking is safe, ``fn(part, 1)`` of contiguous parts:
+    the first in this process, the others in ``workers - 1`` forked children (default
+    ``$SEI_VERIFY_WORKERS``). The results are the same either way."""
+    count = _worker_count(workers, len(items))
+    if count < 2:
+        return fn(items, workers)
+    return _shared(lambda part: fn(part, 1), items, count)
 
 
 def _worker_count(workers: int | None, size: int) -> int:

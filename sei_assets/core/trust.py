@@ -16,11 +16,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sei_assets.core.errors import SeiError
 from sei_assets.core.fsutil import atomic_write
@@ -47,8 +50,9 @@ def trusted_keys_path() -> Path:
     there."""
     if os.environ.get(TRUSTED_ENV):
         return Path(os.environ[TRUSTED_ENV])
-    config = config_dir() / "config.json"
-    if config.is_file():
+    folder = config_dir()
+    if os.path.isfile(os.path.join(folder, "config.json")):
+        config = folder / "config.json"
         try:
             named = json.loads(config.read_text(encoding="utf-8")).get("trusted_keys")
         except (OSError, ValueError, AttributeError) as exc:
@@ -60,7 +64,7 @@ def trusted_keys_path() -> Path:
             if not path.is_file():
                 raise SeiError(f"{config}: trusted_keys: {path} does not exist")
             return path if path.is_absolute() else config.parent / path
-    return config_dir() / "trusted_keys"
+    return folder / "trusted_keys"
 
 
 def sandbox_env(folder: Path) -> dict[str, str]:
@@ -81,12 +85,16 @@ def read_trusted_keys(path: Path | None = None) -> dict[str, set[str]]:
         if os.environ.get(TRUSTED_ENV):
             raise SeiError(f"{path}: the trusted-keys file named by ${TRUSTED_ENV} is missing")
         return {}
-    out: dict[str, set[str]] = {}
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        parsed = _parse_file(path, functools.partial(_parse_trusted, path))
     except (OSError, UnicodeDecodeError) as exc:
         raise SeiError(f"{path}: cannot read the trusted-keys file: {exc}") from None
-    for n, line in enumerate(lines, 1):
+    return {name: set(keys) for name, keys in parsed.items()}
+
+
+def _parse_trusted(path: Path, raw: bytes) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for n, line in enumerate(raw.decode("utf-8").splitlines(), 1):
         text = line.split("#", 1)[0].strip()
         if not text:
             continue
@@ -104,16 +112,76 @@ def read_trusted_keys(path: Path | None = None) -> dict[str, set[str]]:
     return out
 
 
-def _read_known(path: Path) -> dict[str, Any]:
+#: Files as last parsed: path -> (the file's identity then, what parsing it gave).
+_parsed_files: dict[str, tuple[tuple[int, ...], Any]] = {}
+#: A file changed this recently may change again within its timestamps' granularity unseen
+#: (git's "racily clean" entries): it is parsed again on every read.
+_RACY_NS = 2_000_000_000
+
+
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _parse_file(path: Path, parse: Callable[[bytes], Any]) -> Any:
+    """``parse`` of the bytes of ``path`` (not to be changed by the caller), reused while the
+    file is the one parsed (device, inode, size, modification and change times) and had not
+    changed for two seconds when it was read. Raises what reading and parsing raise."""
+    where = os.fspath(path)
+    started = time.time_ns()
+    known = _parsed_files.get(where)
+    if known is not None:
+        try:
+            st = os.stat(where)
+        except OSError:
+            pass  # read below, which says why
+        else:
+            if _identity(st) == known[0]:
+                return known[1]
+    with open(where, "rb") as fh:
+        st = os.fstat(fh.fileno())  # the identity of the bytes parsed
+        raw = fh.read()
+    value = parse(raw)
+    if started - max(st.st_mtime_ns, st.st_ctime_ns) > _RACY_NS:
+        _parsed_files[where] = (_identity(st), value)
+    else:
+        _parsed_files.pop(where, None)
+    return value
+
+
+def _parse_known(raw: bytes) -> dict[str, Any]:
+    doc = json.loads(raw.decode("utf-8"))
+    return doc if isinstance(doc, dict) else {}
+
+
+def _read_known(path: Path, copy: bool = True) -> dict[str, Any]:
+    """The known-keys store (a copy the caller may change, unless not ``copy``)."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = _parse_file(path, _parse_known)
     except FileNotFoundError:
         return {}
     except (OSError, ValueError) as exc:
         raise SeiError(
             f"{path}: the known-keys store is unreadable ({exc}); fix or remove it"
         ) from None
-    return doc if isinstance(doc, dict) else {}
+    return dict(doc) if copy else doc
+
+
+try:  # optional accelerator, as in core.reconstruct (installed with dvc-data and others)
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - json alone gives the same results
+    _fast_loads = None
+
+
+def _load_json(raw: bytes) -> Any:
+    """``json.loads(raw)``: orjson first when it is installed (2.5 times as fast on a 40 KiB
+    bundle); what orjson reads json reads the same, and whatever it refuses json decides."""
+    if _fast_loads is not None:
+        try:
+            return _fast_loads(raw)
+        except ValueError:
+            pass
+    return json.loads(raw)
 
 
 @dataclass
@@ -128,13 +196,15 @@ class TrustVerdict:
     older: bool = False
 
 
-def system_of(evidence_dir: Path, index: dict | None) -> str | None:
-    """The system the evidence is about: from its signed index, else its bundle."""
+def system_of(evidence_dir: Path, index: dict | None, bundle: bytes | None = None) -> str | None:
+    """The system the evidence is about: from its signed index, else its bundle (``bundle``:
+    its bytes as verified, else read from the folder)."""
     run = (index or {}).get("run") or {}
     if isinstance(run.get("system_name"), str):
         return run["system_name"]
     try:
-        bundle = json.loads((evidence_dir / "bundle.json").read_bytes())
+        raw = bundle if bundle is not None else (evidence_dir / "bundle.json").read_bytes()
+        bundle = _load_json(raw)
     except (OSError, ValueError):
         return None
     name = bundle.get("system_name") if isinstance(bundle, dict) else None
@@ -145,108 +215,166 @@ def known_key(repo: Path) -> str | None:
     """The key to verify ``repo``'s evidence with when it carries no ``PUBKEY.txt`` (the
     reference's repositories often do not): the one key the organisation trusts for its system,
     else the key remembered for it on this machine; None when there is no such single key."""
-    from sei_assets.core.signing import PUBKEY_FILE, find_evidence_dir
-
-    evidence_dir = find_evidence_dir(repo)
-    if evidence_dir is None or (evidence_dir / PUBKEY_FILE).exists():
-        return None
-    system = system_of(evidence_dir, None)
-    if system is None:
-        return None
-    trusted = read_trusted_keys()
-    listed = trusted.get(system, set()) or trusted.get("*", set())
-    if listed:
-        return next(iter(listed)) if len(listed) == 1 else None
-    entry = _read_known(known_keys_path()).get(system)
-    key = entry.get("pubkey") if isinstance(entry, dict) else None
-    return key if isinstance(key, str) else None
+    return _Judge().known_key(repo)[0]
 
 
 def _newer(a: str | None, b: str | None) -> bool:
     return bool(a and b and a > b)
 
 
+_UNSET: Any = object()
+
+
+class _Judge:
+    """The trust decisions of one command: the organisation's keys and the known-keys store
+    are read when first needed (again after a failed read, which each decision reports), the
+    decisions are taken in order on the store as the earlier ones left it, and the store is
+    written once, by :meth:`flush`, when they changed it."""
+
+    def __init__(self, accept_new_key: bool = False, remember: bool = True) -> None:
+        self.accept_new_key = accept_new_key
+        self.remember = remember
+        self.store = known_keys_path()
+        self._trusted: dict[str, set[str]] | None = None
+        self._known: dict[str, Any] | None = None  # as parsed (shared) until a decision changes it
+        self._own = False
+        self._changed: list[TrustVerdict] = []
+
+    def trusted(self) -> dict[str, set[str]]:
+        if self._trusted is None:
+            self._trusted = read_trusted_keys()
+        return self._trusted
+
+    def known(self) -> dict[str, Any]:
+        """The store as the decisions so far left it (not to be changed: see record)."""
+        if self._known is None:
+            self._known = _read_known(self.store, copy=False)
+        return self._known
+
+    def record(self, system: str, record: dict[str, Any]) -> None:
+        if not self._own:
+            self._known, self._own = dict(self.known()), True
+        self._known[system] = record
+
+    def known_key(self, repo: Path) -> tuple[str | None, bool]:
+        """:func:`known_key`, and whether it came from (or was looked for in) the store."""
+        from sei_assets.core.signing import PUBKEY_FILE, find_evidence_dir
+
+        evidence_dir = find_evidence_dir(repo)
+        if evidence_dir is None or os.path.exists(os.path.join(evidence_dir, PUBKEY_FILE)):
+            return None, False
+        system = system_of(evidence_dir, None)
+        if system is None:
+            return None, False
+        trusted = self.trusted()
+        listed = trusted.get(system, set()) or trusted.get("*", set())
+        if listed:
+            return (next(iter(listed)) if len(listed) == 1 else None), False
+        entry = self.known().get(system)
+        key = entry.get("pubkey") if isinstance(entry, dict) else None
+        return (key if isinstance(key, str) else None), True
+
+    def decide(self, verdict: Any, pinned: bool, system: Any = _UNSET) -> TrustVerdict:
+        """:func:`decide` (``system``: the verdict's, when already known)."""
+        key = verdict.pubkey_hex
+        if pinned:
+            return TrustVerdict(True, "pinned", "the public key was pinned with --pubkey")
+        if system is _UNSET:
+            system = system_of(
+                verdict.evidence_dir, verdict.index, getattr(verdict, "bundle", None)
+            )
+        if system is None:
+            return TrustVerdict(False, "unknown", "the evidence names no system: pin a key")
+        trusted = self.trusted()
+        listed = trusted.get(system, set()) | trusted.get("*", set())
+        if system in trusted or (listed and "*" in trusted):
+            if key in listed:
+                where = trusted_keys_path()
+                return TrustVerdict(True, "organisation", f"key trusted for {system} by {where}")
+            return TrustVerdict(
+                False,
+                "organisation",
+                f"the key of this evidence is not among the keys {trusted_keys_path()} trusts "
+                f"for {system}",
+            )
+        store = self.store
+        known = self.known()
+        entry = known.get(system)
+        notes: list[str] = []
+        older = False
+        run = (verdict.index or {}).get("run") or {}
+        if isinstance(entry, dict):
+            if entry.get("pubkey") != key:
+                if not self.accept_new_key:
+                    return TrustVerdict(
+                        False,
+                        "known",
+                        f"KEY CHANGED for {system}: the evidence is signed by keyid "
+                        f"{verdict.keyid}, but {store} remembers keyid {entry.get('keyid')} "
+                        f"(first trusted {entry.get('first_trusted')}); if the new key is "
+                        "genuine, verify again with --accept-new-key",
+                    )
+                notes.append(f"new key accepted for {system} (was keyid {entry.get('keyid')})")
+                entry = None
+            elif entry.get("indexed") and verdict.index is None:
+                return TrustVerdict(
+                    False,
+                    "known",
+                    f"the evidence of {system} carried a signed index when last verified; "
+                    "it has none now (deleted?)",
+                )
+            elif _newer(entry.get("latest"), run.get("generated_at")):
+                older = True
+                notes.append(
+                    f"older than evidence of {system} verified before on this machine "
+                    f"({entry.get('latest')}): rolled back?"
+                )
+        message = (
+            f"key remembered for {system} in {store}"
+            if entry is None
+            else f"key known for {system} since {entry.get('first_trusted')}"
+        )
+        source = "first use" if entry is None else "known"
+        out = TrustVerdict(True, source, message, notes, older)
+        if self.remember and verdict.ok:
+            if isinstance(entry, dict):
+                record = dict(entry)
+            else:
+                now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+                record = {"pubkey": key, "keyid": verdict.keyid, "first_trusted": now}
+            record["indexed"] = bool(record.get("indexed")) or verdict.index is not None
+            if run.get("generated_at") and not _newer(record.get("latest"), run["generated_at"]):
+                record["latest"] = run["generated_at"]
+            if record != entry:  # the store is written (fsync'd) only when what it holds changes
+                self.record(system, record)
+                self._changed.append(out)
+        return out
+
+    def flush(self) -> None:
+        """Write the store if the decisions changed it; a failure is a note of each of them."""
+        if not self._changed or self._known is None:
+            return
+        changed, self._changed = self._changed, []
+        store = self.store
+        try:
+            store.parent.mkdir(parents=True, exist_ok=True)
+            text = json.dumps(self._known, indent=2, sort_keys=True) + "\n"
+            atomic_write(store, text, mode=0o600)
+        except OSError as exc:
+            for verdict in changed:
+                verdict.notes.append(
+                    f"could not remember the key in {store}: {exc.strerror or exc}"
+                )
+
+
 def decide(
     verdict: Any, pinned: bool, accept_new_key: bool = False, remember: bool = True
 ) -> TrustVerdict:
     """Trust decision for a signature verdict (see the module doc); updates the store."""
-    key = verdict.pubkey_hex
-    system = system_of(verdict.evidence_dir, verdict.index)
-    if pinned:
-        return TrustVerdict(True, "pinned", "the public key was pinned with --pubkey")
-    if system is None:
-        return TrustVerdict(False, "unknown", "the evidence names no system: pin a key")
-    trusted = read_trusted_keys()
-    listed = trusted.get(system, set()) | trusted.get("*", set())
-    if system in trusted or (listed and "*" in trusted):
-        if key in listed:
-            where = trusted_keys_path()
-            return TrustVerdict(True, "organisation", f"key trusted for {system} by {where}")
-        return TrustVerdict(
-            False,
-            "organisation",
-            f"the key of this evidence is not among the keys {trusted_keys_path()} trusts "
-            f"for {system}",
-        )
-    store = known_keys_path()
-    known = _read_known(store)
-    entry = known.get(system)
-    notes: list[str] = []
-    older = False
-    run = (verdict.index or {}).get("run") or {}
-    if isinstance(entry, dict):
-        if entry.get("pubkey") != key:
-            if not accept_new_key:
-                return TrustVerdict(
-                    False,
-                    "known",
-                    f"KEY CHANGED for {system}: the evidence is signed by keyid {verdict.keyid}, "
-                    f"but {store} remembers keyid {entry.get('keyid')} (first trusted "
-                    f"{entry.get('first_trusted')}); if the new key is genuine, verify again "
-                    "with --accept-new-key",
-                )
-            notes.append(f"new key accepted for {system} (was keyid {entry.get('keyid')})")
-            entry = None
-        elif entry.get("indexed") and verdict.index is None:
-            return TrustVerdict(
-                False,
-                "known",
-                f"the evidence of {system} carried a signed index when last verified; "
-                "it has none now (deleted?)",
-            )
-        elif _newer(entry.get("latest"), run.get("generated_at")):
-            older = True
-            notes.append(
-                f"older than evidence of {system} verified before on this machine "
-                f"({entry.get('latest')}): rolled back?"
-            )
-    message = (
-        f"key remembered for {system} in {store}"
-        if entry is None
-        else f"key known for {system} since {entry.get('first_trusted')}"
-    )
-    if remember and verdict.ok:
-        now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
-        record = (
-            dict(entry)
-            if isinstance(entry, dict)
-            else {
-                "pubkey": key,
-                "keyid": verdict.keyid,
-                "first_trusted": now,
-            }
-        )
-        record["indexed"] = bool(record.get("indexed")) or verdict.index is not None
-        if run.get("generated_at") and not _newer(record.get("latest"), run["generated_at"]):
-            record["latest"] = run["generated_at"]
-        known[system] = record
-        try:
-            store.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(store, json.dumps(known, indent=2, sort_keys=True) + "\n", mode=0o600)
-        except OSError as exc:
-            notes.append(f"could not remember the key in {store}: {exc.strerror or exc}")
-    source = "first use" if entry is None else "known"
-    return TrustVerdict(True, source, message, notes, older)
+    judge = _Judge(accept_new_key, remember)
+    out = judge.decide(verdict, pinned)
+    judge.flush()
+    return out
 
 
 @dataclass
@@ -282,11 +410,14 @@ def verify_trusted(
     key, the organisation's trusted keys or the key remembered for the system."""
     from sei_assets.core import signing
 
+    judge = _Judge(accept_new_key)
     # no PUBKEY.txt (as in many of the reference's repositories): a key already trusted for the
     # system verifies it, and the decision below still judges that key
-    key = pinned or known_key(repo)
-    verdict = signing.verify_evidence(repo, key, evidence_dir=evidence_dir)
-    return TrustedEvidence(verdict, decide(verdict, pinned is not None, accept_new_key))
+    key = pinned or judge.known_key(repo)[0]
+    verdict = signing.verify_evidence(repo, key, evidence_dir=evidence_dir, keep_bundle=True)
+    checked = TrustedEvidence(verdict, judge.decide(verdict, pinned is not None))
+    judge.flush()
+    return checked
 
 
 @dataclass
@@ -297,8 +428,17 @@ class Currency:
     reasons: list[str]
 
 
+#: What currency compares, before the trust decision says whether the evidence is older than
+#: evidence seen before: unknown (a Currency), or (the sections changed, reasons, commit).
+_Facts = Currency | tuple[list[str], list[str], str]
+
+
 def currency(repo: Path, index: dict | None, older_than_seen: bool = False) -> Currency:
     """Compare the run recorded in the signed index with the repository as it is now."""
+    return _judged(_currency_facts(repo, index), older_than_seen)
+
+
+def _currency_facts(repo: Path, index: dict | None) -> _Facts:
     from sei_assets.core import gitutil
     from sei_assets.core.lock import read_raw_manifest, section_inputs
 
@@ -319,9 +459,116 @@ def currency(repo: Path, index: dict | None, older_than_seen: bool = False) -> C
             reasons.append(f"generated at {commit[:12]}, HEAD is {ahead} commit(s) later")
         else:
             reasons.append(f"generated at {commit[:12]}, which is not in HEAD's history")
+    return changed, reasons, commit
+
+
+def _judged(facts: _Facts, older_than_seen: bool) -> Currency:
+    if isinstance(facts, Currency):
+        return Currency(facts.current, list(facts.reasons))
+    changed, reasons, commit = facts
+    reasons = list(reasons)
     if older_than_seen:
         reasons.append("older than evidence verified before on this machine")
     current = not changed and not older_than_seen
     if current and not reasons:
         reasons.append(f"the latest for the repository's inputs (commit {commit[:12]})")
     return Currency(current, reasons)
+
+
+@dataclass
+class RepositoryCheck:
+    """`sei verify`'s answer for one repository of many: its evidence, trusted or not, and its
+    currency; or the error that stopped it (what `sei verify --repo` alone would report)."""
+
+    repo: Path
+    evidence: TrustedEvidence | None = None
+    current: Currency | None = None
+    error: str | None = None
+    exit_code: int = 0
+
+
+class _Failed(NamedTuple):
+    """A SeiError met in a forked process, as the parent reports it (the exception itself
+    may not pickle)."""
+
+    message: str
+    exit_code: int
+
+
+def _checked_part(
+    items: list[tuple[Path, str | None]], pinned: bool, workers: int | None
+) -> list[_Failed | tuple[Any, str | None, _Facts | _Failed]]:
+    """The per-repository work that needs no trust store, for a part of the repositories:
+    the signatures, the system's name and currency's facts (picklable)."""
+    from sei_assets.core import signing
+
+    out: list[_Failed | tuple[Any, str | None, _Facts | _Failed]] = []
+    for repo, key in items:
+        try:
+            verdict = signing.verify_evidence(repo, key, workers=workers, keep_bundle=not pinned)
+        except SeiError as exc:
+            out.append(_Failed(str(exc), exc.exit_code))
+            continue
+        system = None if pinned else system_of(verdict.evidence_dir, verdict.index, verdict.bundle)
+        verdict.bundle = None  # not sent back: the name is
+        facts: _Facts | _Failed
+        try:
+            facts = _currency_facts(repo, verdict.index)
+        except SeiError as exc:
+            facts = _Failed(str(exc), exc.exit_code)
+        out.append((verdict, system, facts))
+    return out
+
+
+def check_repositories(
+    repos: list[Path],
+    pinned: str | None = None,
+    accept_new_key: bool = False,
+    workers: int | None = None,
+) -> list[RepositoryCheck]:
+    """`sei verify` of each repository, in order, with the verdicts that `sei verify --repo`
+    of each in turn would give: the signatures and currency's facts are shared with forked
+    processes (``workers``, default ``$SEI_VERIFY_WORKERS``, from ``signing.POOL_FROM``
+    repositories on), the trust decisions are taken here in order on one reading of the
+    known-keys store, written once at the end. (When the store cannot be written, that is a
+    note of each decision that changed it, and later repositories of the command still see
+    what the earlier ones remembered.)"""
+    from sei_assets.core import signing
+
+    judge = _Judge(accept_new_key)
+    checks = [RepositoryCheck(Path(repo)) for repo in repos]
+    keys: dict[int, tuple[str | None, bool]] = {}
+    for i, check in enumerate(checks):
+        try:
+            keys[i] = (pinned, False) if pinned else judge.known_key(check.repo)
+        except SeiError as exc:
+            check.error, check.exit_code = str(exc), exc.exit_code
+    todo = list(keys)
+
+    def part(some: list[tuple[Path, str | None]], inner: int | None) -> list:
+        return _checked_part(some, pinned is not None, inner)
+
+    results = signing.shared(part, [(checks[i].repo, keys[i][0]) for i in todo], workers)
+    for i, result in zip(todo, results, strict=True):
+        check = checks[i]
+        key, from_store = keys[i]
+        try:
+            if from_store:  # a key an earlier repository of this command remembered?
+                now = judge.known_key(check.repo)[0]
+                if now != key:
+                    result = _checked_part([(check.repo, now)], pinned is not None, workers)[0]
+            if isinstance(result, _Failed):
+                check.error, check.exit_code = result
+                continue
+            verdict, system, facts = result
+            trusted = judge.decide(verdict, pinned is not None, system)
+        except SeiError as exc:
+            check.error, check.exit_code = str(exc), exc.exit_code
+            continue
+        check.evidence = TrustedEvidence(verdict, trusted)
+        if isinstance(facts, _Failed):
+            check.error, check.exit_code = facts
+        else:
+            check.current = _judged(facts, trusted.older)
+    judge.flush()
+    return checks
