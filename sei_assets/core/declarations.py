@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +60,9 @@ def code_digest() -> str:
         digest = hashlib.sha256(f"{FORMAT}".encode())
         for module in (manifest, controls, constraint, conformance, knowledge):
             digest.update(Path(module.__file__).read_bytes())
-        standards = Path(knowledge.__file__).parent.parent / "knowledge" / "standards"
-        for path in sorted(standards.glob("*.yaml")) if standards.is_dir() else []:
-            digest.update(path.name.encode() + path.read_bytes())
+        folder = resources.files("sei_assets.knowledge").joinpath("standards")
+        for slug in knowledge.standard_slugs():  # the catalogues, found as knowledge finds them
+            digest.update(slug.encode() + folder.joinpath(f"{slug}.yaml").read_bytes())
         _CODE.append(digest.hexdigest())
     return _CODE[0]
 
