@@ -126,8 +126,14 @@ def main() -> None:
         for prepared in (True, False):
             label = "prepared" if prepared else "unprepared"
             wall, cpu = {}, cpus.setdefault(label, {})
+            # the sizes interleaved round by round: a slow spell of the machine falls on all
+            # of them alike rather than on one size's rounds
+            measured: dict[int, list] = {n: [] for n in args.sizes}
+            for _ in range(args.rounds):
+                for n in args.sizes:
+                    measured[n].append(load_time(n, Path(tmp), prepared))
             for n in args.sizes:
-                runs = [load_time(n, Path(tmp), prepared) for _ in range(args.rounds)]
+                runs = measured[n]
                 wall[n] = statistics.median(r[0] for r in runs)
                 cpu[n] = statistics.median(r[1] for r in runs)
                 print(
@@ -135,8 +141,8 @@ def main() -> None:
                     f"(median of {args.rounds}), {runs[0][2]} asset checks"
                 )
             print(
-                f"{label}: ratio load({hi})/load({lo}) = {wall[hi] / wall[lo]:.1f} (wall), "
-                f"{cpu[hi] / cpu[lo]:.1f} (CPU)"
+                f"{label}: ratio load({hi})/load({lo}) = {wall[hi] / wall[lo]:.2f} (wall), "
+                f"{cpu[hi] / cpu[lo]:.2f} (CPU)"
             )
     if args.floor:
         floors = [[floor_time(n) for _ in range(args.rounds)] for n in args.sizes]

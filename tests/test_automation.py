@@ -11,7 +11,7 @@ import pytest
 from sei_assets.core.registry import SystemEntry
 from sei_assets.defs.automation import observation_sensor
 from sei_assets.defs.resources import SeiSettings
-from sei_assets.defs.system import system_definitions
+from sei_assets.defs.system import system_definitions, systems_definitions
 from tests.systems import make_system
 
 LEAVES = ("manifest", "dataset", "treatment")
@@ -20,11 +20,7 @@ SCOPE_SIDE = MODEL_SIDE | {"assessment_plan", "impact_assessment", "risk_backlog
 
 
 def _defs(entries: list[SystemEntry]) -> dg.Definitions:
-    assets, checks = [], []
-    for e in entries:
-        a, c = system_definitions(e)
-        assets += a
-        checks += c
+    assets, checks = systems_definitions(entries)
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
@@ -280,3 +276,37 @@ def test_drift_mode_data_and_scope_edits(drift_setting) -> None:
     manifest = beta.repo / "sei.yaml"
     manifest.write_text(manifest.read_text().replace("< 0.05", "< 0.04"))
     assert _drift_requested(tick()) == {"alpha": MODEL_SIDE, "beta": SCOPE_SIDE}
+
+
+def test_one_sources_definition_observes_each_system_from_its_own_files(tmp_path: Path) -> None:
+    """Every system's sources are one definition: observing a selection of it records each
+    selected source at its own system's version, and nothing for the systems not selected."""
+    from sei_assets.defs.system import source_versions
+
+    alpha = SystemEntry("alpha", make_system(tmp_path / "alpha", "alpha", bias=0.1))
+    beta = SystemEntry("beta", make_system(tmp_path / "beta", "beta", bias=1.0))
+    defs = _defs([alpha, beta])
+    [sources] = [a for a in defs.assets if a.node_def.name == "sei_sources"]
+    assert len(sources.keys) == 6
+    job = defs.resolve_implicit_global_asset_job_def()
+
+    def recorded(instance, entry):
+        out = {}
+        for key in source_versions(entry):
+            record = instance.get_latest_data_version_record(key)
+            out[key] = record.asset_event.tags.get("dagster/data_version") if record else None
+        return out
+
+    with dg.instance_for_test() as instance:
+        alpha_keys = list(source_versions(alpha))
+        assert job.execute_in_process(instance=instance, asset_selection=alpha_keys).success
+        assert recorded(instance, alpha) == source_versions(alpha)
+        assert set(recorded(instance, beta).values()) == {None}
+        beta_keys = list(source_versions(beta))
+        assert job.execute_in_process(instance=instance, asset_selection=beta_keys[2:]).success
+        treatment = dg.AssetKey(["beta", "treatment"])
+        assert recorded(instance, beta)[treatment] == source_versions(beta)[treatment]
+        assert (
+            source_versions(beta)[treatment]
+            != source_versions(alpha)[dg.AssetKey(["alpha", "treatment"])]
+        )

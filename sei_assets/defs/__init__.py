@@ -63,15 +63,11 @@ def _build(
     from sei_assets.defs.resources import OBSERVE_CRON_ENV, cron, settings_from_environment
     from sei_assets.defs.seed import seed_job
     from sei_assets.defs.sweep import sweep_definitions
-    from sei_assets.defs.system import system_definitions
+    from sei_assets.defs.system import systems_definitions
 
     observe_cron = cron(OBSERVE_CRON_ENV, "*/5 * * * *")
     mode = automation_mode()
-    assets, checks = [], []
-    for entry in entries:
-        a, c = system_definitions(entry)
-        assets += a
-        checks += c
+    assets, checks = systems_definitions(entries)
     sweep_assets, sweep_checks, jobs, schedules, sweep_sensors = sweep_definitions(entries, team)
     return dg.Definitions(
         assets=[*assets, *sweep_assets, *(extra_assets or [])],

@@ -18,8 +18,9 @@ pipeline's run to the evidence, the bundle to the gate); `evidence_bundle` selec
 `pipeline_run` evaluates the metrics already there, as supplied. The control checks are a step
 of their own after it, and `release` an asset behind them: a red gate fails the run and stops
 the promotion, while conformance, risk cycle, impact and the sweep still show the red evidence.
-Three definitions per system rather than one per asset keep a code location of hundreds of
-systems quick to load (bench/README.md). Loading reads each system's prepared declarations
+Three definitions per system (chain, checks, release) rather than one per asset, and one for
+every system's sources, keep a code location of hundreds of systems quick to load
+(bench/README.md). Loading reads each system's prepared declarations
 (core/declarations.py) or else its manifest, and runs nothing: a manifest that does not load
 still gives the system its graph, and its `manifest_valid` check says why.
 """
@@ -113,50 +114,73 @@ def source_versions(
         return {}
 
 
-def _sources(entry: SystemEntry) -> list:
-    """The three observable sources of a system, as one (subsettable) multi source asset.
-    The `sei_observe` sensor records their observations without a run (automation.py)."""
-    specs = [
-        dg.AssetSpec(system_key(entry.name, leaf), group_name=entry.name, description=desc)
-        for leaf, _sections, desc in SOURCES
-    ]
+def sources(entries: list[SystemEntry]) -> list:
+    """The three observable sources of every system in ``entries``, as one subsettable multi
+    source asset (none without systems): observing them is one pass over the repositories, as
+    the `sei_observe` sensor makes it when it records their observations without a run
+    (automation.py). One definition for all systems, not one each, keeps a code location of
+    hundreds of systems quick to load."""
+    owner: dict[dg.AssetKey, SystemEntry] = {}
+    specs = []
+    for entry in entries:
+        for leaf, _sections, desc in SOURCES:
+            key = system_key(entry.name, leaf)
+            owner[key] = entry
+            specs.append(dg.AssetSpec(key, group_name=entry.name, description=desc))
+    if not specs:
+        return []
 
-    @dg.multi_observable_source_asset(specs=specs, name=f"{entry.name}__sources", can_subset=True)
+    @dg.multi_observable_source_asset(specs=specs, name="sei_sources", can_subset=True)
     def observe_sources(context: dg.AssetExecutionContext):
-        versions = source_versions(entry)
-        state = "not-seeded" if not (entry.repo / ".git").exists() else "unreadable"
+        versions: dict[str, dict[dg.AssetKey, str]] = {}
         for asset_key in context.selected_asset_keys:
-            version = versions.get(asset_key, state)
+            entry = owner[asset_key]
+            if entry.name not in versions:
+                versions[entry.name] = source_versions(entry)
+            state = "not-seeded" if not (entry.repo / ".git").exists() else "unreadable"
+            version = versions[entry.name].get(asset_key, state)
             yield dg.ObserveResult(asset_key=asset_key, data_version=dg.DataVersion(version))
 
     return [observe_sources]
 
 
 def system_definitions(entry: SystemEntry) -> tuple[list, list]:
-    """(assets, asset checks) of one AI system: its sources, its chain and governance as one
-    subsettable multi-asset, its release, its tool's own assets; its control checks."""
+    """(assets, asset checks) of one AI system on its own: what `systems_definitions` gives
+    for it alone (the CLI's runs and the tests use this)."""
+    return systems_definitions([entry])
+
+
+def systems_definitions(entries: list[SystemEntry]) -> tuple[list, list]:
+    """(assets, asset checks) of the systems in ``entries``: per system its chain and
+    governance as one subsettable multi-asset, its release, its tool's own assets and its
+    control checks; and every system's sources as one definition (`sources`)."""
     from sei_assets.defs.dbt import tool_assets
 
-    decl = declared(entry)
-    assets = [
-        *_sources(entry),
-        _chain(entry, decl),
-        _release(entry),
-        *tool_assets(entry, decl.tool),
-    ]
-    return assets, [control_checks(entry, decl.controls)]
+    assets, checks = sources(entries), []
+    for entry in entries:
+        decl = declared(entry)
+        assets += [_chain(entry, decl), _release(entry), *tool_assets(entry, decl.tool)]
+        checks.append(control_checks(entry, decl.controls))
+    return assets, checks
 
 
-class SystemConfig(dg.Config):
-    """`repro: false` evaluates the metrics already there (as `sei run --no-repro` does)."""
-
-    repro: bool = True
-
-
-class ReleaseConfig(dg.Config):
-    """Supplied metrics (`--no-repro`) are never released unless accepted explicitly here."""
-
-    accept_supplied_metrics: bool = False
+# Run config of the chain's and the release's steps. Plain config schemas and resource keys
+# rather than typed parameters: Dagster inspects a step function's signature many times while
+# it loads, and hundreds of systems make that a tenth of the load (bench/README.md).
+SYSTEM_CONFIG = {
+    "repro": dg.Field(
+        bool,
+        default_value=True,
+        description="false evaluates the metrics already there (as `sei run --no-repro` does).",
+    )
+}
+RELEASE_CONFIG = {
+    "accept_supplied_metrics": dg.Field(
+        bool,
+        default_value=False,
+        description="Supplied metrics (`--no-repro`) are never released unless accepted here.",
+    )
+}
 
 
 def _chain_specs(entry: SystemEntry, decl: Declared) -> tuple[list, list]:
@@ -262,8 +286,12 @@ def _chain(entry: SystemEntry, decl: Declared) -> dg.AssetsDefinition:
         can_subset=True,
         description=f"The assurance chain of {entry.name}: plan, pipeline, evidence, gate, "
         "governance.",
+        required_resource_keys={"sei"},
+        config_schema=SYSTEM_CONFIG,
     )
-    def chain(context: dg.AssetExecutionContext, sei: SeiSettings, config: SystemConfig):
+    def chain(context: dg.AssetExecutionContext):
+        sei: SeiSettings = context.resources.sei
+        repro: bool = context.op_execution_context.op_config["repro"]
         leaves = {k.path[-1] for k in context.selected_asset_keys}
         checks = {k.name for k in context.selected_asset_check_keys}
         loaded = None
@@ -272,7 +300,7 @@ def _chain(entry: SystemEntry, decl: Declared) -> dg.AssetsDefinition:
         run = None
         if "pipeline_run" in leaves:
             loaded = loaded or loaded_manifest(entry)
-            run, result = _pipeline(context, entry, loaded, config.repro)
+            run, result = _pipeline(context, entry, loaded, repro)
             yield result
         bundle = None
         if "evidence_bundle" in leaves:
@@ -546,15 +574,15 @@ def _release(entry: SystemEntry) -> dg.AssetsDefinition:
         kinds={"json"},
         description="Promotion of the model: records the released model's digest. "
         "Blocked by any failing blocking control of the gate.",
+        required_resource_keys={"sei"},
+        config_schema=RELEASE_CONFIG,
     )
-    def release(
-        context: dg.AssetExecutionContext, sei: SeiSettings, config: ReleaseConfig
-    ) -> dg.MaterializeResult:
+    def release(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         from sei_assets.core.release import promote
 
-        record = promote(
-            repository(entry), sei.key(), accept_supplied=config.accept_supplied_metrics
-        )
+        sei: SeiSettings = context.resources.sei
+        accept = context.op_execution_context.op_config["accept_supplied_metrics"]
+        record = promote(repository(entry), sei.key(), accept_supplied=accept)
         return dg.MaterializeResult(metadata={k: str(v) for k, v in record.items()})
 
     return release
