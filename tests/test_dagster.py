@@ -350,3 +350,20 @@ def test_the_cli_runs_a_registered_repository_under_its_registered_name(
     other.mkdir()
     shutil.copy(LOAN_SEED / "sei.yaml", other / "sei.yaml")
     assert system_for_repo(other).name == "loan_scoring"
+
+
+def test_the_step_functions_of_every_system_share_one_signature(tmp_path: Path) -> None:
+    """Dagster inspects each step function's signature many times at load: the closures of
+    different systems answer with one Signature object, computed once, and still run."""
+    import inspect
+
+    from sei_assets.defs.system import systems_definitions
+
+    entries = [SystemEntry(n, tmp_path / n, seed=LOAN_SEED) for n in ("alpha", "beta")]
+    assets, checks = systems_definitions(entries)
+    steps = {d.node_def.name: d.node_def.compute_fn.decorated_fn for d in [*assets, *checks]}
+    for kind in ("__system", "__release", "_controls"):
+        a, b = steps[f"alpha{kind}"], steps[f"beta{kind}"]
+        assert a is not b
+        assert inspect.signature(a) is inspect.signature(b)
+        assert list(inspect.signature(a).parameters) == ["context"]

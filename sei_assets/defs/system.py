@@ -26,8 +26,10 @@ still gives the system its graph, and its `manifest_valid` check says why.
 """
 
 import hashlib
+import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import dagster as dg
 
@@ -66,6 +68,21 @@ def loaded_manifest(entry: SystemEntry) -> Any:
     from sei_assets.core.manifest import load_manifest
 
     return load_manifest(entry.manifest_path(repository(entry)))
+
+
+_SIGNATURES: dict[Any, inspect.Signature] = {}
+F = TypeVar("F", bound=Callable)
+
+
+def same_signature(fn: F) -> F:
+    """``fn`` with its signature computed once for every function of its code: Dagster inspects
+    a step function's signature about fifteen times while it loads, and the functions of every
+    system (one closure each) have the same one. `inspect.signature` returns `__signature__`."""
+    sig = _SIGNATURES.get(fn.__code__)
+    if sig is None:
+        sig = _SIGNATURES[fn.__code__] = inspect.signature(fn)
+    fn.__signature__ = sig  # type: ignore[attr-defined]
+    return fn
 
 
 def _combine(*parts: str) -> str:
@@ -289,6 +306,7 @@ def _chain(entry: SystemEntry, decl: Declared) -> dg.AssetsDefinition:
         required_resource_keys={"sei"},
         config_schema=SYSTEM_CONFIG,
     )
+    @same_signature
     def chain(context: dg.AssetExecutionContext):
         sei: SeiSettings = context.resources.sei
         repro: bool = context.op_execution_context.op_config["repro"]
@@ -491,6 +509,7 @@ def control_checks(entry: SystemEntry, controls: list[Control]) -> dg.AssetCheck
         can_subset=True,
         description="One check per compiled control, plus the signature.",
     )
+    @same_signature
     def checks(context: dg.AssetCheckExecutionContext):
         selected = {k.name for k in context.selected_asset_check_keys}
         yield from _check_results(entry, by_check, selected)
@@ -577,6 +596,7 @@ def _release(entry: SystemEntry) -> dg.AssetsDefinition:
         required_resource_keys={"sei"},
         config_schema=RELEASE_CONFIG,
     )
+    @same_signature
     def release(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         from sei_assets.core.release import promote
 
