@@ -12,7 +12,7 @@ import pytest
 from tests.reference import replay
 
 HEAVY = ("dagster", "sklearn", "pandas", "mlflow", "dvc")
-LEAN = ("typer", "rich", "pydantic", "click")  # not even these in the `sei` entry point
+LEAN = ("typer", "rich", "pydantic", "click", "msgspec")  # not even these in `sei` entry point
 
 
 @pytest.fixture

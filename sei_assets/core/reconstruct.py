@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from sei_assets.core import governance, safeload
+from sei_assets.core import governance, jsonread, safeload
 from sei_assets.core.errors import SeiError
 from sei_assets.core.evidence import EVIDENCE_DIR, dump, write_signed
 from sei_assets.core.gitutil import BlobReader
@@ -44,10 +44,6 @@ from sei_assets.core.layout import MANIFEST_NAMES
 RECONSTRUCT = "reconstruct.json"
 
 SCHEMA_VERSION = 1
-try:  # optional accelerator (installed with compliance-trestle, dvc-data, dagster-dbt)
-    from orjson import loads as _fast_loads
-except ImportError:  # pragma: no cover - json alone gives the same results
-    _fast_loads = None
 
 
 def _working_bundle(repo: Path) -> dict[str, Any] | None:
@@ -196,7 +192,7 @@ def _snapshots(repo: Path, blobs: BlobReader) -> list[dict[str, Any]]:
     snaps = []
     found_all = blobs.read_many([(sha, path) for sha, _ct, _s, path in wanted])
     for (sha, ct, subject, _path), found in zip(wanted, found_all, strict=True):
-        bundle = None if found is None else _json(found[1])
+        bundle = None if found is None else jsonread.loads(found[1])
         snaps.append(
             {
                 "sha": sha,
@@ -206,20 +202,6 @@ def _snapshots(repo: Path, blobs: BlobReader) -> list[dict[str, Any]]:
             }
         )
     return snaps
-
-
-def _json(raw: bytes) -> Any:
-    """``json.loads(raw)``, or None when that fails; orjson first when it is installed (about
-    twice as fast on bundles; whatever it refuses, json decides, so the result is json's)."""
-    if _fast_loads is not None:
-        try:
-            return _fast_loads(raw)
-        except ValueError:
-            pass
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return None
 
 
 def _strings(node: Any) -> set[str]:
