@@ -1,6 +1,6 @@
 """The `sei` entry point: the read-only verbs without typer, rich or pydantic.
 
-`sei status`, `sei verify` and `sei pubkey` (with `--repo`, `--json`, `--pubkey`), and
+`sei status` and `sei pubkey` (with `--repo`, `--json`), and
 `sei reconstruct` (`--repo`, `--out`, `--json`: it reads history and writes one signed document)
 are parsed and printed here with the standard library only, so they cost little more than the
 interpreter's start and their own work. Everything else (other verbs, `--help`, an option this
@@ -143,39 +143,6 @@ def status(opts: dict[str, str | bool], out: _Out) -> int:
     return st.exit_code
 
 
-def verify(opts: dict[str, str | bool], out: _Out) -> int:
-    """`sei verify`: check every signed evidence file, offline; exit 0 verified, else 1."""
-    from sei_assets.core import signing
-
-    pinned = None
-    pubkey = opts.get("--pubkey")
-    if isinstance(pubkey, str):
-        p = Path(pubkey)
-        pinned = p.read_text().strip() if p.is_file() else pubkey.strip()
-    verdict = signing.verify_evidence(Path(str(opts.get("--repo", "."))), pinned)
-    code = 0 if verdict.ok else 1
-    if opts.get("--json"):
-        doc = {
-            "ok": verdict.ok,
-            "evidence_dir": str(verdict.evidence_dir),
-            "pubkey_source": verdict.pubkey_source,
-            "keyid": verdict.keyid,
-            "files": [{"path": str(f.path), "ok": f.ok, "reason": f.reason} for f in verdict.files],
-        }
-        out.lines.append(_json(doc))
-        return code
-    for f in verdict.files:
-        mark = out.mark("green", "OK") + "  " if f.ok else out.mark("red", "FAIL")
-        out.add(f"{mark} {f.path}" + ("" if f.ok else f" — {f.reason}"))
-    if verdict.pubkey_source == "repository":
-        out.add(
-            out.mark("yellow", "note:") + " the public key was taken from the repository itself "
-            f"({verdict.evidence_dir}/PUBKEY.txt); pin a trusted key with --pubkey"
-        )
-    out.add(f"{'verified' if verdict.ok else 'NOT verified'}: {len(verdict.files)} signed files")
-    return code
-
-
 def pubkey(opts: dict[str, str | bool], out: _Out) -> int:
     """`sei pubkey`: this machine's signing public key (created on first use)."""
     from sei_assets.core import signing
@@ -214,7 +181,6 @@ def reconstruct(opts: dict[str, str | bool], out: _Out) -> int:
 
 _HANDLERS: dict[str, Callable[[dict[str, str | bool], _Out], int]] = {
     "status": status,
-    "verify": verify,
     "pubkey": pubkey,
     "reconstruct": reconstruct,
 }
