@@ -109,6 +109,37 @@ def test_the_system_is_named_by_the_verified_bundle(repo: Path) -> None:
     assert trust.system_of(repo / ".sei", None, b'{"system_name": "named"}') == "named"
 
 
+def _indexless(repo: Path, key: ec.EllipticCurvePrivateKey, system: str) -> Path:
+    """Evidence as the reference writes it: a signed bundle and PUBKEY.txt, no index."""
+    bundle = repo / ".sei" / "bundle.json"
+    bundle.parent.mkdir(parents=True, exist_ok=True)
+    bundle.write_text(json.dumps({"system_name": system, "gate": "green"}))
+    signing.sign_file(bundle, key)
+    signing.write_pubkey(bundle.parent, key)
+    return bundle
+
+
+def test_a_bundle_verified_before_is_named_without_parsing_it(tmp_path: Path, monkeypatch) -> None:
+    """The store remembers the sha256 of the bundle a system's name was read from; the same
+    bytes are named from it, other bytes are parsed (and may name another system)."""
+    parsed: list[bytes] = []
+    parse = trust.jsonread.system_name
+    monkeypatch.setattr(trust.jsonread, "system_name", lambda raw: parsed.append(raw) or parse(raw))
+    key = ec.generate_private_key(ec.SECP256R1())
+    bundle = _indexless(tmp_path / "r", key, "alpha")
+    assert trust.verify_trusted(tmp_path / "r").trust.source == "first use" and len(parsed) == 1
+    store = json.loads(trust.known_keys_path().read_text())
+    assert store["alpha"]["bundle_sha256"] == signing.sha256_bytes(bundle.read_bytes())
+    checks = trust.check_repositories([tmp_path / "r", tmp_path / "r"])
+    assert trust.verify_trusted(tmp_path / "r").ok and len(parsed) == 1
+    assert [c.evidence.trust.source for c in checks if c.evidence] == ["known", "known"]
+    _indexless(tmp_path / "r", key, "beta")  # same key, other bytes: another system
+    checked = trust.verify_trusted(tmp_path / "r")
+    assert (
+        len(parsed) == 2 and checked.trust.source == "first use" and "beta" in checked.trust.message
+    )
+
+
 def test_forged_bundle_without_the_index_fails(repo: Path, sei) -> None:
     other = ec.generate_private_key(ec.SECP256R1())
     bundle = repo / ".sei" / "bundle.json"

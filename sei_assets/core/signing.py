@@ -374,8 +374,10 @@ class EvidenceVerdict:
     index: dict | None = None
     #: A committed write was interrupted; the verdict is about the set it commits.
     pending: bool = False
-    #: The bytes of ``bundle.json`` as verified, when asked for (``keep_bundle``).
+    #: The bytes of ``bundle.json`` as verified, when asked for (``keep_bundle``), and their
+    #: sha256 (hex).
     bundle: bytes | None = field(default=None, repr=False, compare=False)
+    bundle_sha256: str | None = field(default=None, repr=False, compare=False)
 
     @property
     def keyid(self) -> str | None:
@@ -598,12 +600,12 @@ def _verify_paths(
     name: str,
     key: _Key,
     digests: dict[str, str] | None = None,
-    kept: dict[str, bytes] | None = None,
+    kept: dict[str, tuple[bytes, str]] | None = None,
     scanned: bool = False,
 ) -> tuple[bool, str, str | None]:
     """``(ok, reason, keyid)`` for the file at ``data_path`` and its envelope at ``sig``,
     each read once; their sha256 go into ``digests`` (by ``name`` and ``name.sig``), the
-    file's bytes into ``kept``. ``scanned``: both are regular files found by the scan."""
+    file's bytes and sha256 into ``kept``. ``scanned``: both are regular files found by the scan."""
     try:
         data = _read(data_path)
     except OSError as exc:
@@ -614,7 +616,7 @@ def _verify_paths(
         return False, f"cannot read signature: {exc.strerror or exc}", None
     digest = hashlib.sha256(data).hexdigest()
     if kept is not None:
-        kept[name] = data
+        kept[name] = data, digest
     if digests is not None:
         digests[name] = digest
         digests[name + SIG_SUFFIX] = hashlib.sha256(envelope).hexdigest()
@@ -871,7 +873,7 @@ def verify_evidence(
 
     indexed = INDEX_FILE in paths
     digests: dict[str, str] | None = {} if indexed else None
-    kept: dict[str, bytes] = {}
+    kept: dict[str, tuple[bytes, str]] = {}
     outcomes: dict[str, tuple[bool, str, str | None]] = {}
     jobs: list[tuple[str, str, str]] = []
     for name in signed:
@@ -910,7 +912,7 @@ def verify_evidence(
     index = None
     if digests is not None and outcomes.get(INDEX_FILE, (False,))[0]:
         index = _check_index(
-            evidence_dir, paths, outside, digests, files, warnings, kept.get(INDEX_FILE)
+            evidence_dir, paths, outside, digests, files, warnings, kept[INDEX_FILE][0]
         )
     elif not indexed:
         for name in order:
@@ -920,7 +922,8 @@ def verify_evidence(
                     warnings.append(f"{where}: unsigned file, not part of the evidence")
     ok = bool(files) and all(f.ok for f in files)
     verdict = EvidenceVerdict(evidence_dir, source, key_hex, files, ok, warnings, index, pending)
-    verdict.bundle = kept.get(BUNDLE_FILE)
+    if BUNDLE_FILE in kept:
+        verdict.bundle, verdict.bundle_sha256 = kept[BUNDLE_FILE]
     return verdict
 
 

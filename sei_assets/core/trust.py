@@ -4,7 +4,8 @@
   remembered in ``$XDG_CONFIG_HOME/sei-assets/known_keys.json`` (``$SEI_KNOWN_KEYS``); another
   key is refused unless accepted explicitly. The store also remembers that the system's
   evidence carried a signed index and the newest evidence seen, so that a deleted index or an
-  older evidence set put back in place is noticed.
+  older evidence set put back in place is noticed; and the sha256 of the bundle its name was
+  last read from, so that the same bytes are named without parsing them again.
 * Organisation keys: a trusted-keys file (``$SEI_TRUSTED_KEYS``, else the file named by
   ``trusted_keys`` in ``config.json`` of the same folder, else ``trusted_keys`` there), one
   ``<system name or *> <hex public key>`` per line, ``#`` comments. A system listed there
@@ -28,9 +29,9 @@ from typing import Any, NamedTuple
 from sei_assets.core import jsonread
 from sei_assets.core.errors import SeiError
 from sei_assets.core.fsutil import atomic_write
+from sei_assets.core.layout import EVIDENCE_DIR, MANIFEST_NAMES
 
 KNOWN_ENV = "SEI_KNOWN_KEYS"
-MANIFEST_NAMES = ("sei.yaml", "venth.yaml", "froga.yaml")  # as core.manifest (pydantic-free)
 TRUSTED_ENV = "SEI_TRUSTED_KEYS"
 
 
@@ -180,12 +181,21 @@ class TrustVerdict:
     older: bool = False
 
 
-def system_of(evidence_dir: Path, index: dict | None, bundle: bytes | None = None) -> str | None:
+def system_of(
+    evidence_dir: Path,
+    index: dict | None,
+    bundle: bytes | None = None,
+    digest: str | None = None,
+    named: dict[str, str] | None = None,
+) -> str | None:
     """The system the evidence is about: from its signed index, else its bundle (``bundle``:
-    its bytes as verified, else read from the folder)."""
+    its bytes as verified, else read from the folder). ``named``: the systems of bundles read
+    before, by their sha256; a bundle whose sha256 ``digest`` is there is not parsed again."""
     run = (index or {}).get("run") or {}
     if isinstance(run.get("system_name"), str):
         return run["system_name"]
+    if digest is not None and named and digest in named:
+        return named[digest]
     try:
         raw = bundle if bundle is not None else (evidence_dir / "bundle.json").read_bytes()
     except OSError:
@@ -198,6 +208,24 @@ def known_key(repo: Path) -> str | None:
     reference's repositories often do not): the one key the organisation trusts for its system,
     else the key remembered for it on this machine; None when there is no such single key."""
     return _Judge().known_key(repo)[0]
+
+
+#: The last store mapped by :func:`_bundle_names`, and what that gave.
+_names_of: tuple[object, dict[str, str]] | None = None
+
+
+def _bundle_names(known: dict[str, Any]) -> dict[str, str]:
+    """Bundle sha256 -> system, from the store's records (computed again only when the store
+    is not the one last mapped: the parsed store is shared while its file is unchanged)."""
+    global _names_of
+    if _names_of is None or _names_of[0] is not known:
+        names = {
+            entry["bundle_sha256"]: system
+            for system, entry in known.items()
+            if isinstance(entry, dict) and isinstance(entry.get("bundle_sha256"), str)
+        }
+        _names_of = (known, names)
+    return _names_of[1]
 
 
 def _newer(a: str | None, b: str | None) -> bool:
@@ -221,6 +249,7 @@ class _Judge:
         self._known: dict[str, Any] | None = None  # as parsed (shared) until a decision changes it
         self._own = False
         self._changed: list[TrustVerdict] = []
+        self._named: dict[str, str] | None = None
 
     def trusted(self) -> dict[str, set[str]]:
         if self._trusted is None:
@@ -233,6 +262,13 @@ class _Judge:
             self._known = _read_known(self.store, copy=False)
         return self._known
 
+    def named(self) -> dict[str, str]:
+        """The systems of the bundles the store remembers, by the bundles' sha256 (a digest
+        names the bytes a system's name was once read from, so the name holds for good)."""
+        if self._named is None:
+            self._named = _bundle_names(self.known())
+        return self._named
+
     def record(self, system: str, record: dict[str, Any]) -> None:
         if not self._own:
             self._known, self._own = dict(self.known()), True
@@ -242,6 +278,8 @@ class _Judge:
         """:func:`known_key`, and whether it came from (or was looked for in) the store."""
         from sei_assets.core.signing import PUBKEY_FILE, find_evidence_dir
 
+        if os.path.exists(os.path.join(os.fspath(repo), EVIDENCE_DIR, PUBKEY_FILE)):
+            return None, False  # the usual case, in one system call: the first folder names it
         evidence_dir = find_evidence_dir(repo)
         if evidence_dir is None or os.path.exists(os.path.join(evidence_dir, PUBKEY_FILE)):
             return None, False
@@ -263,7 +301,11 @@ class _Judge:
             return TrustVerdict(True, "pinned", "the public key was pinned with --pubkey")
         if system is _UNSET:
             system = system_of(
-                verdict.evidence_dir, verdict.index, getattr(verdict, "bundle", None)
+                verdict.evidence_dir,
+                verdict.index,
+                getattr(verdict, "bundle", None),
+                getattr(verdict, "bundle_sha256", None),
+                self.named(),
             )
         if system is None:
             return TrustVerdict(False, "unknown", "the evidence names no system: pin a key")
@@ -325,6 +367,9 @@ class _Judge:
                 now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
                 record = {"pubkey": key, "keyid": verdict.keyid, "first_trusted": now}
             record["indexed"] = bool(record.get("indexed")) or verdict.index is not None
+            digest = getattr(verdict, "bundle_sha256", None)
+            if digest and not isinstance(run.get("system_name"), str):
+                record["bundle_sha256"] = digest  # its name came from these bytes
             if run.get("generated_at") and not _newer(record.get("latest"), run["generated_at"]):
                 record["latest"] = run["generated_at"]
             if record != entry:  # the store is written (fsync'd) only when what it holds changes
@@ -478,10 +523,14 @@ class _Failed(NamedTuple):
 
 
 def _checked_part(
-    items: list[tuple[Path, str | None]], pinned: bool, workers: int | None
+    items: list[tuple[Path, str | None]],
+    pinned: bool,
+    workers: int | None,
+    named: dict[str, str] | None = None,
 ) -> list[_Failed | tuple[Any, str | None, _Facts | _Failed]]:
-    """The per-repository work that needs no trust store, for a part of the repositories:
-    the signatures, the system's name and currency's facts (picklable)."""
+    """The per-repository work that needs no decision, for a part of the repositories: the
+    signatures, the system's name (``named``: see :func:`system_of`) and currency's facts
+    (picklable)."""
     from sei_assets.core import signing
 
     out: list[_Failed | tuple[Any, str | None, _Facts | _Failed]] = []
@@ -491,7 +540,13 @@ def _checked_part(
         except SeiError as exc:
             out.append(_Failed(str(exc), exc.exit_code))
             continue
-        system = None if pinned else system_of(verdict.evidence_dir, verdict.index, verdict.bundle)
+        system = (
+            None
+            if pinned
+            else system_of(
+                verdict.evidence_dir, verdict.index, verdict.bundle, verdict.bundle_sha256, named
+            )
+        )
         verdict.bundle = None  # not sent back: the name is
         facts: _Facts | _Failed
         try:
@@ -526,9 +581,10 @@ def check_repositories(
         except SeiError as exc:
             check.error, check.exit_code = str(exc), exc.exit_code
     todo = list(keys)
+    named = None if pinned else judge.named()
 
     def part(some: list[tuple[Path, str | None]], inner: int | None) -> list:
-        return _checked_part(some, pinned is not None, inner)
+        return _checked_part(some, pinned is not None, inner, named)
 
     results = signing.shared(part, [(checks[i].repo, keys[i][0]) for i in todo], workers)
     for i, result in zip(todo, results, strict=True):
@@ -538,7 +594,7 @@ def check_repositories(
             if from_store:  # a key an earlier repository of this command remembered?
                 now = judge.known_key(check.repo)[0]
                 if now != key:
-                    result = _checked_part([(check.repo, now)], pinned is not None, workers)[0]
+                    result = _checked_part([(check.repo, now)], False, workers, named)[0]
             if isinstance(result, _Failed):
                 check.error, check.exit_code = result
                 continue
