@@ -13,7 +13,9 @@ a repository of its own, then in one process times:
 * ``trust.verify_trusted`` per repository (what ``sei verify --repo`` runs: the signatures and
   the trust decision, trust on first use in a known-keys store of the bench's own) and
   ``trust.check_repositories`` of the N repositories (``sei verify REPO ...``: the same and
-  currency) in 1 and 2 processes;
+  currency) in 1 and 2 processes, with the store as the earlier rounds left it (every system
+  known, its bundle's name remembered by sha256) and, at first sight, in a new store each time
+  (every bundle parsed for its name, every key remembered, the store written);
 * bare: ``EllipticCurvePublicKey.verify`` of the same N signatures over pre-hashed PAE digests
   (no file IO, no JSON, no base64, no hashing of the payload), in one thread and split over two
   (``cryptography`` releases the GIL while it verifies); the same plus the sha256 of each bundle,
@@ -189,6 +191,22 @@ def main() -> None:
 
             return run
 
+        first_sight = iter(range(1 << 30))
+
+        def run_first_sight(workers: int) -> Callable[[], int]:
+            def run() -> int:
+                store = Path(tmp) / "trust" / f"first-{next(first_sight)}.json"
+                os.environ[trust.KNOWN_ENV] = str(store)
+                try:
+                    count = run_checks(workers)()
+                finally:
+                    os.environ[trust.KNOWN_ENV] = str(Path(tmp) / "trust" / "known_keys.json")
+                if len(json.loads(store.read_text())) != len(repos):
+                    raise SystemExit("the first sight did not remember every system")
+                return count
+
+            return run
+
         def run_file() -> int:
             for bundle in bundles:
                 if not signing.verify_file(bundle, pub_hex).ok:
@@ -218,7 +236,7 @@ def main() -> None:
         def run_bare_hash_parse() -> int:
             for data in contents:
                 hashlib.sha256(data).digest()
-                trust.system_of(Path(tmp), None, data)  # orjson when installed, as sei verify
+                trust.system_of(Path(tmp), None, data)  # msgspec, as sei verify at first sight
             return run_bare()
 
         fns = {
@@ -231,6 +249,8 @@ def main() -> None:
             "N repositories, 2 workers (ours)": run_repositories(2, repos),
             "sei verify N repos, 1 worker (ours)": run_checks(1),
             "sei verify N repos, 2 workers (ours)": run_checks(2),
+            "  at first sight, 1 worker (ours)": run_first_sight(1),
+            "  at first sight, 2 workers (ours)": run_first_sight(2),
             "verify_trusted (ours, sei verify)": run_trusted,
             "one dir of N files, 1 worker (ours)": run_shared(1),
             "one dir of N files, 2 workers (ours)": run_shared(2),
