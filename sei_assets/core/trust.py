@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 from sei_assets.core import jsonread
 from sei_assets.core.errors import SeiError
 from sei_assets.core.fsutil import atomic_write
-from sei_assets.core.layout import EVIDENCE_DIR, MANIFEST_NAMES
+from sei_assets.core.layout import BUNDLE, EVIDENCE_DIR, MANIFEST_NAMES
 
 KNOWN_ENV = "SEI_KNOWN_KEYS"
 TRUSTED_ENV = "SEI_TRUSTED_KEYS"
@@ -197,7 +197,7 @@ def system_of(
     if digest is not None and named and digest in named:
         return named[digest]
     try:
-        raw = bundle if bundle is not None else (evidence_dir / "bundle.json").read_bytes()
+        raw = bundle if bundle is not None else (evidence_dir / BUNDLE).read_bytes()
     except OSError:
         return None
     return jsonread.system_name(raw)
