@@ -203,6 +203,19 @@ def test_file_verdicts_compare_and_pickle_by_value(tmp_path: Path) -> None:
     assert lazy.path == Path("elsewhere.json")
 
 
+def test_evidence_verdicts_pickle_by_value(quickstart: Path) -> None:
+    """What a forked verifier sends back is the verdict it found, the kept bundle included."""
+    verdict = signing.verify_evidence(quickstart, keep_bundle=True)
+    assert verdict.bundle is not None and verdict.bundle_sha256 is not None
+    back = pickle.loads(pickle.dumps(verdict))
+    assert back == verdict and back is not verdict
+    assert isinstance(back.evidence_dir, Path) and back.evidence_dir == verdict.evidence_dir
+    assert (back.bundle, back.bundle_sha256) == (verdict.bundle, verdict.bundle_sha256)
+    assert [f.path for f in back.files] == [f.path for f in verdict.files]
+    back.files[0].ok = not back.files[0].ok
+    assert back != verdict
+
+
 # --------------------------------------------------------------------------- both cores
 
 
@@ -345,22 +358,30 @@ def test_a_repository_list_raises_like_the_loop(quickstart: Path, tmp_path: Path
 
 
 _SHARED = """
-import json, os, signal
+import json, os, signal, time
 from sei_assets.core import signing
 
 parent = os.getpid()
 
 def squares(part):
-    if os.getpid() != parent and part[0] == 4:
-        os.kill(os.getpid(), signal.SIGKILL)  # this child dies: its part is done in the parent
-    return [x * x for x in part]
+    if os.getpid() == parent:
+        time.sleep(0.02)  # slow here: the children claim chunks too
+    elif 4 in part:
+        os.kill(os.getpid(), signal.SIGKILL)  # a child dies: its chunks are done in the parent
+    return [(x * x, os.getpid() == parent) for x in part]
 
 def failing(part):
-    if os.getpid() != parent:
-        raise ValueError(f"part from {part[0]}")
+    if os.getpid() == parent:
+        time.sleep(0.02)
+    for x in part:
+        if x in (5, 7):
+            raise ValueError(f"item {x}")
     return part
 
-out = {"squares": signing._shared(squares, list(range(10)), 3)}
+handed = []
+out = {"squares": signing._shared(squares, list(range(10)), 3,
+                                  lambda start, got: handed.append([start, len(got)]))}
+out["handed"] = handed
 try:
     signing._shared(failing, list(range(9)), 3)
 except ValueError as exc:
@@ -375,7 +396,22 @@ print(json.dumps(out))
 
 
 def test_a_shared_set_survives_its_children() -> None:
-    """A child that dies has its part done here; a child's error is raised in order, as the
-    loop would raise it; no child is left behind."""
+    """The children claim chunks; one that dies has its chunks done here; the first error in
+    order is raised, as the loop would raise it, whichever process met it; no child is left
+    behind."""
     out = _run_fresh(_SHARED, timeout=120)
-    assert out == {"squares": [x * x for x in range(10)], "error": "part from 3", "reaped": True}
+    squares = out.pop("squares")
+    assert [value for value, _ in squares] == [x * x for x in range(10)]
+    assert squares[4][1], "the chunk of the child that died was not done here"
+    assert not all(here for _, here in squares), "no child computed a chunk"
+    handed = out.pop("handed")
+    starts = [start for start, _ in handed]
+    assert starts == [sum(n for _, n in handed[:i]) for i in range(len(handed))], handed
+    assert sum(n for _, n in handed) == 10, "ready was not given every result, once, in order"
+    assert out == {"error": "item 5", "reaped": True}
+
+
+def test_chunks_are_small_and_few_enough() -> None:
+    assert signing._chunk_size(10, 3) == 1
+    assert signing._chunk_size(1000, 2) == signing.CHUNK
+    assert signing._chunk_size(100_000, 2) * signing._TICKETS >= 100_000

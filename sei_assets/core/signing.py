@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import fnmatch
 import functools
+import gc
 import hashlib
 import json
 import os
 import pickle
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -358,12 +360,18 @@ class FileVerdict:
             f"keyid={self.keyid!r})"
         )
 
+    def __reduce__(self) -> tuple[type[FileVerdict], tuple[str, bool, str, str | None]]:
+        return FileVerdict, (os.fspath(self._path), self.ok, self.reason, self.keyid)
 
-@dataclass
+
+@dataclass(eq=False)
 class EvidenceVerdict:
-    """The outcome of verifying every signed file of an evidence directory."""
+    """The outcome of verifying every signed file of an evidence directory.
 
-    evidence_dir: Path
+    ``evidence_dir`` is a :class:`~pathlib.Path`, made on first use (like a file's path);
+    compared by value."""
+
+    _evidence_dir: Path | str
     pubkey_source: str
     pubkey_hex: str
     files: list[FileVerdict] = field(default_factory=list)
@@ -378,6 +386,54 @@ class EvidenceVerdict:
     #: sha256 (hex).
     bundle: bytes | None = field(default=None, repr=False, compare=False)
     bundle_sha256: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def evidence_dir(self) -> Path:
+        """The evidence directory verified."""
+        folder = self._evidence_dir
+        if not isinstance(folder, Path):
+            folder = self._evidence_dir = Path(folder)
+        return folder
+
+    @evidence_dir.setter
+    def evidence_dir(self, value: Path | str) -> None:
+        self._evidence_dir = value
+
+    def _fields(self) -> tuple:
+        return (
+            self.evidence_dir,
+            self.pubkey_source,
+            self.pubkey_hex,
+            self.files,
+            self.ok,
+            self.warnings,
+            self.index,
+            self.pending,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]  # mutable and compared by value
+
+    def __reduce__(self) -> tuple[Callable[..., EvidenceVerdict], tuple]:
+        """Pickled as its fields, paths as text (what a forked verifier sends back: about half
+        the time to write and read of the dataclass with its paths)."""
+        files = [(os.fspath(f._path), f.ok, f.reason, f.keyid) for f in self.files]
+        return _verdict, (
+            os.fspath(self._evidence_dir),
+            self.pubkey_source,
+            self.pubkey_hex,
+            files,
+            self.ok,
+            self.warnings,
+            self.index,
+            self.pending,
+            self.bundle,
+            self.bundle_sha256,
+        )
 
     @property
     def keyid(self) -> str | None:
@@ -399,6 +455,29 @@ class EvidenceVerdict:
             raise VerificationError(
                 f"evidence in {self.evidence_dir} does not verify:\n  " + "\n  ".join(lines)
             )
+
+
+def _verdict(
+    evidence_dir: str,
+    source: str,
+    key_hex: str,
+    files: list[tuple[str, bool, str, str | None]],
+    *rest: object,
+) -> EvidenceVerdict:
+    """The verdict :meth:`EvidenceVerdict.__reduce__` pickled."""
+    ok, warnings, index, pending, bundle, digest = rest
+    verdict = EvidenceVerdict(
+        evidence_dir,
+        source,
+        key_hex,
+        [FileVerdict(*f) for f in files],
+        ok,  # type: ignore[arg-type]
+        warnings,  # type: ignore[arg-type]
+        index,  # type: ignore[arg-type]
+        pending,  # type: ignore[arg-type]
+    )
+    verdict.bundle, verdict.bundle_sha256 = bundle, digest  # type: ignore[assignment]
+    return verdict
 
 
 class _Bad(Exception):
@@ -669,7 +748,8 @@ def _open_evidence_dir(repo: Path) -> tuple[Path, os.ScandirIterator[str]] | Non
             if os.path.isdir(folder):
                 raise
             continue
-        return Path(folder), entries
+        # a child of a Path parses one name (a new Path would parse the whole folder again)
+        return (repo / candidate if isinstance(repo, Path) else Path(folder)), entries
     return None
 
 
@@ -839,11 +919,14 @@ def verify_evidence(
     evidence_dir: Path | None = None,
     workers: int | None = None,
     keep_bundle: bool = False,
+    keyless: Callable[[Path], str | None] | None = None,
 ) -> EvidenceVerdict:
     """Verify every ``*.sig`` of the repository's evidence directory, and the set against its
     signed index when it has one; see the module doc. ``workers`` (default
     ``$SEI_VERIFY_WORKERS``): processes for a folder of at least :data:`POOL_FROM` files.
-    ``keep_bundle``: the verdict keeps the bytes of ``bundle.json`` that were verified."""
+    ``keep_bundle``: the verdict keeps the bytes of ``bundle.json`` that were verified.
+    ``keyless``: for a folder without ``PUBKEY.txt`` when no key is pinned, the key to verify
+    it with, if one is known (used as if pinned)."""
     entries = None
     if evidence_dir is None:
         found = _open_evidence_dir(repo)
@@ -864,6 +947,8 @@ def verify_evidence(
         raise SeiError(f"no signed evidence (*.sig) in {evidence_dir}")
 
     key_problem = None
+    if pubkey_hex is None and keyless is not None and PUBKEY_FILE not in paths:
+        pubkey_hex = keyless(evidence_dir)
     if pubkey_hex is not None:
         source, key_hex = "pinned", pubkey_hex.strip().lower()
     else:
@@ -945,11 +1030,13 @@ def verify_repositories(
 # `cryptography` releases the GIL during ECDSA verify and hashlib while hashing, but the rest of
 # a file's verification (reading, the checks, the verdict) is Python that holds it, and threads
 # that hand the GIL back and forth a dozen times per file end up slower than one thread. A large
-# set is therefore split in contiguous parts: this process verifies the first, forked children
-# (started in a few milliseconds: nothing to import, no pool to set up) the others and send back
-# their verdicts. Fork is used only where it is safe (Linux, a single thread in this process);
-# anywhere else, or for a part whose child failed to start or died, the work is done here: the
-# results are the same either way.
+# set is therefore shared with forked children (started in a few milliseconds: nothing to import,
+# no pool to set up) that send back their verdicts. The set is cut in small chunks, and each
+# process claims the next one by reading a one-byte ticket from a pipe (a read from a pipe is
+# atomic), so a process slowed down (a child copies the pages it writes to, the machine is
+# busy) takes fewer chunks and none waits long for the others. Fork is used only where it is
+# safe (Linux, a single thread in this process); anywhere else, or for the chunks of a child
+# that failed to start or died, the work is done here: the results are the same either way.
 
 #: Processes sharing a large set, this one included (`$SEI_VERIFY_WORKERS`); by default the
 #: CPUs this process may use.
@@ -959,17 +1046,46 @@ VERIFY_WORKERS = int(os.environ.get("SEI_VERIFY_WORKERS") or 0) or len(
 #: The smallest set (files of one folder, or repositories) worth forking for: below it the fork
 #: costs more than the second core saves (the break-even in bench/README.md).
 POOL_FROM = 128
+#: Items per claimed chunk at most (fewer for a small set, more for one of over 256 chunks):
+#: small enough that the last chunk keeps no process waiting long, large enough that claiming
+#: (one read) costs nothing beside it.
+CHUNK = 8
+_TICKETS = 256  # one byte each
 
 
-def shared(fn: Callable[[list, int | None], list], items: list, workers: int | None = None) -> list:
+def shared(
+    fn: Callable[[list, int | None], list],
+    items: list,
+    workers: int | None = None,
+    ready: Callable[[int, list], None] | None = None,
+) -> list:
     """``fn(items, workers)`` (one picklable result per item, in order), or, for a set of at
-    least :data:`POOL_FROM` items where forking is safe, ``fn(part, 1)`` of contiguous parts:
-    the first in this process, the others in ``workers - 1`` forked children (default
-    ``$SEI_VERIFY_WORKERS``). The results are the same either way."""
+    least :data:`POOL_FROM` items where forking is safe, ``fn(chunk, 1)`` of contiguous chunks
+    claimed in turn by this process and ``workers - 1`` forked children (default
+    ``$SEI_VERIFY_WORKERS``). The results are the same either way. ``ready(start, results)``
+    is given the results in order as they become known (while the children still work), the
+    first from item 0 on, each from where the one before ended."""
     count = _worker_count(workers, len(items))
-    if count < 2:
-        return fn(items, workers)
-    return _shared(lambda part: fn(part, 1), items, count)
+    if count >= 2:
+        return _shared(lambda part: fn(part, 1), items, count, ready)
+    with _collections_paused():
+        results = fn(items, workers)
+        if ready is not None:
+            ready(0, results)
+    return results
+
+
+@contextlib.contextmanager
+def _collections_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused: verifying a large set makes many objects and no
+    cycles, and in a forked child a collection would copy each page of the heap it walks."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _worker_count(workers: int | None, size: int) -> int:
@@ -988,78 +1104,165 @@ def _can_fork() -> bool:
         return False
 
 
-def _shared(fn: Callable[[list], list], items: list, count: int) -> list:
-    """``fn(items)``, ``items`` split in ``count`` contiguous parts: the first done here while
-    forked children do the others (``fn`` returns one picklable result per item)."""
-    size = -(-len(items) // count)
-    parts = [items[i : i + size] for i in range(0, len(items), size)]
-    pending = [(_fork(fn, part), part) for part in parts[1:]]
+def _chunk_size(size: int, count: int) -> int:
+    """Items per chunk for ``size`` items in ``count`` processes: at least four chunks each,
+    at most :data:`CHUNK` items unless that needs more tickets than there are."""
+    return max(1, min(CHUNK, -(-size // (4 * count))), -(-size // _TICKETS))
+
+
+def _shared(
+    fn: Callable[[list], list],
+    items: list,
+    count: int,
+    ready: Callable[[int, list], None] | None = None,
+) -> list:
+    """``fn(items)``, computed by chunks in this process and ``count - 1`` forked children
+    (``fn`` returns one picklable result per item); raises what ``fn(items)`` would raise
+    first, in order. What the children send is read between this process's own chunks; see
+    :func:`shared` for ``ready``."""
+    size = _chunk_size(len(items), count)
+    chunks = [items[i : i + size] for i in range(0, len(items), size)]
+    tickets, write = os.pipe()
     try:
-        results = list(fn(parts[0]))
-        while pending:
-            child, part = pending.pop(0)
-            sent = _receive(*child)
-            try:
-                ok, value = pickle.loads(sent) if sent is not None else (True, None)
-            except Exception:  # a truncated message
-                ok, value = True, None
-            if not ok:
-                raise value
-            # None: the child did not start, or died; its part is done here
-            results.extend(fn(part) if value is None else value)
+        os.write(write, bytes(range(len(chunks))))  # at most 256 bytes: the pipe holds them
     finally:
-        for child, _ in pending:  # after a failure: the other children finish, unread
-            _receive(*child)
-    return results
+        os.close(write)
+    children: list[_Child] = []
+    #: chunk -> (True, its results) or (False, the exception fn raised)
+    got: dict[int, tuple[bool, object]] = {}
+    given = 0  # the chunks handed to ``ready`` so far
+
+    def hand_over() -> None:
+        nonlocal given
+        while ready is not None and given in got and got[given][0]:
+            ready(given * size, got[given][1])  # type: ignore[arg-type]
+            given += 1
+
+    with _collections_paused():
+        try:
+            children = [child for _ in range(count - 1) if (child := _fork(fn, chunks, tickets))]
+            while ticket := os.read(tickets, 1):
+                number = ticket[0]
+                try:
+                    got[number] = True, fn(chunks[number])
+                except Exception as exc:
+                    got[number] = False, exc
+                    while os.read(tickets, _TICKETS):  # the rest is not needed: stop the children
+                        pass
+                    break
+                for child in children:
+                    child.take(got)
+                hand_over()
+            for child in children:
+                child.take(got, until_done=True)
+        finally:
+            os.close(tickets)
+            for child in children:
+                child.close()
+        results: list = []
+        for number, chunk in enumerate(chunks):  # in order, as the loop would meet them
+            ok, value = got.get(number, (True, None))
+            if not ok:
+                raise value  # type: ignore[misc]
+            if value is None:  # claimed by a child that did not start, died, or stopped earlier
+                value = fn(chunk)
+            if ready is not None and number >= given:
+                ready(number * size, value)  # type: ignore[arg-type]
+            results.extend(value)  # type: ignore[arg-type]
+        return results
 
 
-def _fork(fn: Callable[[list], list], part: list) -> tuple[int, int]:
-    """Start a child computing ``fn(part)`` into a pipe: ``(pid, read end)``; ``(0, -1)`` when
-    it cannot start."""
+_LENGTH = 4  # bytes of the length before each message a child sends
+
+
+class _Child:
+    """A forked child claiming chunks, and the pipe it sends each one's outcome through:
+    ``(chunk, True, results)``, or ``(chunk, False, exception)`` for the one it stopped at."""
+
+    def __init__(self, pid: int, fd: int) -> None:
+        self.pid, self.fd = pid, fd
+        self.buffer = bytearray()
+        os.set_blocking(fd, False)
+
+    def take(self, got: dict[int, tuple[bool, object]], until_done: bool = False) -> None:
+        """Add what the child has sent so far to ``got`` (``until_done``: wait until it has
+        sent everything, or died)."""
+        if self.fd < 0:
+            return
+        if until_done:
+            os.set_blocking(self.fd, True)
+        while True:
+            try:
+                data = os.read(self.fd, 1 << 20)
+            except BlockingIOError:
+                break
+            if not data:  # everything is sent
+                os.close(self.fd)
+                self.fd = -1
+                break
+            self.buffer += data
+        buffer, start = self.buffer, 0
+        while len(buffer) - start >= _LENGTH:
+            end = start + _LENGTH + int.from_bytes(buffer[start : start + _LENGTH], "little")
+            if len(buffer) < end:
+                break
+            try:
+                number, ok, value = pickle.loads(buffer[start + _LENGTH : end])
+            except Exception:  # not what a child sends: what follows is done here
+                start = len(buffer)
+                self.close()
+                break
+            got.setdefault(number, (ok, value))
+            start = end
+        del buffer[:start]
+
+    def close(self) -> None:
+        """Stop reading (a child still writing then stops) and reap the child."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if self.pid:
+            os.waitpid(self.pid, 0)
+            self.pid = 0
+
+
+def _fork(fn: Callable[[list], list], chunks: list[list], tickets: int) -> _Child | None:
+    """Start a child claiming chunks of ``fn`` from ``tickets``; None when it cannot start."""
     try:
         read, write = os.pipe()
     except OSError:
-        return 0, -1
+        return None
     try:
         pid = os.fork()
     except OSError:
         os.close(read)
         os.close(write)
-        return 0, -1
+        return None
     if pid:
         os.close(write)
-        return pid, read
+        return _Child(pid, read)
     try:  # the child: never returns into the caller, runs no exit handlers, flushes nothing
         os.close(read)
-        try:
-            out = pickle.dumps((True, fn(part)), pickle.HIGHEST_PROTOCOL)
-        except BaseException as exc:  # sent to the parent, which raises it
+        while ticket := os.read(tickets, 1):
+            number = ticket[0]
             try:
-                out = pickle.dumps((False, exc), pickle.HIGHEST_PROTOCOL)
+                message = number, True, fn(chunks[number])
+            except Exception as exc:  # sent to the parent, which raises it in its turn
+                message = number, False, exc
+            try:
+                out = pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
             except Exception:
-                out = pickle.dumps((False, RuntimeError(repr(exc))))
-        view = memoryview(out)
-        while view:
-            view = view[os.write(write, view) :]
+                if message[1]:
+                    raise  # results that do not pickle: the parent computes them
+                out = pickle.dumps((number, False, RuntimeError(repr(message[2]))))
+            view = memoryview(len(out).to_bytes(_LENGTH, "little") + out)
+            while view:
+                view = view[os.write(write, view) :]
+            if not message[1]:
+                break
+        os.close(write)
     finally:
         os._exit(0)
-
-
-def _receive(pid: int, fd: int) -> bytes | None:
-    """What the child ``pid`` sent through ``fd``, once it has exited normally (None: it did
-    not start, or died); the child is reaped."""
-    chunks = []
-    status = -1
-    try:
-        if fd >= 0:
-            while chunk := os.read(fd, 1 << 20):
-                chunks.append(chunk)
-    finally:
-        if fd >= 0:
-            os.close(fd)
-        if pid:
-            status = os.waitpid(pid, 0)[1]
-    return b"".join(chunks) if status == 0 and chunks else None
 
 
 def _verify_jobs(
