@@ -281,7 +281,13 @@ class _Judge:
         if os.path.exists(os.path.join(os.fspath(repo), EVIDENCE_DIR, PUBKEY_FILE)):
             return None, False  # the usual case, in one system call: the first folder names it
         evidence_dir = find_evidence_dir(repo)
-        if evidence_dir is None or os.path.exists(os.path.join(evidence_dir, PUBKEY_FILE)):
+        return (None, False) if evidence_dir is None else self.key_without_pubkey(evidence_dir)
+
+    def key_without_pubkey(self, evidence_dir: Path) -> tuple[str | None, bool]:
+        """:meth:`known_key` of the repository whose evidence folder is ``evidence_dir``."""
+        from sei_assets.core.signing import PUBKEY_FILE
+
+        if os.path.exists(os.path.join(evidence_dir, PUBKEY_FILE)):
             return None, False
         system = system_of(evidence_dir, None)
         if system is None:
@@ -310,8 +316,8 @@ class _Judge:
         if system is None:
             return TrustVerdict(False, "unknown", "the evidence names no system: pin a key")
         trusted = self.trusted()
-        listed = trusted.get(system, set()) | trusted.get("*", set())
-        if system in trusted or (listed and "*" in trusted):
+        listed = (trusted.get(system, set()) | trusted.get("*", set())) if trusted else set()
+        if listed or system in trusted:
             if key in listed:
                 where = trusted_keys_path()
                 return TrustVerdict(True, "organisation", f"key trusted for {system} by {where}")
@@ -440,8 +446,13 @@ def verify_trusted(
     judge = _Judge(accept_new_key)
     # no PUBKEY.txt (as in many of the reference's repositories): a key already trusted for the
     # system verifies it, and the decision below still judges that key
-    key = pinned or judge.known_key(repo)[0]
-    verdict = signing.verify_evidence(repo, key, evidence_dir=evidence_dir, keep_bundle=True)
+    verdict = signing.verify_evidence(
+        repo,
+        pinned or None,
+        evidence_dir=evidence_dir,
+        keep_bundle=True,
+        keyless=lambda folder: judge.key_without_pubkey(folder)[0],
+    )
     checked = TrustedEvidence(verdict, judge.decide(verdict, pinned is not None))
     judge.flush()
     return checked
@@ -466,12 +477,12 @@ def currency(repo: Path, index: dict | None, older_than_seen: bool = False) -> C
 
 
 def _currency_facts(repo: Path, index: dict | None) -> _Facts:
-    from sei_assets.core import gitutil
-    from sei_assets.core.lock import read_raw_manifest, section_inputs
-
     run = (index or {}).get("run")
     if not isinstance(run, dict) or not isinstance(run.get("lock_inputs"), dict):
         return Currency(None, ["the evidence records no run inputs (no signed index)"])
+    from sei_assets.core import gitutil
+    from sei_assets.core.lock import read_raw_manifest, section_inputs
+
     repo = Path(repo)
     path = next((repo / n for n in MANIFEST_NAMES if (repo / n).is_file()), None)
     if path is None:
@@ -522,27 +533,49 @@ class _Failed(NamedTuple):
     exit_code: int
 
 
+#: What a repository's check found before any decision: the signatures, the system's name and
+#: currency's facts (or the error that stopped it), the key verified with, and whether that key
+#: came from (or was looked for in) the known-keys store.
+_Found = tuple[_Failed | tuple[Any, str | None, _Facts | _Failed], str | None, bool]
+
+
 def _checked_part(
-    items: list[tuple[Path, str | None]],
-    pinned: bool,
+    repos: list[Path],
+    judge: _Judge | None,
+    pinned: str | None,
     workers: int | None,
     named: dict[str, str] | None = None,
-) -> list[_Failed | tuple[Any, str | None, _Facts | _Failed]]:
-    """The per-repository work that needs no decision, for a part of the repositories: the
-    signatures, the system's name (``named``: see :func:`system_of`) and currency's facts
-    (picklable)."""
+) -> list[_Found]:
+    """The per-repository work that needs no decision, for a part of the repositories: the key
+    to verify with (pinned, else ``judge``'s :meth:`_Judge.known_key`), the signatures, the
+    system's name (``named``: see :func:`system_of`) and currency's facts (picklable)."""
     from sei_assets.core import signing
 
-    out: list[_Failed | tuple[Any, str | None, _Facts | _Failed]] = []
-    for repo, key in items:
+    out: list[_Found] = []
+    looked: list[tuple[str | None, bool]] = []
+
+    def keyless(evidence_dir: Path) -> str | None:
+        looked.append(judge.key_without_pubkey(evidence_dir))  # type: ignore[union-attr]
+        return looked[-1][0]
+
+    for repo in repos:
+        looked.clear()
         try:
-            verdict = signing.verify_evidence(repo, key, workers=workers, keep_bundle=not pinned)
+            verdict = signing.verify_evidence(
+                repo,
+                pinned,
+                workers=workers,
+                keep_bundle=pinned is None,
+                keyless=None if judge is None else keyless,
+            )
         except SeiError as exc:
-            out.append(_Failed(str(exc), exc.exit_code))
+            key, from_store = looked[0] if looked else (pinned, False)
+            out.append((_Failed(str(exc), exc.exit_code), key, from_store))
             continue
+        key, from_store = looked[0] if looked else (pinned, False)
         system = (
             None
-            if pinned
+            if pinned is not None
             else system_of(
                 verdict.evidence_dir, verdict.index, verdict.bundle, verdict.bundle_sha256, named
             )
@@ -553,7 +586,7 @@ def _checked_part(
             facts = _currency_facts(repo, verdict.index)
         except SeiError as exc:
             facts = _Failed(str(exc), exc.exit_code)
-        out.append((verdict, system, facts))
+        out.append(((verdict, system, facts), key, from_store))
     return out
 
 
@@ -564,8 +597,8 @@ def check_repositories(
     workers: int | None = None,
 ) -> list[RepositoryCheck]:
     """`sei verify` of each repository, in order, with the verdicts that `sei verify --repo`
-    of each in turn would give: the signatures and currency's facts are shared with forked
-    processes (``workers``, default ``$SEI_VERIFY_WORKERS``, from ``signing.POOL_FROM``
+    of each in turn would give: the keys, the signatures and currency's facts are shared with
+    forked processes (``workers``, default ``$SEI_VERIFY_WORKERS``, from ``signing.POOL_FROM``
     repositories on), the trust decisions are taken here in order on one reading of the
     known-keys store, written once at the end. (When the store cannot be written, that is a
     note of each decision that changed it, and later repositories of the command still see
@@ -573,40 +606,35 @@ def check_repositories(
     from sei_assets.core import signing
 
     judge = _Judge(accept_new_key)
-    checks = [RepositoryCheck(Path(repo)) for repo in repos]
-    keys: dict[int, tuple[str | None, bool]] = {}
-    for i, check in enumerate(checks):
-        try:
-            keys[i] = (pinned, False) if pinned else judge.known_key(check.repo)
-        except SeiError as exc:
-            check.error, check.exit_code = str(exc), exc.exit_code
-    todo = list(keys)
-    named = None if pinned else judge.named()
+    checks = [RepositoryCheck(repo if isinstance(repo, Path) else Path(repo)) for repo in repos]
+    named = None if pinned else judge.named()  # the store, read before the work is shared
+    finder = None if pinned else judge
 
-    def part(some: list[tuple[Path, str | None]], inner: int | None) -> list:
-        return _checked_part(some, pinned is not None, inner, named)
+    def part(some: list[Path], inner: int | None) -> list:
+        return _checked_part(some, finder, pinned, inner, named)
 
-    results = signing.shared(part, [(checks[i].repo, keys[i][0]) for i in todo], workers)
-    for i, result in zip(todo, results, strict=True):
-        check = checks[i]
-        key, from_store = keys[i]
-        try:
-            if from_store:  # a key an earlier repository of this command remembered?
-                now = judge.known_key(check.repo)[0]
-                if now != key:
-                    result = _checked_part([(check.repo, now)], False, workers, named)[0]
-            if isinstance(result, _Failed):
-                check.error, check.exit_code = result
+    def decided(start: int, found: list[_Found]) -> None:
+        """The decisions for the checks from ``start`` on (the ones before are taken)."""
+        for check, (result, key, from_store) in zip(checks[start:], found, strict=False):
+            try:
+                # a key from the store: did an earlier repository remember another since?
+                if from_store and judge.known_key(check.repo)[0] != key:
+                    result = _checked_part([check.repo], judge, None, workers, named)[0][0]
+                if isinstance(result, _Failed):
+                    check.error, check.exit_code = result
+                    continue
+                verdict, system, facts = result
+                trusted = judge.decide(verdict, pinned is not None, system)
+            except SeiError as exc:
+                check.error, check.exit_code = str(exc), exc.exit_code
                 continue
-            verdict, system, facts = result
-            trusted = judge.decide(verdict, pinned is not None, system)
-        except SeiError as exc:
-            check.error, check.exit_code = str(exc), exc.exit_code
-            continue
-        check.evidence = TrustedEvidence(verdict, trusted)
-        if isinstance(facts, _Failed):
-            check.error, check.exit_code = facts
-        else:
-            check.current = _judged(facts, trusted.older)
+            check.evidence = TrustedEvidence(verdict, trusted)
+            if isinstance(facts, _Failed):
+                check.error, check.exit_code = facts
+            else:
+                check.current = _judged(facts, trusted.older)
+
+    # the decisions are taken in order while the later repositories are still being checked
+    signing.shared(part, [check.repo for check in checks], workers, decided)
     judge.flush()
     return checks
