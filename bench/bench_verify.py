@@ -7,7 +7,7 @@ a repository of its own, then in one process times:
   ``PUBKEY.txt``, every ``*.sig``, sha256 of the file, envelope and statement checks, ECDSA);
 * ``verify_file``: the same without the directory walk and key file;
 * ``verify_repositories`` of the N repositories shared by 2 processes (this one and a forked
-  child);
+  child, each claiming small chunks of repositories in turn);
 * ``verify_evidence`` of one evidence directory holding all N files as signed documents
   (``conformance/*.json``), in 1 and in 2 processes;
 * ``trust.verify_trusted`` per repository (what ``sei verify --repo`` runs: the signatures and
