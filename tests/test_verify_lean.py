@@ -203,6 +203,30 @@ def test_file_verdicts_compare_and_pickle_by_value(tmp_path: Path) -> None:
     assert lazy.path == Path("elsewhere.json")
 
 
+def test_a_repository_named_as_text_gets_the_same_verdict(
+    quickstart: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder is carried as text through the check: however the repository is named, the
+    verdict, its paths and its warnings are those of the Path."""
+    repo = tmp_path / "repo"
+    shutil.copytree(quickstart, repo)
+    (repo / ".froga" / "notes.txt").write_text("unsigned")
+    expected = signing.verify_evidence(repo)
+    assert any("notes.txt: unsigned file" in w for w in expected.warnings)
+    monkeypatch.chdir(tmp_path)
+    for named in (str(repo), str(repo) + "/", "repo/", "./repo"):
+        verdict = signing.verify_evidence(named)
+        assert verdict.evidence_dir == repo / ".froga" or (
+            verdict.evidence_dir == Path("repo/.froga")
+        ), named
+        absolute = [str((tmp_path / f.path).resolve()) for f in verdict.files]
+        assert absolute == [str(f.path) for f in expected.files], named
+        assert [w.replace(str(tmp_path) + "/", "") for w in verdict.warnings] == [
+            w.replace(str(tmp_path) + "/", "") for w in expected.warnings
+        ], named
+        assert not any("//" in w for w in verdict.warnings), named
+
+
 def test_evidence_verdicts_pickle_by_value(quickstart: Path) -> None:
     """What a forked verifier sends back is the verdict it found, the kept bundle included."""
     verdict = signing.verify_evidence(quickstart, keep_bundle=True)

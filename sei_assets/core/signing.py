@@ -399,6 +399,11 @@ class EvidenceVerdict:
     def evidence_dir(self, value: Path | str) -> None:
         self._evidence_dir = value
 
+    @property
+    def evidence_folder(self) -> str:
+        """:attr:`evidence_dir` as text, without making the Path."""
+        return os.fspath(self._evidence_dir)
+
     def _fields(self) -> tuple:
         return (
             self.evidence_dir,
@@ -736,20 +741,19 @@ def find_evidence_dir(repo: Path) -> Path | None:
     return None
 
 
-def _open_evidence_dir(repo: Path) -> tuple[Path, os.ScandirIterator[str]] | None:
-    """:func:`find_evidence_dir` and the open listing of what it finds, one system call less:
-    the listing is opened directly (isdir only decides when that fails)."""
-    base = os.fspath(repo)
+def _open_evidence_dir(repo: Path | str) -> tuple[str, str, os.ScandirIterator[str]] | None:
+    """:func:`find_evidence_dir` as text, the name it found and the open listing of it, one
+    system call less: the listing is opened directly (isdir only decides when that fails)."""
+    base = os.fspath(repo) if isinstance(repo, Path) else str(Path(repo))
     for candidate in EVIDENCE_DIRS:
-        folder = os.path.join(base, candidate)
+        folder = _under(base, candidate)
         try:
             entries = os.scandir(folder)
         except OSError:
             if os.path.isdir(folder):
                 raise
             continue
-        # a child of a Path parses one name (a new Path would parse the whole folder again)
-        return (repo / candidate if isinstance(repo, Path) else Path(folder)), entries
+        return folder, candidate, entries
     return None
 
 
@@ -761,22 +765,24 @@ def _under(folder: str, rel: str) -> str:
 
 
 def _read_repo_pubkey(
-    evidence_dir: Path, where: str | Path | None = None
+    evidence_dir: Path | str, where: str | Path | None = None
 ) -> tuple[str, str | None]:
     """The hex key from ``PUBKEY.txt`` (read at ``where`` if given) and, if malformed, why."""
-    target = _under(str(evidence_dir), PUBKEY_FILE)
     try:  # a file found by the scan is regular: read without an fstat
-        raw = _read(os.fspath(where), _SMALL) if where else _read(target)
+        raw = _read(where, _SMALL) if where else _read(_under(str(evidence_dir), PUBKEY_FILE))
     except FileNotFoundError:
+        target = _under(str(evidence_dir), PUBKEY_FILE)
         raise SeiError(
             f"no public key to verify {evidence_dir}: {target} is missing, no key was pinned "
             "and none is known for this system; pass the signer's public key with "
             "--pubkey <hex or file holding it>"
         ) from None
     except OSError as exc:
+        target = _under(str(evidence_dir), PUBKEY_FILE)
         raise SeiError(f"cannot read {target}: {exc.strerror or exc}") from exc
     text = raw.decode("ascii", "replace").strip()
     if not _PUBKEY_TEXT.fullmatch(raw):
+        target = _under(str(evidence_dir), PUBKEY_FILE)
         return text, f"{target} is not a lower-case hex P-256 public key (altered?)"
     return text, None
 
@@ -799,10 +805,10 @@ def _scan(
                 if name.startswith("."):
                     if name == COMMIT_DIR and not prefix and entry.is_dir():
                         committing = True
+                elif entry.is_file():  # the usual case first (a link to a folder is neither)
+                    found.append(prefix + name)
                 elif entry.is_dir(follow_symlinks=False):
                     todo.append((entry.path, prefix + name + "/"))
-                elif entry.is_file():
-                    found.append(prefix + name)
     found.sort()
     return found, committing
 
@@ -816,20 +822,23 @@ def _looks_signed(name: str) -> bool:
 
 
 def _effective(
-    evidence_dir: Path, entries: os.ScandirIterator[str] | None = None
+    folder: str, entries: os.ScandirIterator[str] | None = None
 ) -> tuple[dict[str, str], dict[str, str], bool]:
     """(evidence file -> where its bytes are, repository file -> where, pending): the set in
-    force, with a committed but interrupted write (see evidence_set) laid over the folder
-    (``entries``: its listing, already open)."""
-    folder = str(evidence_dir)
+    force in the evidence directory ``folder``, with a committed but interrupted write (see
+    evidence_set) laid over it (``entries``: its listing, already open)."""
     names, committing = _scan(folder, entries)
-    paths = {rel: _under(folder, rel) for rel in names}
+    if os.sep == "/" and folder and not folder.endswith("/"):
+        base = folder + "/"
+        paths = {rel: base + rel for rel in names}
+    else:
+        paths = {rel: _under(folder, rel) for rel in names}
     outside: dict[str, str] = {}
-    if not committing or evidence_dir.name != EVIDENCE_DIRS[0]:
+    if not committing or os.path.basename(folder) != EVIDENCE_DIRS[0]:
         return paths, outside, False
     from sei_assets.core import evidence_set
 
-    root = evidence_dir.parent
+    root = Path(folder).parent
     journal = evidence_set._journal(root)
     if journal is None:
         return paths, outside, False
@@ -933,27 +942,36 @@ def verify_evidence(
         if found is None:
             names = ", ".join(EVIDENCE_DIRS)
             raise SeiError(f"no evidence directory in {Path(repo)} (looked for {names})")
-        evidence_dir, entries = found
+        folder, candidate, entries = found
+        # made when needed (a child of a Path parses one name, a new Path the whole folder)
+        evidence_path = None
     else:
         repo = Path(repo)
         evidence_dir = evidence_dir if Path(evidence_dir).is_absolute() else repo / evidence_dir
         if not evidence_dir.is_dir():
             raise SeiError(f"evidence directory {evidence_dir} does not exist")
+        folder, evidence_path = str(evidence_dir), evidence_dir
 
-    paths, outside, pending = _effective(evidence_dir, entries)
-    order = sorted(paths) if pending else list(paths)  # the scan is sorted
+    def as_path() -> Path:
+        nonlocal evidence_path
+        if evidence_path is None:
+            evidence_path = repo / candidate if isinstance(repo, Path) else Path(folder)
+        return evidence_path
+
+    paths, outside, pending = _effective(folder, entries)
+    order = sorted(paths) if pending else paths  # the scan is sorted
     signed = [rel[: -len(SIG_SUFFIX)] for rel in order if rel.endswith(SIG_SUFFIX)]
     if not signed:
-        raise SeiError(f"no signed evidence (*.sig) in {evidence_dir}")
+        raise SeiError(f"no signed evidence (*.sig) in {folder}")
 
     key_problem = None
     if pubkey_hex is None and keyless is not None and PUBKEY_FILE not in paths:
-        pubkey_hex = keyless(evidence_dir)
+        pubkey_hex = keyless(as_path())
     if pubkey_hex is not None:
         source, key_hex = "pinned", pubkey_hex.strip().lower()
     else:
         source = "repository"
-        key_hex, key_problem = _read_repo_pubkey(evidence_dir, paths.get(PUBKEY_FILE))
+        key_hex, key_problem = _read_repo_pubkey(folder, paths.get(PUBKEY_FILE))
     key = _key_for(key_hex) if key_problem is None else key_problem  # parsed once per folder
 
     indexed = INDEX_FILE in paths
@@ -974,10 +992,9 @@ def verify_evidence(
             jobs.append((paths[name], paths[name + SIG_SUFFIX], name))
     outcomes.update(_verify_jobs(jobs, key, digests, workers))
 
-    folder = str(evidence_dir)
     files = [FileVerdict(_under(folder, name), *outcomes[name]) for name in signed]
     for name in order:
-        if name + SIG_SUFFIX not in paths and _looks_signed(name):
+        if not name.endswith(SIG_SUFFIX) and name + SIG_SUFFIX not in paths and _looks_signed(name):
             files.append(
                 FileVerdict(
                     _under(folder, name),
@@ -988,7 +1005,7 @@ def verify_evidence(
     if "bundle.json" not in paths and "bom.cdx.json" in paths:  # a run's set without its bundle
         files.append(
             FileVerdict(
-                evidence_dir / "bundle.json",
+                as_path() / "bundle.json",
                 False,
                 "missing: the run's BOM is here, its bundle not",
             )
@@ -997,7 +1014,7 @@ def verify_evidence(
     index = None
     if digests is not None and outcomes.get(INDEX_FILE, (False,))[0]:
         index = _check_index(
-            evidence_dir, paths, outside, digests, files, warnings, kept[INDEX_FILE][0]
+            as_path(), paths, outside, digests, files, warnings, kept[INDEX_FILE][0]
         )
     elif not indexed:
         for name in order:
@@ -1006,7 +1023,8 @@ def verify_evidence(
                     where = _under(folder, name)
                     warnings.append(f"{where}: unsigned file, not part of the evidence")
     ok = bool(files) and all(f.ok for f in files)
-    verdict = EvidenceVerdict(evidence_dir, source, key_hex, files, ok, warnings, index, pending)
+    where = folder if evidence_path is None else evidence_path
+    verdict = EvidenceVerdict(where, source, key_hex, files, ok, warnings, index, pending)
     if BUNDLE_FILE in kept:
         verdict.bundle, verdict.bundle_sha256 = kept[BUNDLE_FILE]
     return verdict

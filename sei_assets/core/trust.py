@@ -182,7 +182,7 @@ class TrustVerdict:
 
 
 def system_of(
-    evidence_dir: Path,
+    evidence_dir: Path | str,
     index: dict | None,
     bundle: bytes | None = None,
     digest: str | None = None,
@@ -197,7 +197,7 @@ def system_of(
     if digest is not None and named and digest in named:
         return named[digest]
     try:
-        raw = bundle if bundle is not None else (evidence_dir / BUNDLE).read_bytes()
+        raw = bundle if bundle is not None else Path(evidence_dir, BUNDLE).read_bytes()
     except OSError:
         return None
     return jsonread.system_name(raw)
@@ -577,7 +577,11 @@ def _checked_part(
             None
             if pinned is not None
             else system_of(
-                verdict.evidence_dir, verdict.index, verdict.bundle, verdict.bundle_sha256, named
+                verdict.evidence_folder,
+                verdict.index,
+                verdict.bundle,
+                verdict.bundle_sha256,
+                named,
             )
         )
         verdict.bundle = None  # not sent back: the name is
