@@ -990,7 +990,8 @@ def verify_evidence(
             outcomes[name] = _verify_paths(paths[name], sig, name, key, digests, kept, True)
         else:
             jobs.append((paths[name], paths[name + SIG_SUFFIX], name))
-    outcomes.update(_verify_jobs(jobs, key, digests, workers))
+    if jobs:  # none when the only signed file is a kept bundle (or the index)
+        outcomes.update(_verify_jobs(jobs, key, digests, workers))
 
     files = [FileVerdict(_under(folder, name), *outcomes[name]) for name in signed]
     for name in order:
