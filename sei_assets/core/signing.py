@@ -318,13 +318,50 @@ def sign_file(
 # two JSON parses (any other form goes through the full JSON check, which gives the reason).
 
 
-class FileVerdict:
+class _LazyPath:
+    """A path attribute kept as given (text, from the scan) and made a Path on first read:
+    verification works on strings and most callers never read the path."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, obj: object, owner: type | None = None) -> Path:
+        if obj is None:
+            return self  # type: ignore[return-value]
+        value = getattr(obj, self.slot)
+        if not isinstance(value, Path):
+            value = Path(value)
+            setattr(obj, self.slot, value)
+        return value
+
+    def __set__(self, obj: object, value: Path | str) -> None:
+        setattr(obj, self.slot, value)
+
+
+class _ByValue:
+    """Compared by the tuple ``_fields()`` gives, like a dataclass; mutable, so not hashable."""
+
+    __slots__ = ()
+
+    def _fields(self) -> tuple:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class FileVerdict(_ByValue):
     """The outcome of verifying one signed file.
 
-    ``path`` is a :class:`~pathlib.Path`, made on first use: verification works on strings and
-    most callers read only ``ok`` and ``reason``. Compared by value, like a dataclass."""
+    ``path`` is a :class:`~pathlib.Path`, made on first use (see :class:`_LazyPath`)."""
 
     __slots__ = ("_path", "ok", "reason", "keyid")
+    #: The signed file (its place in the evidence directory).
+    path = _LazyPath()
 
     def __init__(self, path: Path | str, ok: bool, reason: str, keyid: str | None = None) -> None:
         self._path = path
@@ -332,27 +369,8 @@ class FileVerdict:
         self.reason = reason
         self.keyid = keyid
 
-    @property
-    def path(self) -> Path:
-        """The signed file (its place in the evidence directory)."""
-        path = self._path
-        if not isinstance(path, Path):
-            path = self._path = Path(path)
-        return path
-
-    @path.setter
-    def path(self, value: Path | str) -> None:
-        self._path = value
-
     def _fields(self) -> tuple[Path, bool, str, str | None]:
         return self.path, self.ok, self.reason, self.keyid
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._fields() == other._fields()  # type: ignore[attr-defined]
-
-    __hash__ = None  # type: ignore[assignment]  # mutable and compared by value
 
     def __repr__(self) -> str:
         return (
@@ -365,11 +383,10 @@ class FileVerdict:
 
 
 @dataclass(eq=False)
-class EvidenceVerdict:
+class EvidenceVerdict(_ByValue):
     """The outcome of verifying every signed file of an evidence directory.
 
-    ``evidence_dir`` is a :class:`~pathlib.Path`, made on first use (like a file's path);
-    compared by value."""
+    ``evidence_dir`` is a :class:`~pathlib.Path`, made on first use (like a file's path)."""
 
     _evidence_dir: Path | str
     pubkey_source: str
@@ -387,17 +404,8 @@ class EvidenceVerdict:
     bundle: bytes | None = field(default=None, repr=False, compare=False)
     bundle_sha256: str | None = field(default=None, repr=False, compare=False)
 
-    @property
-    def evidence_dir(self) -> Path:
-        """The evidence directory verified."""
-        folder = self._evidence_dir
-        if not isinstance(folder, Path):
-            folder = self._evidence_dir = Path(folder)
-        return folder
-
-    @evidence_dir.setter
-    def evidence_dir(self, value: Path | str) -> None:
-        self._evidence_dir = value
+    #: The evidence directory verified.
+    evidence_dir = _LazyPath()
 
     @property
     def evidence_folder(self) -> str:
@@ -415,13 +423,6 @@ class EvidenceVerdict:
             self.index,
             self.pending,
         )
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._fields() == other._fields()  # type: ignore[attr-defined]
-
-    __hash__ = None  # type: ignore[assignment]  # mutable and compared by value
 
     def __reduce__(self) -> tuple[Callable[..., EvidenceVerdict], tuple]:
         """Pickled as its fields, paths as text (what a forked verifier sends back: about half
