@@ -55,23 +55,22 @@ def test_registry_paths_are_relative_to_the_file(tmp_path: Path) -> None:
 
 
 def test_croissant_is_validated_on_the_run_path(tmp_path: Path) -> None:
-    """mlcroissant validates the dataset description; an invalid one fails closed, naming the
-    file and what mlcroissant found."""
+    """mlcroissant validates the dataset description; what it finds in a document whose
+    identity and data are known is returned as warnings, each naming what it found."""
     import json
 
     from sei_assets.core.croissant import validate_croissant
 
     loan = Path(__file__).resolve().parent.parent / "resources" / "loan" / "data"
     good = loan / "german_credit.croissant.json"
-    validate_croissant(good)
+    assert validate_croissant(good) == []
     doc = json.loads(good.read_text())
     del doc["name"]
     doc["recordSet"][0]["field"][0]["dataType"] = "sc:NotAType"
     bad = tmp_path / "bad.croissant.json"
     bad.write_text(json.dumps(doc))
-    with pytest.raises(SeiError, match=r"bad\.croissant\.json: dataset\.croissant does not") as e:
-        validate_croissant(bad)
-    assert "dataType" in str(e.value)
+    warnings = validate_croissant(bad)
+    assert warnings and any("dataType" in w for w in warnings)
 
 
 def test_croissant_validation_leaves_no_handler_on_a_closed_stream() -> None:

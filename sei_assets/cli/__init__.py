@@ -220,6 +220,8 @@ def run(
         _fail(SeiError(message or "run failed"), repo, "run")
     b = _call(load_bundle, bundle_path)
     record(repo, "run", code)
+    for warning in (b.data_governance or {}).get("warnings") or []:
+        err.print(f"warning: dataset description: {warning}", markup=False)
     supplied = b.pipeline is None or b.pipeline.supplied
     residual = b.overall_residual.to_json() if b.overall_residual else None
     if as_json:

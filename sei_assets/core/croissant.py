@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from sei_assets.core.errors import SeiError
+from sei_assets.core.errors import ManifestError, SeiError
 from sei_assets.core.fsutil import sha256_file
 
 
@@ -73,31 +74,128 @@ def _follow_stderr() -> None:
             handler.stream = _CurrentStderr()
 
 
-def validate_croissant(path: Path) -> None:
-    """Validate the Croissant file with mlcroissant (the run path: fail closed); an error names
-    the file and the first issues mlcroissant found (each names its node and field)."""
+#: The spellings of schema.org's Dataset type a Croissant file's top-level ``@type`` may take.
+DATASET_TYPES = frozenset(
+    {
+        "sc:Dataset",
+        "schema:Dataset",
+        "Dataset",
+        "https://schema.org/Dataset",
+        "http://schema.org/Dataset",
+    }
+)
+_FILE_SET = ("FileSet",)
+_DIGESTS = ("sha256", "md5", "contentUrl")
+
+
+def _types(node: dict[str, Any]) -> list[str]:
+    raw = node.get("@type")
+    items = raw if isinstance(raw, list) else [raw]
+    return [t for t in items if isinstance(t, str)]
+
+
+def _line_of(text: str, key: str, nth: int = 0) -> int | None:
+    """The line of the ``nth`` occurrence of ``"key":`` in the JSON text (for messages)."""
+    found = list(re.finditer(r'"' + re.escape(key) + r'"\s*:', text))
+    if not found:
+        return None
+    return text.count("\n", 0, found[min(nth, len(found) - 1)].start()) + 1
+
+
+def check_structure(path: Path) -> None:
+    """The structural rules that matter for evidence; each failure is exit 2 naming the file,
+    the field and its line. They do not depend on mlcroissant, so they hold when it crashes:
+
+    - the document is a JSON-LD object whose ``@type`` is schema.org's Dataset (its identity);
+    - ``distribution`` holds at least one object, and every file object in it carries a digest
+      (``sha256``, ``md5``) or its location (``contentUrl``); a file set, its ``includes``
+      pattern (the data the digest of the evidence stands for must be knowable);
+    - ``recordSet``, where present, is an object or a list of objects.
+    """
+    doc = read_croissant(path)
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    if not any(t in DATASET_TYPES for t in _types(doc)):
+        raise ManifestError(
+            path, "@type", "expected sc:Dataset (a Croissant dataset)", _line_of(text, "@type")
+        )
+    dist = doc.get("distribution")
+    entries = dist if isinstance(dist, list) else [dist] if isinstance(dist, dict) else None
+    if not entries:
+        raise ManifestError(
+            path,
+            "distribution",
+            "expected at least one file object (with sha256 or contentUrl)",
+            _line_of(text, "distribution"),
+        )
+    for i, entry in enumerate(entries):
+        where = f"distribution[{i}]"
+        if not isinstance(entry, dict):
+            raise ManifestError(path, where, "expected an object", _line_of(text, "distribution"))
+        is_set = any(t.rsplit(":", 1)[-1].rsplit("/", 1)[-1] in _FILE_SET for t in _types(entry))
+        wanted = ("includes",) if is_set else _DIGESTS
+        if not any(isinstance(entry.get(k), str) and entry.get(k) for k in wanted):
+            line = _line_of(text, "@id", i) if "@id" in entry else _line_of(text, "distribution")
+            need = "includes" if is_set else "sha256 or contentUrl"
+            raise ManifestError(path, where, f"expected {need}: the file cannot be known", line)
+    records = doc.get("recordSet")
+    if records is not None:
+        items = records if isinstance(records, list) else [records]
+        if not all(isinstance(r, dict) for r in items):
+            raise ManifestError(
+                path, "recordSet", "expected record set objects", _line_of(text, "recordSet")
+            )
+
+
+def validate_croissant(path: Path) -> list[str]:
+    """Read the Croissant file as the evidence needs it, and return the warnings to record.
+
+    The structural rules (``check_structure``) decide: a failure is exit 2. mlcroissant then
+    validates the document where it can read it: each issue it reports becomes a warning (the
+    dataset's digest and identity are already known), and a crash of the validator itself
+    (e.g. ``KeyError: '@language'`` on a minimal ``@context``) is no verdict on the dataset:
+    it is recorded as a warning that the validator could not read the document."""
     import logging
 
+    check_structure(path)  # a missing, non-JSON or structurally unusable file stops here
+    _follow_stderr()
+    logging.getLogger("absl").setLevel(logging.ERROR)
     import mlcroissant as mlc
 
-    _follow_stderr()
-    read_croissant(path)  # a missing or non-JSON file gets the plain message first
-    logging.getLogger("absl").setLevel(logging.ERROR)
     try:
         metadata = mlc.Metadata.from_file(ctx=mlc.Context(), file=str(path))
-        issues = sorted(metadata.ctx.issues.errors)
+        issues = [str(i) for i in sorted(metadata.ctx.issues.errors)]
     except mlc.ValidationError as exc:
-        issues = [line for line in str(exc).splitlines() if line.strip()]
-    except Exception as exc:  # noqa: BLE001 - mlcroissant raises several kinds on bad input
-        issues = [f"{type(exc).__name__}: {exc}"]
-    if issues:
-        shown = "; ".join(str(i)[:300] for i in issues[:3])
-        more = f" (and {len(issues) - 3} more)" if len(issues) > 3 else ""
-        raise SeiError(f"{path}: dataset.croissant does not validate (mlcroissant): {shown}{more}")
+        issues = _reported_errors(str(exc))
+    except Exception as exc:  # noqa: BLE001 - the validator's own failure, not a finding
+        return [
+            f"mlcroissant could not read the document ({type(exc).__name__}: {exc}); "
+            "structural checks applied instead"
+        ]
+    return [f"mlcroissant: {_clip(i)}" for i in issues]
 
 
-def data_governance(path: Path) -> dict[str, Any]:
-    """The bundle's `data_governance` section, with the digest of the Croissant file."""
+def _clip(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _reported_errors(message: str) -> list[str]:
+    """The error lines of mlcroissant's ValidationError text (its warnings are advice)."""
+    out: list[str] = []
+    in_errors = True
+    for line in message.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("Found the following"):
+            in_errors = "error" in stripped
+            continue
+        if in_errors and stripped:
+            out.append(stripped.removeprefix("- ").strip())
+    return out
+
+
+def data_governance(path: Path, warnings: list[str] | None = None) -> dict[str, Any]:
+    """The bundle's `data_governance` section, with the digest of the Croissant file and, when
+    the validation left any, its `warnings`."""
     doc = read_croissant(path)
     record_sets = doc.get("recordSet") or []
     out = {
@@ -113,6 +211,8 @@ def data_governance(path: Path) -> dict[str, Any]:
         "sensitive_data": _first(doc, "rai:sensitiveData", "rai:personalSensitiveInformation"),
         "data_biases": doc.get("rai:dataBiases"),
     }
+    if warnings:
+        out["warnings"] = list(warnings)
     return {k: v for k, v in out.items() if v is not None}
 
 
@@ -120,7 +220,8 @@ def data_files(path: Path) -> list[Path]:
     """The local files a Croissant distribution points at (relative contentUrl), existing only."""
     doc = read_croissant(path)
     out = []
-    for obj in doc.get("distribution") or []:
+    dist = doc.get("distribution") or []
+    for obj in dist if isinstance(dist, list) else [dist]:
         url = obj.get("contentUrl") if isinstance(obj, dict) else None
         if isinstance(url, str) and "://" not in url:
             candidate = Path(path).parent / url

@@ -161,9 +161,7 @@ def evaluate(
     name, email = gitutil.identity(repo)
     model = m.artifacts.model or {}
     croissant = repo / m.dataset.croissant if m.dataset.croissant else None
-    if croissant:
-        validate_croissant(croissant)
-    governance = data_governance(croissant) if croissant else None
+    governance = data_governance(croissant, validate_croissant(croissant)) if croissant else None
     bom_text, bom_summary = (None, None)
     if with_bom:
         from sei_assets.core.bom import build_bom

@@ -1,0 +1,162 @@
+"""Croissant read as the reference reads it: mlcroissant's findings and its own crashes are
+warnings recorded in the bundle's data governance; only a document whose dataset identity or data
+cannot be known is refused (exit 2, naming file, field and line)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from sei_assets.core.croissant import data_governance, validate_croissant
+from sei_assets.core.errors import ManifestError, SeiError
+
+# A minimal @context (no @language: mlcroissant 1.1 raises KeyError on it), a FileObject typed
+# with the cr: prefix, and an @id with a space: three shapes the reference reads and signs.
+MINIMAL = {
+    "@context": {
+        "@vocab": "https://schema.org/",
+        "sc": "https://schema.org/",
+        "cr": "http://mlcommons.org/croissant/",
+    },
+    "@type": "sc:Dataset",
+    "name": "tiny",
+    "description": "a tiny data set",
+    "license": "https://creativecommons.org/publicdomain/zero/1.0/",
+    "url": "https://example.org/tiny",
+    "distribution": [
+        {
+            "@type": "cr:FileObject",
+            "@id": "rows file",
+            "name": "rows file",
+            "contentUrl": "rows.csv",
+            "encodingFormat": "text/csv",
+            "sha256": "0" * 64,
+        }
+    ],
+    "recordSet": [
+        {
+            "@type": "cr:RecordSet",
+            "@id": "rows",
+            "name": "rows",
+            "field": [
+                {
+                    "@type": "cr:Field",
+                    "@id": "rows/a",
+                    "name": "a",
+                    "dataType": "sc:Integer",
+                    "source": {"fileObject": {"@id": "rows file"}, "extract": {"column": "a"}},
+                }
+            ],
+        }
+    ],
+}
+
+
+def _strip(node: dict, *keys: str) -> None:
+    for key in keys:
+        del node[key]
+
+
+def _write(tmp_path: Path, doc: object, name: str = "tiny.croissant.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(doc, indent=1))
+    (tmp_path / "rows.csv").write_text("a\n1\n")
+    return path
+
+
+def test_validator_crash_on_minimal_context_is_a_warning(tmp_path: Path) -> None:
+    path = _write(tmp_path, MINIMAL)
+    warnings = validate_croissant(path)
+    (only,) = warnings
+    assert "mlcroissant could not read the document" in only and "@language" in only
+    section = data_governance(path, warnings)
+    assert section["warnings"] == warnings
+    assert section["croissant_digest"].startswith("sha256:") and section["name"] == "tiny"
+    assert section["record_set_count"] == 1
+
+
+def test_reported_issues_are_warnings(tmp_path: Path) -> None:
+    """With @language the validator reads the document and reports the @id with a space and
+    the cr:FileObject type: findings, recorded, not a refusal."""
+    doc = copy.deepcopy(MINIMAL)
+    doc["@context"]["@language"] = "en"
+    warnings = validate_croissant(_write(tmp_path, doc))
+    assert warnings and all(w.startswith("mlcroissant: ") for w in warnings)
+    assert any("whitespace" in w for w in warnings)
+    doc["distribution"][0]["@id"] = doc["distribution"][0]["name"] = "rows.csv"
+    doc["recordSet"][0]["field"][0]["source"]["fileObject"]["@id"] = "rows.csv"
+    (typed,) = validate_croissant(_write(tmp_path, doc))
+    assert "FileObject" in typed and "mlcommons.org/croissant/FileObject" in typed
+
+
+def test_a_valid_document_has_no_warnings() -> None:
+    good = (
+        Path(__file__).resolve().parent.parent / "resources/loan/data/german_credit.croissant.json"
+    )
+    assert validate_croissant(good) == []
+    assert "warnings" not in data_governance(good, [])
+
+
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        (lambda d: d.update({"@type": "sc:Movie"}), "@type"),
+        (lambda d: d.pop("@type"), "@type"),
+        (lambda d: d.pop("distribution"), "distribution"),
+        (lambda d: d.update({"distribution": []}), "distribution"),
+        (lambda d: _strip(d["distribution"][0], "contentUrl", "sha256"), "distribution[0]"),
+        (lambda d: d.update({"distribution": ["rows.csv"]}), "distribution[0]"),
+        (lambda d: d.update({"recordSet": [1, 2]}), "recordSet"),
+    ],
+)
+def test_unknowable_identity_or_data_is_refused(tmp_path: Path, change, field: str) -> None:
+    doc = copy.deepcopy(MINIMAL)
+    change(doc)
+    path = _write(tmp_path, doc)
+    with pytest.raises(ManifestError) as e:
+        validate_croissant(path)
+    assert e.value.key_path == field and e.value.file == str(path)
+    assert e.value.line is not None or field == "distribution"
+    assert str(e.value).startswith(str(path))
+
+
+def test_file_set_needs_its_pattern_and_a_digest_alone_suffices(tmp_path: Path) -> None:
+    doc = copy.deepcopy(MINIMAL)
+    del doc["distribution"][0]["contentUrl"]  # the digest alone identifies the file
+    assert validate_croissant(_write(tmp_path, doc))
+    doc["distribution"].append({"@type": "cr:FileSet", "@id": "shards"})
+    with pytest.raises(ManifestError, match="includes"):
+        validate_croissant(_write(tmp_path, doc))
+
+
+def test_not_a_json_object_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, [MINIMAL])
+    with pytest.raises(SeiError, match="JSON-LD object"):
+        validate_croissant(path)
+
+
+def test_run_signs_a_dataset_the_validator_cannot_read(tmp_path: Path, sei) -> None:
+    """The quickstart run with its Croissant's @context cut to the minimum: the reference
+    reads it and signs its digest; so do we, with the validator's failure recorded."""
+    from tests.reference import replay
+
+    replay("quickstart", tmp_path, upto=8)
+    path = tmp_path / "data" / "student.croissant.json"
+    doc = json.loads(path.read_text())
+    doc["@context"] = {k: MINIMAL["@context"][k] for k in ("@vocab", "sc", "cr")}
+    path.write_text(json.dumps(doc))
+    result = sei("run", "--repo", str(tmp_path), "--no-repro")
+    assert result.exit_code == 0, result.output
+    assert "warning: dataset description: mlcroissant could not read" in result.stderr
+    ours = json.loads((tmp_path / ".sei" / "bundle.json").read_text())
+    governance = ours["data_governance"]
+    assert "@language" in governance["warnings"][0]
+    assert ours["triple"]["dataset"] == governance["croissant_digest"]
+    reference = json.loads((tmp_path / ".froga" / "bundle.json").read_text())
+    assert ours["control_results"] == [
+        {**r, "underpowered": mine["underpowered"]}
+        for r, mine in zip(reference["control_results"], ours["control_results"], strict=True)
+    ]
