@@ -129,6 +129,15 @@ def _rel(repo: Path, paths: list[Path]) -> list[str]:
     return [p.relative_to(repo).as_posix() for p in paths if p.is_relative_to(repo)]
 
 
+def _accepted(repo: Path, results: list[ControlResult]) -> frozenset[str]:
+    """The failing blocking controls management accepted (read only when one fails)."""
+    if not any(r.control.blocking and not r.passed for r in results):
+        return frozenset()
+    from sei_assets.core.governance import accepted_controls
+
+    return accepted_controls(repo)
+
+
 def evaluate(
     loaded: LoadedManifest,
     run: PipelineRun,
@@ -146,7 +155,7 @@ def evaluate(
     controls = compile_controls(m) if controls is None else controls
     results = evaluate_controls(controls, run.metrics)
     program = m.risk
-    analysis = analyse(program, results) if program else []
+    analysis = analyse(program, results, _accepted(repo, results)) if program else []
     residual = overall_residual(program, analysis) if program else None
     verdict = gate(results)
     raw = lockmod.read_raw_manifest(loaded.path)

@@ -515,3 +515,18 @@ def lifecycle(repo: Path, history: list[dict[str, Any]] | None = None) -> dict[s
     if last_review is not None:
         state["last_review"] = {k: last_review[k] for k in ("by", "sha", "date")}
     return state
+
+
+def accepted_controls(repo: Path, history: list[dict[str, Any]] | None = None) -> frozenset[str]:
+    """The failing blocking controls whose residual risk management accepted: those the
+    ``Sei-Residual-Accepted`` trailer of the current decision names (``red gate: a, b``), when
+    that decision is an approval (a later request, rejection or retirement withdraws it)."""
+    history = decisions(repo) if history is None else history
+    current = next((d for d in reversed(history) if d["kind"] != "review"), None)
+    if current is None or current["kind"] != "approve":
+        return frozenset()
+    text = str(current.get("residual_accepted") or "")
+    head, sep, names = text.partition(":")
+    if not sep or head.strip().lower() != "red gate":
+        return frozenset()
+    return frozenset(n.strip() for n in names.split(",") if n.strip())

@@ -8,20 +8,35 @@ The rules, stated once:
   a `residual_likelihood` (the most likely one if several do), `residual_overall` is the highest
   level of that likelihood over the same impacts (ISO/IEC 23894 6.5.3: the residual risk the
   treatment plan is meant to leave).
-- **Cycle**: `open` when one of the risk's blocking controls fails (the treatment is not yet
-  effective), `closed` when it has measured controls and no blocking one fails (6.5: treatment
-  confirmed; `control_confirmed` says whether every control passes), `monitored` when it has no
-  measured control (declared or post-market measures only: 6.6 monitoring).
+- **Cycle** (6.5: a treatment is confirmed by evidence that it works, or the risk is retained by
+  an informed decision of management):
+  - `open` when one of the risk's blocking (`gate`, enforcement `block`) controls fails and
+    management has not accepted that failure;
+  - `closed` when at least one blocking control passes and none fails, or when every failing
+    blocking control was accepted by management (``accepted``: the controls an approval's
+    ``Sei-Residual-Accepted`` names). A passing warning (`audit`, `warn`) or monitor control
+    cannot close a risk: it does not stop a release, so it confirms nothing;
+  - `monitored` otherwise: its measured controls are all `warn`/`monitor`, or it has only
+    declared or post-market measures (6.6 monitoring and review).
+  `control_confirmed` says whether the risk has measured controls and every one passes.
+- **Current level** of a risk: its `residual_overall` when its cycle is `closed` and a treatment
+  declares one (the treatment is in force and confirmed), else its `inherent_overall` (a planned
+  treatment that is not confirmed leaves the risk where it was).
 - **Priority** (6.4.4, risk evaluation: the analysis compared with the criteria to decide which
-  risks are treated first) is a total order 1..n over the declared risks, sorted by, in turn:
-  1. the cycle: `open` before `monitored` before `closed` (a failing blocking control is
-     evidence that an exceedance is not under control; a confirmed treatment is last);
-  2. the inherent level, highest first (the magnitude the evaluation weighs);
-  3. whether any dimension's inherent level exceeds its appetite (`requires_treatment`) first;
+  risks need treatment and in which order; 6.5.2, treatment options chosen by priority) is a
+  total order 1..n over the declared risks, sorted by, in turn:
+  1. the current level, highest first (the magnitude the evaluation weighs now);
+  2. whether any dimension's inherent level exceeds its appetite (`requires_treatment`) first;
+  3. the cycle: an `open` risk (a blocking control fails: treatment not effective) before the
+     others;
   4. tie-break: the risk id, in code-point order (ids are unique, so the order is total and does
      not depend on where a risk is declared).
+  This order reaches the priorities of every reference bundle we hold (`tests/test_risk_rules.py`
+  replays them).
 - **Effective residual** of a risk: its `residual_overall` when a treatment declares one, else its
-  `inherent_overall` (an untreated risk keeps its inherent level).
+  `inherent_overall` (an untreated risk keeps its inherent level). Unlike the current level it
+  does not wait for the treatment to be confirmed: the overall residual is what the treatment
+  plan leaves (6.5.3), the level management is asked to accept.
 - **Overall residual** (prEN 18228 cl. 10, ISO/IEC 23894 6.5): `level` is the highest effective
   residual over all risks (NEGLIGIBLE with none), `evaluation` compares it with
   `overall_residual_criterion` (`exceeds` only when strictly above), and `contributing` lists, in
@@ -41,7 +56,6 @@ LIKELIHOOD_SCORE = {"RARE": 1, "UNLIKELY": 2, "POSSIBLE": 3, "LIKELY": 4, "ALMOS
 IMPACT_SCORE = {"NEGLIGIBLE": 1, "LOW": 2, "MEDIUM": 3, "HIGH": 4, "CRITICAL": 5}
 # 5x5 matrix bands on likelihood x impact (1..25), matching the reference's observed cells.
 BANDS = [(2, "NEGLIGIBLE"), (7, "LOW"), (9, "MEDIUM"), (16, "HIGH"), (25, "CRITICAL")]
-CYCLE_ORDER = {"open": 0, "monitored": 1, "closed": 2}
 
 
 def level(likelihood: str, impact: str) -> str:
@@ -71,8 +85,22 @@ def _residual_likelihood(treats: list) -> str | None:
     return max(declared, key=LIKELIHOOD_SCORE.get) if declared else None
 
 
-def analyse(program: RiskProgram, results: list[ControlResult]) -> list[dict[str, Any]]:
-    """The bundle's `risk_analysis`: one entry per declared risk, with its priority."""
+def cycle_status(results: list[ControlResult], accepted: frozenset[str] = frozenset()) -> str:
+    """A risk's cycle status from its measured control results (see the module docstring)."""
+    blocking = [r for r in results if r.control.blocking]
+    failing = [r for r in blocking if not r.passed]
+    if any(r.control.control_id not in accepted for r in failing):
+        return "open"
+    if failing or any(r.passed for r in blocking):
+        return "closed"
+    return "monitored"
+
+
+def analyse(
+    program: RiskProgram, results: list[ControlResult], accepted: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
+    """The bundle's `risk_analysis`: one entry per declared risk, with its priority.
+    ``accepted``: the failing blocking controls whose residual risk management accepted."""
     entries = []
     for risk in program.risks:
         residual_l = _residual_likelihood(risk.treat)
@@ -93,12 +121,7 @@ def analyse(program: RiskProgram, results: list[ControlResult]) -> list[dict[str
                 d["residual_eval"] = _eval(residual, appetite)
             dims.append(d)
         mine = [r for r in results if r.control.risk_id == risk.id]
-        if any(r.control.blocking and not r.passed for r in mine):
-            cycle = "open"
-        elif mine:
-            cycle = "closed"
-        else:
-            cycle = "monitored"
+        cycle = cycle_status(mine, accepted)
         entry: dict[str, Any] = {
             "risk_id": risk.id,
             "kind": "threat",
@@ -120,12 +143,18 @@ def analyse(program: RiskProgram, results: list[ControlResult]) -> list[dict[str
     return entries
 
 
-def _priority_key(entry: dict[str, Any]) -> tuple[int, int, bool, str]:
+def current_level(entry: dict[str, Any]) -> str:
+    """A risk's level now: the declared residual once the cycle is closed, else inherent."""
+    closed = entry["cycle"]["status"] == "closed"
+    return (entry.get("residual_overall") if closed else None) or entry["inherent_overall"]
+
+
+def _priority_key(entry: dict[str, Any]) -> tuple[int, bool, bool, str]:
     """The sort key of the priority rule (see the module docstring)."""
     return (
-        CYCLE_ORDER[entry["cycle"]["status"]],
-        -rank(entry["inherent_overall"]),
+        -rank(current_level(entry)),
         not entry["requires_treatment"],
+        entry["cycle"]["status"] != "open",
         entry["risk_id"],
     )
 
