@@ -475,6 +475,8 @@ def test_each_clause_states_the_basis_its_rule_has(standard: str) -> None:
         name, _params = conformance._parse(clause.get("rule"))
         if name in conformance.CRITERIA:
             kind = "Criterion, decides alone"
+        elif name in conformance.DECLARATIONS:
+            kind = "Declaration, decides alone"
         elif name == "cited":
             kind = "Measures citing the clause"
         elif name == "any_of":

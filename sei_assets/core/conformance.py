@@ -8,16 +8,30 @@ phase of the risk cycle it belongs to and the rule that decides it. A clause get
 - ``partial``: some of what the rule needs holds (some citing measures pass);
 - ``gap``: nothing evidences it.
 
-The rules are of three kinds, and a clause is decided by the first that applies:
+The rules are of four kinds; the precedence between them, stated once, decides which one
+applies to a clause, and the clause's ``basis`` starts by naming it (``criterion``,
+``declaration``, ``citing measures``, ``artefact``, or the combinator):
 
 1. a **criterion** (:data:`CRITERIA`: a condition on the whole risk program, such as "every
    hazard's residual is evaluated") decides alone: measures citing the clause cannot show that
    it holds for every risk (prEN 18228 6.3, 9.1.2, 9.3, 10);
-2. else the **measures citing the clause** decide (``cited``): they are the means the provider
+2. a **declaration** (:data:`DECLARATIONS`: what the manifest states about the system, such as
+   the stakeholders it identifies or its foreseeable misuse) decides alone too: the manifest is
+   the whole of that evidence, and a measure citing the clause neither adds to it nor takes from
+   it (ISO/IEC 23894 6.2 is decided by the stakeholders the manifest identifies, not by an
+   unevaluated measure that cites it);
+3. else the **measures citing the clause** decide (``cited``): they are the means the provider
    assigned to it, and their results (or their being declared, not yet measured) are its state;
-3. else the clause's **artifact** rule (evidence that exists: a signed bundle, a declared plan,
-   power statistics, an approval, a declaration) decides;
-4. else it is a gap.
+4. else the clause's **artefact** rule (evidence that exists: a signed bundle, a monitoring
+   plan, power statistics, an approval, the dataset's description) decides;
+5. else it is a gap.
+
+Signed evidence is read wherever the reference keeps it (``.sei/``, ``.venth/``, ``.froga/``:
+the folder of the bundle projected). Two facts are kept apart and both go into the basis:
+*a signed bundle is present* (its ``bundle.json.sig`` lies beside it: the reference's rule, and
+what ``signed_bundle`` and ``bom`` need) and *its signatures verify with a trusted key* (the
+rule of ``sei verify``); a clause that needs the second says so (``signed_bundle: {verified:
+true}``) and is ``partial`` when the bundle is signed but not verified.
 
 So a bare artifact rule (``rule: signed_bundle``) yields to citations when there are any, and
 a combinator (``all_of``, ``any_of``) is decided exactly as written. The rule vocabulary
@@ -50,7 +64,8 @@ else partial) and ``any_of`` (the strongest decision):
 ``monitoring``      review_interval or lifecycle monitoring measures (``require_art72: true``:
                     only a measure's post-market plan with trigger, frequency and Art. 72
                     citation is covered)
-``signed_bundle``   a signed evidence bundle exists
+``signed_bundle``   a signed evidence bundle is present (``verified: true``: and its signatures
+                    verify with a trusted key)
 ``bom``             a component inventory (CycloneDX BOM) in the signed bundle
 ``approval``        management approval recorded and not stale
 ==================  ==========================================================================
@@ -131,6 +146,9 @@ class Context:
     evidence_signed: bool
     rollup: bool
     has_bundle: bool = True
+    #: whether the signatures verify with a trusted key (None: not checked), and why not
+    evidence_verified: bool | None = None
+    verification_note: str = ""
 
     @property
     def manifest(self) -> Manifest:
@@ -357,16 +375,30 @@ def _monitoring(ctx: Context, _c: str, params: dict[str, Any]) -> Outcome:
     return Outcome("covered", f"{basis}; no verifiable Art. 72 semantics, audit only")
 
 
-def _signed_bundle(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
-    if ctx.has_bundle and ctx.evidence_signed:
-        return Outcome("covered", "signed evidence bundle present")
-    return Outcome("gap", "no signed evidence bundle")
+def _verification(ctx: Context) -> str:
+    if ctx.evidence_verified is None:
+        return "signatures not checked against a trusted key"
+    if ctx.evidence_verified:
+        return "signatures verify with a trusted key"
+    note = f": {ctx.verification_note}" if ctx.verification_note else ""
+    return f"signatures do not verify with a trusted key{note}"
+
+
+def _signed_bundle(ctx: Context, _c: str, params: dict[str, Any]) -> Outcome:
+    if not (ctx.has_bundle and ctx.evidence_signed):
+        return Outcome("gap", "no signed evidence bundle")
+    basis = f"signed evidence bundle present; {_verification(ctx)}"
+    if params.get("verified") and not ctx.evidence_verified:
+        return Outcome("partial", f"{basis} (the clause needs verified evidence)")
+    return Outcome("covered", basis)
 
 
 def _bom(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
     bom = ctx.bundle.bom
     if bom and bom.components and ctx.evidence_signed:
-        return Outcome("covered", "signed component inventory (BOM) in the bundle")
+        return Outcome(
+            "covered", f"signed component inventory (BOM) in the bundle; {_verification(ctx)}"
+        )
     return Outcome("gap", "no signed component inventory (BOM)")
 
 
@@ -411,6 +443,25 @@ CRITERIA = frozenset(
     {"risk_estimation", "control_hierarchy", "residual_present", "overall_residual"}
     | {"misuses_addressed"}
 )
+#: Rules on what the manifest declares: they decide a clause alone as well.
+DECLARATIONS = frozenset(
+    {"stakeholders", "intended_purpose", "misuses_declared", "classification"}
+    | {"roles_declared", "standards_declared"}
+)
+
+
+def precedence(spec: Any) -> str:
+    """Which kind of rule decides a clause with this rule spec, before any evidence is read:
+    ``criterion``, ``declaration``, ``citing measures`` (they decide first when there are
+    any), or the combinator (``all_of``, ``any_of``: decided exactly as written)."""
+    name, _params = _parse(spec)
+    if name in CRITERIA:
+        return "criterion"
+    if name in DECLARATIONS:
+        return "declaration"
+    if name in COMBINATORS:
+        return name
+    return "citing measures"
 
 
 def _parse(spec: Any) -> tuple[str, Any]:
@@ -467,13 +518,21 @@ def _evaluate(ctx: Context, clause: str, spec: Any) -> Outcome:
 
 
 def decide(ctx: Context, clause: str, spec: Any) -> Outcome:
-    """One clause's decision: a criterion alone, else the citing measures, else the artifact."""
+    """One clause's decision by the precedence of the module docstring; its basis starts by
+    naming the rule that applied."""
     name, _params = _parse(spec)
-    if name in RULES and name != "cited" and name not in CRITERIA:
+    kind = precedence(spec)
+    if kind == "citing measures":
         citing = _cited(ctx, clause, {})
-        if citing.measures:
+        if citing.measures or name == "cited":
+            citing.basis = f"citing measures: {citing.basis}"
             return citing
-    return _evaluate(ctx, clause, spec)
+        kind = f"artefact {name}"
+    elif kind in ("criterion", "declaration"):
+        kind = f"{kind} {name}"
+    outcome = _evaluate(ctx, clause, spec)
+    outcome.basis = f"{kind}: {outcome.basis}"
+    return outcome
 
 
 def project(
@@ -482,22 +541,36 @@ def project(
     standard_id: str,
     approval: dict[str, Any] | None = None,
     evidence_signed: bool = True,
+    evidence_verified: bool | None = None,
+    verification_note: str = "",
 ) -> dict[str, Any]:
-    """The conformance document of ``standard_id`` for this system and its evidence bundle."""
+    """The conformance document of ``standard_id`` for this system and its evidence bundle.
+    ``evidence_signed``: a signed bundle is present; ``evidence_verified``: its signatures
+    verify with a trusted key (None: not checked), ``verification_note`` saying why not."""
     cat = catalogue(standard_id)
     if cat is None:
         raise SeiError(f"no clause catalogue for {standard_id}: known {', '.join(catalogues())}")
     present = bool(bundle)
     bundle = as_bundle(bundle or {"system_name": loaded.manifest.system.name})
     ctx = Context(
-        loaded, bundle, standard_id, approval, evidence_signed, bool(cat.get("rollup")), present
+        loaded,
+        bundle,
+        standard_id,
+        approval,
+        evidence_signed,
+        bool(cat.get("rollup")),
+        present,
+        evidence_verified,
+        verification_note,
     )
     clauses = []
     for clause in cat["clauses"]:
         cid = str(clause["id"])
         outcome = decide(ctx, cid, clause.get("rule"))
         if outcome.decision == "gap" and clause.get("rule") is None and not outcome.measures:
-            outcome.basis = "no measure cites the clause and no criterion or artifact applies"
+            outcome.basis = (
+                "citing measures: no measure cites the clause and no criterion or artefact applies"
+            )
         clauses.append(
             {
                 "basis": outcome.basis,

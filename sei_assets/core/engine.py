@@ -32,7 +32,7 @@ from sei_assets.core.evidence import (
     treatment_events,
     write_signed,
 )
-from sei_assets.core.layout import ASSESSMENT_RESULTS, SANDBOX_ENV
+from sei_assets.core.layout import ASSESSMENT_RESULTS, LEGACY_DIRS, SANDBOX_ENV
 from sei_assets.core.manifest import LoadedManifest, load_manifest
 from sei_assets.core.model import Bundle, ConformanceDoc
 from sei_assets.core.reproducers import PipelineRun, pipeline_details, reproducer_for
@@ -335,11 +335,30 @@ def reconstruct_cycle(repo: Path, out: Path | None = None, key: Any = None) -> t
     return reconstruct.reconstruct_cycle(repo, out, key)
 
 
+def signed_evidence(repo: Path) -> tuple[bool, bool | None, str]:
+    """Of the bundle conformance projects (ours in `.sei/`, else the reference's `.venth/` or
+    `.froga/`): whether a signed bundle is present (its `.sig` beside it: the reference's rule),
+    whether its folder's signatures verify with a trusted key (None when there is nothing to
+    verify), and why not."""
+    from sei_assets.core import trust
+    from sei_assets.core.evidence import bundle_path
+
+    path = bundle_path(repo)
+    if path is None or not path.with_name(path.name + ".sig").is_file():
+        return False, None, ""
+    legacy = path.parent.name in LEGACY_DIRS and path.parent.parent == Path(repo)
+    try:
+        checked = trust.verify_trusted(repo, evidence_dir=path.parent if legacy else None)
+    except SeiError as exc:
+        return True, False, str(exc)
+    return True, checked.ok, checked.reason
+
+
 def project_conformance(
     repo: Path, standards: list[str] | None = None, out: Path | None = None, key: Any = None
 ) -> list[tuple[dict, Path]]:
     """`sei conformance`: the bundle projected onto each standard's clause catalogue, signed."""
-    from sei_assets.core import conformance, governance, signing, trust
+    from sei_assets.core import conformance, governance, signing
 
     repo = Path(repo)
     loaded = load_manifest(repo)
@@ -353,7 +372,7 @@ def project_conformance(
             f"--standard: no clause catalogue for {', '.join(unknown)}: expected one of "
             f"{', '.join(conformance.catalogues())}"
         )
-    verdict = trust.verify_trusted(repo) if evidence_dir(repo).is_dir() else None
+    signed, verified, note = signed_evidence(repo)
     approval = governance.lifecycle(repo)
     key = key or signing.load_or_create_key()
     written = []
@@ -363,7 +382,9 @@ def project_conformance(
             bundle,
             standard,
             approval=approval,
-            evidence_signed=bool(verdict and verdict.ok),
+            evidence_signed=signed,
+            evidence_verified=verified,
+            verification_note=note,
         )
         if out is None:
             path = conformance.write(repo, doc, key)
