@@ -99,3 +99,20 @@ def load_registry(path: Path | None = None) -> list[SystemEntry]:
             )
         )
     return entries
+
+
+def repository_identity(repo: Path) -> str:
+    """What keys an unregistered repository as a system of its own: a digest of its root
+    commit and its resolved path (a clone elsewhere, or another history, is another system)."""
+    import hashlib
+
+    from sei_assets.core.gitutil import root_commit
+
+    repo = Path(repo).resolve()
+    return hashlib.sha256(f"{root_commit(repo)}\0{repo}".encode()).hexdigest()
+
+
+def registered_at(repo: Path, entries: list[SystemEntry]) -> SystemEntry | None:
+    """The entry registered at ``repo``'s path, if any."""
+    repo = Path(repo).resolve()
+    return next((e for e in entries if e.repo.resolve() == repo), None)

@@ -59,22 +59,25 @@ _PREPARED: set[Path] = set()
 
 
 def system_for_repo(repo: Path) -> SystemEntry:
-    """The registered system whose repository the CLI was pointed at (so that its runs land
-    on the keys the UI shows), else an ad-hoc entry named after the manifest's system."""
+    """The system the CLI was pointed at: the one registered at this path (its runs land on
+    the keys the UI shows), else a system of its own, named after the manifest's system and
+    keyed by the repository's root commit and path. A scratch clone of a registered system,
+    same `system.name` and all, never writes into that system's materializations or prepared
+    declarations."""
     from sei_assets.core.errors import SeiError
     from sei_assets.core.manifest import load_manifest
-    from sei_assets.core.registry import load_registry
+    from sei_assets.core.registry import load_registry, registered_at, repository_identity
 
     repo = Path(repo).resolve()
     try:
         registered = load_registry()
     except SeiError:
         registered = []
-    for entry in registered:
-        if entry.repo.resolve() == repo:
-            return entry
+    entry = registered_at(repo, registered)
+    if entry is not None:
+        return entry
     name = load_manifest(repo).manifest.system.name
-    return SystemEntry(system_slug(name), repo)
+    return SystemEntry(f"{system_slug(name)}_{repository_identity(repo)[:10]}", repo)
 
 
 def _deepest_error(error: Any) -> str:
