@@ -81,21 +81,18 @@ def system_for_repo(repo: Path) -> SystemEntry:
 
 
 def _deepest_error(error: Any) -> str:
+    """The innermost error's message, without the class path Dagster puts in front."""
+    from sei_assets.core.errors import plain_message
+
     while getattr(error, "cause", None) is not None:
         error = error.cause
-    return error.message.strip()
+    return plain_message(error.message, getattr(error, "cls_name", None))
 
 
 def _bad_input_names() -> set[str]:
-    """The class names of the engine's bad-input errors (`SeiError` and its subclasses)."""
-    from sei_assets.core.errors import SeiError
+    from sei_assets.core.errors import bad_input_names
 
-    names, todo = set(), [SeiError]
-    while todo:
-        cls = todo.pop()
-        names.add(cls.__name__)
-        todo.extend(cls.__subclasses__())
-    return names
+    return bad_input_names()
 
 
 def _is_bad_input(error: Any) -> bool:
