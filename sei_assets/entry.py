@@ -27,7 +27,7 @@ _SGR = {
 }
 # verb -> (options taking a value, flags)
 _VERBS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "status": (frozenset({"--repo"}), frozenset({"--json"})),
+    "status": (frozenset({"--repo", "--systems"}), frozenset({"--json", "--all"})),
     # `verify` goes to the typer app: its trust decision (known and organisation keys, the
     # evidence index, currency) lives there and in core.trust, one rule in one place
     "pubkey": (frozenset(), frozenset({"--json"})),
@@ -118,6 +118,11 @@ def status(opts: dict[str, str | bool], out: _Out) -> int:
     """`sei status`: freshness per section and typed drift; exit 0 fresh and green, else 1."""
     from sei_assets.core.status import system_status
 
+    if opts.get("--all"):
+        systems = opts.get("--systems")
+        return status_all(
+            Path(systems) if isinstance(systems, str) else None, bool(opts.get("--json")), out
+        )
     st = system_status(Path(str(opts.get("--repo", "."))))
     if opts.get("--json"):
         out.lines.append(_json(st.to_json()))
@@ -141,6 +146,57 @@ def status(opts: dict[str, str | bool], out: _Out) -> int:
     if st.stale_classes:
         out.add(f"drift: class {', '.join(st.stale_classes)} — run `sei run` to recompute")
     return st.exit_code
+
+
+_COLUMNS = ("SYSTEM", "GATE", "FRESHNESS", "DRIFT", "LAST RUN", "APPROVAL")
+
+
+def status_all(systems: Path | None, as_json: bool, out: _Out) -> int:
+    """`sei status --all`: one row per registered system (the registry ``systems``, else
+    `$SEI_SYSTEMS_FILE`, else the checkout's `systems.yaml`); exit 0 when every system is
+    fresh and green, 1 when one is red, stale, not evaluated or its last run failed, 2 when
+    one cannot be read."""
+    from sei_assets.core import fleet
+    from sei_assets.core.registry import load_registry, registry_path
+
+    path = systems or registry_path()
+    rows = fleet.fleet_status(load_registry(path))
+    code = fleet.exit_code(rows)
+    if as_json:
+        doc = {"ok": code == 0, "exit_code": code, "registry": str(path)}
+        out.lines.append(_json(doc | {"systems": [r.to_json() for r in rows]}))
+        return code
+    cells = [
+        (
+            r.name,
+            r.gate_text(),
+            r.freshness_text(),
+            ", ".join(r.stale_classes) or "-",
+            r.last_run_text(),
+            r.approval_text(),
+        )
+        for r in rows
+    ]
+    widths = [max(len(c[i]) for c in [_COLUMNS, *cells]) for i in range(len(_COLUMNS))]
+    out.add("  ".join(h.ljust(w) for h, w in zip(_COLUMNS, widths, strict=True)).rstrip())
+    tones = {"green": "green", "red": "red", "ERROR": "bold red"}
+    for row, r in zip(cells, rows, strict=True):
+        padded = [c.ljust(w) for c, w in zip(row, widths, strict=True)]
+        tone = tones.get(row[1].split(" ")[0])
+        if tone:
+            padded[1] = out.mark(tone, padded[1])
+        if r.stale_classes:
+            padded[2] = out.mark("yellow", padded[2])
+        out.add("  ".join(padded).rstrip())
+    for r in rows:
+        if r.error:
+            out.add(f"{r.name}: {out.mark('bold red', 'error:')} {r.error}")
+        elif r.status and r.status.get("last_run_failure"):
+            f = r.status["last_run_failure"]
+            out.add(f"{r.name}: last run failed: {f.get('reason')}")
+    good = sum(1 for r in rows if r.exit_code == 0)
+    out.add(f"{good} of {len(rows)} systems fresh and green ({path})")
+    return code
 
 
 def pubkey(opts: dict[str, str | bool], out: _Out) -> int:

@@ -21,6 +21,7 @@ TINY = {
     "bench_reconstruct.py": (["--commits", "40", "--rounds", "1"], ["sei reconstruct/git log -p"]),
     "bench_verify.py": (["--n", "5", "--rounds", "1"], ["ours/bare"]),
     "bench_defs_load.py": (["--sizes", "1", "2", "--rounds", "1"], ["load(2)/load(1)"]),
+    "bench_status_all.py": (["--n", "3", "--rounds", "1"], ["sei status --all"]),
 }
 
 

@@ -264,13 +264,27 @@ def run(
 
 
 @app.command()
-def status(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
+def status(
+    repo: RepoOpt = Path("."),
+    all_systems: Annotated[
+        bool, typer.Option("--all", help="One table of every registered system (not --repo).")
+    ] = False,
+    systems_file: Annotated[
+        Path | None,
+        typer.Option("--systems", help="With --all: the registry (default: $SEI_SYSTEMS_FILE)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Freshness per section and typed drift (A scope, B model/treatment, C data), without running.
 
     Exit 0 when every section is fresh and the last gate green, 1 when stale or red, 2 on bad input.
+    With --all: one row per registered system (gate, freshness, drift, last run, approval);
+    exit 1 when any is red, stale, not evaluated or its last run failed.
     """
     from sei_assets.core.status import system_status
 
+    if all_systems:
+        _status_all(systems_file, as_json)
     try:
         st = system_status(repo)
     except SeiError as exc:
@@ -296,6 +310,19 @@ def status(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
         if st.stale_classes:
             out.print(f"drift: class {', '.join(st.stale_classes)} — run `sei run` to recompute")
     raise typer.Exit(st.exit_code)
+
+
+def _status_all(systems_file: Path | None, as_json: bool) -> None:
+    """`sei status --all`, printed exactly as the lean entry point prints it."""
+    from sei_assets import entry
+
+    lines = entry._Out(sys.stdout)
+    try:
+        code = entry.status_all(systems_file, as_json, lines)
+    except SeiError as exc:
+        _fail(exc)
+    lines.flush()
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -38,3 +38,31 @@ class VerificationError(SeiError):
     """Evidence whose signature or digest does not verify."""
 
     exit_code = 1
+
+
+def bad_input_names() -> set[str]:
+    """The class names of the engine's bad-input errors (`SeiError` and its subclasses)."""
+    from sei_assets.core.reproducers import base  # noqa: F401 - its ReproducerError counts
+
+    names, todo = set(), [SeiError]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo.extend(cls.__subclasses__())
+    return names
+
+
+def plain_message(message: str, cls_name: str | None) -> str:
+    """An error's message in the user's words: without the ``package.module.Class: `` that a
+    serialized error (Dagster's) puts in front. An engine error (bad input) keeps its text
+    only; any other error keeps its class's short name (``KeyError: 'x'``)."""
+    import re
+
+    message = message.strip()
+    if not cls_name:
+        return message
+    found = re.match(r"(?:[A-Za-z_]\w*\.)*" + re.escape(cls_name) + r": ", message)
+    if found is None:
+        return message
+    text = message[found.end() :]
+    return text if cls_name in bad_input_names() else f"{cls_name}: {text}"

@@ -56,6 +56,13 @@ def head(repo: Path) -> str:
     return git(repo, "rev-parse", "--verify", "-q", "HEAD", check=False)
 
 
+def root_commit(repo: Path) -> str:
+    """The first root commit of HEAD's history (by id), or '' outside a repository or before
+    the first commit: with the repository's path, what keys an unregistered system."""
+    roots = git(repo, "rev-list", "--max-parents=0", "HEAD", check=False).split()
+    return min(roots) if roots else ""
+
+
 def has_head(repo: Path) -> bool:
     """Whether ``repo`` is inside a git work tree with at least one commit (GitError if no repo)."""
     repo = Path(repo)

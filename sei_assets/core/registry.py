@@ -11,8 +11,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from sei_assets.core import safeload
 from sei_assets.core.errors import SeiError
 from sei_assets.core.paths import project_root
@@ -42,31 +40,53 @@ def registry_path() -> Path:
     return Path(os.environ.get(SYSTEMS_ENV, project_root() / "systems.yaml"))
 
 
-class _SystemSpec(BaseModel):
-    """One entry of `systems.yaml` as written."""
-
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(pattern=_NAME.pattern)
-    repo: str
-    seed: str | None = None
-    manifest: str | None = None
+_KEYS = ("name", "repo", "seed", "manifest")
 
 
-class _RegistryFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    systems: list[_SystemSpec] = Field(default_factory=list)
+def _check(doc: object, lines: dict, path: Path) -> list[dict[str, str | None]]:
+    """The entries of a parsed registry, checked by hand (no pydantic: `sei status --all`
+    reads the registry on the lean path); an error names the file, the line and the key."""
 
+    def fail(loc: tuple, message: str) -> SeiError:
+        line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
+        where = f"{path}:{line}" if line else str(path)
+        dotted = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+        return SeiError(f"{where}: {dotted + ': ' if dotted else ''}{message}")
 
-def _explain(error: dict) -> str:
-    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
-    if error["type"] == "string_pattern_mismatch":
-        return (
-            f"{where.lstrip('.')}: must be letters, digits and underscores, starting with a "
-            "letter (it becomes an asset key prefix)"
-        )
-    if error["type"] == "extra_forbidden":
-        return f"{where.lstrip('.')}: unknown key: expected name, repo, seed, manifest"
-    return f"{where.lstrip('.')}: {error['msg']}"
+    if doc is None:
+        return []
+    if not isinstance(doc, dict):
+        raise fail((), "must be a mapping with one key, systems")
+    for key in doc:
+        if key != "systems":
+            raise fail((key,), "unknown key: expected systems")
+    items = doc.get("systems") or []
+    if not isinstance(items, list):
+        raise fail(("systems",), "must be a list of entries")
+    specs = []
+    for i, item in enumerate(items):
+        loc = ("systems", i)
+        if not isinstance(item, dict):
+            raise fail(loc, "must be a mapping (name, repo, seed, manifest)")
+        for key in item:
+            if key not in _KEYS:
+                raise fail((*loc, key), "unknown key: expected name, repo, seed, manifest")
+        for key in ("name", "repo"):
+            if key not in item:
+                raise fail((*loc, key), "Field required")
+        for key in _KEYS:
+            if key in item and not isinstance(item[key], str):
+                if item[key] is None and key in ("seed", "manifest"):
+                    continue
+                raise fail((*loc, key), "must be text")
+        if not _NAME.fullmatch(item["name"]):
+            raise fail(
+                (*loc, "name"),
+                "must be letters, digits and underscores, starting with a letter (it becomes "
+                "an asset key prefix)",
+            )
+        specs.append({k: item.get(k) for k in _KEYS})
+    return specs
 
 
 def load_registry(path: Path | None = None) -> list[SystemEntry]:
@@ -74,28 +94,39 @@ def load_registry(path: Path | None = None) -> list[SystemEntry]:
     path = path or registry_path()
     what = "system registry"
     doc, lines = safeload.parse_yaml(path, safeload.read_text(path, what), what)
-    try:
-        spec = _RegistryFile.model_validate(doc or {})
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = tuple(first["loc"])
-        line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
-        where = f"{path}:{line}" if line else str(path)
-        raise SeiError(f"{where}: {_explain(first)}") from None
+    specs = _check(doc, lines, path)
     base = path.parent
     entries, seen = [], set()
-    for i, item in enumerate(spec.systems):
-        if item.name in seen:
+    for i, item in enumerate(specs):
+        name, repo, seed = str(item["name"]), str(item["repo"]), item["seed"]
+        if name in seen:
             line = lines.get(("systems", i, "name")) or lines.get(("systems", i))
             where = f"{path}:{line}" if line else str(path)
-            raise SeiError(f"{where}: systems[{i}].name: system {item.name!r} is registered twice")
-        seen.add(item.name)
+            raise SeiError(f"{where}: systems[{i}].name: system {name!r} is registered twice")
+        seen.add(name)
         entries.append(
             SystemEntry(
-                item.name,
-                (base / os.path.expandvars(item.repo)).resolve(),
-                (base / item.seed).resolve() if item.seed else None,
-                item.manifest,
+                name,
+                (base / os.path.expandvars(repo)).resolve(),
+                (base / seed).resolve() if seed else None,
+                item["manifest"],
             )
         )
     return entries
+
+
+def repository_identity(repo: Path) -> str:
+    """What keys an unregistered repository as a system of its own: a digest of its root
+    commit and its resolved path (a clone elsewhere, or another history, is another system)."""
+    import hashlib
+
+    from sei_assets.core.gitutil import root_commit
+
+    repo = Path(repo).resolve()
+    return hashlib.sha256(f"{root_commit(repo)}\0{repo}".encode()).hexdigest()
+
+
+def registered_at(repo: Path, entries: list[SystemEntry]) -> SystemEntry | None:
+    """The entry registered at ``repo``'s path, if any."""
+    repo = Path(repo).resolve()
+    return next((e for e in entries if e.repo.resolve() == repo), None)

@@ -59,40 +59,40 @@ _PREPARED: set[Path] = set()
 
 
 def system_for_repo(repo: Path) -> SystemEntry:
-    """The registered system whose repository the CLI was pointed at (so that its runs land
-    on the keys the UI shows), else an ad-hoc entry named after the manifest's system."""
+    """The system the CLI was pointed at: the one registered at this path (its runs land on
+    the keys the UI shows), else a system of its own, named after the manifest's system and
+    keyed by the repository's root commit and path. A scratch clone of a registered system,
+    same `system.name` and all, never writes into that system's materializations or prepared
+    declarations."""
     from sei_assets.core.errors import SeiError
     from sei_assets.core.manifest import load_manifest
-    from sei_assets.core.registry import load_registry
+    from sei_assets.core.registry import load_registry, registered_at, repository_identity
 
     repo = Path(repo).resolve()
     try:
         registered = load_registry()
     except SeiError:
         registered = []
-    for entry in registered:
-        if entry.repo.resolve() == repo:
-            return entry
+    entry = registered_at(repo, registered)
+    if entry is not None:
+        return entry
     name = load_manifest(repo).manifest.system.name
-    return SystemEntry(system_slug(name), repo)
+    return SystemEntry(f"{system_slug(name)}_{repository_identity(repo)[:10]}", repo)
 
 
 def _deepest_error(error: Any) -> str:
+    """The innermost error's message, without the class path Dagster puts in front."""
+    from sei_assets.core.errors import plain_message
+
     while getattr(error, "cause", None) is not None:
         error = error.cause
-    return error.message.strip()
+    return plain_message(error.message, getattr(error, "cls_name", None))
 
 
 def _bad_input_names() -> set[str]:
-    """The class names of the engine's bad-input errors (`SeiError` and its subclasses)."""
-    from sei_assets.core.errors import SeiError
+    from sei_assets.core.errors import bad_input_names
 
-    names, todo = set(), [SeiError]
-    while todo:
-        cls = todo.pop()
-        names.add(cls.__name__)
-        todo.extend(cls.__subclasses__())
-    return names
+    return bad_input_names()
 
 
 def _is_bad_input(error: Any) -> bool:

@@ -28,6 +28,40 @@ class ReproducerError(SeiError):
     """The pipeline could not be reproduced: missing tool, failing command, unusable metrics."""
 
 
+#: What each backend needs of the repository, said when something is missing.
+NEEDS = {
+    "dvc": (
+        "DVC needs `dvc init` and a dvc.yaml whose stages write the metrics file keyed by "
+        "measure id (e.g. `dvc stage add -n evaluate -d evaluate.py -d data/train.csv "
+        "-M metrics.json python evaluate.py`)"
+    ),
+    "mlflow": (
+        "the MLflow project must live in mlflow_project/: an MLproject file with `name:` and a "
+        "`main` entry point that trains, logs each metric under its measure id "
+        "(mlflow.log_metric), writes the metrics file, and registers exactly one model version "
+        '(mlflow.sklearn.log_model(model, name="model", registered_model_name="<name>"))'
+    ),
+    "dagster": (
+        "the Dagster pipeline must live in dagster_pipeline/definitions.py: a `defs` "
+        "Definitions object whose assets write the metrics file keyed by measure id"
+    ),
+    "dbt": (
+        "the dbt project must live in dbt_project/: dbt_project.yml, a profiles.yml with a "
+        "DuckDB target (a plain `path:`), and evaluate.py, which reads the built tables and "
+        "writes the metrics file keyed by measure id"
+    ),
+    "file": (
+        "pipeline.command must write the metrics file (a JSON object keyed by measure id); "
+        "without a command the file is read as it is"
+    ),
+}
+
+
+def needs(tool: str) -> str:
+    """What backend ``tool`` needs of the repository (empty for an unknown one)."""
+    return NEEDS.get(tool, "")
+
+
 @dataclass
 class PipelineRun:
     """What a reproduction left behind for the engine to evaluate."""
@@ -97,7 +131,10 @@ def run_tool(
             timeout=timeout,
         )
     except FileNotFoundError:
-        raise ReproducerError(f"{tool}: the command '{args[0]}' is not installed") from None
+        raise ReproducerError(
+            f"{tool}: the command '{args[0]}' is not installed: install it in the environment "
+            f"sei runs in (e.g. `pip install {PACKAGES.get(args[0], args[0])}`)"
+        ) from None
     except subprocess.TimeoutExpired:
         raise ReproducerError(
             f"{tool}: '{' '.join(args)}' did not finish in {timeout:.0f} s"
@@ -110,13 +147,17 @@ def run_tool(
     return tail(proc.stdout + proc.stderr)
 
 
+#: The package that installs a backend's command.
+PACKAGES = {"dbt": "dbt-duckdb", "dagster": "dagster"}
+
+
 def read_metrics(path: Path, tool: str) -> dict[str, Any]:
     """Read the metrics contract (JSON keyed by measure id); a clear error when unusable."""
     from sei_assets.core import safeload
     from sei_assets.core.errors import ManifestError
 
     if not Path(path).is_file():
-        raise ReproducerError(f"{tool}: the metrics file {path} does not exist")
+        raise ReproducerError(f"{tool}: the metrics file {path} does not exist; {needs(tool)}")
     try:  # bounded like every input; NaN passes through, to fail its control closed
         data = safeload.load_json(path, "metrics file", finite=False)
     except ManifestError as exc:
@@ -186,5 +227,7 @@ def code_files(
 def require_file(path: Path, tool: str, what: str) -> Path:
     """``path`` when it is a file; else a ReproducerError naming the backend."""
     if not path.is_file():
-        raise ReproducerError(f"{tool}: {path} does not exist ({what}; pipeline.tool is {tool})")
+        raise ReproducerError(
+            f"{tool}: {path} does not exist ({what}; pipeline.tool is {tool}); {needs(tool)}"
+        )
     return path

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from sei_assets.core.reproducers.base import ReproducerError, digest_bytes, run_tool
+from sei_assets.core.reproducers.base import ReproducerError, digest_bytes, needs, run_tool
 
 
 class DvcReproducer:
@@ -16,7 +16,9 @@ class DvcReproducer:
 
     def reproduce(self, repo: Path, pipeline: dict[str, Any]) -> str:
         if not (repo / "dvc.yaml").is_file():
-            raise ReproducerError(f"dvc: {repo / 'dvc.yaml'} does not exist (pipeline.tool is dvc)")
+            raise ReproducerError(
+                f"dvc: {repo / 'dvc.yaml'} does not exist (pipeline.tool is dvc); {needs('dvc')}"
+            )
         if not (repo / ".dvc").is_dir():
             raise ReproducerError(
                 f"dvc: {repo} is not a DVC repository (run `dvc init` there first)"

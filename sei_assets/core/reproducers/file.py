@@ -10,7 +10,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from sei_assets.core.reproducers.base import ReproducerError, digest_bytes, run_tool
+from sei_assets.core.reproducers.base import ReproducerError, digest_bytes, needs, run_tool
 
 
 class FileReproducer:
@@ -27,7 +27,9 @@ class FileReproducer:
     def lock_digest(self, repo: Path, pipeline: dict[str, Any]) -> str:
         metrics = repo / pipeline.get("metrics", "metrics.json")
         if not metrics.is_file():
-            raise ReproducerError(f"file: the metrics file {metrics} does not exist")
+            raise ReproducerError(
+                f"file: the metrics file {metrics} does not exist; {needs('file')}"
+            )
         return digest_bytes(metrics.read_bytes())
 
     def treatment_files(self, repo: Path, pipeline: dict[str, Any], data: set[Path]) -> list[Path]:

@@ -25,6 +25,7 @@ from sei_assets.core.reproducers.base import (
     canonical_json,
     code_files,
     digest_bytes,
+    needs,
     read_metrics,
     read_record,
     require_file,
@@ -70,7 +71,9 @@ class MlflowReproducer:
         )
         found = _RUN_ID.findall(log)
         if not found:
-            raise ReproducerError(f"mlflow: `mlflow run` did not report a run id\n{log}")
+            raise ReproducerError(
+                f"mlflow: `mlflow run` did not report a run id; {needs('mlflow')}\n{log}"
+            )
         record = self._read_run(repo, found[-1])
         self._check_metrics(repo, pipeline, record)
         write_record(project / RECORD, record)
@@ -134,7 +137,10 @@ class MlflowReproducer:
             raise ReproducerError(f"mlflow: run {run_id} ended {run.info.status}")
         if len(versions) != 1:
             raise ReproducerError(
-                f"mlflow: run {run_id} registered {len(versions)} model versions, expected one"
+                f"mlflow: run {run_id} registered {len(versions)} model versions; the MLflow "
+                "project must register exactly one model version per run: add "
+                'mlflow.sklearn.log_model(model, name="model", registered_model_name="<name>")'
+                " once in its entry point"
             )
         version = versions[0]
         try:
@@ -159,7 +165,9 @@ class MlflowReproducer:
             value = entry.get("value") if isinstance(entry, dict) else entry
             if measure_id not in logged:
                 raise ReproducerError(
-                    f"mlflow: run {record['run_id']} logged no metric '{measure_id}' of {path}"
+                    f"mlflow: run {record['run_id']} logged no metric '{measure_id}' of {path}: "
+                    f"log each value of the metrics file under its measure id "
+                    f'(mlflow.log_metric("{measure_id}", value))'
                 )
             try:
                 a, b = float(value), float(logged[measure_id])

@@ -14,7 +14,7 @@ from typing import Any
 
 import dagster as dg
 
-from sei_assets.core.errors import SeiError
+from sei_assets.core.errors import SeiError, plain_message
 from sei_assets.scenarios.dialects.checks.document import write_result
 from sei_assets.scenarios.dialects.checks.model import CheckError, CheckScenario
 from sei_assets.scenarios.dialects.checks.registry import CheckRegistry, load_checks_lenient
@@ -193,5 +193,7 @@ def run_check_job(
                 return Path(metadata["document"].value)
             if user and user.description:
                 raise SeiError(user.description)
-            raise SeiError(data.error.message.strip() if data.error else "the check job failed")
+            if data.error is None:
+                raise SeiError("the check job failed")
+            raise SeiError(plain_message(data.error.message, data.error.cls_name))
     raise SeiError(f"{scenario.job_name}: the run produced no result document")

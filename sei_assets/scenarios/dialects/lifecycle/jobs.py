@@ -15,6 +15,7 @@ from typing import Any
 
 import dagster as dg
 
+from sei_assets.core.errors import plain_message
 from sei_assets.scenarios.dialects.lifecycle.model import Catalog, Scenario, load_catalog
 from sei_assets.scenarios.dialects.lifecycle.runner import (
     PASSED,
@@ -177,7 +178,8 @@ def execute(
     doc = pop_result(result.run_id)
     if doc is None:
         failures = result.get_step_failure_events()
-        why = failures[0].step_failure_data.error.message if failures else "no result"
+        error = failures[0].step_failure_data.error if failures else None
+        why = plain_message(error.message, error.cls_name) if error else "no result"
         raise RuntimeError(f"scenario {scenario.name}: the job ended without a verdict: {why}")
     doc["dagsterRun"] = {"runId": result.run_id, "success": result.success}
     return doc
