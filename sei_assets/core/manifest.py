@@ -439,11 +439,11 @@ class MonitoringSource(_Strict):
             raise ValueError("a duckdb source needs table and timestamp (the timestamp column)")
         if self.path is not None and (self.table or self.timestamp):
             raise ValueError("table and timestamp belong to a duckdb source, not to a folder")
-        if self.table is not None and not re.fullmatch(
-            r"[A-Za-z_][A-Za-z0-9_.]{0,127}", self.table
-        ):
+        if self.timestamp is not None and not _COLUMN.fullmatch(self.timestamp):
+            raise ValueError(f"expected a column name, got {self.timestamp!r}")
+        if self.table is not None and not _TABLE.fullmatch(self.table):
             raise ValueError(
-                f"expected a table name (letters, digits, _ and .), got {self.table!r}"
+                f"expected a table name (letters, digits, _, one .), got {self.table!r}"
             )
         return self
 

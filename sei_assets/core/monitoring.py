@@ -503,7 +503,12 @@ def write_periods(repo: Path, docs: list[dict[str, Any]], key: Any, reference: A
 def monitor(repo: Path, loaded: Any, days: list[str], key: Any) -> list[dict[str, Any]]:
     """Evaluate ``days`` and write their signed documents: the documents, in order."""
     reference = reference_document(repo, loaded)
-    docs = [evaluate_period(repo, loaded, day, reference) for day in days]
+    versions = {p.day: p.version for p in periods(repo, loaded.manifest.monitoring)}
+    docs = []
+    for day in days:
+        doc = evaluate_period(repo, loaded, day, reference)
+        doc["source"]["version"] = versions.get(day)
+        docs.append(doc)
     if docs:
         write_periods(repo, docs, key, reference)
     return docs

@@ -178,6 +178,10 @@ def systems_definitions(entries: list[SystemEntry]) -> tuple[list, list]:
         decl = declared(entry)
         assets += [_chain(entry, decl), _release(entry), *tool_assets(entry, decl.tool)]
         checks.append(control_checks(entry, decl.controls))
+        if decl.monitoring:  # only a system that declares monitoring.source is partitioned
+            from sei_assets.defs.monitoring import monitoring_asset
+
+            assets.append(monitoring_asset(entry, decl.monitoring))
     return assets, checks
 
 
