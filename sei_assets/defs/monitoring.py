@@ -17,15 +17,17 @@
   cycle, where the breach reopens its risk.
 """
 
-from __future__ import annotations
-
 import json
+import warnings
 from typing import Any
 
 import dagster as dg
 
 from sei_assets.core.registry import SystemEntry
 from sei_assets.defs.keys import check_name, system_key
+
+# partitioned asset checks are a preview of Dagster 1.13: the feature this module is made of
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 LEAF = "monitoring"
 _PARTITIONS: dict[str, dg.DailyPartitionsDefinition] = {}
