@@ -145,6 +145,8 @@ def status(opts: dict[str, str | bool], out: _Out) -> int:
         )
     if st.stale_classes:
         out.add(f"drift: class {', '.join(st.stale_classes)} — run `sei run` to recompute")
+    for line in st.breach_lines():
+        out.add(out.mark("bold red", line))
     return st.exit_code
 
 

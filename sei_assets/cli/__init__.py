@@ -309,6 +309,8 @@ def status(
             )
         if st.stale_classes:
             out.print(f"drift: class {', '.join(st.stale_classes)} — run `sei run` to recompute")
+        for line in st.breach_lines():
+            out.print(f"[bold red]{line}[/]")
     raise typer.Exit(st.exit_code)
 
 

@@ -24,7 +24,7 @@ from sei_assets.core.controls import Control
 from sei_assets.core.errors import SeiError
 from sei_assets.core.registry import SystemEntry
 
-FORMAT = 1
+FORMAT = 2
 _TUPLES = {f.name for f in fields(Control) if isinstance(f.default, tuple)}
 
 
@@ -36,6 +36,9 @@ class Declared:
     standards: list[str] = field(default_factory=list)
     tool: str = ""
     error: str | None = None
+    #: Post-market monitoring, when the manifest declares `monitoring.source`: the first day
+    #: and each monitoring measure (id, metric, risk, severity of a breach, threshold).
+    monitoring: dict[str, Any] | None = None
 
 
 def of_manifest(loaded: Any) -> Declared:
@@ -44,8 +47,32 @@ def of_manifest(loaded: Any) -> Declared:
     from sei_assets.core.controls import compile_controls
 
     return Declared(
-        compile_controls(loaded.manifest), applicable(loaded), loaded.manifest.pipeline.tool
+        compile_controls(loaded.manifest),
+        applicable(loaded),
+        loaded.manifest.pipeline.tool,
+        monitoring=monitoring_of(loaded.manifest),
     )
+
+
+def monitoring_of(manifest: Any) -> dict[str, Any] | None:
+    """What the definitions need of the post-market monitoring (None when none is declared)."""
+    if manifest.monitoring is None:
+        return None
+    from sei_assets.core.postmarket import monitoring_measures, severity, threshold_text
+
+    return {
+        "start": manifest.monitoring.start,
+        "measures": [
+            {
+                "id": m.id,
+                "metric": m.metric,
+                "risk": r.id,
+                "severity": severity(m),
+                "threshold": threshold_text(m),
+            }
+            for r, m in monitoring_measures(manifest)
+        ],
+    }
 
 
 _CODE: list[str] = []
@@ -55,10 +82,17 @@ def code_digest() -> str:
     """A digest of the code and data the declarations are derived from (the manifest model,
     the control compiler, the catalogues), computed once per process."""
     if not _CODE:
-        from sei_assets.core import conformance, constraint, controls, knowledge, manifest
+        from sei_assets.core import (
+            conformance,
+            constraint,
+            controls,
+            knowledge,
+            manifest,
+            postmarket,
+        )
 
         digest = hashlib.sha256(f"{FORMAT}".encode())
-        for module in (manifest, controls, constraint, conformance, knowledge):
+        for module in (manifest, controls, constraint, conformance, knowledge, postmarket):
             digest.update(Path(module.__file__).read_bytes())
         folder = resources.files("sei_assets.knowledge").joinpath("standards")
         for slug in knowledge.standard_slugs():  # the catalogues, found as knowledge finds them
@@ -93,6 +127,7 @@ def _encode(declared: Declared, stamp: str) -> str:
             "controls": [asdict(c) for c in declared.controls],
             "standards": declared.standards,
             "tool": declared.tool,
+            "monitoring": declared.monitoring,
         },
         sort_keys=True,
     )
@@ -109,7 +144,10 @@ def _decode(text: str, stamp: str) -> Declared | None:
             for name in _TUPLES & c.keys():
                 c[name] = tuple(tuple(x) if isinstance(x, list) else x for x in c[name])
             controls.append(Control(**c))
-        return Declared(controls, list(doc["standards"]), str(doc["tool"]))
+        monitoring = doc["monitoring"]
+        if monitoring is not None and not isinstance(monitoring, dict):
+            return None
+        return Declared(controls, list(doc["standards"]), str(doc["tool"]), None, monitoring)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None  # any other shape is not prepared: the manifest is parsed instead
 

@@ -408,6 +408,70 @@ class Role(_Strict):
         return v.isoformat() if hasattr(v, "isoformat") else v
 
 
+_TABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63})?")
+_COLUMN = re.compile(r"[A-Za-z_][A-Za-z0-9_ .-]{0,127}")
+
+
+class MonitoringSource(_Strict):
+    """Where the system's production decisions land (EU AI Act Art. 72): a folder of dated
+    batches (``<YYYY-MM-DD>.csv`` or ``.parquet``) or a DuckDB table with a timestamp column;
+    the columns that hold the decision, the outcome when known and the sensitive attributes."""
+
+    path: str | None = Field(None, min_length=1)
+    duckdb: str | None = Field(None, min_length=1)
+    table: str | None = Field(None, min_length=1)
+    timestamp: str | None = Field(None, min_length=1)
+    prediction: str = Field("prediction", min_length=1)
+    outcome: str | None = Field(None, min_length=1)
+    score: str | None = Field(None, min_length=1)
+    reviewed: str | None = Field(None, min_length=1)
+    sensitive: list[str] = Field(default_factory=list)
+    features: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_place(self) -> MonitoringSource:
+        if (self.path is None) == (self.duckdb is None):
+            raise ValueError(
+                "expected exactly one of path (a folder of dated batches) or duckdb (a database "
+                "file, with table and timestamp)"
+            )
+        if self.duckdb is not None and not (self.table and self.timestamp):
+            raise ValueError("a duckdb source needs table and timestamp (the timestamp column)")
+        if self.path is not None and (self.table or self.timestamp):
+            raise ValueError("table and timestamp belong to a duckdb source, not to a folder")
+        if self.timestamp is not None and not _COLUMN.fullmatch(self.timestamp):
+            raise ValueError(f"expected a column name, got {self.timestamp!r}")
+        if self.table is not None and not _TABLE.fullmatch(self.table):
+            raise ValueError(
+                f"expected a table name (letters, digits, _, one .), got {self.table!r}"
+            )
+        return self
+
+
+class Monitoring(_Strict):
+    """The post-market monitoring of the system: its production source, the first day of
+    production (the first daily period) and the training reference the inputs are compared
+    with (a CSV or Parquet file of the training inputs; default: none, no input drift)."""
+
+    source: MonitoringSource
+    start: str
+    reference: str | None = Field(None, min_length=1)
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _start_date(cls, v: Any) -> Any:
+        if isinstance(v, _dt.datetime):
+            v = v.date()
+        if isinstance(v, _dt.date):
+            return v.isoformat()
+        if isinstance(v, str):
+            try:
+                return _dt.date.fromisoformat(v).isoformat()
+            except ValueError:
+                pass
+        raise ValueError(f"expected a date such as 2026-01-01, got {_short(v)}")
+
+
 class Manifest(_Strict):
     api_version: str = Field("venturalitica.ai/v1alpha1", alias="apiVersion")
     kind: Literal["AISystem"] = "AISystem"
@@ -422,6 +486,7 @@ class Manifest(_Strict):
     classification: Classification | None = None
     risk: RiskProgram | None = None
     roles: list[Role] = Field(default_factory=list)
+    monitoring: Monitoring | None = None
 
     @property
     def measures(self) -> list[tuple[Risk, Measure]]:

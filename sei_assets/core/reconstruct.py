@@ -81,6 +81,7 @@ def reconstruct(repo: Path) -> dict[str, Any]:
         prefetched.result()
         arcs = _arcs(repo, snaps, ranges)
         approval, lifecycle = decided.result()
+    breaches = _reopen(repo, risks)
     payload: dict[str, Any] = {
         "system_name": system,
         "snapshots": [{k: s[k] for k in ("sha", "date", "subject")} for s in snaps],
@@ -89,12 +90,34 @@ def reconstruct(repo: Path) -> dict[str, Any]:
         "approval": approval,
         "lifecycle": lifecycle,
     }
+    if breaches:
+        payload["post_market_breaches"] = breaches
     return {
         "schema_version": SCHEMA_VERSION,
         "kind": "reconstruct",
         "system": system,
         "payload": payload,
     }
+
+
+def _reopen(repo: Path, risks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Set the cycle of each risk an open post-market breach reopens to `open` (with the
+    breaches that reopened it); the open breaches (none: nothing changes)."""
+    from sei_assets.core.postmarket import open_breaches
+
+    breaches = open_breaches(repo)
+    by_risk: dict[str, list[dict[str, Any]]] = {}
+    for b in breaches:
+        by_risk.setdefault(b.risk, []).append(b.to_json())
+    for entry in risks:
+        found = by_risk.get(entry.get("risk_id"))
+        assessment = entry.get("assessment")
+        if found and isinstance(assessment, dict):
+            entry["assessment"] = {
+                **assessment,
+                "cycle": {"status": "open", "reopened_by": found},
+            }
+    return [b.to_json() for b in breaches]
 
 
 def _decisions(repo: Path) -> tuple[dict[str, Any] | None, dict[str, Any]]:

@@ -35,6 +35,15 @@ def promote(
     bundle = load_bundle(bundle_path)
     if bundle.verdict != "green" and not residual_accepted:
         raise SeiError(f"{repo}: the gate is {bundle.verdict}; refusing to release")
+    from sei_assets.core.postmarket import open_breaches
+
+    breaches = open_breaches(repo)
+    if breaches and not residual_accepted:
+        raise SeiError(
+            f"{repo}: post-market breach open ({'; '.join(b.describe() for b in breaches)}); "
+            "refusing to release until new evidence treats it or management accepts the "
+            "residual risk with a reason"
+        )
     supplied = bundle.pipeline is None or bundle.pipeline.supplied
     if supplied and not accept_supplied:
         raise SeiError(
@@ -53,6 +62,11 @@ def promote(
     }
     if residual_accepted:
         record["residual_accepted"] = residual_accepted
+    if breaches:
+        import datetime as dt
+
+        record["breaches_accepted"] = [b.measure for b in breaches]
+        record["released_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     key = key or signing.load_or_create_key()
     out = repo / EVIDENCE_DIR / RELEASE
     write_signed(out, dump(record), key)

@@ -23,6 +23,8 @@ class SystemStatus:
     generated_at: str | None
     metrics_source: str | None = None
     last_failure: dict[str, Any] | None = None
+    #: Open post-market breaches (core.postmarket): each reopens its risk and blocks release.
+    breaches: list[Any] | None = None
 
     @property
     def stale_classes(self) -> list[str]:
@@ -30,7 +32,7 @@ class SystemStatus:
 
     @property
     def exit_code(self) -> int:
-        if self.last_failure:
+        if self.last_failure or self.breaches:
             return 1
         return 0 if not self.stale_classes and self.gate == "green" else 1
 
@@ -49,7 +51,16 @@ class SystemStatus:
             f"{f.get('reason')}; {evidence}"
         )
 
+    def breach_lines(self) -> list[str]:
+        """What `sei status` prints for each open post-market breach."""
+        return [
+            f"post-market breach: {b.describe()}: the risk is open again; the next release "
+            "is blocked until new evidence treats it or management accepts the residual"
+            for b in self.breaches or []
+        ]
+
     def to_json(self) -> dict[str, Any]:
+        extra = {"open_breaches": [b.to_json() for b in self.breaches]} if self.breaches else {}
         return {
             "system": self.system,
             "gate": self.gate,
@@ -67,6 +78,7 @@ class SystemStatus:
                 }
                 for s in self.sections
             ],
+            **extra,
         }
 
 
@@ -108,6 +120,8 @@ def system_status(repo: Path) -> SystemStatus:
         name = name[:200] + " …"
     verdict, when, source = _last_gate(repo)
     from sei_assets.core.last_run import last_failure
+    from sei_assets.core.postmarket import open_breaches
 
     failure = last_failure(repo, when)
-    return SystemStatus(name, drift(repo, path, raw), verdict, when, source, failure)
+    breaches = open_breaches(repo)
+    return SystemStatus(name, drift(repo, path, raw), verdict, when, source, failure, breaches)

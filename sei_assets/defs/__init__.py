@@ -67,7 +67,13 @@ def _build(
 
     observe_cron = cron(OBSERVE_CRON_ENV, "*/5 * * * *")
     mode = automation_mode()
+    from sei_assets.defs.monitoring import LEAF, monitoring_sensor
+
     assets, checks = systems_definitions(entries)
+    monitored = {
+        k.path[0] for a in assets for k in a.keys if len(k.path) == 2 and k.path[1] == LEAF
+    }
+    monitor_sensors = [monitoring_sensor([e for e in entries if e.name in monitored])]
     sweep_assets, sweep_checks, jobs, schedules, sweep_sensors = sweep_definitions(entries, team)
     return dg.Definitions(
         assets=[*assets, *sweep_assets, *(extra_assets or [])],
@@ -78,6 +84,7 @@ def _build(
             automation_sensor(mode),
             observation_sensor(entries, observe_cron, mode),
             *sweep_sensors,
+            *(monitor_sensors if monitored else []),
         ],
         resources={"sei": settings_from_environment()},
         executor=executor(),

@@ -178,6 +178,10 @@ def systems_definitions(entries: list[SystemEntry]) -> tuple[list, list]:
         decl = declared(entry)
         assets += [_chain(entry, decl), _release(entry), *tool_assets(entry, decl.tool)]
         checks.append(control_checks(entry, decl.controls))
+        if decl.monitoring:  # only a system that declares monitoring.source is partitioned
+            from sei_assets.defs.monitoring import monitoring_asset
+
+            assets.append(monitoring_asset(entry, decl.monitoring))
     return assets, checks
 
 
@@ -196,7 +200,13 @@ RELEASE_CONFIG = {
         bool,
         default_value=False,
         description="Supplied metrics (`--no-repro`) are never released unless accepted here.",
-    )
+    ),
+    "accept_residual": dg.Field(
+        str,
+        default_value="",
+        description="Management's reason for accepting the residual risk (a red gate, or an "
+        "open post-market breach); empty: nothing accepted.",
+    ),
 }
 
 
@@ -602,7 +612,10 @@ def _release(entry: SystemEntry) -> dg.AssetsDefinition:
 
         sei: SeiSettings = context.resources.sei
         accept = context.op_execution_context.op_config["accept_supplied_metrics"]
-        record = promote(repository(entry), sei.key(), accept_supplied=accept)
+        reason = context.op_execution_context.op_config["accept_residual"] or None
+        record = promote(
+            repository(entry), sei.key(), residual_accepted=reason, accept_supplied=accept
+        )
         return dg.MaterializeResult(metadata={k: str(v) for k, v in record.items()})
 
     return release

@@ -1,0 +1,244 @@
+"""Breaches of the post-market plan, read from the signed period documents: what is open, which
+risk it reopens, what closes it. Light on purpose (standard library only): `sei status` reads it.
+
+The rule, stated once:
+
+- a **breach** is a period result whose measure fires its trigger (`severity: error`, the plan
+  declares a `trigger`) and whose value is past the threshold (`breach: true`); a `warn`
+  breach is reported in its period and its check, and acts no further; `monitor` never does;
+- it stays **open** until it is treated or accepted: **treated** when the evidence bundle in
+  force has a green gate and was generated after the breach was evaluated (a new evidence set
+  made after the breach was known); **accepted** when a release recorded after the breach was
+  evaluated names the measure in `breaches_accepted` (management's acceptance of the residual
+  risk, with its reason: `sei release --accept-residual REASON`);
+- an open breach **reopens the risk** its measure treats: the risk's cycle status is `open` in
+  the risk cycle (reconstruct) whatever its controls say, and the system's next release is
+  refused until the breach is treated or accepted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sei_assets.core.constraint import SYMBOLS, holds
+from sei_assets.core.errors import SeiError
+from sei_assets.core.layout import BUNDLE, EVIDENCE_DIR, RELEASE
+
+FOLDER = "monitoring"
+REFERENCE_DOC = "reference.json"
+MAX_DOC_BYTES = 1024 * 1024
+
+
+@dataclass
+class Breach:
+    """One measure's open breach: the periods past its threshold since it was last treated."""
+
+    measure: str
+    risk: str
+    threshold: str
+    trigger: str | None
+    periods: list[str] = field(default_factory=list)
+    last_value: float | None = None
+    evaluated_at: str = ""  # when its latest breaching period was evaluated
+
+    @property
+    def since(self) -> str:
+        return self.periods[0]
+
+    def describe(self) -> str:
+        """One line: `fairness-drift (risk.x): past < 0.03 since 2026-04-06 (25 periods, last
+        0.257)`."""
+        value = "—" if self.last_value is None else f"{self.last_value:.3g}"
+        return (
+            f"{self.measure} ({self.risk}): past {self.threshold} since {self.since} "
+            f"({len(self.periods)} period{'s' if len(self.periods) != 1 else ''}, last {value})"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "measure": self.measure,
+            "risk": self.risk,
+            "threshold": self.threshold,
+            "trigger": self.trigger,
+            "since": self.since,
+            "last_period": self.periods[-1],
+            "periods": len(self.periods),
+            "last_value": self.last_value,
+        }
+
+
+def _when(text: Any) -> dt.datetime | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def _read(path: Path) -> Any:
+    from sei_assets.core import jsonread
+
+    try:
+        size = path.stat().st_size
+        if size > MAX_DOC_BYTES:
+            raise SeiError(f"{path}: {size} bytes, more than the {MAX_DOC_BYTES} allowed")
+        doc = jsonread.loads(path.read_bytes())
+    except OSError as exc:
+        raise SeiError(f"{path}: unreadable: {exc.strerror or exc}") from None
+    if not isinstance(doc, dict):
+        raise SeiError(f"{path}: not a JSON object")
+    return doc
+
+
+def period_documents(repo: Path) -> list[dict[str, Any]]:
+    """The period documents of ``repo`` (``.sei/monitoring/<day>.json``), oldest first."""
+    folder = Path(repo) / EVIDENCE_DIR / FOLDER
+    if not folder.is_dir():
+        return []
+    docs = []
+    for path in sorted(folder.glob("????-??-??.json")):
+        doc = _read(path)
+        if not isinstance(doc.get("results"), list) or not isinstance(doc.get("period"), str):
+            raise SeiError(f"{path}: not a monitoring period document (results, period)")
+        docs.append(doc)
+    return docs
+
+
+def _treated_at(repo: Path) -> dt.datetime | None:
+    """When the evidence in force was generated, if its gate is green."""
+    path = Path(repo) / EVIDENCE_DIR / BUNDLE
+    if not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("gate") != "green":
+        return None
+    return _when(doc.get("generated_at"))
+
+
+def _accepted(repo: Path) -> tuple[dt.datetime | None, set[str]]:
+    """(when, measures) of the last release that accepted breaches."""
+    path = Path(repo) / EVIDENCE_DIR / RELEASE
+    if not path.is_file():
+        return None, set()
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None, set()
+    names = doc.get("breaches_accepted") if isinstance(doc, dict) else None
+    if not isinstance(names, list):
+        return None, set()
+    return _when(doc.get("released_at")), {n for n in names if isinstance(n, str)}
+
+
+def open_breaches(repo: Path, docs: list[dict[str, Any]] | None = None) -> list[Breach]:
+    """Every measure's open breach, in measure order (the rule: this module's docstring)."""
+    docs = period_documents(repo) if docs is None else docs
+    treated = _treated_at(repo)
+    accepted_at, accepted = _accepted(repo)
+    found: dict[str, Breach] = {}
+    for doc in docs:
+        evaluated = _when(doc.get("evaluated_at"))
+        for r in doc["results"]:
+            if not isinstance(r, dict) or r.get("breach") is not True:
+                continue
+            if r.get("severity") != "error":
+                continue
+            name = str(r.get("measure"))
+            if treated and evaluated and treated > evaluated:
+                continue
+            if name in accepted and accepted_at and evaluated and accepted_at > evaluated:
+                continue
+            b = found.setdefault(
+                name,
+                Breach(name, str(r.get("risk")), str(r.get("threshold")), r.get("trigger")),
+            )
+            b.periods.append(doc["period"])
+            value = r.get("value")
+            b.last_value = value if isinstance(value, int | float) else None
+            b.evaluated_at = str(doc.get("evaluated_at") or "")
+    for b in found.values():
+        b.periods.sort()
+    return [found[k] for k in sorted(found)]
+
+
+def reopened(repo: Path) -> dict[str, list[Breach]]:
+    """Risk id -> its open breaches: the risks the post-market monitoring reopens."""
+    out: dict[str, list[Breach]] = {}
+    for b in open_breaches(repo):
+        out.setdefault(b.risk, []).append(b)
+    return out
+
+
+def last_period(repo: Path) -> str | None:
+    """The newest period evaluated (None when none is)."""
+    folder = Path(repo) / EVIDENCE_DIR / FOLDER
+    days = sorted(p.stem for p in folder.glob("????-??-??.json")) if folder.is_dir() else []
+    return days[-1] if days else None
+
+
+# ── the rule of a breach ───────────────────────────────────────────────────────────────────
+
+
+def threshold_text(measure: Any) -> str:
+    """What the value is compared with: the plan's `metric_threshold` (a constraint, or a
+    number replacing the constraint's bound), else the measure's constraint."""
+    plan = measure.plan
+    limit = plan.metric_threshold if plan is not None else None
+    c = measure.parsed
+    if limit is None:
+        return f"{SYMBOLS[c.operator]} {c.threshold:g}"
+    if isinstance(limit, str):
+        try:
+            return f"{SYMBOLS[c.operator]} {float(limit):g}"
+        except ValueError:
+            return f"breach when {limit.strip()}"
+    return f"{SYMBOLS[c.operator]} {float(limit):g}"
+
+
+def breach(measure: Any, value: float | None) -> bool:
+    """A value calls for action when it is past the plan's `metric_threshold` (a constraint
+    such as ``"> 0.08"`` that the value satisfies, or a number that takes the place of the
+    constraint's bound and the value fails), else when it fails the measure's constraint. No
+    value is no breach (it is reported as not measured)."""
+    from sei_assets.core.manifest import parse_constraint
+
+    if value is None or not math.isfinite(value):
+        return False
+    plan = measure.plan
+    limit = plan.metric_threshold if plan is not None else None
+    c = measure.parsed
+    if limit is None:
+        return not holds(c.operator, value, c.threshold)
+    if isinstance(limit, str):
+        try:
+            number = float(limit)
+        except ValueError:
+            alarm = parse_constraint(limit)
+            return holds(alarm.operator, value, alarm.threshold)
+    else:
+        number = float(limit)
+    return not holds(c.operator, value, number)
+
+
+def severity(measure: Any) -> str:
+    """How a breach is raised: `monitor` enforcement never fails (`info`); a measure whose plan
+    declares a `trigger` fires it (`error`); any other breach warns (`warn`)."""
+    if measure.enforcement == "monitor":
+        return "info"
+    plan = measure.plan
+    return "error" if plan is not None and plan.trigger else "warn"
+
+
+def monitoring_measures(manifest: Any) -> list[tuple[Any, Any]]:
+    """(risk, measure) of every measure declared for post-market monitoring only."""
+    return [(r, m) for r, m in manifest.measures if m.is_monitoring]
