@@ -15,8 +15,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sei_assets.core import signing
-from sei_assets.scenarios.dialects.checks.collect import split
+from sei_assets.core import signing, untrusted
 from sei_assets.scenarios.dialects.checks.model import CheckError
 from sei_assets.scenarios.dialects.checks.notation import Filters, Scope, unsafe_reason
 from sei_assets.scenarios.dialects.checks.registry import CheckRegistry, load_checks
@@ -56,9 +55,9 @@ scenario:
   tasks:
     - id: collect_ip_brief
       action: collect
-      command:
-        default: "read ios_brief.txt"
-        xr: "read xr_brief.txt"
+      collector:
+        default: {name: read, path: "ios_brief.txt"}
+        xr: {name: read, path: "xr_brief.txt"}
       store: brief
     - id: find_interface
       action: parse
@@ -91,9 +90,9 @@ scenario:
     - id: collect_interface_detail
       when: "@interface_found"
       action: collect
-      command:
-        default: "read ios_detail_@interface_name.txt"
-        xr: "read xr_detail_@interface_name.txt"
+      collector:
+        default: {name: read, path: "ios_detail_@interface_name.txt"}
+        xr: {name: read, path: "xr_detail_@interface_name.txt"}
       store: interface_detail
       on_fail: "Could not collect the detail of @interface_name on @device."
     - id: verify_ip_and_mask
@@ -140,7 +139,7 @@ scenario:
     - id: collect_ospf
       when: "@if_name"
       action: collect
-      command: "read ospf_@if_name.txt"
+      collector: {name: read, path: "ospf_@if_name.txt"}
       store: ospf_detail
     - id: verify_ospf
       when: "@if_name"
@@ -323,7 +322,7 @@ def test_custom_filter_and_refused_unsafe_ones(tmp_path: Path, device) -> None:
       tasks:
         - id: collect
           action: collect
-          command: "read ios_brief.txt"
+          collector: {name: read, path: "ios_brief.txt"}
           store: out
         - id: parse
           action: parse
@@ -369,17 +368,18 @@ def test_custom_filter_and_refused_unsafe_ones(tmp_path: Path, device) -> None:
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40))
 def test_values_are_inserted_verbatim_and_stay_one_word(value: str) -> None:
     """A bound value is never scanned again (a value holding `@x` or `{{ y }}` stays as it is)
-    and never adds words to a command (no shell, no splitting after binding)."""
+    and reaches a collector's argv as one word after `--`, or is refused (never an option)."""
     scope = Scope("S", "file", {"p": value})
     scope.variables = {"v": value}
     assert scope.render("{{ p }}|@v") == f"{value}|{value}"
-    assert [scope.render(w) for w in split("git log -- {{ p }} @v")] == [
-        "git",
-        "log",
-        "--",
-        value,
-        value,
-    ]
+    path = scope.render("{{ p }}")
+    try:
+        argv = untrusted.git_argv("log", ["--format=%H"], ["HEAD"], [path])
+    except untrusted.UntrustedValue:
+        return
+    assert argv[argv.index("--") + 1 :] == [untrusted.relative_path(path)]
+    assert argv.index("--end-of-options") < argv.index("--")
+    assert not untrusted.relative_path(path).startswith("-")
 
 
 # --------------------------------------------------------------------------- iteration
@@ -396,7 +396,7 @@ scenario:
   tasks:
     - id: collect_neighbors
       action: collect
-      command: "read neighbors.txt"
+      collector: {name: read, path: "neighbors.txt"}
       store: ospf_output
     - id: check_each_neighbor
       action: parse
@@ -450,7 +450,7 @@ scenario:
   tasks:
     - id: collect
       action: collect
-      command: "read ios_brief.txt"
+      collector: {name: read, path: "ios_brief.txt"}
       store: brief
     - id: parse
       action: parse
@@ -533,7 +533,7 @@ scenario:
   tasks:
     - id: collect_parent
       action: collect
-      command: "read ios_brief.txt"
+      collector: {name: read, path: "ios_brief.txt"}
       store: parent_only
     - id: isolated
       action: scenario
@@ -570,9 +570,9 @@ scenario:
   tasks:
     - id: collect
       action: collect
-      command:
-        default: "read ios_brief.txt"
-        xr: "read xr_brief.txt"
+      collector:
+        default: {name: read, path: "ios_brief.txt"}
+        xr: {name: read, path: "xr_brief.txt"}
       store: text
     - id: look
       action: parse
@@ -688,7 +688,7 @@ scenario:
   tasks:
     - id: c
       action: collect
-      command: "git status"
+      collector: git_status
 """
     chain = [leaf] + [_caller(f"l{i - 1}", "{}", f"l{i}") for i in range(1, 5)]
     text = _problems(tmp_path / "deep", *chain)
@@ -709,11 +709,8 @@ scenario:
   tasks:
     - id: grab
       action: collect
-      command: "rm -rf /"
+      collector: {name: read, path: out.txt}
       store: out
-    - id: commit
-      action: collect
-      command: "git commit -m x"
     - id: inspect
       action: parse
       input: "@out"
@@ -729,9 +726,26 @@ scenario:
         - id: undeclared
           regex: '{{ q | upper }} {{ p | no_such_filter }}'
 """
+    commands = """
+scenario:
+  name: commands
+  version: "1.0.0"
+  tasks:
+    - id: grab
+      action: collect
+      command: "rm -rf /"
+    - id: commit
+      action: collect
+      collector: {name: git_commit, message: x}
+    - id: extra
+      action: collect
+      collector: {name: read, path: a, pager: less}
+"""
+    text = _problems(tmp_path / "commands", commands)
+    assert "task grab: tasks[grab].command: a check names a collector, never a command" in text
+    assert "task commit: tasks[commit].collector: unknown collector 'git_commit'" in text
+    assert "read: unknown parameter(s) pager: it takes path" in text
     text = _problems(tmp_path, doc)
-    assert "task grab: tasks[grab].command.default: 'rm' may not be run" in text
-    assert "git commit: expected one of git cat-file" in text
     assert "task typo: tasks[typo].checks[unbalanced].regex.default: bad regex" in text
     assert (
         "task typo: tasks[typo].input: @otu is not stored by an earlier task (known: out)" in text
@@ -752,23 +766,24 @@ scenario:
   tasks:
     - id: escape
       action: collect
-      command: "read ../outside.txt"
+      collector: {name: read, path: "../outside.txt"}
     - id: slow
       action: collect
-      command: "sei status --json"
+      collector: sei_status
       timeout: 0.01
     - id: words
       action: collect
-      command: "git ls-files -- 'semi; rm -rf x'"
+      collector: {name: git_log, path: "semi; rm -rf x"}
+      exit_codes: [0, 128]  # the device repository has no commit yet
       store: listed
 """
     registry = load_checks(_library(tmp_path / "lib", doc))
     result = _run(registry, "collects", device, params={})
     messages = [f["message"] for f in result["failures"]]
-    assert "outside the repository" in messages[0]
+    assert "'..' leaves the repository" in messages[0]
     assert "timed out after 0.01 s" in messages[1]
     words = _task(result, "words")
-    assert words["status"] == "passed" and words["command"][-1] == "semi; rm -rf x"
+    assert words["status"] == "passed" and words["command"][-2:] == ["--", "semi; rm -rf x"]
 
 
 # --------------------------------------------------------------------------- real systems
@@ -963,7 +978,8 @@ def test_release_readiness_as_a_dagster_job_and_from_the_cli(fleet: Path, sei, t
     dvc = next(r for r in cli_doc["results"] if r["system"] == "credit_dvc")
     fresh = next(t for t in dvc["tasks"] if t["task"] == "fresh")
     pending = next(t for t in fresh["children"] if t["task"] == "collect_pipeline_state")
-    assert pending["command"] == ["dvc", "status", "--json"]
+    assert pending["collector"] == "pipeline_status"
+    assert pending["command"][1:] == ["status", "--json"]
     # the result document is signed
     pubkey = signing.public_key_hex(signing.load_or_create_key())
     for path in (job_doc_path, Path(printed["document"])):

@@ -30,7 +30,7 @@ DirOpt = Annotated[
 
 
 def _fail(exc: SeiError) -> None:
-    err.print(f"[bold red]error:[/] {exc}", markup=True)
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
     raise typer.Exit(exc.exit_code)
 
 
@@ -110,6 +110,10 @@ def run(
             line = f"  {f['system']}: {f['at']} [{f['check'] or '-'}]: {f['message']}"
             out.print(escape(line))
         out.print(f"{chosen.key}: {'passed' if summary['passed'] else 'FAILED'} → {path} (signed)")
+    if summary.get("refused"):  # untrusted input broke the rule: bad input, not a verdict
+        for message in summary["refused"]:
+            err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
+        raise typer.Exit(2)
     raise typer.Exit(0 if summary["passed"] else 1)
 
 

@@ -14,6 +14,7 @@ try:
 except ImportError:  # pragma: no cover - not on Windows
     fcntl = None  # type: ignore[assignment]
 
+from sei_assets.core import untrusted
 from sei_assets.core.errors import SeiError
 
 
@@ -73,21 +74,42 @@ def has_head(repo: Path) -> bool:
     return bool(head(repo))
 
 
+def _revision(rev: str) -> str | None:
+    """``rev`` when it is a revision by the grammar (`untrusted.git_revision`), else None: a
+    revision read from evidence never reaches git as an option."""
+    try:
+        return untrusted.git_revision(rev)
+    except untrusted.UntrustedValue:
+        return None
+
+
 def blob_at(repo: Path, rev: str, path: str) -> bytes | None:
     """The bytes of ``path`` (relative to ``repo``) at ``rev``, or None when absent."""
-    proc = _run(repo, ("cat-file", "blob", f"{rev}:./{path}"), text=False)
+    if _revision(rev) is None:
+        return None
+    proc = _run(repo, ("cat-file", "blob", "--end-of-options", f"{rev}:./{path}"), text=False)
     return proc.stdout if proc.returncode == 0 else None
 
 
 def show(repo: Path, rev: str, path: str) -> bytes | None:
     """The bytes of ``path`` (from the repository's root) at ``rev``, or None when absent."""
-    proc = _run(repo, ("show", f"{rev}:{path}"), text=False)
+    if _revision(rev) is None:
+        return None
+    proc = _run(
+        repo,
+        ("--no-pager", "show", "--no-textconv", "--end-of-options", f"{rev}:{path}"),
+        text=False,
+    )
     return proc.stdout if proc.returncode == 0 else None
 
 
 def object_id(repo: Path, rev: str, path: str) -> str | None:
     """The blob id of ``path`` (relative to ``repo``) at ``rev``, or None when absent."""
-    out = git(repo, "rev-parse", "-q", "--verify", f"{rev}:./{path}", check=False)
+    if _revision(rev) is None:
+        return None
+    out = git(
+        repo, "rev-parse", "-q", "--verify", "--end-of-options", f"{rev}:./{path}", check=False
+    )
     return out or None
 
 
@@ -95,7 +117,7 @@ def last_commit_touching(repo: Path, paths: list[str]) -> tuple[str, str] | None
     """(commit id, subject) of the newest commit that changed any of ``paths``."""
     if not paths:
         return None
-    out = git(repo, "log", "-1", "--format=%H%x00%s", "--", *paths, check=False)
+    out = git(repo, "--no-pager", "log", "-1", "--format=%H%x00%s", "--", *paths, check=False)
     if not out:
         return None
     sha, _, subject = out.partition("\x00")
@@ -104,12 +126,18 @@ def last_commit_touching(repo: Path, paths: list[str]) -> tuple[str, str] | None
 
 def is_ancestor(repo: Path, earlier: str, later: str) -> bool:
     """Whether commit ``earlier`` is ``later`` or one of its ancestors."""
-    return _run(repo, ("merge-base", "--is-ancestor", earlier, later)).returncode == 0
+    if _revision(earlier) is None or _revision(later) is None:
+        return False
+    args = ("merge-base", "--is-ancestor", "--end-of-options", earlier, later)
+    return _run(repo, args).returncode == 0
 
 
 def commit_id(repo: Path, rev: str) -> str | None:
     """The full id of the commit ``rev`` names, or None when it names none in ``repo``."""
-    return git(repo, "rev-parse", "-q", "--verify", f"{rev}^{{commit}}", check=False) or None
+    if _revision(rev) is None:
+        return None
+    args = ("rev-parse", "-q", "--verify", "--end-of-options", f"{rev}^{{commit}}")
+    return git(repo, *args, check=False) or None
 
 
 def identity(repo: Path) -> tuple[str, str]:

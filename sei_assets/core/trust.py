@@ -492,7 +492,9 @@ def _currency_facts(repo: Path, index: dict | None) -> _Facts:
     reasons = [f"inputs changed since the evidence: {', '.join(changed)}"] if changed else []
     head, commit = gitutil.head(repo), run.get("commit") or ""
     if head and commit and head != commit:
-        ahead = gitutil.git(repo, "rev-list", "--count", f"{commit}..{head}", check=False)
+        ahead = gitutil.git(
+            repo, "rev-list", "--count", "--end-of-options", f"{commit}..{head}", check=False
+        )
         if ahead:
             reasons.append(f"generated at {commit[:12]}, HEAD is {ahead} commit(s) later")
         else:

@@ -61,8 +61,10 @@ def summarize(scenario: CheckScenario, results: list[dict[str, Any]]) -> dict[st
         for r in results
         for f in r["failures"]
     ]
+    refused = [f["message"] for r in results for f in r["failures"] if f.get("refused")]
     return {
         "passed": all(r["passed"] for r in results),
+        **({"refused": refused} if refused else {}),
         "systems": per_system,
         "steps": steps,
         "failures": failures,

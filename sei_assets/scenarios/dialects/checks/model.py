@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from sei_assets.core.errors import SeiError
+from sei_assets.scenarios.dialects.checks.collect import Call, call_problem
 
 ACTIONS = ("collect", "parse", "scenario")
 TYPES = ("string", "integer", "number", "boolean", "list", "object", "ip_address", "network_mask")
@@ -31,7 +32,8 @@ _REF = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)(?::(latest|[0-9][0-9A-Za-z.+-]*))?
 _SCENARIO_KEYS = {"name", "version", "description", "platforms", "parameters", "export", "tasks"}
 _PARAM_KEYS = {"type", "description", "required", "default"}
 _TASK_KEYS = {
-    "collect": {"id", "action", "when", "on_fail", "command", "store", "timeout", "exit_codes"},
+    "collect": {"id", "action", "when", "on_fail", "collector", "store", "timeout", "exit_codes"}
+    | {"command"},  # refused with its own message: a check names a collector
     "parse": {"id", "action", "when", "on_fail", "input", "checks"},
     "scenario": {"id", "action", "when", "on_fail", "scenario", "params", "export"},
 }
@@ -178,7 +180,7 @@ class Task:
     on_fail: str | None = None
     points: float = 1.0
     for_each: ForEach | None = None
-    command: dict[str, str] = field(default_factory=dict)
+    collector: dict[str, Call] = field(default_factory=dict)
     store: str | None = None
     timeout: float = DEFAULT_TIMEOUT
     exit_codes: tuple[int, ...] = (0, 1)
@@ -188,9 +190,9 @@ class Task:
     params: dict[str, Any] = field(default_factory=dict)
     export: dict[str, str] = field(default_factory=dict)
 
-    def command_for(self, platform: str) -> str | None:
-        """The command of ``platform``: its variant, else the default."""
-        return self.command.get(platform, self.command.get("default"))
+    def collector_for(self, platform: str) -> Call | None:
+        """The collector of ``platform``: its variant, else the default."""
+        return self.collector.get(platform, self.collector.get("default"))
 
 
 @dataclass(frozen=True)
@@ -421,10 +423,81 @@ class _Reader:
             out[str(key)] = value
         return out
 
+    def call(self, node: Any, where: str, parent: Any, tid: str) -> Call | None:
+        """A collector named by a string, or a mapping of ``name`` and its parameters."""
+        if isinstance(node, str) and node:
+            return self.known_call(Call(node), where, parent, tid)
+        if not isinstance(node, dict) or not isinstance(node.get("name"), str):
+            self.bad(
+                where,
+                "expected a collector: its name (e.g. sei_status) or a mapping with `name` "
+                "and its parameters (e.g. {name: read, path: .sei/bundle.json})",
+                parent,
+                tid,
+            )
+            return None
+        params = {}
+        for key, value in node.items():
+            if key == "name":
+                continue
+            if not isinstance(value, str | int) or isinstance(value, bool):
+                self.bad(f"{where}.{key}", "expected a text or number parameter", parent, tid)
+                continue
+            params[str(key)] = str(value)
+        return self.known_call(Call(node["name"], params), where, parent, tid)
+
+    def known_call(self, call: Call, where: str, parent: Any, tid: str) -> Call | None:
+        """``call`` when it names a collector with fitting parameters; else a problem."""
+        problem = call_problem(call)
+        if problem:
+            self.bad(where, problem, parent, tid)
+            return None
+        return call
+
+    def collectors(
+        self, node: Any, where: str, parent: Any, tid: str, platforms: tuple[str, ...]
+    ) -> dict[str, Call]:
+        """One collector (the default), or a mapping of ``default`` and platforms to one each."""
+        if isinstance(node, str) or (isinstance(node, dict) and "name" in node):
+            one = self.call(node, where, parent, tid)
+            return {"default": one} if one else {}
+        if not isinstance(node, dict) or not node:
+            self.bad(
+                where, "expected a collector or a mapping of `default` and platforms", parent, tid
+            )
+            return {}
+        out = {}
+        for key, value in node.items():
+            if key != "default" and platforms and key not in platforms:
+                self.bad(
+                    f"{where}.{key}",
+                    f"platform {key!r} is not among the scenario's "
+                    f"platforms ({', '.join(platforms)})",
+                    parent,
+                    tid,
+                )
+            one = self.call(value, f"{where}.{key}", parent, tid)
+            if one:
+                out[str(key)] = one
+        return out
+
     def collect(self, raw: dict, where: str, tid: str, platforms: tuple[str, ...]) -> dict:
-        if "command" not in raw:
-            self.bad(f"{where}.command", "a collect task needs a `command`", raw, tid)
-        command = self.variants(raw.get("command"), f"{where}.command", raw, tid, platforms)
+        if "command" in raw:
+            self.bad(
+                f"{where}.command",
+                "a check names a collector, never a command: write `collector: NAME` "
+                "(sei_status, sei_verify, sei_lifecycle, git_status, git_log, git_show, "
+                "committed_manifest, pipeline_status, read) with its parameters",
+                raw,
+                tid,
+            )
+        elif "collector" not in raw:
+            self.bad(f"{where}.collector", "a collect task needs a `collector`", raw, tid)
+        collector = (
+            self.collectors(raw["collector"], f"{where}.collector", raw, tid, platforms)
+            if "collector" in raw
+            else {}
+        )
         store = raw.get("store")
         if store is not None and (not isinstance(store, str) or not _IDENT.match(store)):
             self.bad(f"{where}.store", "expected a variable name", raw, tid)
@@ -442,7 +515,7 @@ class _Reader:
             self.bad(f"{where}.exit_codes", "expected a list of integers", raw, tid)
             codes = [0, 1]
         return {
-            "command": command,
+            "collector": collector,
             "store": store,
             "timeout": float(timeout),
             "exit_codes": tuple(codes),

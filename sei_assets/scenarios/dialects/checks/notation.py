@@ -233,9 +233,10 @@ class Scope:
             value = self.filters.apply(f, value)
         return value
 
-    def render(self, text: str, strict: bool = True) -> str:
+    def render(self, text: str, strict: bool = True, escape_vars: bool = False) -> str:
         """``text`` with every token replaced; an unset ``@var`` raises when ``strict``, else
-        stays as written (for messages)."""
+        stays as written (for messages). With ``escape_vars`` (a regex), a runtime variable,
+        collected from the system and so untrusted, is inserted as a literal."""
 
         def sub(m: re.Match) -> str:
             if m.group("expr") is not None:
@@ -245,7 +246,8 @@ class Scope:
                 if strict:
                     raise NotationError(f"@{m.group('var').split('.')[0]} is not set")
                 return m.group(0)
-            return _text(value) + (f".{rest}" if rest else "")
+            inserted = _text(value) + (f".{rest}" if rest else "")
+            return re.escape(inserted) if escape_vars else inserted
 
         return TOKEN.sub(sub, text)
 

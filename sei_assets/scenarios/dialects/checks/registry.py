@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sei_assets.scenarios.dialects.checks.collect import command_problem, split
 from sei_assets.scenarios.dialects.checks.model import (
     CheckError,
     CheckScenario,
@@ -127,14 +126,9 @@ def _task_problems(registry: CheckRegistry, scenario: CheckScenario, task: Task)
             bad(f"{where}.when", reason)
     if task.on_fail:
         texts.append((f"{where}.on_fail", task.on_fail, None))
-    for key, cmd in task.command.items():
-        texts.append((f"{where}.command.{key}", cmd, None))
-        try:
-            problem = command_problem(split(placeholder(cmd)))
-        except ValueError as exc:
-            problem = f"cannot split the command: {exc}"
-        if problem:
-            bad(f"{where}.command.{key}", problem)
+    for key, call in task.collector.items():
+        for name, value in call.params.items():
+            texts.append((f"{where}.collector.{key}.{name}", value, None))
     if task.for_each and isinstance(task.for_each.source, str):
         texts.append((f"{where}.for_each.in", task.for_each.source, None))
     for name, value in task.params.items():

@@ -23,7 +23,7 @@ from typing import Any
 import yaml
 
 from sei_assets.core.errors import SeiError
-from sei_assets.scenarios.dialects.checks.collect import run_command, split
+from sei_assets.scenarios.dialects.checks.collect import Call, collect
 from sei_assets.scenarios.dialects.checks.model import CheckScenario, Parameter, Task
 from sei_assets.scenarios.dialects.checks.notation import NotationError, Scope
 from sei_assets.scenarios.dialects.checks.registry import MAX_DEPTH, CheckRegistry
@@ -345,6 +345,8 @@ class Runner:
         keys = [f"{task.id}.{check_id}", check_id] if check_id else [task.id]
         override = next((self.overrides[k] for k in keys if k and k in self.overrides), None)
         template = override or own or (task.on_fail if task.action != "scenario" else None)
+        if default.startswith("refused: "):  # the rule's refusal is never reworded
+            override = template = None
         message = scope.render(template, strict=False) if template else default
         return {
             "task": path[0].split("[")[0] if path else task.id,
@@ -357,13 +359,15 @@ class Runner:
     # ------------------------------------------------------------------ actions
 
     def _collect(self, task: Task, scope: Scope, path: list[str]) -> dict:
-        command = task.command_for(scope.platform)
-        if command is None:
-            default = f"{task.id}: no command for the platform {scope.platform}"
+        call = task.collector_for(scope.platform)
+        if call is None:
+            default = f"{task.id}: no collector for the platform {scope.platform}"
             return {"failures": [self._failure(scope, path, None, None, task, default)]}
-        argv = [scope.render(word) for word in split(command)]
-        got = run_command(argv, self.repo, task.timeout)
+        rendered = Call(call.name, {k: scope.render(v) for k, v in call.params.items()})
+        got = collect(rendered, self.repo, scope.platform, task.timeout)
+        argv = got.argv
         info: dict[str, Any] = {
+            "collector": rendered.describe(),
             "command": argv,
             "exit_code": got.exit_code,
             "seconds": got.seconds,
@@ -374,8 +378,12 @@ class Runner:
         if problem is None and got.exit_code not in task.exit_codes:
             problem = f"exit {got.exit_code}: {got.stderr.strip()[-_TAIL:]}"
         if problem:
-            default = f"could not collect `{' '.join(argv)}` on {scope.system}: {problem}"
-            info["failures"] = [self._failure(scope, path, None, None, task, default)]
+            default = f"could not collect {rendered.describe()} on {scope.system}: {problem}"
+            if got.refused:  # a value that breaks the untrusted-value rule: say why, always
+                default = f"refused: {default}"
+            failure = self._failure(scope, path, None, None, task, default)
+            failure["refused"] = got.refused
+            info["failures"] = [failure]
             return info
         if task.store:
             scope.variables[task.store] = got.stdout
@@ -404,7 +412,7 @@ class Runner:
                 pattern = check.pattern_for(scope.platform)
                 if not pattern:
                     raise NotationError(f"no regex for the platform {scope.platform}")
-                rendered = scope.render(pattern)
+                rendered = scope.render(pattern, escape_vars=True)
                 record["regex"] = rendered
                 match = re.search(rendered, text, check.flags)
             except (NotationError, re.error) as exc:
@@ -453,7 +461,7 @@ class Runner:
         if task.on_fail:
             message = scope.render(task.on_fail, strict=False)
             for f in failures:
-                if not f["overridden"]:
+                if not f["overridden"] and not f.get("refused"):
                     f["message"] = message
         for mine, theirs in task.export.items():
             var = child.export.get(theirs)
