@@ -132,10 +132,14 @@ def status(opts: dict[str, str | bool], out: _Out) -> int:
         out.add(out.mark("bold red", st.failure_text()))
     for s in st.sections:
         out.add(f"  {s.section}: {out.mark('green' if s.fresh else 'yellow', s.describe())}")
-    out.add(
-        f"last gate: {st.gate or 'none (no evidence yet)'}"
-        + (f" (evidence of {st.generated_at})" if st.generated_at else "")
-    )
+    if st.evidence_problem:
+        out.add(out.mark("bold red", f"evidence does not verify: {st.evidence_problem}"))
+        out.add("last gate: unknown (the evidence does not verify)")
+    else:
+        out.add(
+            f"last gate: {st.gate or 'none (no evidence yet)'}"
+            + (f" (evidence of {st.generated_at})" if st.generated_at else "")
+        )
     if st.metrics_source == "supplied":
         out.add(
             out.mark(

@@ -3,7 +3,11 @@
 Every case goes through the project's own loaders in-process. The outcome of a case is either a
 valid document or a `SeiError` (exit 2) that names the file; anything else is an uncaught
 exception, and a case may take at most one second. `SEI_FUZZ_CASES` sets the number of mutation
-cases per loader (300 by default, for CI); the counts are printed (`pytest -s`).
+cases per loader (300 by default, for CI); the counts are printed (`pytest -s`). The evidence
+JSON of each read-only verb is fuzzed through the `sei` command line (exit 0, 1 or 2, never a
+traceback). The long campaign, 10,000 cases per loader:
+
+    SEI_FUZZ_CASES=10000 .venv/bin/python -m pytest tests/test_fuzz.py -q -n 0 -s
 """
 
 from __future__ import annotations
@@ -106,6 +110,11 @@ HOSTILE_SCALARS = [
     "!!set {a, b}",
     "&a [*a]",
     "'P" + "9" * 30 + "Y'",
+    "!!bool maybe",
+    '!!float ""',
+    "!!timestamp x",
+    "!!int ''",
+    "!!null 3",
 ]
 UNICODE = ["é", "\u202e", "\u0000", "\ufeff", "𝔘", "\u200b", "ﷺ", "\x85", "\u2028", "\ud7ff"]
 
@@ -227,8 +236,9 @@ MUTATIONS: dict[str, Callable[[random.Random, dict, str], str | bytes]] = {
 class Tally:
     """Outcomes of a fuzz campaign: accepted, refused (SeiError), uncaught, slow."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, budget: float = BUDGET_S) -> None:
         self.name = name
+        self.budget = budget
         self.outcomes: Counter[str] = Counter()
         self.per_class: Counter[str] = Counter()
         self.uncaught: list[str] = []
@@ -252,7 +262,7 @@ class Tally:
         took = time.perf_counter() - start
         if took > self.slowest:
             self.slowest, self.slowest_kind = took, kind
-        if took > BUDGET_S:
+        if took > self.budget:
             self.slow.append(f"{kind}: {took:.2f}s")
 
     def report(self) -> None:
@@ -260,7 +270,7 @@ class Tally:
         print(
             f"\nfuzz {self.name}: {total} cases {dict(self.per_class)}; outcomes "
             f"{dict(self.outcomes)}; slowest {self.slowest * 1000:.0f} ms ({self.slowest_kind}); "
-            f"uncaught {len(self.uncaught)}; over {BUDGET_S:.0f}s {len(self.slow)}"
+            f"uncaught {len(self.uncaught)}; over {self.budget:.0f}s {len(self.slow)}"
         )
         assert not self.uncaught, "\n".join(self.uncaught[:20])
         assert not self.slow, "\n".join(self.slow[:20])
@@ -577,3 +587,176 @@ def test_hostile_metrics_and_pipeline_files(tmp_path: Path) -> None:
             assert isinstance(dvc.treatment_files(tmp_path, {}, set()), list)
         except SeiError as exc:
             assert "dvc.yaml" in str(exc)
+
+
+# --------------------------------------------------------------------------- evidence (issue 31)
+#
+# The evidence JSON each read-only verb reads, fuzzed through the `sei` command line (the
+# `sei` script's entry point, in this process: `sei_assets.entry.run`, which hands what it does
+# not serve itself to the typer app). A case ends in exit 0, 1 or 2 with no traceback.
+
+EVIDENCE_FILES = {
+    "status": [".sei/bundle.json", ".sei/bundle.json.sig", "sei.lock", ".sei/PUBKEY.txt"],
+    "verify": [
+        ".sei/bundle.json",
+        ".sei/bundle.json.sig",
+        ".sei/index.json",
+        ".sei/index.json.sig",
+        ".sei/PUBKEY.txt",
+    ],
+    "reconstruct": [".sei/bundle.json", ".sei/index.json", ".sei/bundle.json.sig"],
+}
+EVIDENCE_CASES = {"status": CASES, "verify": CASES, "reconstruct": max(30, CASES // 3)}
+#: A whole command (git and a signature included) on a busy machine: no hang, not 1 s.
+CLI_BUDGET_S = 10.0
+
+
+def _json_mutant(rng: random.Random, raw: bytes) -> bytes:
+    """One hostile variant of an evidence file's bytes (JSON or not)."""
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        doc = None
+    kind = rng.choice(
+        ["hostile", "swap", "delete", "duplicate", "bom", "garbage", "unicode", "deep", "envelope"]
+    )
+    if doc is None or kind == "garbage":
+        return binary_garbage(rng, {}, raw.decode("utf-8", "replace") or "x")
+    if kind == "bom":
+        return b"\xef\xbb\xbf" + raw
+    if kind == "unicode":
+        return _encode(unicode_text(rng, {}, raw.decode("utf-8")))
+    if kind == "deep":
+        depth = rng.choice([65, 1000, 100_000])
+        return ("[" * depth + "]" * depth).encode()
+    if kind == "envelope" and isinstance(doc, dict) and isinstance(doc.get("payload"), str):
+        import base64
+
+        try:
+            statement = json.loads(base64.b64decode(doc["payload"]))
+            loc = rng.choice(_paths(statement))
+            statement = _set(statement, loc, copy.deepcopy(rng.choice(SWAPS)))
+            doc["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
+        except (ValueError, TypeError, KeyError, IndexError):
+            doc["payload"] = rng.choice(["", "!!", "e30=", doc["payload"] + "="])
+        return json.dumps(doc).encode()
+    loc = rng.choice(_paths(doc))
+    if kind == "hostile":
+        out = json.dumps(_set(doc, loc, _MARK))
+        return out.replace(json.dumps(_MARK), rng.choice(JSON_HOSTILE)).encode()
+    if kind == "delete" and loc and isinstance(_get(doc, loc[:-1]), dict):
+        del _get(doc, loc[:-1])[loc[-1]]
+        return json.dumps(doc).encode()
+    if kind == "duplicate" and isinstance(doc, dict) and doc:
+        key = rng.choice(list(doc))
+        text = json.dumps(doc)
+        return text.replace("{", "{" + json.dumps(key) + ": 0, ", 1).encode()
+    return json.dumps(_set(doc, loc, copy.deepcopy(rng.choice(SWAPS)))).encode()
+
+
+@pytest.fixture(scope="module")
+def signed_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A system with a run's evidence (engine run, no Dagster), committed."""
+    import subprocess
+    import sys
+
+    from sei_assets.core import engine, signing
+    from tests.systems import make_system
+
+    repo = make_system(tmp_path_factory.mktemp("fuzz-evidence") / "sys_fuzz", "sys_fuzz")
+    subprocess.run([sys.executable, "make_metrics.py"], cwd=repo, check=True)
+    key = signing.load_or_create_key(tmp_path_factory.getbasetemp() / "keys" / "signing-key.pem")
+    engine.run(repo, repro=False, key=key)
+    git = ["git", "-c", "user.name=Gen", "-c", "user.email=gen@example.test"]
+    subprocess.run([*git, "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "evidence"], cwd=repo, check=True)
+    return repo
+
+
+@pytest.mark.parametrize("verb", list(EVIDENCE_FILES))
+def test_fuzz_evidence_through_the_cli(signed_repo: Path, verb: str, capsys: Any) -> None:
+    """Hostile evidence JSON for each read-only verb: exit 0, 1 or 2, never a traceback."""
+    from sei_assets import entry
+
+    pristine = {rel: (signed_repo / rel).read_bytes() for rel in EVIDENCE_FILES[verb]}
+    keep = {p: p.read_bytes() for p in (signed_repo / ".sei").rglob("*") if p.is_file()}
+    keep[signed_repo / "sei.lock"] = (signed_repo / "sei.lock").read_bytes()
+    rng = random.Random(31)
+    tally = Tally(f"evidence/{verb}", CLI_BUDGET_S)
+    exits: Counter[int] = Counter()
+    argv = [verb, "--repo", str(signed_repo)]
+
+    def restore() -> None:  # each case starts from the genuine set, and so does the next test
+        for path, data in keep.items():
+            if not path.exists() or path.read_bytes() != data:
+                path.write_bytes(data)
+        for extra in (signed_repo / ".sei").rglob("*"):
+            if extra.is_file() and extra not in keep:
+                extra.unlink()
+
+    for i in range(EVIDENCE_CASES[verb]):
+        rel = EVIDENCE_FILES[verb][i % len(EVIDENCE_FILES[verb])]
+        restore()
+        (signed_repo / rel).write_bytes(_json_mutant(rng, pristine[rel]))
+
+        def case() -> None:
+            code = entry.run(argv)
+            exits[code] += 1
+            if code not in (0, 1, 2):
+                raise AssertionError(f"exit {code}")
+
+        tally.case(rel, case, signed_repo)
+        err = capsys.readouterr().err
+        if "Traceback" in err or "internal error" in err:
+            tally.uncaught.append(f"{rel}: {err[:300]}")
+    restore()
+    print(f"exits {dict(exits)}")
+    tally.report()
+
+
+EVIDENCE_PROBES = [
+    ("status", ".sei/bundle.json", b"[" * 100_000 + b"]" * 100_000, 2),
+    ("status", "sei.lock", b'{"sections": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", 2),
+    ("status", "sei.lock", b"[1, 2]", 2),
+    ("verify", ".sei/bundle.json.sig", b"[" * 100_000 + b"]" * 100_000, 1),
+    ("reconstruct", ".sei/bundle.json", b"{" * 100_000, 2),
+    ("reconstruct", ".sei/index.json", b"[" * 100_000 + b"]" * 100_000, None),
+]
+
+
+@pytest.mark.parametrize(("verb", "rel", "data", "code"), EVIDENCE_PROBES)
+def test_deep_evidence_json_is_an_answer(
+    signed_repo: Path, tmp_path: Path, verb: str, rel: str, data: bytes, code: int | None, capsys
+) -> None:
+    """The issue's probes: JSON nested thousands deep in a `.sig` (verify), `bundle.json` and
+    `sei.lock` (status), `bundle.json` and `index.json` (reconstruct)."""
+    import shutil
+
+    from sei_assets import entry
+
+    repo = tmp_path / "repo"
+    shutil.copytree(signed_repo, repo, symlinks=True)
+    (repo / rel).write_bytes(data)
+    got = entry.run([verb, "--repo", str(repo)])
+    err = capsys.readouterr().err
+    assert got in (0, 1, 2) and "Traceback" not in err and "internal error" not in err
+    if code is not None:
+        assert got == code
+    if got == 2:
+        assert rel.rsplit("/", 1)[-1] in err
+
+
+@pytest.mark.parametrize(
+    "value", ["&s [*s]", "!!bool maybe", '!!float ""', "!!timestamp x", "!!int ''"]
+)
+def test_impossible_yaml_values_are_located(tmp_path: Path, value: str) -> None:
+    """Recursive aliases and tags with impossible values: a ManifestError naming the line, in a
+    manifest and in systems.yaml."""
+    text = LOAN.read_text().replace('version: "1.0.0"', f"version: {value}")
+    err = _refusal(tmp_path, text)
+    assert err.line == VERSION_LINE and err.key_path.startswith("system.version")
+    path = tmp_path / "systems.yaml"
+    path.write_text(f"systems:\n  - name: a\n    repo: {value}\n")
+    with pytest.raises(ManifestError) as info:
+        registry.load_registry(path)
+    assert info.value.line == 3 and str(path) in str(info.value)

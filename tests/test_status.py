@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from sei_assets.core import signing
 from tests.reference import replay
 
 
@@ -66,8 +67,10 @@ def test_red_gate_makes_status_fail(evaluated: Path, sei) -> None:
     doc = json.loads(bundle.read_text())
     doc["gate"] = "red"
     bundle.write_text(json.dumps(doc))
+    signing.sign_file(bundle, signing.load_or_create_key())  # a red gate, genuinely signed
     code, doc = sei.json("status", "--repo", str(evaluated))
     assert code == 1 and doc["gate"] == "red" and doc["stale_classes"] == []
+    assert doc["evidence_verified"] is True and doc["evidence_problem"] is None
 
 
 def test_status_does_not_recompute(evaluated: Path, sei) -> None:

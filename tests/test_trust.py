@@ -57,7 +57,7 @@ def test_known_key_store_is_written_only_when_it_changes(repo: Path, sei) -> Non
     store = trust.known_keys_path()
     assert _verify(sei, repo)[0] == 0  # first use: the key is recorded
     before = store.stat()
-    entry = json.loads(store.read_text())["sys_trust"]
+    entry = json.loads(store.read_text())["systems"]["sys_trust"]
     assert _verify(sei, repo)[0] == 0  # known, nothing new: the store is left as it is
     after = store.stat()
     assert (after.st_ino, after.st_mtime_ns, after.st_size) == (
@@ -67,7 +67,7 @@ def test_known_key_store_is_written_only_when_it_changes(repo: Path, sei) -> Non
     )
     forged = forge_evidence(repo)  # another key, accepted explicitly: recorded
     assert _verify(sei, repo, "--accept-new-key")[0] == 0
-    now = json.loads(store.read_text())["sys_trust"]
+    now = json.loads(store.read_text())["systems"]["sys_trust"]
     assert now["pubkey"] == forged != entry["pubkey"] and store.stat().st_ino != before.st_ino
 
 
@@ -79,7 +79,7 @@ def test_known_key_store_read_again_when_it_changes(repo: Path, monkeypatch) -> 
     assert trust.verify_trusted(repo).trust.source == "known"
     store = trust.known_keys_path()
     text = store.read_text()
-    genuine = json.loads(text)["sys_trust"]["pubkey"]
+    genuine = json.loads(text)["systems"]["sys_trust"]["pubkey"]
     other = signing.public_key_hex(ec.generate_private_key(ec.SECP256R1()))
     with open(store, "r+") as fh:
         fh.write(text.replace(genuine, other))
@@ -129,12 +129,12 @@ def test_a_bundle_verified_before_is_named_without_parsing_it(tmp_path: Path, mo
     bundle = _indexless(tmp_path / "r", key, "alpha")
     assert trust.verify_trusted(tmp_path / "r").trust.source == "first use" and len(parsed) == 1
     store = json.loads(trust.known_keys_path().read_text())
-    assert store["alpha"]["bundle_sha256"] == signing.sha256_bytes(bundle.read_bytes())
+    assert store["systems"]["alpha"]["bundle_sha256"] == signing.sha256_bytes(bundle.read_bytes())
     checks = trust.check_repositories([tmp_path / "r", tmp_path / "r"])
     assert trust.verify_trusted(tmp_path / "r").ok and len(parsed) == 1
     assert [c.evidence.trust.source for c in checks if c.evidence] == ["known", "known"]
-    _indexless(tmp_path / "r", key, "beta")  # same key, other bytes: another system
-    checked = trust.verify_trusted(tmp_path / "r")
+    _indexless(tmp_path / "r2", key, "beta")  # same key, other bytes: another system
+    checked = trust.verify_trusted(tmp_path / "r2")
     assert (
         len(parsed) == 2 and checked.trust.source == "first use" and "beta" in checked.trust.message
     )
@@ -220,15 +220,18 @@ def test_rollback_to_older_evidence(repo: Path, sei, tmp_path: Path) -> None:
     code, doc = _verify(sei, repo)
     assert code == 1 and any("signed index names" in f["reason"] for f in doc["files"])
 
-    # the whole V1 set put back: it verifies, but it is not current and older than seen
+    # the whole V1 set put back: its signatures verify, but it is older than evidence seen
+    # before: refused, unless older evidence is accepted explicitly (and then not current)
     shutil.rmtree(repo / ".sei")
     shutil.copytree(v1 / ".sei", repo / ".sei")
     shutil.copy2(v1 / "sei.lock", repo / "sei.lock")
     code, doc = _verify(sei, repo)
+    assert code == 1 and doc["signatures_ok"] and "ROLLED BACK" in doc["trust"]["message"]
+    code, doc = _verify(sei, repo, "--allow-rollback")
     assert code == 0 and doc["signatures_ok"] and doc["current"] is False
     assert any("measurement-model" in r for r in doc["currency"])
     assert any("rolled back" in n for n in doc["trust"]["notes"])
-    result = sei("verify", "--repo", str(repo), "--require-current")
+    result = sei("verify", "--repo", str(repo), "--require-current", "--allow-rollback")
     assert result.exit_code == 1 and "NOT current" in result.stdout
 
 

@@ -298,10 +298,16 @@ def status(
         for s in st.sections:
             colour = "green" if s.fresh else "yellow"
             out.print(f"  {s.section}: [{colour}]{s.describe()}[/]")
-        out.print(
-            f"last gate: {st.gate or 'none (no evidence yet)'}"
-            + (f" (evidence of {st.generated_at})" if st.generated_at else "")
-        )
+        if st.evidence_problem:
+            from rich.markup import escape
+
+            out.print(f"[bold red]evidence does not verify: {escape(st.evidence_problem)}[/]")
+            out.print("last gate: unknown (the evidence does not verify)")
+        else:
+            out.print(
+                f"last gate: {st.gate or 'none (no evidence yet)'}"
+                + (f" (evidence of {st.generated_at})" if st.generated_at else "")
+            )
         if st.metrics_source == "supplied":
             out.print(
                 "[yellow]metrics: supplied (sei run --no-repro), not reproduced by the "
@@ -351,6 +357,13 @@ def verify(
             "--require-current", help="Fail unless the evidence is the latest for the inputs."
         ),
     ] = False,
+    allow_rollback: Annotated[
+        bool,
+        typer.Option(
+            "--allow-rollback",
+            help="Accept evidence older than evidence verified before on this machine.",
+        ),
+    ] = False,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -376,10 +389,12 @@ def verify(
         p = Path(pubkey)
         pinned = p.read_text().strip() if p.is_file() else pubkey.strip()
     if len(targets) > 1:
-        _verify_many(targets, pinned, accept_new_key, require_current, workers, as_json)
+        _verify_many(
+            targets, pinned, accept_new_key, require_current, workers, as_json, allow_rollback
+        )
     repo = targets[0] if targets else Path(".")
     try:
-        checked = trust.verify_trusted(repo, pinned, accept_new_key)
+        checked = trust.verify_trusted(repo, pinned, accept_new_key, allow_rollback=allow_rollback)
         verdict, trusted = checked.signatures, checked.trust
         current = trust.currency(repo, verdict.index, trusted.older)
     except SeiError as exc:
@@ -446,6 +461,7 @@ def _verify_many(
     require_current: bool,
     workers: int | None,
     as_json: bool,
+    allow_rollback: bool = False,
 ) -> None:
     """`sei verify` of several repositories: one line each (JSON: one document each), the
     exit code the worst of theirs (0 verified, 1 not verified, 2 bad input)."""
@@ -453,7 +469,9 @@ def _verify_many(
 
     from sei_assets.core import trust
 
-    checks = trust.check_repositories(repos, pinned, accept_new_key, workers)
+    checks = trust.check_repositories(
+        repos, pinned, accept_new_key, workers, allow_rollback=allow_rollback
+    )
     docs: list[dict[str, Any]] = []
     code = 0
     for check in checks:

@@ -8,6 +8,7 @@ renders operators with `SYMBOLS`.
 from __future__ import annotations
 
 import operator as _op
+import re
 from collections.abc import Callable
 
 #: Every spelling the manifest accepts, mapped onto the canonical operator name. The canonical
@@ -45,3 +46,39 @@ _COMPARE: dict[str, Callable[[float, float], bool]] = {
 def holds(operator: str, value: float, threshold: float) -> bool:
     """Whether ``value`` satisfies ``<operator> <threshold>`` (canonical operator name)."""
     return _COMPARE[operator](value, threshold)
+
+
+#: A threshold: an ASCII decimal number (no digit group separators, no other scripts' digits).
+NUMBER = r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+#: ``<op> <number>``: a symbol may touch the number (``<0.03``), a word needs a space after it
+#: (``lt 0.03``; ``lt0.03`` is not a constraint). Spaces and tabs only, ASCII only.
+_GRAMMAR = re.compile(
+    r"[ \t]*(?:(<=|>=|==|!=|<|>|=)[ \t]*|(lte|lt|le|gte|gt|ge|eq|ne)[ \t]+)(" + NUMBER + r")[ \t]*",
+    re.ASCII,
+)
+_LOOSE = re.compile(r"\s*([^\s\d.+-]+)\s*(\S+)\s*")
+EXPECTED = (
+    "a constraint '<op> <number>' with op one of <, <=, >, >=, ==, != "
+    "(or lt, lte, gt, gte, eq, ne, followed by a space) and an ASCII number"
+)
+
+
+def split(text: str) -> tuple[str, str]:
+    """(canonical operator, threshold text) of a constraint such as ``"< 0.03"``; ValueError
+    saying what was expected."""
+    text = str(text)
+    found = _GRAMMAR.fullmatch(text)
+    if found:
+        symbol, word, number = found.groups()
+        return OPERATORS[symbol or word], number
+    loose = _LOOSE.fullmatch(text)
+    if loose:
+        op, number = loose.groups()
+        if op not in OPERATORS:
+            raise ValueError(
+                f"unknown operator {op!r}: expected one of <, <=, >, >=, ==, !=, "
+                "lt, lte, gt, gte, eq, ne"
+            )
+        if not re.fullmatch(NUMBER, number, re.ASCII):
+            raise ValueError(f"{EXPECTED}; threshold {number!r} is not an ASCII number")
+    raise ValueError(f"{EXPECTED}, got {text!r}")

@@ -33,6 +33,7 @@ from sei_assets.core.evidence import (
     write_signed,
 )
 from sei_assets.core.layout import ASSESSMENT_RESULTS, LEGACY_DIRS, SANDBOX_ENV
+from sei_assets.core.layout import INDEX as INDEX_NAME
 from sei_assets.core.manifest import LoadedManifest, load_manifest
 from sei_assets.core.model import Bundle, ConformanceDoc
 from sei_assets.core.reproducers import PipelineRun, pipeline_details, reproducer_for
@@ -253,6 +254,10 @@ def seal(
     bundle = as_bundle(bundle)  # plain JSON data is validated into the model
     repo = loaded.repo
     key = key or signing.load_or_create_key()
+    # the bundle names its set (an id the signed index records too), so that the set cannot
+    # be stripped or mixed unseen (see signing); the same inputs give the same id
+    set_id = _set_id(loaded, bundle, bom_text, inputs, signing.public_key_hex(key))
+    bundle = as_bundle({**bundle.to_json(), "evidence_set": {"id": set_id, "index": INDEX_NAME}})
     out = evidence_dir(repo)
     names = (BOM, BUNDLE, ASSESSMENT_RESULTS, signing.PUBKEY_FILE)
     rel = {name: f"{EVIDENCE_DIR}/{name}" for name in names}
@@ -278,6 +283,7 @@ def seal(
         "generated_at": bundle.generated_at,
         "commit": bundle.triple.code,
         "lock_inputs": dict(inputs.hashes),
+        "evidence_set": set_id,
     }
     faults.checkpoint("seal")
     removed = () if bom_text is not None else (rel[BOM], rel[BOM] + ".sig")
@@ -292,6 +298,26 @@ def seal(
     if bom_text is not None:
         files["bom"] = out / BOM
     return files
+
+
+def _set_id(
+    loaded: LoadedManifest, bundle: Bundle, bom_text: str | None, inputs: Any, pubkey: str
+) -> str:
+    """The id of the evidence set a run writes: a digest of what makes it this run's."""
+    import hashlib
+    import json
+
+    facts = {
+        "system": loaded.manifest.system.name,
+        "generated_at": bundle.generated_at,
+        "commit": bundle.triple.code,
+        "inputs": dict(inputs.hashes),
+        "bom": hashlib.sha256(bom_text.encode("utf-8")).hexdigest() if bom_text else None,
+        "gate": bundle.gate,
+        "pubkey": pubkey,
+    }
+    text = json.dumps(facts, sort_keys=True, default=str).encode("utf-8")
+    return hashlib.sha256(text).hexdigest()[:32]
 
 
 def assessment_results(loaded: LoadedManifest, bundle_bytes: bytes) -> bytes:

@@ -123,7 +123,7 @@ def _own_lock(lock: bytes | None, signature: bytes | None) -> dict[str, Any] | N
         return None
     try:
         doc = json.loads(lock)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(doc, dict) or doc.get("signed_bundle_digest") != signature.decode(
         "utf-8", "replace"

@@ -73,7 +73,7 @@ def read_index(repo: Path) -> dict[str, Any] | None:
         return None
     try:
         doc = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return doc if isinstance(doc, dict) and isinstance(doc.get("files"), dict) else None
 
@@ -82,7 +82,7 @@ def _journal(repo: Path) -> dict[str, Any] | None:
     path = Path(repo) / EVIDENCE_DIR / COMMIT_DIR / JOURNAL
     try:
         doc = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return doc if isinstance(doc, dict) else None
 

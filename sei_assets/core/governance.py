@@ -369,7 +369,7 @@ def records(repo: Path) -> list[dict[str, Any]]:
         raw = blob_at(repo, "HEAD", rel) or b""
         try:
             doc = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise SeiError(f"{repo / rel}: a lifecycle record, not valid JSON: {exc}") from None
         items = doc if isinstance(doc, list) else [doc]
         added = git_text(

@@ -57,7 +57,7 @@ def read(repo: Path) -> dict[str, Any] | None:
     """The last run's record, or None (none yet, or unreadable: never an error for `status`)."""
     try:
         doc = json.loads(record_path(repo).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     return doc if isinstance(doc, dict) else None
 

@@ -15,6 +15,8 @@ BOM = "bom.cdx.json"
 #: The run's evidence as an OSCAL assessment-results document (see assessment_results).
 ASSESSMENT_RESULTS = "assessment-results.oscal.json"
 PUBKEY = "PUBKEY.txt"
+#: The signed evidence index: every file of the set with its sha256 (see evidence_set).
+INDEX = "index.json"
 #: A committed evidence write not yet applied (see evidence_set); never evidence itself.
 COMMIT_DIR = ".commit"
 RECONSTRUCT = "reconstruct.json"

@@ -156,10 +156,13 @@ def read_lock(repo: Path) -> tuple[Path, dict] | None:
         path = repo / name
         where = (evidence_set.view(repo, name) or path) if name == LOCK_NAME else path
         if where.is_file():
-            try:
-                return path, json.loads(where.read_text(encoding="utf-8"))
-            except ValueError as exc:
-                raise SeiError(f"{path}: not valid JSON: {exc}") from None
+            from sei_assets.core import safeload
+
+            text = safeload.read_text(where, "lock")
+            doc = safeload.parse_json(path, text, "lock")
+            if not isinstance(doc, dict):
+                raise SeiError(f"{path}: expected a JSON object (the lock's sections)")
+            return path, doc
     return None
 
 
@@ -193,9 +196,15 @@ def drift(repo: Path, manifest_path: Path, raw: dict[str, Any]) -> list[SectionD
     inputs = section_inputs(repo, manifest_path, raw)
     found = read_lock(repo)
     locked_sections = found[1].get("sections", {}) if found else {}
+    if not isinstance(locked_sections, dict):
+        raise SeiError(f"{found[0] if found else LOCK_NAME}: sections: expected a JSON object")
     out = []
     for s in SECTIONS:
-        locked = (locked_sections.get(s) or {}).get("input_hash")
-        edge = (locked_sections.get(s) or {}).get("edge_type") or inputs.edges[s]
+        entry = locked_sections.get(s)
+        entry = entry if isinstance(entry, dict) else {}
+        locked = entry.get("input_hash")
+        edge = entry.get("edge_type")
+        if edge not in DRIFT_CLASS:
+            edge = inputs.edges[s]
         out.append(SectionDrift(s, edge, locked == inputs.hashes[s], locked, inputs.hashes[s]))
     return out

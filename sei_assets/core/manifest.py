@@ -24,7 +24,8 @@ from pydantic import (
 )
 
 from sei_assets.core import safeload
-from sei_assets.core.constraint import OPERATORS, holds
+from sei_assets.core.constraint import holds
+from sei_assets.core.constraint import split as split_constraint
 from sei_assets.core.errors import ManifestError
 from sei_assets.core.layout import MANIFEST_NAMES
 from sei_assets.core.safeload import key_path
@@ -33,8 +34,6 @@ Level = Literal["NEGLIGIBLE", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
 Likelihood = Literal["RARE", "UNLIKELY", "POSSIBLE", "LIKELY", "ALMOST_CERTAIN"]
 Dimension = Literal["individual", "society", "organization"]
 Severity = Literal["low", "medium", "high", "critical"]
-
-_CONSTRAINT = re.compile(r"^\s*([^\s\d.+-]+)\s*(\S+)\s*$")
 
 
 class _Strict(BaseModel):
@@ -117,26 +116,12 @@ class Constraint(BaseModel):
 
 def parse_constraint(text: str) -> Constraint:
     """Parse ``"< 0.03"`` into operator and threshold; raise ValueError with what was expected."""
-    m = _CONSTRAINT.match(str(text))
-    expected = (
-        "a constraint '<op> <number>' with op one of <, <=, >, >=, ==, != "
-        "(or lt, lte, gt, gte, eq, ne)"
-    )
-    if not m:
-        raise ValueError(f"{expected}, got {text!r}")
-    op, num = m.groups()
-    if op not in OPERATORS:
-        raise ValueError(
-            f"unknown operator {op!r}: expected one of <, <=, >, >=, ==, !=, "
-            "lt, lte, gt, gte, eq, ne"
-        )
-    try:
-        threshold = float(num)
-    except ValueError:
-        raise ValueError(f"{expected}; threshold {num!r} is not a number") from None
+    op, num = split_constraint(text)  # the grammar: ASCII numbers, an operator token
+    expected = "a constraint '<op> <number>'"
+    threshold = float(num)
     if not math.isfinite(threshold):
         raise ValueError(f"{expected}; threshold must be finite")
-    return Constraint(operator=OPERATORS[op], threshold=threshold, threshold_text=num)
+    return Constraint(operator=op, threshold=threshold, threshold_text=num)
 
 
 #: A measure's ``lifecycle`` stage -> the compiled plan's phase. The plan carries the four phases

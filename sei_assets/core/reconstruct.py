@@ -51,10 +51,12 @@ def _working_bundle(repo: Path) -> dict[str, Any] | None:
     for rel in BUNDLE_PATHS:
         path = Path(repo) / rel
         if path.is_file():
-            try:
-                return json.loads(path.read_text(encoding="utf-8"))
-            except ValueError as exc:
-                raise SeiError(f"{path}: not valid JSON: {exc}") from None
+            from sei_assets.core import safeload
+
+            doc = safeload.load_json(path, "evidence bundle")
+            if not isinstance(doc, dict):
+                raise SeiError(f"{path}: expected a JSON object (an evidence bundle)")
+            return doc
     return None
 
 

@@ -117,6 +117,32 @@ def _number_problem(value: str, tag: str | None, implicit: bool) -> str | None:
     return None
 
 
+#: Explicit tags whose values are checked while scanning (what they accept, as said to users).
+_TYPED_TAGS = {
+    "tag:yaml.org,2002:bool": "true or false",
+    "tag:yaml.org,2002:int": "an integer",
+    "tag:yaml.org,2002:float": "a number",
+    "tag:yaml.org,2002:null": "null or ~ or nothing",
+    "tag:yaml.org,2002:timestamp": "a date such as 2024-01-31 or a date and time",
+}
+_CHECKER = yaml.constructor.SafeConstructor()
+
+
+def _tag_problem(value: str, tag: str | None, implicit: bool) -> str | None:
+    """Why a scalar with an explicit type tag (``!!bool maybe``, ``!!float ""``) is refused,
+    or None: the value must be one the tag's type can be made from."""
+    if implicit or tag not in _TYPED_TAGS:
+        return None
+    construct = _CHECKER.yaml_constructors.get(tag)
+    try:
+        construct(_CHECKER, yaml.ScalarNode(tag, value))  # type: ignore[misc]
+    except Exception:  # noqa: BLE001 - each constructor fails its own way (KeyError, IndexError...)
+        return f"{value[:40]!r} is not valid for the tag !!{tag.rsplit(':', 1)[-1]}: expected " + (
+            _TYPED_TAGS[tag]
+        )
+    return None
+
+
 def _scan(path: Path, text: str, max_depth: int, max_nodes: int) -> None:
     """Walk the event stream once and enforce the limits (nothing is composed yet)."""
     parser = _Loader(text)
@@ -171,6 +197,7 @@ def _scan(path: Path, text: str, max_depth: int, max_nodes: int) -> None:
                 is_key = bool(stack) and stack[-1].is_map and stack[-1].expect_key
                 if not is_key:
                     problem = _number_problem(event.value, event.tag, event.implicit[0])
+                    problem = problem or _tag_problem(event.value, event.tag, event.implicit[0])
                     if problem:
                         enter_slot(event, None)
                         fail(event, problem)
@@ -180,6 +207,12 @@ def _scan(path: Path, text: str, max_depth: int, max_nodes: int) -> None:
                     anchors[event.anchor] = 1
             elif isinstance(event, yaml.AliasEvent):
                 enter_slot(event, None)
+                if any(f.anchor == event.anchor for f in stack):
+                    fail(
+                        event,
+                        f"the alias *{event.anchor} repeats a node that contains it: expected "
+                        "no recursive aliases",
+                    )
                 size = anchors.get(event.anchor, 1)
                 grow(size)
                 if total > max_nodes:
@@ -282,6 +315,8 @@ def parse_yaml(
         raise ManifestError(path, "", f"invalid YAML: {exc}") from None
     except (ValueError, TypeError, OverflowError) as exc:  # e.g. a timestamp 2024-13-45
         raise ManifestError(path, "", f"invalid value: {exc}") from None
+    except (KeyError, IndexError, AttributeError, RecursionError) as exc:  # a tag's constructor
+        raise ManifestError(path, "", f"invalid value ({type(exc).__name__})") from None
     finally:
         loader.dispose()
     return data, _index_lines(node)

@@ -40,14 +40,15 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
+from sei_assets.core import dsse
 from sei_assets.core.errors import SeiError, VerificationError
 from sei_assets.core.fsutil import atomic_write, sha256_bytes
 from sei_assets.core.layout import ASSESSMENT_RESULTS, COMMIT_DIR, EVIDENCE_DIRS
 
 KEY_ENV = "SEI_SIGNING_KEY"
-PAYLOAD_TYPE = "application/vnd.in-toto+json"
-STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
-PREDICATE_TYPE = "https://venturalitica.ai/attestation/v1"
+PAYLOAD_TYPE = dsse.PAYLOAD_TYPE
+STATEMENT_TYPE = dsse.STATEMENT_TYPE
+PREDICATE_TYPE = dsse.PREDICATE_TYPE
 STATEMENT_VERSION = 1
 PUBKEY_FILE = "PUBKEY.txt"
 SIG_SUFFIX = ".sig"
@@ -403,6 +404,9 @@ class EvidenceVerdict(_ByValue):
     #: sha256 (hex).
     bundle: bytes | None = field(default=None, repr=False, compare=False)
     bundle_sha256: str | None = field(default=None, repr=False, compare=False)
+    #: The evidence set the verified bundle names (see :func:`_named_set`); None when it names
+    #: none (the reference's bundles, and ours from before sets were named).
+    set_id: str | None = field(default=None, repr=False, compare=False)
 
     #: The evidence directory verified.
     evidence_dir = _LazyPath()
@@ -439,6 +443,7 @@ class EvidenceVerdict(_ByValue):
             self.pending,
             self.bundle,
             self.bundle_sha256,
+            self.set_id,
         )
 
     @property
@@ -471,7 +476,7 @@ def _verdict(
     *rest: object,
 ) -> EvidenceVerdict:
     """The verdict :meth:`EvidenceVerdict.__reduce__` pickled."""
-    ok, warnings, index, pending, bundle, digest = rest
+    ok, warnings, index, pending, bundle, digest, set_id = rest
     verdict = EvidenceVerdict(
         evidence_dir,
         source,
@@ -483,6 +488,7 @@ def _verdict(
         pending,  # type: ignore[arg-type]
     )
     verdict.bundle, verdict.bundle_sha256 = bundle, digest  # type: ignore[assignment]
+    verdict.set_id = set_id  # type: ignore[assignment]
     return verdict
 
 
@@ -564,15 +570,10 @@ def _key_for(pubkey_hex: str) -> _Key:
 
 def _b64(text: object, what: str) -> bytes:
     """Strict, canonical base64 decode (rejects non-alphabet and re-encodable variants)."""
-    if not isinstance(text, str):
-        raise _Bad(f"envelope {what} is not a string")
     try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise _Bad(f"envelope {what} is not valid base64") from exc
-    if base64.b64encode(raw).decode("ascii") != text:
-        raise _Bad(f"envelope {what} is not canonical base64")
-    return raw
+        return dsse.canonical_b64(text, what)
+    except dsse.EnvelopeError as exc:
+        raise _Bad(str(exc)) from None
 
 
 def _canonical_b64(text: bytes) -> bytes | None:
@@ -625,11 +626,12 @@ def _check(
     digest_hex: str | None = None,
 ) -> None:
     """Raise _Bad with a reason unless ``envelope`` validly signs ``data`` as ``name`` under
-    ``key`` (see :func:`_key_for`): every check, in order, on any JSON form."""
+    ``key`` (see :func:`_key_for`): every check, in order, on any JSON form (strict JSON: see
+    :func:`dsse.strict_json`)."""
     try:
-        env = json.loads(envelope)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise _Bad(f"envelope is not valid JSON ({exc})") from exc
+        env = dsse.strict_json(envelope, "envelope")
+    except dsse.EnvelopeError as exc:
+        raise _Bad(str(exc)) from exc
     if not isinstance(env, dict):
         raise _Bad("envelope is not a JSON object")
     if env.get("payloadType") != PAYLOAD_TYPE:
@@ -639,25 +641,10 @@ def _check(
     if not isinstance(sigs, list) or not sigs or not all(isinstance(s, dict) for s in sigs):
         raise _Bad("envelope has no signatures")
     keyid_box.extend(str(s.get("keyid")) for s in sigs[:1])
-
     try:
-        statement = json.loads(payload)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise _Bad("payload is not a JSON statement") from exc
-    if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:
-        raise _Bad("payload is not an in-toto Statement v1")
-    if statement.get("predicateType") != PREDICATE_TYPE:
-        raise _Bad(f"predicateType is {statement.get('predicateType')!r}")
-    subjects = statement.get("subject")
-    if not isinstance(subjects, list) or len(subjects) != 1 or not isinstance(subjects[0], dict):
-        raise _Bad("statement must have exactly one subject")
-    subject = subjects[0]
-    if subject.get("name") != name:
-        raise _Bad(f"statement names {subject.get('name')!r}, not {name!r}")
-    digest = subject.get("digest")
-    expected = digest.get("sha256") if isinstance(digest, dict) else None
-    if expected != (digest_hex or sha256_bytes(data)):
-        raise _Bad("sha256 of the file does not match the signed statement (file altered)")
+        dsse.check_statement(payload, name, digest_hex or sha256_bytes(data))
+    except dsse.EnvelopeError as exc:
+        raise _Bad(str(exc)) from exc
 
     if isinstance(key, str):
         raise _Bad(key)
@@ -789,11 +776,14 @@ def _read_repo_pubkey(
 
 
 def _scan(
-    evidence_dir: str, entries: os.ScandirIterator[str] | None = None
+    evidence_dir: str,
+    entries: os.ScandirIterator[str] | None = None,
+    links: list[str] | None = None,
 ) -> tuple[list[str], bool]:
     """Every regular file under ``evidence_dir`` (``entries``: its listing, already open) as a
     sorted relative POSIX path, and whether a committed write (``.commit/``) is there; dot files
-    and folders (transactions, staging, temporary files, the lock) are not evidence."""
+    and folders (transactions, staging, temporary files, the lock) are not evidence. Symbolic
+    links are not evidence either: they go into ``links`` (relative paths)."""
     found: list[str] = []
     committing = False
     todo = [(evidence_dir, "")]
@@ -806,7 +796,10 @@ def _scan(
                 if name.startswith("."):
                     if name == COMMIT_DIR and not prefix and entry.is_dir():
                         committing = True
-                elif entry.is_file():  # the usual case first (a link to a folder is neither)
+                elif entry.is_symlink():  # evidence from anywhere: refused by the caller
+                    if links is not None:
+                        links.append(prefix + name)
+                elif entry.is_file():
                     found.append(prefix + name)
                 elif entry.is_dir(follow_symlinks=False):
                     todo.append((entry.path, prefix + name + "/"))
@@ -823,12 +816,12 @@ def _looks_signed(name: str) -> bool:
 
 
 def _effective(
-    folder: str, entries: os.ScandirIterator[str] | None = None
+    folder: str, entries: os.ScandirIterator[str] | None = None, links: list[str] | None = None
 ) -> tuple[dict[str, str], dict[str, str], bool]:
     """(evidence file -> where its bytes are, repository file -> where, pending): the set in
     force in the evidence directory ``folder``, with a committed but interrupted write (see
     evidence_set) laid over it (``entries``: its listing, already open)."""
-    names, committing = _scan(folder, entries)
+    names, committing = _scan(folder, entries, links)
     if os.sep == "/" and folder and not folder.endswith("/"):
         base = folder + "/"
         paths = {rel: base + rel for rel in names}
@@ -874,7 +867,7 @@ def _check_index(
         named = index["files"]
         if not isinstance(named, dict):
             raise TypeError
-    except (OSError, ValueError, TypeError, KeyError):
+    except (OSError, ValueError, TypeError, KeyError, RecursionError):
         files.append(FileVerdict(paths[INDEX_FILE], False, "the signed index is not readable"))
         return None
     folder = str(evidence_dir)
@@ -959,7 +952,13 @@ def verify_evidence(
             evidence_path = repo / candidate if isinstance(repo, Path) else Path(folder)
         return evidence_path
 
-    paths, outside, pending = _effective(folder, entries)
+    if os.path.islink(folder):
+        raise VerificationError(
+            f"the evidence folder {folder} is a symbolic link (to {os.readlink(folder)}): "
+            "refused, evidence lies inside the repository"
+        )
+    links: list[str] = []
+    paths, outside, pending = _effective(folder, entries, links)
     order = sorted(paths) if pending else paths  # the scan is sorted
     signed = [rel[: -len(SIG_SUFFIX)] for rel in order if rel.endswith(SIG_SUFFIX)]
     if not signed:
@@ -985,7 +984,7 @@ def verify_evidence(
             outcomes[name] = (False, key_problem, None)
         elif name not in paths:
             outcomes[name] = (False, f"{name}{SIG_SUFFIX} signs a file that is missing", None)
-        elif name == INDEX_FILE or (keep_bundle and name == BUNDLE_FILE):
+        elif name == INDEX_FILE or name == BUNDLE_FILE:
             # verified here, the bytes kept: for the index check, or for the verdict
             sig = paths[name + SIG_SUFFIX]
             outcomes[name] = _verify_paths(paths[name], sig, name, key, digests, kept, True)
@@ -995,6 +994,14 @@ def verify_evidence(
         outcomes.update(_verify_jobs(jobs, key, digests, workers))
 
     files = [FileVerdict(_under(folder, name), *outcomes[name]) for name in signed]
+    for name in links:
+        files.append(
+            FileVerdict(
+                _under(folder, name),
+                False,
+                "a symbolic link: refused, evidence is a regular file inside the folder",
+            )
+        )
     for name in order:
         if not name.endswith(SIG_SUFFIX) and name + SIG_SUFFIX not in paths and _looks_signed(name):
             files.append(
@@ -1004,14 +1011,17 @@ def verify_evidence(
                     f"evidence file has no {name.rsplit('/', 1)[-1]}.sig",
                 )
             )
-    if "bundle.json" not in paths and "bom.cdx.json" in paths:  # a run's set without its bundle
-        files.append(
-            FileVerdict(
-                as_path() / "bundle.json",
-                False,
-                "missing: the run's BOM is here, its bundle not",
-            )
-        )
+    if BUNDLE_FILE not in paths:  # a run's set without its bundle
+        for sibling, what in (("bom.cdx.json", "BOM"), (ASSESSMENT_RESULTS, "assessment results")):
+            if sibling in paths:
+                files.append(
+                    FileVerdict(
+                        as_path() / BUNDLE_FILE,
+                        False,
+                        f"missing: the run's {what} is here, its bundle not",
+                    )
+                )
+                break
     warnings: list[str] = []
     index = None
     if digests is not None and outcomes.get(INDEX_FILE, (False,))[0]:
@@ -1024,12 +1034,60 @@ def verify_evidence(
                 if name + SIG_SUFFIX not in paths:
                     where = _under(folder, name)
                     warnings.append(f"{where}: unsigned file, not part of the evidence")
+    set_id = None
+    if BUNDLE_FILE in kept and outcomes[BUNDLE_FILE][0]:
+        set_id = _named_set(kept[BUNDLE_FILE][0])
+        if set_id is not None:
+            _check_set(folder, set_id, index, INDEX_FILE in paths, files)
     ok = bool(files) and all(f.ok for f in files)
     where = folder if evidence_path is None else evidence_path
     verdict = EvidenceVerdict(where, source, key_hex, files, ok, warnings, index, pending)
-    if BUNDLE_FILE in kept:
+    verdict.set_id = set_id
+    if keep_bundle and BUNDLE_FILE in kept:
         verdict.bundle, verdict.bundle_sha256 = kept[BUNDLE_FILE]
     return verdict
+
+
+def _named_set(bundle: bytes) -> str | None:
+    """The id of the evidence set a (verified) bundle names, or None when it names none."""
+    if b'"evidence_set"' not in bundle:  # the reference's bundles, and ours before sets
+        return None
+    try:
+        named = json.loads(bundle).get("evidence_set")
+    except (ValueError, RecursionError, AttributeError):
+        return None
+    found = named.get("id") if isinstance(named, dict) else None
+    return found if isinstance(found, str) else None
+
+
+def _check_set(
+    folder: str, set_id: str, index: dict | None, has_index: bool, files: list[FileVerdict]
+) -> None:
+    """Hold the set to the bundle's word: the signed index of the same set must be here (the
+    index then names every other file of it, see :func:`_check_index`)."""
+    where = _under(folder, INDEX_FILE)
+    if index is None:
+        if not has_index:
+            files.append(
+                FileVerdict(
+                    where,
+                    False,
+                    f"missing: {BUNDLE_FILE} belongs to evidence set {set_id}, whose signed "
+                    "index is not here (deleted?)",
+                )
+            )
+        return
+    run = index.get("run")
+    recorded = run.get("evidence_set") if isinstance(run, dict) else None
+    if recorded != set_id:
+        files.append(
+            FileVerdict(
+                where,
+                False,
+                f"the signed index is of evidence set {recorded}, {BUNDLE_FILE} of set "
+                f"{set_id}: parts of two sets mixed",
+            )
+        )
 
 
 def verify_repositories(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sei_assets.core.errors import SeiError
 from sei_assets.core.gate import verdict as gate_verdict
-from sei_assets.core.layout import BUNDLE, EVIDENCE_DIRS, MANIFEST_NAMES
+from sei_assets.core.layout import BUNDLE, EVIDENCE_DIRS, MANIFEST_NAMES, PUBKEY, SIG_SUFFIX
 from sei_assets.core.lock import SectionDrift, drift, read_raw_manifest
 
 
@@ -25,6 +25,8 @@ class SystemStatus:
     last_failure: dict[str, Any] | None = None
     #: Open post-market breaches (core.postmarket): each reopens its risk and blocks release.
     breaches: list[Any] | None = None
+    #: Why the evidence's bundle is not believed (its signature, key, system or age), or None.
+    evidence_problem: str | None = None
 
     @property
     def stale_classes(self) -> list[str]:
@@ -32,7 +34,7 @@ class SystemStatus:
 
     @property
     def exit_code(self) -> int:
-        if self.last_failure or self.breaches:
+        if self.last_failure or self.breaches or self.evidence_problem:
             return 1
         return 0 if not self.stale_classes and self.gate == "green" else 1
 
@@ -67,6 +69,10 @@ class SystemStatus:
             "generated_at": self.generated_at,
             "metrics_source": self.metrics_source,
             "last_run_failure": self.last_failure,
+            "evidence_verified": None
+            if self.evidence_problem is None and self.gate is None
+            else self.evidence_problem is None,
+            "evidence_problem": self.evidence_problem,
             "stale_classes": self.stale_classes,
             "sections": [
                 {
@@ -82,27 +88,117 @@ class SystemStatus:
         }
 
 
-def _last_gate(repo: Path) -> tuple[str | None, str | None, str | None]:
-    from sei_assets.core import evidence_set
+def _last_gate(
+    repo: Path, system: str | None = None
+) -> tuple[str | None, str | None, str | None, str | None]:
+    """(gate, generated at, metrics source, why the evidence does not verify) of the current
+    bundle; the bundle's signature is checked (see :func:`_evidence_problem`) before its gate
+    is believed."""
+    from sei_assets.core import evidence_set, safeload
 
     for d in EVIDENCE_DIRS:
         p = repo / d / BUNDLE
+        sig = repo / d / (BUNDLE + SIG_SUFFIX)
         if d == EVIDENCE_DIRS[0]:  # the set in force, even when a write was interrupted
             p = evidence_set.view(repo, f"{d}/{BUNDLE}") or p
+            sig = evidence_set.view(repo, f"{d}/{BUNDLE}{SIG_SUFFIX}") or sig
+        if os.path.islink(repo / d) or p.is_symlink():
+            return None, None, None, f"{repo / d / BUNDLE}: evidence that is a symbolic link"
         if p.is_file():
-            try:
-                b = json.loads(p.read_text(encoding="utf-8"))
-            except ValueError as exc:
-                raise SeiError(f"{p}: not valid JSON: {exc}") from None
+            with open(p, "rb") as fh:
+                raw = fh.read(safeload.MAX_BYTES + 1)
+            b = safeload.parse_json(p, safeload.decode(p, raw, "evidence bundle"), "bundle")
+            if not isinstance(b, dict):
+                raise SeiError(f"{p}: expected a JSON object (an evidence bundle)")
+            problem = _evidence_problem(repo, repo / d, system, raw, sig, b)
             verdict = b.get("gate")
-            if verdict is None:  # the reference's bundles carry no gate field: derive it
-                verdict = gate_verdict(b.get("control_results", []))
+            if verdict not in ("green", "red"):  # the reference's bundles carry no gate field
+                results = b.get("control_results")
+                verdict = gate_verdict(results if isinstance(results, list) else [])
             pipeline = b.get("pipeline") if isinstance(b.get("pipeline"), dict) else {}
             source = pipeline.get("metrics_source") or (
                 None if not pipeline else "reproduced" if pipeline.get("reproduced") else "supplied"
             )
-            return verdict, b.get("generated_at"), source
-    return None, None, None
+            when = b.get("generated_at")
+            return (
+                None if problem else verdict,
+                when if isinstance(when, str) else None,
+                source if isinstance(source, str) else None,
+                problem,
+            )
+    return None, None, None, None
+
+
+def _evidence_problem(
+    repo: Path, folder: Path, system: str | None, raw: bytes, sig: Path, bundle: dict[str, Any]
+) -> str | None:
+    """Why the bundle ``raw`` (parsed: ``bundle``) is not to be believed, or None: its
+    signature must verify (one ECDSA verify) under the key trusted for the system (the
+    organisation's, else the one this machine remembers for the system or the repository,
+    else, at first sight, its ``PUBKEY.txt``); it must name the manifest's system, and be no
+    older than evidence verified before on this machine. The rule of `sei verify` for one file,
+    without `cryptography` (see :mod:`sei_assets.core.dsse`)."""
+    from sei_assets.core import dsse, trust
+
+    named = bundle.get("system_name")
+    if system is not None and named != system:
+        return (
+            f"{BUNDLE} names the system {named!r}, but the manifest names {system!r}: "
+            "evidence of another system (renamed?)"
+        )
+    try:
+        if sig.is_symlink():
+            raise OSError("a symbolic link")
+        with open(sig, "rb") as fh:
+            envelope = fh.read(dsse.MAX_ENVELOPE + 1)
+    except FileNotFoundError:
+        return f"{BUNDLE} is not signed ({BUNDLE}{SIG_SUFFIX} is missing)"
+    except OSError as exc:
+        return f"cannot read {BUNDLE}{SIG_SUFFIX}: {getattr(exc, 'strerror', None) or exc}"
+    if len(envelope) > dsse.MAX_ENVELOPE:
+        return f"{BUNDLE}{SIG_SUFFIX} is larger than an envelope ({dsse.MAX_ENVELOPE} bytes)"
+    expected = trust.expected_keys(repo, named if isinstance(named, str) else None)
+    if expected.problem:
+        return expected.problem
+    keys = expected.keys
+    if not keys:
+        keys = [_pubkey_file(folder)]
+        if keys[0] is None:
+            return (
+                f"no public key to check {BUNDLE}'s signature ({PUBKEY} is missing and none is "
+                "known for this system): verify it with `sei verify --pubkey`"
+            )
+    reasons = []
+    for key in keys:
+        try:
+            dsse.verify_envelope(raw, envelope, BUNDLE, key)  # type: ignore[arg-type]
+            break
+        except dsse.EnvelopeError as exc:
+            reasons.append(str(exc))
+    else:
+        if expected.source and "not by this public key" in reasons[0]:
+            return f"KEY CHANGED: {BUNDLE} is not signed by the key {expected.source}"
+        return f"{BUNDLE}{SIG_SUFFIX}: {reasons[0]}"
+    when = bundle.get("generated_at")
+    if expected.latest and (not isinstance(when, str) or when < expected.latest):
+        return (
+            f"ROLLED BACK: the evidence was generated at {when}, before evidence verified on "
+            f"this machine ({expected.latest})"
+        )
+    return None
+
+
+def _pubkey_file(folder: Path) -> str | None:
+    """The hex key of the evidence folder's ``PUBKEY.txt``, or None (missing or malformed)."""
+    try:
+        with open(folder / PUBKEY, "rb") as fh:
+            raw = fh.read(200)
+    except OSError:
+        return None
+    text = raw.decode("ascii", "replace").strip()
+    if len(text) != 130 or text.strip("0123456789abcdef"):
+        return None
+    return text
 
 
 def system_status(repo: Path) -> SystemStatus:
@@ -114,14 +210,18 @@ def system_status(repo: Path) -> SystemStatus:
     raw = read_raw_manifest(path)
     system = raw.get("system")
     name = system.get("name", "?") if isinstance(system, dict) else "?"
+    if isinstance(system, dict) and not isinstance(system.get("name"), str):
+        system = None  # no name to hold the evidence to
     if not isinstance(name, str):  # validation is `run`'s job; status shows no hostile value
         name = f"? (system.name is not text: {type(name).__name__})"
     elif len(name) > 200:
         name = name[:200] + " …"
-    verdict, when, source = _last_gate(repo)
+    verdict, when, source, problem = _last_gate(repo, name if isinstance(system, dict) else None)
     from sei_assets.core.last_run import last_failure
     from sei_assets.core.postmarket import open_breaches
 
     failure = last_failure(repo, when)
     breaches = open_breaches(repo)
-    return SystemStatus(name, drift(repo, path, raw), verdict, when, source, failure, breaches)
+    return SystemStatus(
+        name, drift(repo, path, raw), verdict, when, source, failure, breaches, problem
+    )

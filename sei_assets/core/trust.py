@@ -151,22 +151,109 @@ def _parse_file(path: Path, parse: Callable[[bytes], Any]) -> Any:
     return value
 
 
+#: The store's format: ``{"version": 2, "systems": {name: record}, "repositories": {id: record}}``
+#: (a repository's ids: ``path:<its real path>`` and ``root:<its root commit>``). The first
+#: format, a mapping of system names only, is read as the systems of version 2.
+STORE_VERSION = 2
+
+
 def _parse_known(raw: bytes) -> dict[str, Any]:
-    doc = json.loads(raw.decode("utf-8"))
-    return doc if isinstance(doc, dict) else {}
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    if not isinstance(doc, dict):
+        doc = {}
+    if doc.get("version") == STORE_VERSION:
+        systems, repositories = doc.get("systems"), doc.get("repositories")
+    else:  # the first format: system name -> record
+        systems, repositories = doc, {}
+    return {
+        "version": STORE_VERSION,
+        "systems": {k: v for k, v in (systems or {}).items() if isinstance(v, dict)}
+        if isinstance(systems, dict)
+        else {},
+        "repositories": {k: v for k, v in (repositories or {}).items() if isinstance(v, dict)}
+        if isinstance(repositories, dict)
+        else {},
+    }
 
 
 def _read_known(path: Path, copy: bool = True) -> dict[str, Any]:
-    """The known-keys store (a copy the caller may change, unless not ``copy``)."""
+    """The known-keys store, in the current format (a copy the caller may change, unless not
+    ``copy``)."""
     try:
         doc = _parse_file(path, _parse_known)
     except FileNotFoundError:
-        return {}
+        return _parse_known(b"{}")
     except (OSError, ValueError) as exc:
         raise SeiError(
             f"{path}: the known-keys store is unreadable ({exc}); fix or remove it"
         ) from None
-    return dict(doc) if copy else doc
+    if not copy:
+        return doc
+    return {
+        "version": STORE_VERSION,
+        "systems": dict(doc["systems"]),
+        "repositories": dict(doc["repositories"]),
+    }
+
+
+def repository_path_id(repo: Path | str) -> str:
+    """The store's id of a repository by its place: ``path:`` and its real path."""
+    return "path:" + os.path.realpath(os.fspath(repo))
+
+
+def repository_root_ids(repo: Path | str) -> list[str]:
+    """The store's ids of a repository by its history: ``root:`` and each root commit (none
+    outside a git work tree or before the first commit)."""
+    import subprocess
+
+    where = os.fspath(repo)
+    if not os.path.exists(os.path.join(where, ".git")):
+        return []
+    try:
+        done = subprocess.run(
+            ["git", "rev-list", "--max-parents=0", "HEAD", "--"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    if done.returncode != 0:
+        return []
+    return sorted("root:" + line for line in done.stdout.split() if len(line) in (40, 64))
+
+
+def manifest_system(repo: Path | str) -> tuple[str, str | None] | None:
+    """(manifest file name, the system it names) of the repository, or None without one."""
+    from sei_assets.core.lock import read_raw_manifest
+
+    for name in MANIFEST_NAMES:
+        path = Path(repo, name)
+        if path.is_file():
+            raw = read_raw_manifest(path)
+            system = raw.get("system") if isinstance(raw, dict) else None
+            named = system.get("name") if isinstance(system, dict) else None
+            return name, named if isinstance(named, str) else None
+    return None
+
+
+def name_mismatch(repo: Path | str, system: str | None) -> str | None:
+    """Why evidence naming ``system`` is not this repository's (its manifest names another
+    system), or None."""
+    found = manifest_system(repo)
+    if found is None or system is None:
+        return None
+    manifest, named = found
+    if named is not None and named != system:
+        return (
+            f"the evidence names the system {system!r}, but its manifest {manifest} names "
+            f"{named!r}: evidence of another system (renamed?)"
+        )
+    return None
 
 
 @dataclass
@@ -232,6 +319,18 @@ def _newer(a: str | None, b: str | None) -> bool:
     return bool(a and b and a > b)
 
 
+def _newest(*groups: list[dict[str, Any]]) -> str | None:
+    """The latest ``latest`` of the records (text timestamps in one format), or None."""
+    stamps = [r.get("latest") for g in groups for r in g if isinstance(r.get("latest"), str)]
+    return max(stamps) if stamps else None
+
+
+def _describe_place(ident: str) -> str:
+    """A repository id of the store as the messages say it."""
+    kind, _, value = ident.partition(":")
+    return value if kind == "path" else f"with root commit {value[:12]}"
+
+
 _UNSET: Any = object()
 
 
@@ -241,9 +340,12 @@ class _Judge:
     decisions are taken in order on the store as the earlier ones left it, and the store is
     written once, by :meth:`flush`, when they changed it."""
 
-    def __init__(self, accept_new_key: bool = False, remember: bool = True) -> None:
+    def __init__(
+        self, accept_new_key: bool = False, remember: bool = True, allow_rollback: bool = False
+    ) -> None:
         self.accept_new_key = accept_new_key
         self.remember = remember
+        self.allow_rollback = allow_rollback
         self.store = known_keys_path()
         self._trusted: dict[str, set[str]] | None = None
         self._known: dict[str, Any] | None = None  # as parsed (shared) until a decision changes it
@@ -256,11 +358,19 @@ class _Judge:
             self._trusted = read_trusted_keys()
         return self._trusted
 
-    def known(self) -> dict[str, Any]:
+    def document(self) -> dict[str, Any]:
         """The store as the decisions so far left it (not to be changed: see record)."""
         if self._known is None:
             self._known = _read_known(self.store, copy=False)
         return self._known
+
+    def known(self) -> dict[str, Any]:
+        """The systems the store remembers, by name (not to be changed: see record)."""
+        return self.document()["systems"]
+
+    def repositories(self) -> dict[str, Any]:
+        """The repositories the store remembers, by id (not to be changed: see record)."""
+        return self.document()["repositories"]
 
     def named(self) -> dict[str, str]:
         """The systems of the bundles the store remembers, by the bundles' sha256 (a digest
@@ -269,10 +379,33 @@ class _Judge:
             self._named = _bundle_names(self.known())
         return self._named
 
-    def record(self, system: str, record: dict[str, Any]) -> None:
+    def _owned(self) -> dict[str, Any]:
         if not self._own:
-            self._known, self._own = dict(self.known()), True
-        self._known[system] = record
+            doc = self.document()
+            self._known = {
+                "version": STORE_VERSION,
+                "systems": dict(doc["systems"]),
+                "repositories": dict(doc["repositories"]),
+            }
+            self._own = True
+        return self._known  # type: ignore[return-value]
+
+    def record(self, system: str, record: dict[str, Any]) -> None:
+        self._owned()["systems"][system] = record
+
+    def record_repository(self, ident: str, record: dict[str, Any]) -> None:
+        self._owned()["repositories"][ident] = record
+
+    def remembered_repository(self, repo: Path | str) -> list[tuple[str, dict[str, Any]]]:
+        """The store's records of the repository: by its path, else by its root commits
+        (looked up only when its path is not remembered: git is asked once per new place)."""
+        repositories = self.repositories()
+        path_id = repository_path_id(repo)
+        if path_id in repositories:
+            return [(path_id, repositories[path_id])]
+        if not repositories:
+            return []
+        return [(i, repositories[i]) for i in repository_root_ids(repo) if i in repositories]
 
     def known_key(self, repo: Path) -> tuple[str | None, bool]:
         """:func:`known_key`, and whether it came from (or was looked for in) the store."""
@@ -303,8 +436,6 @@ class _Judge:
     def decide(self, verdict: Any, pinned: bool, system: Any = _UNSET) -> TrustVerdict:
         """:func:`decide` (``system``: the verdict's, when already known)."""
         key = verdict.pubkey_hex
-        if pinned:
-            return TrustVerdict(True, "pinned", "the public key was pinned with --pubkey")
         if system is _UNSET:
             system = system_of(
                 verdict.evidence_dir,
@@ -313,6 +444,12 @@ class _Judge:
                 getattr(verdict, "bundle_sha256", None),
                 self.named(),
             )
+        repo = os.path.dirname(verdict.evidence_folder.rstrip("/")) or "."
+        wrong_name = name_mismatch(repo, system)
+        if wrong_name is not None:
+            return TrustVerdict(False, "pinned" if pinned else "manifest", wrong_name)
+        if pinned:
+            return TrustVerdict(True, "pinned", "the public key was pinned with --pubkey")
         if system is None:
             return TrustVerdict(False, "unknown", "the evidence names no system: pin a key")
         trusted = self.trusted()
@@ -353,12 +490,48 @@ class _Judge:
                     f"the evidence of {system} carried a signed index when last verified; "
                     "it has none now (deleted?)",
                 )
-            elif _newer(entry.get("latest"), run.get("generated_at")):
-                older = True
-                notes.append(
-                    f"older than evidence of {system} verified before on this machine "
-                    f"({entry.get('latest')}): rolled back?"
+        places = self.remembered_repository(repo)
+        for ident, place in places:
+            where = _describe_place(ident)
+            if place.get("pubkey") != key:
+                if not self.accept_new_key:
+                    return TrustVerdict(
+                        False,
+                        "known",
+                        f"KEY CHANGED for the repository {where}: the evidence (system "
+                        f"{system!r}) is signed by keyid {verdict.keyid}, but {store} remembers "
+                        f"keyid {place.get('keyid')} for it (system {place.get('system')!r}, "
+                        f"first trusted {place.get('first_trusted')}); if the new key is "
+                        "genuine, verify again with --accept-new-key",
+                    )
+                notes.append(f"new key accepted for {where} (was keyid {place.get('keyid')})")
+            elif place.get("system") != system and not self.accept_new_key:
+                return TrustVerdict(
+                    False,
+                    "known",
+                    f"the evidence names the system {system!r}, but {store} remembers the "
+                    f"repository {where} as {place.get('system')!r}: renamed? if the rename "
+                    "is genuine, verify again with --accept-new-key",
                 )
+        newest = _newest(
+            [entry] if isinstance(entry, dict) else [],
+            [place for _, place in places if place.get("pubkey") == key],
+        )
+        if _newer(newest, run.get("generated_at")):
+            older = True
+            if not self.allow_rollback:
+                return TrustVerdict(
+                    False,
+                    "known",
+                    f"ROLLED BACK: the evidence of {system} was generated at "
+                    f"{run.get('generated_at')}, before evidence verified on this machine "
+                    f"({newest}); verify with --allow-rollback to accept older evidence",
+                    older=True,
+                )
+            notes.append(
+                f"older than evidence of {system} verified before on this machine "
+                f"({newest}): rolled back? (accepted with --allow-rollback)"
+            )
         message = (
             f"key remembered for {system} in {store}"
             if entry is None
@@ -367,10 +540,11 @@ class _Judge:
         source = "first use" if entry is None else "known"
         out = TrustVerdict(True, source, message, notes, older)
         if self.remember and verdict.ok:
+            changed = False
+            now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
             if isinstance(entry, dict):
                 record = dict(entry)
             else:
-                now = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
                 record = {"pubkey": key, "keyid": verdict.keyid, "first_trusted": now}
             record["indexed"] = bool(record.get("indexed")) or verdict.index is not None
             digest = getattr(verdict, "bundle_sha256", None)
@@ -380,6 +554,22 @@ class _Judge:
                 record["latest"] = run["generated_at"]
             if record != entry:  # the store is written (fsync'd) only when what it holds changes
                 self.record(system, record)
+                changed = True
+            idents = [i for i, _ in places]
+            if not idents or all(not i.startswith("path:") for i in idents):
+                idents = [repository_path_id(repo), *repository_root_ids(repo)]
+            for ident in idents:
+                old = self.repositories().get(ident)
+                place = dict(old) if old is not None and old.get("pubkey") == key else {}
+                if not place:
+                    place = {"pubkey": key, "keyid": verdict.keyid, "first_trusted": now}
+                place["system"] = system
+                if run.get("generated_at") and not _newer(place.get("latest"), run["generated_at"]):
+                    place["latest"] = run["generated_at"]
+                if place != old:
+                    self.record_repository(ident, place)
+                    changed = True
+            if changed:
                 self._changed.append(out)
         return out
 
@@ -391,7 +581,7 @@ class _Judge:
         store = self.store
         try:
             store.parent.mkdir(parents=True, exist_ok=True)
-            text = json.dumps(self._known, indent=2, sort_keys=True) + "\n"
+            text = json.dumps(self._known, indent=2, sort_keys=True) + "\n"  # version 2
             atomic_write(store, text, mode=0o600)
         except OSError as exc:
             for verdict in changed:
@@ -401,13 +591,62 @@ class _Judge:
 
 
 def decide(
-    verdict: Any, pinned: bool, accept_new_key: bool = False, remember: bool = True
+    verdict: Any,
+    pinned: bool,
+    accept_new_key: bool = False,
+    remember: bool = True,
+    allow_rollback: bool = False,
 ) -> TrustVerdict:
     """Trust decision for a signature verdict (see the module doc); updates the store."""
-    judge = _Judge(accept_new_key, remember)
+    judge = _Judge(accept_new_key, remember, allow_rollback)
     out = judge.decide(verdict, pinned)
     judge.flush()
     return out
+
+
+@dataclass
+class ExpectedKeys:
+    """The keys a system's evidence must be signed with, as far as this machine knows."""
+
+    #: Hex public keys (empty: none is known, the evidence's own PUBKEY.txt is all there is).
+    keys: list[str]
+    #: Where they come from, as a message says it.
+    source: str | None = None
+    #: The newest evidence verified before for the system or the repository.
+    latest: str | None = None
+    #: Why no key can be expected (the memory contradicts the evidence), or None.
+    problem: str | None = None
+
+
+def expected_keys(repo: Path | str, system: str | None) -> ExpectedKeys:
+    """The keys `sei status` checks a bundle naming ``system`` against: the organisation's for
+    the system, else those this machine remembers for the system and for the repository (its
+    place, else its root commit). Read-only: nothing is remembered."""
+    judge = _Judge(remember=False)
+    trusted = judge.trusted()
+    if system is not None and trusted:
+        listed = trusted.get(system, set()) | trusted.get("*", set())
+        if listed or system in trusted:
+            return ExpectedKeys(sorted(listed), f"{trusted_keys_path()} trusts for {system}")
+    entry = judge.known().get(system) if system is not None else None
+    records = [entry] if isinstance(entry, dict) else []
+    for ident, place in judge.remembered_repository(repo):
+        if place.get("system") != system:
+            return ExpectedKeys(
+                [],
+                problem=f"the evidence names the system {system!r}, but {judge.store} remembers "
+                f"the repository {_describe_place(ident)} as {place.get('system')!r} (renamed?)",
+            )
+        records.append(place)
+    keys = sorted({r["pubkey"] for r in records if isinstance(r.get("pubkey"), str)})
+    if len(keys) > 1:
+        return ExpectedKeys(
+            [],
+            problem=f"KEY CHANGED: {judge.store} remembers different keys for {system!r} and "
+            "for its repository; run `sei verify` to decide",
+        )
+    source = f"{judge.store} remembers for {system!r}" if keys else None
+    return ExpectedKeys(keys, source, _newest(records))
 
 
 @dataclass
@@ -436,6 +675,7 @@ def verify_trusted(
     pinned: str | None = None,
     accept_new_key: bool = False,
     evidence_dir: Path | None = None,
+    allow_rollback: bool = False,
 ) -> TrustedEvidence:
     """Verify the repository's evidence and decide whether its key is trusted: the one rule of
     `sei verify`, used as well by the Dagster signature check, conformance, approvals and
@@ -443,7 +683,7 @@ def verify_trusted(
     key, the organisation's trusted keys or the key remembered for the system."""
     from sei_assets.core import signing
 
-    judge = _Judge(accept_new_key)
+    judge = _Judge(accept_new_key, allow_rollback=allow_rollback)
     # no PUBKEY.txt (as in many of the reference's repositories): a key already trusted for the
     # system verifies it, and the decision below still judges that key
     verdict = signing.verify_evidence(
@@ -567,7 +807,7 @@ def _checked_part(
                 repo,
                 pinned,
                 workers=workers,
-                keep_bundle=pinned is None,
+                keep_bundle=True,
                 keyless=None if judge is None else keyless,
             )
         except SeiError as exc:
@@ -575,16 +815,12 @@ def _checked_part(
             out.append((_Failed(str(exc), exc.exit_code), key, from_store))
             continue
         key, from_store = looked[0] if looked else (pinned, False)
-        system = (
-            None
-            if pinned is not None
-            else system_of(
-                verdict.evidence_folder,
-                verdict.index,
-                verdict.bundle,
-                verdict.bundle_sha256,
-                named,
-            )
+        system = system_of(
+            verdict.evidence_folder,
+            verdict.index,
+            verdict.bundle,
+            verdict.bundle_sha256,
+            named,
         )
         verdict.bundle = None  # not sent back: the name is
         facts: _Facts | _Failed
@@ -601,6 +837,7 @@ def check_repositories(
     pinned: str | None = None,
     accept_new_key: bool = False,
     workers: int | None = None,
+    allow_rollback: bool = False,
 ) -> list[RepositoryCheck]:
     """`sei verify` of each repository, in order, with the verdicts that `sei verify --repo`
     of each in turn would give: the keys, the signatures and currency's facts are shared with
@@ -611,7 +848,7 @@ def check_repositories(
     what the earlier ones remembered.)"""
     from sei_assets.core import signing
 
-    judge = _Judge(accept_new_key)
+    judge = _Judge(accept_new_key, allow_rollback=allow_rollback)
     checks = [RepositoryCheck(repo if isinstance(repo, Path) else Path(repo)) for repo in repos]
     named = None if pinned else judge.named()  # the store, read before the work is shared
     finder = None if pinned else judge

@@ -52,5 +52,11 @@ class Record(BaseModel):
 
     @classmethod
     def from_bytes(cls, data: bytes | str) -> Self:
-        """Parse a JSON document into this record."""
-        return cls.model_validate(json.loads(data))
+        """Parse a JSON document into this record (ValueError when it is not one, nested
+        too deeply included)."""
+        from sei_assets.core.safeload import MAX_DEPTH, _json_depth_problem
+
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        if _json_depth_problem(text, MAX_DEPTH):
+            raise ValueError(f"nesting deeper than {MAX_DEPTH} levels: expected a flatter document")
+        return cls.model_validate(json.loads(text))

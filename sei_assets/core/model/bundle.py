@@ -234,6 +234,9 @@ class Bundle(Record):
     generated_at: str | None = None
     roles: list[dict[str, Any]] | None = None
     manifest_extensions: list[ManifestExtension] | None = None
+    #: The evidence set the bundle belongs to (`id`, also recorded in the signed index's run):
+    #: without that index, or with another set's, the bundle does not verify.
+    evidence_set: dict[str, Any] | None = None
 
     @property
     def failing(self) -> list[str]:
