@@ -700,6 +700,11 @@ def init(
             out.print(f"{entry.name}: declarations not prepared: {prepared[entry.name]}")
 
 
+from sei_assets.cli import documents as _documents  # noqa: E402
+
+app.command(name="dossier")(_documents.dossier)
+app.command(name="soa")(_documents.soa)
+
 from sei_assets.cli.check import check_app  # noqa: E402
 
 app.add_typer(check_app, name="check")
