@@ -13,10 +13,14 @@ from typing import Annotated
 import typer
 
 RepoArg = Annotated[Path, typer.Argument(help="The AI system's repository.", show_default=".")]
+RepoOpt = Annotated[
+    Path | None, typer.Option("--repo", help="The AI system's repository (as REPO).")
+]
 
 
 def dossier(
     repo: RepoArg = Path("."),
+    repo_opt: RepoOpt = None,
     no_pdf: Annotated[bool, typer.Option("--no-pdf", help="Write the HTML only.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
@@ -26,7 +30,7 @@ def dossier(
     from sei_assets.cli import _call, _emit_json, err, out
     from sei_assets.core.documents.dossier import build
 
-    done = _call(build, repo, pdf=not no_pdf)
+    done = _call(build, repo_opt or repo, pdf=not no_pdf)
     code = 1 if done.pdf is None and not no_pdf else 0
     if as_json:
         _emit_json(
@@ -57,6 +61,7 @@ def dossier(
 
 def soa(
     repo: RepoArg = Path("."),
+    repo_opt: RepoOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """The ISO/IEC 42001 Statement of Applicability (6.1.3): every Annex A control, applicable
@@ -64,7 +69,7 @@ def soa(
     from sei_assets.cli import _call, _emit_json, out
     from sei_assets.core.documents.dossier import write_soa
 
-    doc, path = _call(write_soa, repo)
+    doc, path = _call(write_soa, repo_opt or repo)
     if as_json:
         _emit_json({"file": str(path), **doc})
         return
@@ -78,3 +83,30 @@ def soa(
         out.print(line, markup=False)
     summary = ", ".join(f"{n} {k}" for k, n in p["summary"].items())
     out.print(f"{len(p['controls'])} Annex A controls: {summary} → {path} (signed)")
+
+
+def attest(
+    measure: Annotated[str, typer.Argument(help="The manual measure's id.")],
+    by: Annotated[str, typer.Option("--by", help='Who attests: "Name <email>".')],
+    evidence: Annotated[
+        Path, typer.Option("--evidence", help="The file that shows it (inside the repository).")
+    ],
+    note: Annotated[str | None, typer.Option("--note", help="What was checked.")] = None,
+    repo: Annotated[Path, typer.Option("--repo", help="The AI system's repository.")] = Path("."),
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Attest a manual measure (evaluation: manual): who, when, the file and its sha256, signed
+    into the evidence set. It stays current until the file or the manifest changes."""
+    from sei_assets.cli import _call, _emit_json, out
+    from sei_assets.core.attest import attest as record
+
+    doc, path = _call(record, repo, measure, by, evidence, note)
+    if as_json:
+        _emit_json({"file": str(path), **doc})
+        return
+    p = doc["payload"]
+    out.print(
+        f"attested {p['measure']} by {p['by']} at {p['at']}: {p['evidence']['path']} "
+        f"(sha256 {p['evidence']['sha256'][:12]}…) → {path} (signed)",
+        markup=False,
+    )

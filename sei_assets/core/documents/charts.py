@@ -1,7 +1,8 @@
 """Pictures for the dossier, as inline SVG whose bytes depend only on the data.
 
 matplotlib's SVG writer with a fixed hash salt (element ids), no date or creator metadata and
-text drawn as paths (no font is needed to show it); no pyplot, so no global figure state.
+text kept as text (``svg.fonttype: none``: the reader's own sans-serif shows it, nothing is
+loaded, and the words can be searched and read aloud); no pyplot, so no global figure state.
 """
 
 from __future__ import annotations
@@ -22,18 +23,26 @@ LEVEL_COLOURS = {
 }
 
 
-def _svg(fig: Any, label: str) -> str:
+def _svg(fig: Any, name: str, label: str) -> str:
     """The figure as an inline ``<svg>`` element with a text alternative."""
     import matplotlib
 
     buf = io.StringIO()
     with matplotlib.rc_context(
-        {"svg.hashsalt": "sei-dossier", "svg.fonttype": "path", "path.simplify": True}
+        {
+            "svg.hashsalt": "sei-dossier",
+            "svg.fonttype": "none",
+            "font.family": "sans-serif",
+            "path.simplify": True,
+        }
     ):
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     text = buf.getvalue()
     text = text[text.index("<svg") :]
     text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
+    # ids are unique within one picture only: prefix them with the picture's name
+    text = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{name}-{m.group(1)}"', text)
+    text = re.sub(r'(href="#|url\(#)([^")]+)', lambda m: f"{m.group(1)}{name}-{m.group(2)}", text)
     safe = label.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
     return text.replace("<svg ", f'<svg role="img" aria-label="{safe}" ', 1)
 
@@ -72,9 +81,8 @@ def controls_over_versions(series: list[dict[str, Any]], versions: list[str]) ->
         ax.set_xlim(-0.5, len(versions) - 0.5)
         ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
-    return _svg(
-        fig, "Control values per evidence version with their confidence intervals and bounds"
-    )
+    label = "Control values per evidence version with their confidence intervals and bounds"
+    return _svg(fig, "controls", label)
 
 
 def risk_matrix(analysis: list[dict[str, Any]]) -> str:
@@ -121,7 +129,9 @@ def risk_matrix(analysis: list[dict[str, Any]]) -> str:
     ax.set_xlabel("impact (highest dimension)", fontsize=8)
     ax.set_ylabel("likelihood", fontsize=8)
     fig.tight_layout()
-    return _svg(fig, "Risk matrix: inherent risks as numbered circles, residual as squares")
+    return _svg(
+        fig, "matrix", "Risk matrix: inherent risks as numbered circles, residual as squares"
+    )
 
 
 def _rect(x: int, y: int, colour: str) -> Any:
@@ -153,7 +163,7 @@ def group_sizes(rows: list[dict[str, Any]]) -> str:
     ax.set_xlabel("records evaluated", fontsize=8)
     ax.tick_params(axis="x", labelsize=7)
     fig.tight_layout()
-    return _svg(fig, "Records evaluated per group for each fairness control")
+    return _svg(fig, "groups", "Records evaluated per group for each fairness control")
 
 
 def group_rates(rows: list[tuple[str, str, float]]) -> str:
@@ -168,7 +178,7 @@ def group_rates(rows: list[tuple[str, str, float]]) -> str:
         ax.text(v, i, f" {v:.3f}", va="center", fontsize=7)
     ax.tick_params(axis="x", labelsize=7)
     fig.tight_layout()
-    return _svg(fig, "Per-group rates of the fairness measures")
+    return _svg(fig, "rates", "Per-group rates of the fairness measures")
 
 
 def timeline(events: list[dict[str, Any]]) -> str:
@@ -188,4 +198,4 @@ def timeline(events: list[dict[str, Any]]) -> str:
     ax.set_xticks(range(len(events)))
     ax.set_xticklabels([e["sha"][:7] for e in events], fontsize=6, rotation=45)
     fig.tight_layout()
-    return _svg(fig, "Timeline of evidence runs, treatments and decisions by commit")
+    return _svg(fig, "timeline", "Timeline of evidence runs, treatments and decisions by commit")

@@ -87,7 +87,9 @@ def _controls(src: Sources) -> list[dict[str, Any]]:
             {
                 "id": r.get("control_id"),
                 "metric": r.get("metric_key"),
-                "value": _fmt(r.get("actual_value")),
+                "value": f"attested by {r['attestation'].get('by')}"
+                if isinstance(r.get("attestation"), dict)
+                else _fmt(r.get("actual_value")),
                 "bound": f"{_op(r)} {_fmt(r.get('threshold'))}",
                 "ci": (
                     f"[{_fmt(power['ci_low'])}, {_fmt(power['ci_high'])}] "
@@ -234,12 +236,24 @@ def open_points(src: Sources, soa_doc: dict[str, Any]) -> list[dict[str, Any]]:
                 "more evaluation records (a larger held-out set) or a declared acceptance",
             )
     for _risk, m in src.manifest.manifest.measures:
-        if m.evaluation == "manual":
+        if m.evaluation != "manual":
+            continue
+        att = src.attestations.get(m.id)
+        close = f'`sei attest {m.id} --by "Name <email>" --evidence FILE`'
+        if att is None:
             add(
                 "manual",
                 f"manual measure {m.id} ({m.metric}) has no attestation by a person",
                 man,
-                f'`sei attest {m.id} --by "Name <email>" --evidence FILE`',
+                close,
+            )
+        elif not att["current"]:
+            add(
+                "manual",
+                f"the attestation of {m.id} by {att['by']} ({att['at']}) is stale: "
+                f"{'; '.join(att['why_stale'])}",
+                src.ref(att["file"]),
+                close + " again",
             )
     lc = src.lifecycle
     if lc.get("state") == "approved" and lc.get("stale"):
@@ -433,6 +447,10 @@ def _oversight(src: Sources) -> list[dict[str, Any]]:
                     "id": m.id,
                     "metric": m.metric,
                     "risk": risk.id,
+                    "attestation": src.attestations.get(m.id),
+                    "attestation_ref": src.ref(src.attestations[m.id]["file"])
+                    if src.attestations.get(m.id)
+                    else None,
                     "evaluation": m.evaluation,
                     "constraint": m.constraint,
                     "action": next((t.action for t in risk.treat if m in t.measures), ""),
@@ -443,6 +461,7 @@ def _oversight(src: Sources) -> list[dict[str, Any]]:
 
 def context(src: Sources, soa_doc: dict[str, Any], soa_ref: Ref) -> dict[str, Any]:
     """Everything the template shows, with the file each part comes from."""
+    from sei_assets.core.documents.gaps import open_clauses
     from sei_assets.core.knowledge import metric_domain
 
     b = src.bundle
@@ -478,6 +497,10 @@ def context(src: Sources, soa_doc: dict[str, Any], soa_ref: Ref) -> dict[str, An
         "risks": risks,
         "analysis": analysis,
         "conformance": src.conformance(),
+        "closing": {
+            doc["payload"].get("standard"): {g["clause"]: g["to_close"] for g in open_clauses(doc)}
+            for _r, doc in src.conformance()
+        },
         "soa": soa_doc["payload"],
         "soa_ref": soa_ref,
         "declaration": declaration(src),

@@ -301,7 +301,13 @@ def _citing(src: Sources, cid: str) -> list[dict[str, Any]]:
         if result is not None:
             state = "pass" if result.get("passed") else "fail"
         elif measure.evaluation == "manual":
-            state = "manual, not attested"
+            att = src.attestations.get(measure.id)
+            if att is None:
+                state = "manual, not attested"
+            elif att["current"]:
+                state = "pass"  # attested by a person, and the attestation is current
+            else:
+                state = "manual, attestation stale"
         else:
             state = "declared, not evaluated"
         out.append({"measure": measure.id, "metric": measure.metric, "result": state})

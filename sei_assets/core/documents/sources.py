@@ -74,6 +74,8 @@ class Sources:
     decisions: list[dict[str, Any]]
     history: list[Snapshot] = field(default_factory=list)
     extra: dict[str, Ref] = field(default_factory=dict)
+    #: The attestation of each manual measure (None: none), current or stale.
+    attestations: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
     def ref(self, rel: str) -> Ref | None:
         """The cited file ``rel`` of the set (or the manifest), or None when it is not there."""
@@ -172,6 +174,11 @@ def gather(repo: Path, history: bool = True) -> Sources:
         lifecycle=governance.lifecycle(repo),
         decisions=governance.decisions(repo),
     )
+    from sei_assets.core import attest
+
+    for _risk, m in loaded.manifest.measures:
+        if m.evaluation == "manual":
+            src.attestations[m.id] = attest.status(repo, m.id, loaded.raw)
     if history:
         src.history = bundle_history(repo)
     return src
