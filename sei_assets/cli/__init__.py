@@ -654,11 +654,14 @@ def conformance(
     as_json: JsonOpt = False,
 ) -> None:
     """Project the evidence onto standards' clause catalogues (every applicable one by default)."""
+    from sei_assets.core.documents.gaps import open_clauses
     from sei_assets.core.engine import project_conformance
 
     written = _call(project_conformance, repo, standard or None, out_dir)
     if as_json:
-        _emit_json([{"file": str(path), **doc} for doc, path in written])
+        _emit_json(
+            [{"file": str(path), **doc, "open_clauses": open_clauses(doc)} for doc, path in written]
+        )
         return
     for doc, path in written:
         counts: dict[str, int] = {}
@@ -666,6 +669,13 @@ def conformance(
             counts[c["decision"]] = counts.get(c["decision"], 0) + 1
         summary = ", ".join(f"{n} {d}" for d, n in sorted(counts.items()))
         out.print(f"{doc['payload']['standard']}: {summary} → {path}")
+        for gap in open_clauses(doc):
+            out.print(
+                f"  {gap['decision']:<7} {gap['clause']} {gap['title']}\n"
+                f"          found: {gap['basis']}\n"
+                f"          to close: {gap['to_close']}",
+                markup=False,
+            )
 
 
 @app.command()
@@ -748,6 +758,12 @@ def init(
         if prepared[entry.name] is not None:
             out.print(f"{entry.name}: declarations not prepared: {prepared[entry.name]}")
 
+
+from sei_assets.cli import documents as _documents  # noqa: E402
+
+app.command(name="dossier")(_documents.dossier)
+app.command(name="soa")(_documents.soa)
+app.command(name="attest")(_documents.attest)
 
 from sei_assets.cli.check import check_app  # noqa: E402
 

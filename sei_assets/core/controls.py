@@ -140,6 +140,8 @@ class ControlResult:
             out["underpowered"] = self.underpowered
         if self.failure:
             out["failure"] = self.failure
+        if self.extra:  # e.g. the attestation a manual control was evaluated from
+            out.update(self.extra)
         return out
 
 
@@ -182,9 +184,29 @@ def _number(raw: Any) -> tuple[float | None, str | None]:
     return value, None
 
 
-def evaluate_control(control: Control, metrics: dict[str, Any]) -> ControlResult:
-    """Evaluate one control against the metrics file (keyed by measure id); fail closed."""
+def _attested(control: Control, attestation: dict[str, Any] | None) -> ControlResult:
+    """A manual control without a metric, evaluated from its attestation (`core.attest`):
+    passed while the attestation is current; failed, saying why, when it is stale or absent."""
+    if attestation is None:
+        why = "manual measure: no attestation by a person (`sei attest`)"
+        return ControlResult(control, None, False, failure=why)
+    if not attestation["current"]:
+        why = "manual measure: its attestation is stale: " + "; ".join(attestation["why_stale"])
+        return ControlResult(control, None, False, failure=why)
+    record = {k: attestation[k] for k in ("by", "at", "evidence", "file")}
+    return ControlResult(control, None, True, extra={"attestation": record})
+
+
+def evaluate_control(
+    control: Control,
+    metrics: dict[str, Any],
+    attestations: dict[str, dict[str, Any] | None] | None = None,
+) -> ControlResult:
+    """Evaluate one control against the metrics file (keyed by measure id); fail closed. A
+    manual control with no metric is evaluated from ``attestations`` when they are given."""
     if control.control_id not in metrics:
+        if control.evaluation_method == "manual" and attestations is not None:
+            return _attested(control, attestations.get(control.control_id))
         return ControlResult(control, None, False, failure="no metric reported for this measure")
     raw = metrics[control.control_id]
     power = None
@@ -215,9 +237,13 @@ def evaluate_control(control: Control, metrics: dict[str, Any]) -> ControlResult
     return ControlResult(control, value, passed, power=power, underpowered=underpowered)
 
 
-def evaluate_controls(controls: list[Control], metrics: dict[str, Any]) -> list[ControlResult]:
-    """Evaluate every control."""
-    return [evaluate_control(c, metrics) for c in controls]
+def evaluate_controls(
+    controls: list[Control],
+    metrics: dict[str, Any],
+    attestations: dict[str, dict[str, Any] | None] | None = None,
+) -> list[ControlResult]:
+    """Evaluate every control (manual ones without a metric from ``attestations``)."""
+    return [evaluate_control(c, metrics, attestations) for c in controls]
 
 
 def gate(results: list[ControlResult]) -> str:

@@ -154,7 +154,7 @@ def evaluate(
     m = loaded.manifest
     repo = loaded.repo
     controls = compile_controls(m) if controls is None else controls
-    results = evaluate_controls(controls, run.metrics)
+    results = evaluate_controls(controls, run.metrics, _attestations(loaded, controls))
     program = m.risk
     analysis = analyse(program, results, _accepted(repo, results)) if program else []
     residual = overall_residual(program, analysis) if program else None
@@ -236,6 +236,16 @@ def evaluate(
     if loaded.extensions:  # unknown manifest keys, kept where they are; no verdict reads them
         bundle["manifest_extensions"] = [x.to_json() for x in loaded.extensions]
     return Bundle.model_validate(bundle), results, bom_text, inputs
+
+
+def _attestations(loaded: LoadedManifest, controls: list[Control]) -> dict[str, Any] | None:
+    """The attestation (or None) of each manual control; None when there is no manual one."""
+    manual = [c.control_id for c in controls if c.evaluation_method == "manual"]
+    if not manual:
+        return None
+    from sei_assets.core import attest
+
+    return {cid: attest.status(loaded.repo, cid, loaded.raw) for cid in manual}
 
 
 def seal(

@@ -72,6 +72,7 @@ class Governance:
                 ["manifest", "assessment_plan"],
                 "Impact and foreseeable misuse (ISO/IEC 42001 6.1.4, AI Act Art. 27).",
             ),
+            self._dossier_spec(),
             spec(
                 key("risk_backlog"),
                 ["manifest", "assessment_plan"],
@@ -79,6 +80,19 @@ class Governance:
                 "(assess).",
             ),
         ]
+
+    def _dossier_spec(self) -> dg.AssetSpec:
+        """The auditor's dossier: downstream of the evidence and every governance document
+        it reads (materialized on a red gate too: its open points say why it is red)."""
+        deps = ["evidence_bundle", "risk_cycle", "impact_assessment"]
+        spec = self._spec(
+            self.key("dossier"),
+            deps,
+            "The auditor's dossier (Annex IV, ISO/IEC 42001 SoA, model card, declaration of "
+            "conformity draft, open points): offline HTML and PDF, signed in the evidence set.",
+        )
+        extra = [dg.AssetDep(k) for k in self.by_standard]
+        return spec.replace_attributes(deps=[*spec.deps, *extra], kinds={"html", "pdf"})
 
     def results(self, selected: set[dg.AssetKey], repo: Any, sei: SeiSettings):
         """The materializations of the selected governance assets, each signed."""
@@ -99,6 +113,8 @@ class Governance:
             yield _impact(key("impact_assessment"), repo, sei)
         if key("risk_backlog") in selected:
             yield _backlog(key("risk_backlog"), repo, sei)
+        if key("dossier") in selected:  # last: it reads the documents written above
+            yield _dossier(key("dossier"), repo, sei)
 
 
 def _risk_cycle(asset_key: dg.AssetKey, repo: Any, sei: SeiSettings) -> dg.MaterializeResult:
@@ -269,5 +285,29 @@ def _backlog(asset_key: dg.AssetKey, repo: Any, sei: SeiSettings) -> dg.Material
             "proposals": len(proposals),
             "proposed": ", ".join(p["id"] for p in proposals) or "none",
             **signed_file(path),
+        },
+    )
+
+
+def _dossier(asset_key: dg.AssetKey, repo: Any, sei: SeiSettings) -> dg.MaterializeResult:
+    from sei_assets.core.documents.dossier import build
+
+    done = build(repo, key=sei.key())
+    kinds: dict[str, int] = {}
+    for p in done.open_points:
+        kinds[p["kind"]] = kinds.get(p["kind"], 0) + 1
+    return dg.MaterializeResult(
+        asset_key=asset_key,
+        metadata={
+            "status": f"gate {done.gate}; {len(done.open_points)} open point(s)"
+            + (f": {', '.join(f'{n} {k}' for k, n in kinds.items())}" if kinds else ""),
+            "dossier": dg.MetadataValue.url(done.html.as_uri()),
+            **signed_file(done.html),
+            "pdf": dg.MetadataValue.path(str(done.pdf))
+            if done.pdf
+            else "not made: " + str(done.pdf_reason),
+            "statement_of_applicability": dg.MetadataValue.path(str(done.soa)),
+            "open_points": len(done.open_points),
+            "check_it": "sei verify --repo " + str(repo),
         },
     )
