@@ -1,0 +1,90 @@
+"""`sei new`: scaffold a system in an existing or empty repository (flags for everything,
+prompts only on a terminal)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sei_assets.core.errors import SeiError
+
+
+def _ask(value: str | None, flag: str, question: str, default: str | None = None) -> str:
+    """``value`` when given; else a prompt on a terminal; else bad input naming the flag."""
+    if value:
+        return value
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        return str(typer.prompt(question, default=default))
+    if default is not None:
+        return default
+    raise SeiError(f"{flag} is required (not a terminal: nothing is asked)")
+
+
+def new(
+    repo: Annotated[Path, typer.Argument(help="The repository (created when missing).")] = Path(
+        "."
+    ),
+    backend: Annotated[
+        str | None, typer.Option("--backend", help="The pipeline tool: dvc, mlflow or file.")
+    ] = None,
+    data: Annotated[
+        Path | None, typer.Option("--data", help="The table (CSV or Parquet) to train on.")
+    ] = None,
+    target: Annotated[str | None, typer.Option("--target", help="The label column.")] = None,
+    sensitive: Annotated[
+        str | None, typer.Option("--sensitive", help="The column of groups to compare.")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="The system's name (default: the folder's).")
+    ] = None,
+    tier: Annotated[
+        str, typer.Option("--tier", help="prohibited, high, limited or minimal.")
+    ] = "high",
+    force: Annotated[bool, typer.Option("--force", help="Overwrite files that exist.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Scaffold a system: a commented sei.yaml with a starter risk program (performance floor,
+    fairness bound, data quality), the metrics contract, an evaluation script (scikit-learn
+    and fairlearn), the backend's pipeline, a Croissant description of the data, .gitignore
+    entries; then print the next commands. Existing files are kept unless --force."""
+    from sei_assets.cli import _emit_json, _fail, out
+    from sei_assets.core import scaffold
+
+    try:
+        chosen = _ask(backend, "--backend", "Pipeline tool (dvc, mlflow, file)", None)
+        table = Path(_ask(str(data) if data else None, "--data", "Your table (CSV or Parquet)"))
+        req = scaffold.Request(
+            repo=repo,
+            backend=chosen,
+            data=table,
+            target=_ask(target, "--target", "The label column"),
+            sensitive=_ask(sensitive, "--sensitive", "The column of groups to compare"),
+            name=name or scaffold.default_name(repo),
+            tier=tier,
+            force=force,
+        )
+        done = scaffold.scaffold(req)
+    except SeiError as exc:
+        _fail(exc)
+    if as_json:
+        _emit_json(
+            {
+                "repo": str(Path(repo).resolve()),
+                "system": req.name,
+                "backend": req.backend,
+                "written": [str(p) for p in done.written],
+                "kept": [str(p) for p in done.kept],
+                "next": done.next_steps,
+            }
+        )
+        return
+    for path in done.written:
+        out.print(f"wrote {path}", markup=False)
+    for path in done.kept:
+        out.print(f"kept  {path} (exists; --force overwrites)", markup=False)
+    out.print("next:")
+    for step in done.next_steps:
+        out.print(f"  {step}", markup=False)

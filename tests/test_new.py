@@ -1,0 +1,126 @@
+"""`sei new`: a system scaffolded from the user's table, then compiled and run for real."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sei_assets.core import engine
+
+
+def applicants(path: Path, rows: int = 240, seed: int = 7) -> Path:
+    """A small table: numbers, text, a few gaps, a binary label and a sensitive column."""
+    rng = random.Random(seed)
+    lines = ["age,income,region,sex,approved"]
+    for i in range(rows):
+        sex = rng.choice("FM")
+        income = rng.gauss(3000, 600)
+        approved = int(rng.random() < 0.2 + (income - 2000) / 3000)
+        shown = "" if i % 40 == 0 else f"{income:.1f}"
+        lines.append(
+            f"{rng.randint(18, 70)},{shown},{rng.choice(['n', 's', 'e'])},{sex},{approved}"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _commit(repo: Path, message: str) -> None:
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "commit.gpgsign=false", "commit", "-qm", message], check=True
+    )
+
+
+def test_new_dvc_system_compiles_and_runs(tmp_path: Path, sei) -> None:
+    table = applicants(tmp_path / "incoming" / "applicants.csv")
+    repo = tmp_path / "screening"
+    args = ["--backend", "dvc", "--data", str(table), "--target", "approved", "--sensitive", "sex"]
+    result = sei("new", str(repo), *args, "--json")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["system"] == "screening" and "sei run" in doc["next"]
+    for name in ("sei.yaml", "metrics.contract.json", "evaluate.py", "dvc.yaml", "params.yaml"):
+        assert (repo / name).is_file(), name
+    assert (repo / ".dvc").is_dir() and (repo / ".git").is_dir()
+    assert ".sei/.*" in (repo / ".gitignore").read_text().splitlines()
+    croissant = json.loads((repo / "data" / "applicants.croissant.json").read_text())
+    types = {f["name"]: f["dataType"] for f in croissant["recordSet"][0]["field"]}
+    assert types == {
+        "age": "sc:Integer",
+        "income": "sc:Float",
+        "region": "sc:Text",
+        "sex": "sc:Text",
+        "approved": "sc:Integer",
+    }
+    import hashlib
+
+    digest = hashlib.sha256((repo / "data" / "applicants.csv").read_bytes()).hexdigest()
+    assert croissant["distribution"][0]["sha256"] == digest
+    manifest = yaml.safe_load((repo / "sei.yaml").read_text())
+    assert manifest["pipeline"]["tool"] == "dvc" and isinstance(
+        manifest["classification"]["basis"], list
+    )
+    assert "# " in (repo / "sei.yaml").read_text()  # commented for the reader
+
+    _commit(repo, "declare the screening system")
+    compiled = sei("compile", "--repo", str(repo), "--json")
+    assert compiled.exit_code == 0, compiled.stderr
+    assert json.loads(compiled.stdout)["controls"] == [
+        "performance-floor",
+        "fairness-bound",
+        "data-completeness",
+    ]
+    ran = sei("run", "--repo", str(repo), "--json")
+    assert ran.exit_code in (0, 1), ran.stdout + ran.stderr
+    verdict = json.loads(ran.stdout)
+    assert verdict["metrics_source"] == "reproduced" and verdict["control_count"] == 3
+    bundle = json.loads((repo / ".sei" / "bundle.json").read_text())
+    assert bundle["gate"] == verdict["gate"] == ("green" if ran.exit_code == 0 else "red")
+    metrics = json.loads((repo / "metrics.json").read_text())
+    assert set(metrics) == {"performance-floor", "fairness-bound", "data-completeness"}
+    assert metrics["data-completeness"] == pytest.approx(6 / (240 * 5))
+    assert metrics["fairness-bound"]["power"]["method"] == "bootstrap"
+    assert sei("verify", "--repo", str(repo)).exit_code == 0
+
+    # a second `sei new` keeps what exists
+    again = sei("new", str(repo), *args, "--json")
+    assert again.exit_code == 0 and json.loads(again.stdout)["written"] == []
+
+
+def test_new_file_system_runs_through_the_engine(tmp_path: Path, sei) -> None:
+    table = applicants(tmp_path / "t.csv", rows=200, seed=3)
+    repo = tmp_path / "plain"
+    result = sei(
+        "new", str(repo), "--backend", "file", "--data", str(table), "--target", "approved",
+        "--sensitive", "sex", "--name", "plain-screening",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "sei compile" in result.stdout
+    outcome = engine.run(repo)
+    assert outcome.gate in ("green", "red") and len(outcome.bundle.control_results) == 3
+    assert outcome.pipeline.tool == "file"
+
+
+def test_new_refuses_what_it_cannot_scaffold(tmp_path: Path, sei) -> None:
+    table = applicants(tmp_path / "t.csv", rows=40)
+    repo = tmp_path / "r"
+    missing = sei("new", str(repo), "--backend", "dvc", "--data", str(table))
+    assert missing.exit_code == 2 and "--target is required" in missing.stderr
+    cases = {
+        ("--target", "nope", "--sensitive", "sex"): "has no column 'nope'",
+        ("--target", "age", "--sensitive", "sex"): "distinct values",
+        ("--target", "approved", "--sensitive", "approved"): "same column",
+    }
+    for flags, message in cases.items():
+        bad = sei("new", str(repo), "--backend", "dvc", "--data", str(table), *flags)
+        assert bad.exit_code == 2 and message in bad.stderr, (flags, bad.stderr)
+    wrong = sei("new", str(repo), "--backend", "sas", "--data", str(table), "--target",
+                "approved", "--sensitive", "sex")  # fmt: skip
+    assert wrong.exit_code == 2 and "not one of dvc, mlflow, file" in wrong.stderr
+    assert not (repo / "sei.yaml").exists()  # nothing written on bad input
