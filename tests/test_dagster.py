@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import dagster as dg
@@ -84,7 +85,9 @@ def test_definitions_load_two_registered_systems(tmp_path: Path, monkeypatch) ->
     checks = {(k.asset_key.path[0], k.name) for k in graph.asset_check_keys}
     assert ("education", "fairness_parity") in checks
     assert ("loan", "unfair_credit_exclusion") in checks
-    assert len([c for c in checks if c[0] == "education"]) == 2 + 1 + 1  # + manifest_valid
+    own = [c for c in checks if c[0] == "education" and not c[1].startswith("no_gaps_in_")]
+    assert len(own) == 2 + 1 + 1  # + manifest_valid
+    assert ("education", "no_gaps_in_iso_23894_2023") in checks  # its one standard
 
 
 @pytest.fixture
@@ -346,8 +349,19 @@ def test_workspace_and_dagster_cloud_yaml_are_valid() -> None:
     from dagster_cloud_cli.config.models import load_dagster_cloud_yaml
 
     cloud = load_dagster_cloud_yaml((ROOT / "dagster_cloud.yaml").read_text())
-    (location,) = cloud.locations
-    assert location.code_source.module_name == "sei_assets.definitions"
+    modules = {loc.location_name: loc.code_source.module_name for loc in cloud.locations}
+    assert modules == {
+        "sei_assets": "sei_assets.definitions",
+        "sei_scenarios": "sei_assets.scenario_definitions",
+    }
+    workspace = yaml.safe_load((ROOT / "workspace.yaml").read_text())
+    assert {
+        e["python_module"]["location_name"]: e["python_module"]["module_name"]
+        for e in workspace["load_from"]
+    } == modules
+    dg_project = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["dg"]["project"]
+    assert dg_project["code_location_name"] == "sei_assets"
+    assert dg_project["code_location_target_module"] == modules["sei_assets"]
     out = subprocess.run(
         [
             str(Path(sys.executable).parent / "dagster"),
@@ -362,7 +376,8 @@ def test_workspace_and_dagster_cloud_yaml_are_valid() -> None:
         timeout=300,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "Validation successful for code location sei_assets" in out.stdout + out.stderr
+    for name in modules:
+        assert f"Validation successful for code location {name}" in out.stdout + out.stderr
 
 
 def test_dg_lists_the_project_definitions(tmp_path: Path) -> None:
@@ -425,3 +440,33 @@ def test_the_step_functions_of_every_system_share_one_signature(tmp_path: Path) 
         assert a is not b
         assert inspect.signature(a) is inspect.signature(b)
         assert list(inspect.signature(a).parameters) == ["context"]
+
+
+def test_cli_runs_belong_to_the_systems_job_in_the_code_location(
+    education: SystemEntry, tmp_path: Path, monkeypatch
+) -> None:
+    """`sei run`'s run is a run of the system's job in `sei_assets` (listed under that job and
+    on the Overview, not an ephemeral job), tagged with its verdict, version and name."""
+    from sei_assets.defs.launch import materialize_system
+
+    home = tmp_path / "dagster-home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("SEI_SYSTEMS_FILE", str(_registry(tmp_path, {})))
+    assert materialize_system(education.repo, "run", repro=False) == (0, None)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (run,) = instance.get_runs()
+        system = run.tags["sei/system"]
+        assert run.job_name == system != "__ephemeral_asset_job__"
+        assert run.remote_job_origin.repository_origin.get_label() == "__repository__@sei_assets"
+        by_location = dg.RunsFilter(tags={".dagster/repository": "__repository__@sei_assets"})
+        assert [r.run_id for r in instance.get_runs(filters=by_location)] == [run.run_id]
+        assert run.tags["sei/gate"] == "green"
+        version = run.tags["sei/version"]
+        assert run.tags["sei/run"].startswith(f"{system} V")
+        assert run.tags["sei/run"].endswith(f"({version}): GREEN")
+        gate = instance.get_latest_materialization_event(dg.AssetKey([system, "gate"]))
+        assert gate.asset_materialization.tags["sei/version"] == version
+        evaluated = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            [dg.AssetCheckKey(dg.AssetKey([system, "gate"]), "signature_valid")]
+        )
+        assert evaluated  # the gate's checks ran in the same run

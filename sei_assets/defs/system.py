@@ -193,6 +193,20 @@ def systems_definitions(entries: list[SystemEntry]) -> tuple[list, list]:
     return assets, checks
 
 
+def system_job(entry: SystemEntry) -> Any:
+    """The system's job, named after it: its computed assets and checks (not the observed
+    sources). `sei compile` / `sei run` run a subset of it, so their runs show under the
+    system's name in the code location (not an ephemeral job)."""
+    sources = [system_key(entry.name, leaf) for leaf, _s, _d in SOURCES]
+    return dg.define_asset_job(
+        name=entry.name,
+        selection=dg.AssetSelection.groups(entry.name) - dg.AssetSelection.assets(*sources),
+        description=f"The assurance of {entry.name}: plan, pipeline, evidence, gate and its "
+        "checks, governance, release.",
+        tags={"sei/system": entry.name},
+    )
+
+
 # Run config of the chain's and the release's steps. Plain config schemas and resource keys
 # rather than typed parameters: Dagster inspects a step function's signature many times while
 # it loads, and hundreds of systems make that a tenth of the load (bench/README.md).
