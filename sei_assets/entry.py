@@ -266,6 +266,8 @@ def run(argv: Sequence[str]) -> int:
     try:
         verb, opts = parse(argv)
     except _Unsupported:
+        verb, opts = None, {}
+    if verb is None:  # outside the handler: nothing the typer app raises chains onto it
         return _typer(argv)
     out = _Out(sys.stdout)
     try:

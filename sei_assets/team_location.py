@@ -4,7 +4,7 @@ their sweep (its summary is `<team>/sweep_summary`), so several teams share one 
 without clashing. A workspace entry or code server names the team as the attribute
 (`-m sei_assets.team_location -a credit`): each team is served and redeployed on its own, and a
 run names its team in its code origin, so any worker can execute any team's run. The scenario
-jobs stay in the platform location (`sei_assets.definitions`)."""
+jobs are the `sei_scenarios` location (`sei_assets.scenario_definitions`)."""
 
 from __future__ import annotations
 

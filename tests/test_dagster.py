@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import dagster as dg
@@ -84,7 +85,9 @@ def test_definitions_load_two_registered_systems(tmp_path: Path, monkeypatch) ->
     checks = {(k.asset_key.path[0], k.name) for k in graph.asset_check_keys}
     assert ("education", "fairness_parity") in checks
     assert ("loan", "unfair_credit_exclusion") in checks
-    assert len([c for c in checks if c[0] == "education"]) == 2 + 1 + 1  # + manifest_valid
+    own = [c for c in checks if c[0] == "education" and not c[1].startswith("no_gaps_in_")]
+    assert len(own) == 2 + 1 + 1  # + manifest_valid
+    assert ("education", "no_gaps_in_iso_23894_2023") in checks  # its one standard
 
 
 @pytest.fixture
@@ -119,7 +122,11 @@ def test_green_run_materializes_release(education: SystemEntry) -> None:
     with dg.instance_for_test() as instance:
         result = _materialize(education, instance, dg.AssetSelection.groups("education"))
         assert result.success
-        evaluations = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+        evaluations = {
+            e.check_name: e.passed
+            for e in result.get_asset_check_evaluations()
+            if not e.check_name.startswith("no_gaps_in_")
+        }
         assert evaluations == {
             "manifest_valid": True,
             "fairness_parity": True,
@@ -130,9 +137,10 @@ def test_green_run_materializes_release(education: SystemEntry) -> None:
         evidence = instance.get_latest_materialization_event(
             dg.AssetKey(["education", "evidence_bundle"])
         ).asset_materialization.metadata
-    # the asset's seal writes the OSCAL assessment results of the bundle it signed
-    results = Path(evidence["assessment_results"].value)
-    assert results == education.repo / ".sei" / "assessment-results.oscal.json"
+    # the asset's seal writes the OSCAL assessment results of the bundle it signed; the UI
+    # names it as the system's repository does
+    assert evidence["assessment_results"].value == ".sei/assessment-results.oscal.json"
+    results = education.repo / evidence["assessment_results"].value
     doc = json.loads(results.read_text())["assessment-results"]
     (bundle_resource,) = [
         r for r in doc["back-matter"]["resources"] if r["title"] == "Evidence bundle"
@@ -161,6 +169,39 @@ def test_supplied_metrics_are_not_released_unless_accepted(education: SystemEntr
     assert not (education.repo / ".sei" / "release.json").exists()
 
 
+def test_warnings_and_underpowered_passes_are_amber_and_counted(education: SystemEntry) -> None:
+    """A warn-level failure and a pass whose interval reaches past its bound are WARN checks
+    (amber): the gate stays green, the release goes ahead, the status line counts them, and
+    the run carries its verdict, version and name as tags."""
+    metrics = json.loads((education.repo / "metrics.json").read_text())
+    metrics["accuracy-floor"]["value"] = 0.6  # needs > 0.65, enforcement audit (warn)
+    metrics["fairness-parity"]["power"]["ci_high"] = 0.2  # passes (< 0.15), interval past it
+    (education.repo / "metrics.json").write_text(json.dumps(metrics))
+    with dg.instance_for_test() as instance:
+        result = _materialize(education, instance, dg.AssetSelection.groups("education"))
+        assert result.success
+        checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+        for name in ("fairness_parity", "accuracy_floor"):
+            assert checks[name].passed is False, name
+            assert checks[name].severity == dg.AssetCheckSeverity.WARN, name
+        assert "UNDERPOWERED PASS fairness-parity" in checks["fairness_parity"].description
+        assert "interval [0.002942, 0.2]" in checks["fairness_parity"].description
+        assert checks["fairness_parity"].metadata["interval"].value == "[0.002942, 0.2]"
+        gate = instance.get_latest_materialization_event(dg.AssetKey(["education", "gate"]))
+        metadata = gate.asset_materialization.metadata
+        assert metadata["status"].value.startswith("GREEN — 1 warning, 1 underpowered pass")
+        assert metadata["value/fairness-parity"].value == 0.05476  # 4 significant digits
+        assert metadata["bound/fairness-parity"].value == 0.15  # the bound plotted beside it
+        release = instance.get_latest_materialization_event(dg.AssetKey(["education", "release"]))
+        assert release.asset_materialization.tags["sei/gate"] == "green"
+        run = instance.get_run_by_id(result.run_id)
+        assert run.tags["sei/gate"] == "green" and "sei/outcome" not in run.tags
+        version = run.tags["sei/version"]
+        assert run.tags["sei/run"].startswith("education V") and run.tags["sei/run"].endswith(
+            f"({version}): GREEN"
+        )
+
+
 def test_red_gate_stops_release_and_keeps_signed_evidence(education: SystemEntry, sei) -> None:
     metrics = json.loads((education.repo / "metrics.json").read_text())
     metrics["fairness-parity"]["value"] = 0.2
@@ -168,8 +209,28 @@ def test_red_gate_stops_release_and_keeps_signed_evidence(education: SystemEntry
     with dg.instance_for_test() as instance:
         result = _materialize(education, instance, dg.AssetSelection.groups("education"))
         assert not result.success
-        failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
-        assert failed == {"fairness_parity"}
+        failed = {
+            e.check_name: e.severity for e in result.get_asset_check_evaluations() if not e.passed
+        }
+        # red: the blocking control (ERROR); amber: the gaps of the standard (WARN)
+        assert failed == {
+            "fairness_parity": dg.AssetCheckSeverity.ERROR,
+            "no_gaps_in_iso_23894_2023": dg.AssetCheckSeverity.WARN,
+        }
+        # the run fails with the verdict as its message, not Dagster's check error
+        (failure,) = result.get_step_failure_events()
+        error = failure.step_failure_data.error
+        assert error.cls_name == "Failure"
+        assert "fairness-parity: " in error.message and "= 0.2, needs < " in error.message
+        assert failure.step_failure_data.user_failure_data.description.startswith("RED gate")
+        run = instance.get_run_by_id(result.run_id)
+        assert run.tags["sei/gate"] == "red" and run.tags["sei/outcome"] == "red"
+        assert run.tags["sei/run"].startswith("education V") and run.tags["sei/run"].endswith(
+            ": RED"
+        )
+        gate_event = instance.get_latest_materialization_event(dg.AssetKey(["education", "gate"]))
+        assert gate_event.asset_materialization.tags["sei/gate"] == "red"
+        assert gate_event.asset_materialization.tags["sei/version"] == run.tags["sei/version"]
         materialized = {
             e.asset_key.to_user_string() for e in result.get_asset_materialization_events()
         }
@@ -183,7 +244,7 @@ def test_red_gate_stops_release_and_keeps_signed_evidence(education: SystemEntry
         assert "education/release" not in materialized
         gate = instance.get_latest_materialization_event(dg.AssetKey(["education", "gate"]))
         status = gate.asset_materialization.metadata["status"].value
-        assert status.startswith("RED: release blocked by fairness-parity (0.200")
+        assert status.startswith("RED — release blocked by fairness-parity (0.2, needs < ")
         assert not instance.get_latest_materialization_event(dg.AssetKey(["education", "release"]))
         impact = instance.get_latest_materialization_event(
             dg.AssetKey(["education", "impact_assessment"])
@@ -288,8 +349,19 @@ def test_workspace_and_dagster_cloud_yaml_are_valid() -> None:
     from dagster_cloud_cli.config.models import load_dagster_cloud_yaml
 
     cloud = load_dagster_cloud_yaml((ROOT / "dagster_cloud.yaml").read_text())
-    (location,) = cloud.locations
-    assert location.code_source.module_name == "sei_assets.definitions"
+    modules = {loc.location_name: loc.code_source.module_name for loc in cloud.locations}
+    assert modules == {
+        "sei_assets": "sei_assets.definitions",
+        "sei_scenarios": "sei_assets.scenario_definitions",
+    }
+    workspace = yaml.safe_load((ROOT / "workspace.yaml").read_text())
+    assert {
+        e["python_module"]["location_name"]: e["python_module"]["module_name"]
+        for e in workspace["load_from"]
+    } == modules
+    dg_project = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["dg"]["project"]
+    assert dg_project["code_location_name"] == "sei_assets"
+    assert dg_project["code_location_target_module"] == modules["sei_assets"]
     out = subprocess.run(
         [
             str(Path(sys.executable).parent / "dagster"),
@@ -304,7 +376,8 @@ def test_workspace_and_dagster_cloud_yaml_are_valid() -> None:
         timeout=300,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "Validation successful for code location sei_assets" in out.stdout + out.stderr
+    for name in modules:
+        assert f"Validation successful for code location {name}" in out.stdout + out.stderr
 
 
 def test_dg_lists_the_project_definitions(tmp_path: Path) -> None:
@@ -367,3 +440,33 @@ def test_the_step_functions_of_every_system_share_one_signature(tmp_path: Path) 
         assert a is not b
         assert inspect.signature(a) is inspect.signature(b)
         assert list(inspect.signature(a).parameters) == ["context"]
+
+
+def test_cli_runs_belong_to_the_systems_job_in_the_code_location(
+    education: SystemEntry, tmp_path: Path, monkeypatch
+) -> None:
+    """`sei run`'s run is a run of the system's job in `sei_assets` (listed under that job and
+    on the Overview, not an ephemeral job), tagged with its verdict, version and name."""
+    from sei_assets.defs.launch import materialize_system
+
+    home = tmp_path / "dagster-home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("SEI_SYSTEMS_FILE", str(_registry(tmp_path, {})))
+    assert materialize_system(education.repo, "run", repro=False) == (0, None)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        (run,) = instance.get_runs()
+        system = run.tags["sei/system"]
+        assert run.job_name == system != "__ephemeral_asset_job__"
+        assert run.remote_job_origin.repository_origin.get_label() == "__repository__@sei_assets"
+        by_location = dg.RunsFilter(tags={".dagster/repository": "__repository__@sei_assets"})
+        assert [r.run_id for r in instance.get_runs(filters=by_location)] == [run.run_id]
+        assert run.tags["sei/gate"] == "green"
+        version = run.tags["sei/version"]
+        assert run.tags["sei/run"].startswith(f"{system} V")
+        assert run.tags["sei/run"].endswith(f"({version}): GREEN")
+        gate = instance.get_latest_materialization_event(dg.AssetKey([system, "gate"]))
+        assert gate.asset_materialization.tags["sei/version"] == version
+        evaluated = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            [dg.AssetCheckKey(dg.AssetKey([system, "gate"]), "signature_valid")]
+        )
+        assert evaluated  # the gate's checks ran in the same run

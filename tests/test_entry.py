@@ -154,3 +154,17 @@ def test_colours_match_rich(evaluated: Path) -> None:
             theirs.stderr,
         )
         assert "\x1b[" in ours.stdout + ours.stderr
+
+
+def test_the_typer_app_runs_outside_the_lean_parsers_handler(monkeypatch) -> None:
+    """An error in a verb the typer app serves chains onto nothing of the lean parser's (a
+    Dagster run's failure would otherwise show `_Unsupported` as its cause)."""
+    import sei_assets.cli
+
+    def crash(argv, prog_name):
+        raise RuntimeError("inside the app")
+
+    monkeypatch.setattr(sei_assets.cli, "app", crash)
+    with pytest.raises(RuntimeError) as raised:
+        entry.run(["compile"])
+    assert raised.value.__context__ is None and raised.value.__cause__ is None

@@ -96,13 +96,18 @@ def test_every_scenario_file_is_a_job_of_its_steps() -> None:
         assert scenario.description
 
 
-def test_scenario_jobs_load_beside_the_systems_assets() -> None:
-    """`sei_assets.definitions` lists every scenario as a job beside the systems' assets (op
-    names must not clash across jobs)."""
-    from sei_assets.definitions import defs
+def test_scenario_jobs_load_in_their_own_code_location() -> None:
+    """`sei_scenarios` (`sei_assets.scenario_definitions`) lists every scenario as a job (op
+    names must not clash across jobs); the systems' location `sei_assets` lists none."""
+    from sei_assets.definitions import defs as systems
+    from sei_assets.scenario_definitions import defs
 
     names = {j.name for j in defs.resolve_all_job_defs()}
     assert {f"scenario_{p.stem}" for p in SCENARIOS} <= names
+    assert any(n.startswith("lifecycle_") for n in names)
+    assert any(n.startswith("check_") for n in names)
+    in_systems = {j.name for j in systems.resolve_all_job_defs()}
+    assert not {n for n in in_systems if n.startswith(("scenario_", "check_", "lifecycle_"))}
 
 
 def test_schema_file_is_what_the_registries_build() -> None:

@@ -1,11 +1,15 @@
 """The Dagster UI tells the compliance story, checked in a real browser.
 
-`dagster-webserver` on a temporary instance (free loopback port) serves the code location
-with the registered loan system seeded and evaluated at V1 (gate red; `sei run --no-repro` on
-the precomputed V1 metrics of `tests/fixtures/ui/`, then its governance); Debian's headless
-Chromium, driven by Selenium through `/usr/bin/chromedriver`, must show the asset graph, the
-ten control checks with their results, a conformance table, the fairness picture and the red
-materialization's failing control by name. Screenshots go to `.sei-state/ui-shots/`.
+`dagster-webserver` on a temporary instance (free loopback port) serves the workspace (both
+code locations: `sei_assets` and `sei_scenarios`) with the registered loan system seeded and
+evaluated as the demo does, without training: V1 (gate red; `sei run --no-repro` on the
+precomputed V1 metrics of `tests/fixtures/ui/`), the treatment committed, V2 (gate green with
+warnings and an underpowered pass; the precomputed V2 metrics of the profiles' fixtures), then
+its governance. Debian's headless Chromium, driven by Selenium through `/usr/bin/chromedriver`,
+must show the asset graph, the control checks with their results and colours, a conformance
+table, the fairness picture, the red run as a verdict (no traceback), the runs' names and tags,
+relative paths and the second location. Screenshots go to `.sei-state/ui-shots/` (CI keeps
+them as artefacts).
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 LOAN_SEED = ROOT / "resources" / "loan"
 V1 = Path(__file__).resolve().parent / "fixtures" / "ui"
+V2_METRICS = ROOT / "scenarios" / "profiles" / "fixtures" / "loan_v2_metrics.json"
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 SHOTS = ROOT / ".sei-state" / "ui-shots"
 SYSTEM = "loan_scoring"
-LOCATION = "sei_assets.definitions"
+LOCATION, SCENARIOS = "sei_assets", "sei_scenarios"
 FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -83,8 +88,9 @@ def _wait_loaded(base: str, proc: subprocess.Popen, timeout: float = 120) -> Non
             continue
         entries = doc["data"]["workspaceOrError"]["locationEntries"]
         if entries and all(e["loadStatus"] == "LOADED" for e in entries):
-            (entry,) = entries
-            assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
+            assert {e["name"] for e in entries} == {LOCATION, SCENARIOS}, entries
+            for entry in entries:
+                assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
             return
         time.sleep(0.2)
     raise TimeoutError("the code location did not load")
@@ -110,9 +116,24 @@ SKIP = (
 class UI:
     """The served instance, its browser, and what the fixture measured."""
 
-    def __init__(self, base: str, driver, start_seconds: float, reload_seconds: float) -> None:
-        self.base, self.driver = base, driver
+    def __init__(
+        self, base: str, driver, start_seconds: float, reload_seconds: float, tmp: Path
+    ) -> None:
+        self.base, self.driver, self.tmp = base, driver, tmp
         self.start_seconds, self.reload_seconds = start_seconds, reload_seconds
+
+    def runs(self, **tags: str) -> list[dict]:
+        """The runs carrying ``tags`` (newest first), through the webserver's GraphQL."""
+        wanted = ", ".join(f'{{key: "{k}", value: "{v}"}}' for k, v in tags.items())
+        query = (
+            f"{{ runsOrError(filter: {{tags: [{wanted}]}}) {{ ... on Runs {{ results {{ runId "
+            "jobName status tags { key value } repositoryOrigin { repositoryLocationName } } } }"
+            " }"
+        )
+        results = _graphql(self.base, query)["data"]["runsOrError"]["results"]
+        for run in results:
+            run["tags"] = {t["key"]: t["value"] for t in run["tags"]}
+        return results
 
     def open(self, path: str, *texts: str, timeout: float = 60) -> str:
         """Open ``path`` and wait until the page shows every one of ``texts``."""
@@ -145,11 +166,24 @@ def _evaluated_loan(tmp: Path, env: dict) -> Path:
     assert run.returncode == 0, run.stderr
     for name in ("metrics.json", "fairness_by_group.json", "dvc.lock"):
         shutil.copyfile(V1 / name, repo / name)
-    for verb in (["compile"], ["run", "--no-repro"]):
+
+    def sei_run(*verb: str, expect: int) -> None:
         run = subprocess.run(
             [sei, *verb, "--repo", str(repo)], env=env, capture_output=True, text=True, timeout=300
         )
-        assert run.returncode == (1 if verb[0] == "run" else 0), run.stdout + run.stderr
+        assert run.returncode == expect, run.stdout + run.stderr
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+
+    sei_run("compile", expect=0)
+    sei_run("run", "--no-repro", expect=1)  # V1: red
+    git("add", "-A")
+    git("commit", "-qm", "run: V1 evidence (gate red)")
+    shutil.copyfile(LOAN_SEED / "treatment" / "train.py", repo / "train.py")
+    git("commit", "-qam", "treatment: demographic-parity mitigation")
+    shutil.copyfile(V2_METRICS, repo / "metrics.json")
+    sei_run("run", "--no-repro", expect=0)  # V2: green, with warnings and an underpowered pass
     governance = subprocess.run(
         [
             str(Path(sys.executable).parent / "dagster"),
@@ -159,7 +193,8 @@ def _evaluated_loan(tmp: Path, env: dict) -> Path:
             "sei_assets.definitions",
             "--select",
             f'key:"{SYSTEM}/risk_cycle" or key:"{SYSTEM}/conformance*" or '
-            f'key:"{SYSTEM}/impact_assessment" or key:"{SYSTEM}/risk_backlog"',
+            f'key:"{SYSTEM}/impact_assessment" or key:"{SYSTEM}/risk_backlog" or '
+            "key:sweep_summary",
         ],
         cwd=ROOT,
         env=env,
@@ -197,7 +232,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory):
     webserver = str(Path(sys.executable).parent / "dagster-webserver")
     started = time.monotonic()
     proc = subprocess.Popen(
-        [webserver, "-m", "sei_assets.definitions", "-h", "127.0.0.1", "-p", str(port)],
+        [webserver, "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
         cwd=ROOT,
         env=env,
         stdout=log,
@@ -214,7 +249,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory):
             options.add_argument(flag)
         driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
         driver.set_page_load_timeout(60)
-        yield UI(base, driver, start_seconds, reload_seconds)
+        yield UI(base, driver, start_seconds, reload_seconds, tmp)
     finally:
         if driver is not None:
             driver.quit()
@@ -293,20 +328,71 @@ def test_the_fairness_picture_renders(ui: UI) -> None:
     ui.shot("05-fairness-picture")
 
 
-def test_the_red_materialization_names_its_failing_control(ui: UI) -> None:
-    text = ui.open(f"/assets/{SYSTEM}/gate?view=events", "RED", "unfair-credit-exclusion")
-    ui.shot("06-gate-red")
-    assert "release blocked by unfair-credit-exclusion" in text
+def test_the_green_gate_with_warnings_is_amber_and_counts_them(ui: UI) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    text = ui.open(f"/assets/{SYSTEM}/gate?view=events", "GREEN —", "underpowered pass")
+    ui.shot("06-gate-green-with-warnings")
+    assert "RED — release blocked by unfair-credit-exclusion" not in text or "GREEN —" in text
     ui.open(f"/assets/{SYSTEM}/gate?view=checks", "unfair_credit_exclusion")
-    failing = "//*[normalize-space(text())='unfair_credit_exclusion']"
-    ui.driver.execute_script("arguments[0].click()", ui.driver.find_element(By.XPATH, failing))
+    ui.shot("07-gate-checks-amber")
+    weak = "//*[normalize-space(text())='unfair_credit_exclusion']"
+    ui.driver.execute_script("arguments[0].click()", ui.driver.find_element(By.XPATH, weak))
     WebDriverWait(ui.driver, 30).until(
         lambda d: (
-            "FAIL unfair-credit-exclusion: demographic_parity_diff = 0.1176 (needs < 0.03)"
+            "UNDERPOWERED PASS unfair-credit-exclusion: demographic_parity_diff = 0.01532"
             in d.find_element("tag name", "body").text
         )
     )
-    ui.shot("07-failing-check")
+    body = ui.driver.find_element("tag name", "body").text
+    assert "interval [0.002186, 0.125] reaches past the bound" in body
+    ui.shot("08-underpowered-check")
+
+
+def test_the_runs_carry_their_version_verdict_and_name(ui: UI) -> None:
+    (red,) = ui.runs(**{"sei/gate": "red", "sei/verb": "run"})
+    (green,) = ui.runs(**{"sei/gate": "green", "sei/verb": "run"})
+    for run, label in ((red, "RED"), (green, "GREEN")):
+        assert run["jobName"] == SYSTEM, run  # the system's job, not an ephemeral one
+        assert run["repositoryOrigin"]["repositoryLocationName"] == LOCATION, run
+        version = run["tags"]["sei/version"]
+        assert len(version) == 7, run
+        number = "V1" if label == "RED" else "V2"
+        assert run["tags"]["sei/run"] == f"{SYSTEM} {number} ({version}): {label}", run
+    assert red["tags"]["sei/outcome"] == "red" and red["status"] == "FAILURE"
+    assert green["status"] == "SUCCESS" and "sei/outcome" not in green["tags"]
+    assert red["tags"]["sei/version"] != green["tags"]["sei/version"]
+    text = ui.open("/runs", red["tags"]["sei/run"], green["tags"]["sei/run"])
+    ui.shot("09-runs-named")
+    assert "__ephemeral_asset_job__" not in text
+    text = ui.open("/overview/activity/timeline", SYSTEM)
+    ui.shot("10-overview")
+    assert "No runs" not in text
+
+
+def test_the_red_run_reads_as_a_verdict_not_a_crash(ui: UI) -> None:
+    (red,) = ui.runs(**{"sei/gate": "red", "sei/verb": "run"})
+    text = ui.open(
+        f"/runs/{red['runId']}",
+        "RED gate, release blocked: unfair-credit-exclusion: demographic_parity_diff = 0.1176, "
+        "needs < 0.03, interval [0.01567, 0.2255]",
+    )
+    ui.shot("11-red-run")
+    for crash in ("Traceback", "DagsterAssetCheckFailedError", "_Unsupported", ".venv"):
+        assert crash not in text, crash
+
+
+def test_paths_are_relative_to_the_systems_repository(ui: UI) -> None:
+    text = ui.open(f"/assets/{SYSTEM}/evidence_bundle?view=events", ".sei/bundle.json")
+    ui.shot("12-relative-paths")
+    assert str(ui.tmp) not in text and ".sei-state" not in text
+    assert "0.7433333" not in text  # numbers to 4 significant digits
+
+
+def test_the_scenario_jobs_are_a_second_code_location(ui: UI) -> None:
+    text = ui.open(f"/locations/{SCENARIOS}/jobs", "scenario_loan", "lifecycle_")
+    ui.shot("13-sei-scenarios")
+    text = ui.open(f"/locations/{LOCATION}/jobs", SYSTEM, "compliance_sweep")
+    ui.shot("14-sei-assets-jobs")
+    assert "scenario_loan" not in text and "lifecycle_" not in text

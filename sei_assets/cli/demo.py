@@ -99,13 +99,16 @@ def main(argv: list[str] | None = None) -> int:
     _sh(project_root(), *graph, expect=0)
     _sh(repo, "git", "add", "-A")
     _sh(repo, "git", "commit", "-qm", "run: V2 evidence (gate green)")
+    _step("7b. the compliance sweep's summary over every registered system")
+    summary = [dagster, "asset", "materialize", "-m", "sei_assets.definitions"]
+    _sh(project_root(), *summary, "--select", "sweep_summary", "--config-json", quiet)
     _step("8. verify the signed evidence offline, and status")
     _sh(repo, sei, "verify")
     _sh(repo, sei, "status", expect=0)
     print(f"\ndemo done: {entry.name}'s evidence in {repo / '.sei'}")
     print("open it in the Dagster UI (V1 red, V2 green, checks, these runs):")
     print(f"  cd {project_root()} && . .venv/bin/activate")
-    print(f"  DAGSTER_HOME={home} dg dev   # then http://localhost:3000")
+    print(f"  DAGSTER_HOME={home} dg dev -w workspace.yaml   # then http://localhost:3000")
     return 0
 
 

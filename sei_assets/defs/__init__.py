@@ -63,7 +63,7 @@ def _build(
     from sei_assets.defs.resources import OBSERVE_CRON_ENV, cron, settings_from_environment
     from sei_assets.defs.seed import seed_job
     from sei_assets.defs.sweep import sweep_definitions
-    from sei_assets.defs.system import systems_definitions
+    from sei_assets.defs.system import system_job, systems_definitions
 
     observe_cron = cron(OBSERVE_CRON_ENV, "*/5 * * * *")
     mode = automation_mode()
@@ -78,7 +78,12 @@ def _build(
     return dg.Definitions(
         assets=[*assets, *sweep_assets, *(extra_assets or [])],
         asset_checks=[*checks, *sweep_checks, *(extra_checks or [])],
-        jobs=[*jobs, seed_job(entries), *(extra_jobs or [])],
+        jobs=[
+            *jobs,
+            seed_job(entries),
+            *[system_job(e) for e in entries],
+            *(extra_jobs or []),
+        ],
         schedules=schedules,
         sensors=[
             automation_sensor(mode),

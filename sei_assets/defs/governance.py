@@ -14,7 +14,7 @@ import dagster as dg
 from sei_assets import __version__
 from sei_assets.core.registry import SystemEntry
 from sei_assets.defs.automation import EAGER
-from sei_assets.defs.keys import system_key
+from sei_assets.defs.keys import check_name, system_key
 from sei_assets.defs.metadata import signed_file
 from sei_assets.defs.resources import SeiSettings
 
@@ -94,19 +94,43 @@ class Governance:
         extra = [dg.AssetDep(k) for k in self.by_standard]
         return spec.replace_attributes(deps=[*spec.deps, *extra], kinds={"html", "pdf"})
 
-    def results(self, selected: set[dg.AssetKey], repo: Any, sei: SeiSettings):
-        """The materializations of the selected governance assets, each signed."""
+    def check_specs(self) -> list[dg.AssetCheckSpec]:
+        """One check per conformance asset, `no_gaps_in_<standard>` (WARN: a gap shows amber,
+        never blocks)."""
+        return [
+            dg.AssetCheckSpec(
+                gaps_check_name(asset_key),
+                asset=asset_key,
+                blocking=False,
+                description=f"no gaps in {standard}",
+            )
+            for asset_key, standard in self.by_standard.items()
+        ]
+
+    def results(
+        self,
+        selected: set[dg.AssetKey],
+        repo: Any,
+        sei: SeiSettings,
+        checks: set[dg.AssetCheckKey] | None = None,
+    ):
+        """The materializations of the selected governance assets, each signed, and the
+        selected `no_gaps_in_<standard>` checks."""
         key = self.key
+        checks = checks or set()
         if key("risk_cycle") in selected:
             yield _risk_cycle(key("risk_cycle"), repo, sei)
         overview = key("conformance_overview") in selected
         docs = {}
         for asset_key, standard in self.by_standard.items():
-            if asset_key in selected or overview:
+            check_key = dg.AssetCheckKey(asset_key, gaps_check_name(asset_key))
+            if asset_key in selected or overview or check_key in checks:
                 doc, result = _conformance(asset_key, repo, standard, sei)
                 docs[standard] = doc
                 if asset_key in selected:
                     yield result
+                if check_key in checks:
+                    yield _gaps_check(check_key, standard, doc)
         if overview:
             yield _overview(key("conformance_overview"), docs)
         if key("impact_assessment") in selected:
@@ -115,6 +139,29 @@ class Governance:
             yield _backlog(key("risk_backlog"), repo, sei)
         if key("dossier") in selected:  # last: it reads the documents written above
             yield _dossier(key("dossier"), repo, sei)
+
+
+def gaps_check_name(asset_key: dg.AssetKey) -> str:
+    """`no_gaps_in_<standard slug>`."""
+    return check_name(f"no_gaps_in_{asset_key.path[-1]}")
+
+
+def _gaps_check(check_key: dg.AssetCheckKey, standard: str, doc: dict) -> dg.AssetCheckResult:
+    """Whether a standard's projection has a clause decided `gap` (WARN, amber)."""
+    clauses = doc["payload"]["clauses"]
+    gaps = [c["clause_id"] for c in clauses if c["decision"] == "gap"]
+    return dg.AssetCheckResult(
+        asset_key=check_key.asset_key,
+        check_name=check_key.name,
+        passed=not gaps,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=(
+            f"{len(gaps)} gap(s) in {standard}: {', '.join(gaps)}"
+            if gaps
+            else f"no gaps in {standard}"
+        ),
+        metadata={"gaps": len(gaps), "clauses": ", ".join(gaps) or "none"},
+    )
 
 
 def _risk_cycle(asset_key: dg.AssetKey, repo: Any, sei: SeiSettings) -> dg.MaterializeResult:
@@ -128,7 +175,7 @@ def _risk_cycle(asset_key: dg.AssetKey, repo: Any, sei: SeiSettings) -> dg.Mater
             "status": f"lifecycle {payload['lifecycle']['state']}: "
             f"{len(payload['snapshots'])} evidence snapshot(s), "
             f"{len(payload.get('treatment_arcs', []))} treatment arc(s)",
-            **signed_file(path),
+            **signed_file(path, repo),
             "lifecycle": payload["lifecycle"]["state"],
             "snapshots": len(payload["snapshots"]),
             "treatment_arcs": len(payload.get("treatment_arcs", [])),
@@ -171,7 +218,7 @@ def _conformance(
             "status": f"{standard}: {status}" + (f" (gaps: {', '.join(gaps)})" if gaps else ""),
             "clauses": table,
             **counts,
-            **signed_file(path),
+            **signed_file(path, repo),
         },
     )
 
@@ -243,7 +290,7 @@ def _impact(asset_key: dg.AssetKey, repo: Any, sei: SeiSettings) -> dg.Materiali
             )
             or "none declared",
             "affected_persons": ", ".join(map(str, payload.get("affected_persons", []))) or "—",
-            **signed_file(path),
+            **signed_file(path, repo),
         },
     )
 
@@ -284,7 +331,7 @@ def _backlog(asset_key: dg.AssetKey, repo: Any, sei: SeiSettings) -> dg.Material
             "proposed_risks": table,
             "proposals": len(proposals),
             "proposed": ", ".join(p["id"] for p in proposals) or "none",
-            **signed_file(path),
+            **signed_file(path, repo),
         },
     )
 
@@ -302,7 +349,7 @@ def _dossier(asset_key: dg.AssetKey, repo: Any, sei: SeiSettings) -> dg.Material
             "status": f"gate {done.gate}; {len(done.open_points)} open point(s)"
             + (f": {', '.join(f'{n} {k}' for k, n in kinds.items())}" if kinds else ""),
             "dossier": dg.MetadataValue.url(done.html.as_uri()),
-            **signed_file(done.html),
+            **signed_file(done.html, repo),
             "pdf": dg.MetadataValue.path(str(done.pdf))
             if done.pdf
             else "not made: " + str(done.pdf_reason),

@@ -21,11 +21,42 @@ def controls_table(bundle: Bundle) -> dg.TableMetadataValue:
     return dg.MetadataValue.table(records, schema=schema)
 
 
+def caveats(bundle: Bundle) -> tuple[list[str], list[str]]:
+    """(warnings, underpowered passes): the warn-level controls that fail, and the controls
+    that pass with a confidence interval reaching past their bound."""
+    warnings = [
+        r.control_id
+        for r in bundle.control_results
+        if r.enforcement_mode == "warn" and not r.passed
+    ]
+    weak = [
+        r.control_id
+        for r in bundle.control_results
+        if r.passed and r.underpowered and r.enforcement_mode != "monitor"
+    ]
+    return warnings, weak
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
 def gate_line(bundle: Bundle) -> str:
-    """The gate in one line, readable at a glance: verdict and the failing controls' values."""
+    """The gate in one line, readable at a glance: verdict, the failing controls' values, and
+    how many warnings and underpowered passes stand beside it."""
+    from sei_assets.defs.verdict import bound, interval, text
+
+    warnings, weak = caveats(bundle)
+    notes = []
+    if warnings:
+        notes.append(_count(len(warnings), "warning", "warnings"))
+    if weak:
+        notes.append(_count(len(weak), "underpowered pass", "underpowered passes"))
     if bundle.verdict == "green":
         n = len(bundle.control_results)
-        return f"GREEN: every blocking control passes ({n} controls evaluated)"
+        if notes:
+            return f"GREEN — {', '.join(notes)} ({n} controls evaluated)"
+        return f"GREEN — every control passes ({n} controls evaluated)"
     failing = {r.control_id: r for r in bundle.control_results if r.control_id in bundle.failing}
     parts = []
     for cid in bundle.failing:
@@ -33,36 +64,91 @@ def gate_line(bundle: Bundle) -> str:
         if r is None or r.actual_value is None:
             parts.append(cid)
         else:
-            bound = f"{SYMBOLS[r.operator]} {r.threshold:g}"
-            parts.append(f"{cid} ({r.actual_value:.3f}, needs {bound})")
-    return "RED: release blocked by " + "; ".join(parts or ["a failing blocking control"])
+            span = interval(r.power)
+            parts.append(
+                f"{cid} ({text(r.actual_value)}, needs {bound(r)}"
+                + (f", interval {span}" if span else "")
+                + ")"
+            )
+    line = "RED — release blocked by " + "; ".join(parts or ["a failing blocking control"])
+    return line + (f"; {', '.join(notes)}" if notes else "")
 
 
 def check_line(control: Any, result: Any, unreadable: str | None = None) -> str:
     """One control check's outcome as a sentence (the check's description in the UI)."""
+    from sei_assets.defs.verdict import interval, text
+
     bound = f"{SYMBOLS[control.operator]} {control.threshold_text}"
     if result is None:
         return f"FAIL {control.control_id}: {unreadable or 'no result in the bundle'}"
     verdict = "PASS" if result.passed else "FAIL"
+    span = interval(result.power)
     if control.enforcement_mode == "monitor":
         verdict = "MONITORED (" + ("within" if result.passed else "outside") + " the threshold)"
-    actual = "—" if result.actual_value is None else f"{result.actual_value:.4f}"
-    text = f"{verdict} {control.control_id}: {control.metric_key} = {actual} (needs {bound})"
-    return text + (f"; {result.failure}" if result.failure else "")
+    elif result.passed and result.underpowered:
+        verdict = "UNDERPOWERED PASS"
+    actual = text(result.actual_value)
+    line = f"{verdict} {control.control_id}: {control.metric_key} = {actual} (needs {bound})"
+    if span:
+        line += f", interval {span}"
+        if result.passed and result.underpowered:
+            line += " reaches past the bound"
+    return line + (f"; {result.failure}" if result.failure else "")
 
 
 def control_values(bundle: Bundle) -> dict[str, float]:
-    """Each control's actual value as numeric metadata (the UI plots it across runs)."""
-    return {
-        f"value/{r.control_id}": float(r.actual_value)
-        for r in bundle.control_results
-        if isinstance(r.actual_value, int | float)
-    }
+    """Each control's actual value, and its bound beside it, as numeric metadata (the UI plots
+    each across materializations: `value/<control>` and `bound/<control>`)."""
+    from sei_assets.defs.verdict import figure
+
+    out: dict[str, float] = {}
+    for r in bundle.control_results:
+        if isinstance(r.actual_value, int | float):
+            out[f"value/{r.control_id}"] = figure(float(r.actual_value))
+            if isinstance(r.threshold, int | float):
+                out[f"bound/{r.control_id}"] = figure(float(r.threshold))
+    return out
 
 
 def group_rates(repo: Path) -> dict[str, float]:
     """Each group's selection rate as numeric metadata (plotted across materializations)."""
-    return {f"selection_rate/{g}": rate for g, rate in _group_rates(repo)}
+    from sei_assets.defs.verdict import figure
+
+    return {f"selection_rate/{g}": figure(rate) for g, rate in _group_rates(repo)}
+
+
+def fairness_table(repo: Path) -> dg.TableMetadataValue | None:
+    """The selection rate per group as a table the UI shows inline (a bar per group), or None
+    when the pipeline reports no `fairness_by_group.json`."""
+    rows = _group_rates(repo)
+    if not rows:
+        return None
+    schema = dg.TableSchema(
+        columns=[
+            dg.TableColumn("group", "string"),
+            dg.TableColumn("selection_rate", "float"),
+            dg.TableColumn("share approved", "string"),
+        ]
+    )
+    records = [
+        dg.TableRecord(
+            {
+                "group": g,
+                "selection_rate": float(f"{rate:.4g}"),
+                "share approved": "█" * round(rate * 40) or "·",
+            }
+        )
+        for g, rate in rows
+    ]
+    return dg.MetadataValue.table(records, schema=schema)
+
+
+def relative_path(repo: Path, path: Path) -> dg.PathMetadataValue:
+    """A path as the system's repository names it (`.sei/bundle.json`); outside it, as is."""
+    try:
+        return dg.MetadataValue.path(Path(path).resolve().relative_to(repo.resolve()).as_posix())
+    except ValueError:
+        return dg.MetadataValue.path(str(path))
 
 
 def png_markdown(png: Path, table: str | None = None) -> str:
@@ -115,7 +201,7 @@ def fairness_plot(repo: Path, out: Path) -> tuple[str | None, Path | None]:
     if not rows:
         return None, None
     lines = ["| group | selection rate | |", "|---|---|---|"]
-    lines += [f"| {g} | {rate:.3f} | {'█' * round(rate * 40)} |" for g, rate in rows]
+    lines += [f"| {g} | {rate:.4g} | {'█' * round(rate * 40)} |" for g, rate in rows]
     png = None
     try:
         import matplotlib
@@ -136,9 +222,10 @@ def fairness_plot(repo: Path, out: Path) -> tuple[str | None, Path | None]:
     return "\n".join(lines), png
 
 
-def signed_file(path: Path) -> dict[str, Any]:
-    """Metadata naming a signed evidence file and its signature."""
+def signed_file(path: Path, repo: Path | None = None) -> dict[str, Any]:
+    """Metadata naming a signed evidence file and its signature (relative to ``repo``)."""
+    shown = relative_path(repo, path).path if repo is not None else str(path)
     return {
-        "file": dg.MetadataValue.path(str(path)),
-        "signature": dg.MetadataValue.path(str(path) + ".sig"),
+        "file": dg.MetadataValue.path(shown),
+        "signature": dg.MetadataValue.path(shown + ".sig"),
     }

@@ -41,19 +41,31 @@ from sei_assets.core.declarations import read as declared
 from sei_assets.core.errors import SeiError
 from sei_assets.core.gate import alarm
 from sei_assets.core.registry import SystemEntry
+from sei_assets.core.version import treatment_version
 from sei_assets.defs.automation import CHECKS, DATA_VERSION_TAG, EAGER, RELEASE
 from sei_assets.defs.keys import check_name, system_key
 from sei_assets.defs.metadata import (
+    caveats,
     check_line,
     control_values,
     controls_table,
     fairness_plot,
+    fairness_table,
     gate_line,
     group_rates,
     png_markdown,
+    relative_path,
     risk_table,
 )
 from sei_assets.defs.resources import SeiSettings
+from sei_assets.defs.verdict import (
+    figure,
+    interval,
+    red_failure,
+    tag_outcome,
+    tag_run,
+    verdict_tags,
+)
 
 
 def repository(entry: SystemEntry) -> Path:
@@ -185,6 +197,20 @@ def systems_definitions(entries: list[SystemEntry]) -> tuple[list, list]:
     return assets, checks
 
 
+def system_job(entry: SystemEntry) -> Any:
+    """The system's job, named after it: its computed assets and checks (not the observed
+    sources). `sei compile` / `sei run` run a subset of it, so their runs show under the
+    system's name in the code location (not an ephemeral job)."""
+    sources = [system_key(entry.name, leaf) for leaf, _s, _d in SOURCES]
+    return dg.define_asset_job(
+        name=entry.name,
+        selection=dg.AssetSelection.groups(entry.name) - dg.AssetSelection.assets(*sources),
+        description=f"The assurance of {entry.name}: plan, pipeline, evidence, gate and its "
+        "checks, governance, release.",
+        tags={"sei/system": entry.name},
+    )
+
+
 # Run config of the chain's and the release's steps. Plain config schemas and resource keys
 # rather than typed parameters: Dagster inspects a step function's signature many times while
 # it loads, and hundreds of systems make that a tenth of the load (bench/README.md).
@@ -308,7 +334,7 @@ def _chain(entry: SystemEntry, decl: Declared) -> dg.AssetsDefinition:
 
     @dg.multi_asset(
         specs=[*specs, *governance_specs],
-        check_specs=check_specs,
+        check_specs=[*check_specs, *governance.check_specs()],
         name=f"{entry.name}__system",
         can_subset=True,
         description=f"The assurance chain of {entry.name}: plan, pipeline, evidence, gate, "
@@ -318,35 +344,45 @@ def _chain(entry: SystemEntry, decl: Declared) -> dg.AssetsDefinition:
     )
     @same_signature
     def chain(context: dg.AssetExecutionContext):
-        sei: SeiSettings = context.resources.sei
-        repro: bool = context.op_execution_context.op_config["repro"]
-        leaves = {k.path[-1] for k in context.selected_asset_keys}
-        checks = {k.name for k in context.selected_asset_check_keys}
-        loaded = None
-        if "assessment_plan" in leaves or "manifest_valid" in checks:
-            loaded = yield from _plan(context, entry, leaves, checks)
-        run = None
-        if "pipeline_run" in leaves:
-            loaded = loaded or loaded_manifest(entry)
-            run, result = _pipeline(context, entry, loaded, repro)
-            yield result
-        bundle = None
-        if "evidence_bundle" in leaves:
-            from sei_assets.core.engine import reproduce
-
-            loaded = loaded or loaded_manifest(entry)
-            if run is None:  # not reproduced in this step: what is there is supplied metrics
-                run = reproduce(loaded, repro=False)
-            bundle, result = _evidence(context, entry, loaded, run, sei)
-            yield result
-        if "gate" in leaves:
-            yield _gate(context, entry, bundle)
-        # governance reads the evidence, red or green: it is never held by the checks
-        wanted = governed & set(context.selected_asset_keys)
-        if wanted:
-            yield from governance.results(wanted, repository(entry), sei)
+        try:
+            yield from _chain_step(context, entry, governance, governed)
+        except Exception:
+            tag_outcome(context, "error")
+            raise
 
     return chain
+
+
+def _chain_step(context: dg.AssetExecutionContext, entry: SystemEntry, governance, governed):
+    """The chain's step: plan, pipeline, evidence, gate and governance, as selected."""
+    sei: SeiSettings = context.resources.sei
+    repro: bool = context.op_execution_context.op_config["repro"]
+    leaves = {k.path[-1] for k in context.selected_asset_keys}
+    checks = {k.name for k in context.selected_asset_check_keys}
+    loaded = None
+    if "assessment_plan" in leaves or "manifest_valid" in checks:
+        loaded = yield from _plan(context, entry, leaves, checks)
+    run = None
+    if "pipeline_run" in leaves:
+        loaded = loaded or loaded_manifest(entry)
+        run, result = _pipeline(context, entry, loaded, repro)
+        yield result
+    bundle = None
+    if "evidence_bundle" in leaves:
+        from sei_assets.core.engine import reproduce
+
+        loaded = loaded or loaded_manifest(entry)
+        if run is None:  # not reproduced in this step: what is there is supplied metrics
+            run = reproduce(loaded, repro=False)
+        bundle, result = _evidence(context, entry, loaded, run, sei)
+        yield result
+    if "gate" in leaves:
+        yield _gate(context, entry, bundle)
+    # governance reads the evidence, red or green: it is never held by the checks
+    wanted = governed & set(context.selected_asset_keys)
+    gaps = {k for k in context.selected_asset_check_keys if k.asset_key in governed}
+    if wanted or gaps:
+        yield from governance.results(wanted, repository(entry), sei, gaps)
 
 
 def _plan(context: dg.AssetExecutionContext, entry: SystemEntry, leaves: set, checks: set):
@@ -404,6 +440,14 @@ def _prepare(context: dg.AssetExecutionContext, entry: SystemEntry, loaded: Any)
         context.log.warning(f"declarations not prepared: {exc}")
 
 
+def _rel(repo: Path, files: list[Path]) -> list[str]:
+    """``files`` relative to ``repo`` (those inside it)."""
+    root = repo.resolve()
+    return [
+        f.resolve().relative_to(root).as_posix() for f in files if f.resolve().is_relative_to(root)
+    ]
+
+
 def _pipeline(
     context: dg.AssetExecutionContext, entry: SystemEntry, loaded: Any, repro: bool
 ) -> tuple[Any, dg.MaterializeResult]:
@@ -449,9 +493,12 @@ def _evidence(
     plots = sei.state() / "plots" / entry.name
     plots.mkdir(parents=True, exist_ok=True)
     md, png = fairness_plot(loaded.repo, plots)
+    version = treatment_version(loaded.repo, _rel(loaded.repo, inputs.treatment_files))
+    tag_run(context, entry.name, bundle.verdict, version)
     metadata: dict[str, Any] = {
         "status": gate_line(bundle),
         "gate": bundle.verdict,
+        "version": version.label,
         "gate_failures": ", ".join(bundle.failing) or "none",
         "controls": controls_table(bundle),
         "risk_levels": dg.MetadataValue.md(risk_table(bundle)),
@@ -465,21 +512,23 @@ def _evidence(
             if bundle.pipeline is None or bundle.pipeline.supplied
             else "reproduced"
         ),
-        "bundle": dg.MetadataValue.path(str(files["bundle"])),
-        "signature": dg.MetadataValue.path(str(files["signature"])),
-        "assessment_results": dg.MetadataValue.path(str(files["assessment_results"])),
-        "sei_lock": dg.MetadataValue.path(str(files["lock"])),
+        "bundle": relative_path(loaded.repo, files["bundle"]),
+        "signature": relative_path(loaded.repo, files["signature"]),
+        "assessment_results": relative_path(loaded.repo, files["assessment_results"]),
+        "sei_lock": relative_path(loaded.repo, files["lock"]),
     }
+    table = fairness_table(loaded.repo)
+    if table is not None:
+        metadata["selection_rate_by_group"] = table
     if png:
         metadata["selection_rate_plot"] = dg.MetadataValue.md(png_markdown(png, md))
-    elif md:
-        metadata["selection_rate_by_group"] = dg.MetadataValue.md(md)
     metadata.update(group_rates(loaded.repo))
     context.log.info(f"gate {bundle.verdict}")
     return bundle, dg.MaterializeResult(
         asset_key=system_key(entry.name, "evidence_bundle"),
         metadata=metadata,
         data_version=dg.DataVersion(sha256_file(files["bundle"])[:24]),
+        tags=verdict_tags(bundle.verdict, version),
     )
 
 
@@ -494,16 +543,23 @@ def _gate(
     if bundle is None:
         raise dg.Failure(description="no evidence bundle: materialize evidence_bundle first")
     context.log.info(gate_line(bundle))
+    version = treatment_version(repository(entry))
+    tag_run(context, entry.name, bundle.verdict, version)
+    warnings, weak = caveats(bundle)
     return dg.MaterializeResult(
         asset_key=system_key(entry.name, "gate"),
         metadata={
             "status": gate_line(bundle),
             "gate": bundle.verdict,
+            "version": version.label,
             "failing_controls": ", ".join(bundle.failing) or "none",
+            "warnings": ", ".join(warnings) or "none",
+            "underpowered_passes": ", ".join(weak) or "none",
             "controls": controls_table(bundle),
             **control_values(bundle),
         },
         data_version=dg.DataVersion(bundle.verdict + ":" + ",".join(bundle.failing)),
+        tags=verdict_tags(bundle.verdict, version),
     )
 
 
@@ -522,13 +578,40 @@ def control_checks(entry: SystemEntry, controls: list[Control]) -> dg.AssetCheck
     @same_signature
     def checks(context: dg.AssetCheckExecutionContext):
         selected = {k.name for k in context.selected_asset_check_keys}
-        yield from _check_results(entry, by_check, selected)
+        red: list = []
+        try:
+            yield from _check_results(entry, by_check, selected, red)
+        except Exception:
+            tag_outcome(context, "error")
+            raise
+        if red:
+            # the verdict, not a crash: the run fails with the controls' values as its message
+            # (rather than Dagster's generic "blocking asset check failed")
+            tag_outcome(context, "red")
+            raise red_failure(red)
 
     return checks
 
 
-def _check_results(entry: SystemEntry, by_check: dict[str, Control], selected: set):
-    """The selected control checks (from the bundle on disk) and the signature check."""
+def check_outcome(control: Control, result: Any) -> tuple[bool, dg.AssetCheckSeverity]:
+    """(passed, severity) of a control's check: a failing blocking control fails with ERROR
+    (red); a failing warn-level control, and any pass whose confidence interval reaches past
+    the bound (underpowered), fail with WARN (amber, never blocking); a monitored control is
+    reported, never a failed check (the rule: core.gate)."""
+    met = bool(result and result.passed)
+    if alarm(control.enforcement_mode, met) is not None:
+        error = control.blocking
+        return False, dg.AssetCheckSeverity.ERROR if error else dg.AssetCheckSeverity.WARN
+    if control.enforcement_mode != "monitor" and result is not None and result.underpowered:
+        return False, dg.AssetCheckSeverity.WARN
+    return True, dg.AssetCheckSeverity.ERROR if control.blocking else dg.AssetCheckSeverity.WARN
+
+
+def _check_results(
+    entry: SystemEntry, by_check: dict[str, Control], selected: set, red: list | None = None
+):
+    """The selected control checks (from the bundle on disk) and the signature check; the
+    (control, result) of each failing blocking control is added to ``red``."""
     from sei_assets.core import trust
     from sei_assets.core.evidence import read_bundle
 
@@ -548,23 +631,23 @@ def _check_results(entry: SystemEntry, by_check: dict[str, Control], selected: s
         r = results.get(control.control_id)
         power = r.power if r and r.power else None
         met = bool(r and r.passed)
-        # a monitored control is reported, never a failed check (the rule: core.gate)
-        passed = alarm(control.enforcement_mode, met) is None
+        passed, severity = check_outcome(control, r)
+        if not passed and severity == dg.AssetCheckSeverity.ERROR and red is not None:
+            red.append((control, r))
         yield dg.AssetCheckResult(
             check_name=name,
             asset_key=gate_key,
             passed=passed,
             description=check_line(control, r, unreadable),
-            severity=(
-                dg.AssetCheckSeverity.ERROR if control.blocking else dg.AssetCheckSeverity.WARN
-            ),
+            severity=severity,
             metadata={
                 "threshold_met": met,
-                "actual_value": r.actual_value if r else None,
+                "actual_value": figure(r.actual_value) if r else None,
                 "threshold": control.threshold,
                 "operator": SYMBOLS[control.operator],
-                "ci_low": power.ci_low if power else None,
-                "ci_high": power.ci_high if power else None,
+                "interval": interval(power) or "—",
+                "ci_low": figure(power.ci_low) if power else None,
+                "ci_high": figure(power.ci_high) if power else None,
                 "underpowered": bool(r and r.underpowered),
                 "risk_id": control.risk_id,
                 "clauses": ", ".join([*control.frameworks, *control.standard_clauses]) or "—",
@@ -613,9 +696,13 @@ def _release(entry: SystemEntry) -> dg.AssetsDefinition:
         sei: SeiSettings = context.resources.sei
         accept = context.op_execution_context.op_config["accept_supplied_metrics"]
         reason = context.op_execution_context.op_config["accept_residual"] or None
-        record = promote(
-            repository(entry), sei.key(), residual_accepted=reason, accept_supplied=accept
-        )
-        return dg.MaterializeResult(metadata={k: str(v) for k, v in record.items()})
+        repo = repository(entry)
+        record = promote(repo, sei.key(), residual_accepted=reason, accept_supplied=accept)
+        version = treatment_version(repo)
+        verdict = str(record.get("gate") or "green")
+        tag_run(context, entry.name, verdict, version)
+        metadata = {k: str(v) for k, v in record.items()}
+        metadata["version"] = version.label
+        return dg.MaterializeResult(metadata=metadata, tags=verdict_tags(verdict, version))
 
     return release
