@@ -712,6 +712,10 @@ from sei_assets.cli.scenario import app as _scenario_app  # noqa: E402
 app.add_typer(_scenario_app, name="scenario")
 
 app.add_typer(control_app, name="control")
+
+from sei_assets.cli.incident import incident_app  # noqa: E402
+
+app.add_typer(incident_app, name="incident")
 app.add_typer(profile_app, name="profile")
 
 
