@@ -779,6 +779,10 @@ from sei_assets.cli.new import new as _new  # noqa: E402
 app.command(name="new")(_new)
 
 app.add_typer(control_app, name="control")
+
+from sei_assets.cli.incident import incident_app  # noqa: E402
+
+app.add_typer(incident_app, name="incident")
 app.add_typer(profile_app, name="profile")
 
 

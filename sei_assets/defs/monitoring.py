@@ -18,6 +18,7 @@
 """
 
 import json
+import time
 import warnings
 from typing import Any
 
@@ -98,7 +99,11 @@ def _evaluate(
     days = [d for d in context.partition_keys if d in there]
     for d in sorted(set(context.partition_keys) - there):
         context.log.info(f"{d}: no production batch (nothing to evaluate)")
+    started = time.perf_counter()
     docs = monitoring.monitor(repo, loaded, days, context.resources.sei.key())
+    context.log.info(
+        f"{len(docs)} period(s) evaluated and signed in {time.perf_counter() - started:.2f} s"
+    )
     selected = {k.name for k in context.selected_asset_check_keys}
     for doc in docs:
         day = doc["period"]

@@ -76,8 +76,9 @@ def batch(reference: pd.DataFrame, day: int, outcome_known: bool) -> pd.DataFram
     rng = np.random.default_rng([SEED, day])
     weights = np.ones(len(reference))
     if day >= SHIFT_DAY:
-        big = reference["duration_months"].rank(pct=True) + reference["credit_amount"].rank(pct=True)
-        weights = np.exp(2.5 * big.to_numpy())
+        long_ = reference["duration_months"].rank(pct=True)
+        large = reference["credit_amount"].rank(pct=True)
+        weights = np.exp(2.5 * (long_ + large).to_numpy())
     rows = rng.choice(len(reference), size=BATCH, replace=True, p=weights / weights.sum())
     frame = reference.iloc[rows].reset_index(drop=True)
     if day >= SHIFT_DAY:
