@@ -332,7 +332,7 @@ def project_conformance(
     repo: Path, standards: list[str] | None = None, out: Path | None = None, key: Any = None
 ) -> list[tuple[dict, Path]]:
     """`sei conformance`: the bundle projected onto each standard's clause catalogue, signed."""
-    from sei_assets.core import conformance, governance, signing, trust
+    from sei_assets.core import conformance, counting, signing, trust
 
     repo = Path(repo)
     loaded = load_manifest(repo)
@@ -347,7 +347,7 @@ def project_conformance(
             f"{', '.join(conformance.catalogues())}"
         )
     verdict = trust.verify_trusted(repo) if evidence_dir(repo).is_dir() else None
-    approval = governance.lifecycle(repo)
+    approval = counting.judged_lifecycle(repo)
     key = key or signing.load_or_create_key()
     written = []
     for standard in wanted:
