@@ -538,18 +538,28 @@ ByOpt = Annotated[str, typer.Option("--by", help='Who decides: "Name <email>".')
 
 
 def _decision(verb: str, repo: Path, as_json: bool, **kwargs: Any) -> None:
-    from sei_assets.core import governance
+    """Record a decision, signed with the decider's own key when this machine holds it."""
+    from sei_assets.core import counting, governance, people
 
     try:
-        sha = getattr(governance, verb)(repo, **kwargs)
-        state = governance.lifecycle(repo)
+        key = people.load_key(kwargs["by"]) if people.has_key(kwargs["by"]) else None
+        sha = getattr(governance, verb)(repo, **kwargs, key=key)
+        state = counting.judged_lifecycle(repo)
     except SeiError as exc:
         _fail(exc)
+    if key is None:
+        err.print(
+            f"warning: unsigned: no key of {kwargs['by']} on this machine (`sei keys new "
+            "--person`); a decision without a signed record never counts under a roster",
+            markup=False,
+        )
     if as_json:
         _emit_json({"commit": sha, "lifecycle": state})
         return
     stale = " (stale)" if state.get("stale") else ""
     out.print(f"{verb}: commit {sha[:12]}; lifecycle {state['state']}{stale}")
+    if state.get("counting"):
+        out.print(f"decision: {state['counting']}", markup=False)
 
 
 @app.command()
@@ -604,9 +614,9 @@ def lifecycle(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
     """The lifecycle state from the decisions in git history, trailers and committed decision
     records (`.sei/lifecycle/*.json`, the reference's `.venth/` and `.froga/` ones), and whether
     an approval is stale."""
-    from sei_assets.core import governance
+    from sei_assets.core import counting
 
-    state = _call(governance.lifecycle, repo)
+    state = _call(counting.judged_lifecycle, repo)
     if as_json:
         _emit_json(state)
         return
@@ -618,6 +628,9 @@ def lifecycle(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
     if state.get("stale"):
         line += f" — STALE: {state.get('stale_reason', 'the evidence changed after it')}"
     out.print(line)
+    if state.get("counting"):
+        mark = {True: "counted", False: "NOT counted", None: "not checked"}[state.get("counted")]
+        out.print(f"decision {mark}: {state['counting']}", markup=False)
 
 
 @app.command()
@@ -783,6 +796,11 @@ app.add_typer(control_app, name="control")
 from sei_assets.cli.incident import incident_app  # noqa: E402
 
 app.add_typer(incident_app, name="incident")
+
+from sei_assets.cli.people import keys_app, roster_app  # noqa: E402
+
+app.add_typer(keys_app, name="keys")
+app.add_typer(roster_app, name="roster")
 app.add_typer(profile_app, name="profile")
 
 

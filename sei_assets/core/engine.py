@@ -394,7 +394,7 @@ def project_conformance(
     repo: Path, standards: list[str] | None = None, out: Path | None = None, key: Any = None
 ) -> list[tuple[dict, Path]]:
     """`sei conformance`: the bundle projected onto each standard's clause catalogue, signed."""
-    from sei_assets.core import conformance, governance, signing
+    from sei_assets.core import conformance, counting, signing
 
     repo = Path(repo)
     loaded = load_manifest(repo)
@@ -409,7 +409,7 @@ def project_conformance(
             f"{', '.join(conformance.catalogues())}"
         )
     signed, verified, note = signed_evidence(repo)
-    approval = governance.lifecycle(repo)
+    approval = counting.judged_lifecycle(repo)
     key = key or signing.load_or_create_key()
     written = []
     for standard in wanted:

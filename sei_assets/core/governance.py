@@ -24,7 +24,9 @@ after it changed the evidence bundle (``bundle.json`` under ``.sei/``, ``.venth/
 Decisions may also be records, one JSON file per decision committed under ``lifecycle/`` of an
 evidence folder (``.sei/lifecycle/*.json``, ``.venth/...``, ``.froga/...``), as the reference
 engine keeps them (the format is inferred; no sample of it is public): see :func:`records`.
-They are merged with the trailers by date. No Dagster here.
+They are merged with the trailers by date. A decision taken with the person's own key commits
+a signed record (:mod:`decision_record`) that its ``Sei-Record:`` trailer names: the two are one
+decision. Whether a decision counts is the roster's rule (:mod:`counting`). No Dagster here.
 """
 
 from __future__ import annotations
@@ -106,9 +108,16 @@ def _one_line(text: str, what: str) -> str:
 
 
 def _record(
-    repo: Path, kind: str, by: str, message: str | None, extra: list[tuple[str, str]]
+    repo: Path,
+    kind: str,
+    by: str,
+    message: str | None,
+    extra: list[tuple[str, str]],
+    key: Any = None,
+    role: str | None = None,
 ) -> str:
-    """Commit the decision (an empty commit with its trailers); return the new commit id."""
+    """Commit the decision (an empty commit with its trailers; with the person's ``key``, the
+    commit adds the signed decision record its ``Sei-Record`` trailer names); return its id."""
     repo = Path(repo)
     who = check_identity(by)
     has_head(repo)
@@ -123,20 +132,38 @@ def _record(
             "message: must not carry Sei-/Venth-/Froga- trailers itself; "
             "pass the decider as `by` and the reason as `reason`"
         )
+    paths: list[str] = []
+    if key is not None:
+        from sei_assets.core import decision_record
+
+        rel = decision_record.sign_decision(repo, kind, who, role, key, dict(extra))
+        paths = [rel, rel + ".sig"]
+        extra = [*extra, (decision_record.TRAILER, rel)]
+        git_text(repo, "add", "-f", "--", *paths)
     args = ["-c", "commit.cleanup=whitespace", "commit", "--only", "--allow-empty", "-q"]
     args += ["-m", text, "--trailer", f"{TRAILERS[kind]}: {who}"]
-    for key, value in extra:
-        args += ["--trailer", f"{key}: {value}"]
-    git_text(repo, *args)
+    for name, value in extra:
+        args += ["--trailer", f"{name}: {value}"]
+    git_text(repo, *args, *(["--", *paths] if paths else []))
     return git_text(repo, "rev-parse", "HEAD").strip()
 
 
-def request(repo: Path, by: str, message: str | None = None) -> str:
+def request(
+    repo: Path, by: str, message: str | None = None, *, key: Any = None, role: str | None = None
+) -> str:
     """Record a request for management approval (``Sei-Approval-Requested-by``)."""
-    return _record(repo, "request", by, message, [])
+    return _record(repo, "request", by, message, [], key, role)
 
 
-def approve(repo: Path, by: str, message: str | None = None, accept_residual: bool = False) -> str:
+def approve(
+    repo: Path,
+    by: str,
+    message: str | None = None,
+    accept_residual: bool = False,
+    *,
+    key: Any = None,
+    role: str | None = None,
+) -> str:
     """Record a management approval of the committed, signed evidence (``Sei-Approved-by``).
 
     Refused without an evidence bundle, when the bundle in the working tree is not the committed
@@ -175,23 +202,42 @@ def approve(repo: Path, by: str, message: str | None = None, accept_residual: bo
             summary = "yes"
         extra.append((RESIDUAL, summary))
         message = message or DEFAULT_MESSAGES["approve"] + " and acceptance of the residual risk"
-    return _record(repo, "approve", by, message, extra)
+    return _record(repo, "approve", by, message, extra, key, role)
 
 
-def review(repo: Path, by: str, message: str | None = None) -> str:
+def review(
+    repo: Path, by: str, message: str | None = None, *, key: Any = None, role: str | None = None
+) -> str:
     """Record a periodic management review (``Sei-Reviewed-by``); the state does not change."""
-    return _record(repo, "review", by, message, [])
+    return _record(repo, "review", by, message, [], key, role)
 
 
-def reject(repo: Path, by: str, reason: str, message: str | None = None) -> str:
+def reject(
+    repo: Path,
+    by: str,
+    reason: str,
+    message: str | None = None,
+    *,
+    key: Any = None,
+    role: str | None = None,
+) -> str:
     """Record a rejection with its reason (``Sei-Rejected-by`` + ``Sei-Reason``)."""
-    return _record(repo, "reject", by, message, [(REASON, _one_line(reason, "reason"))])
+    extra = [(REASON, _one_line(reason, "reason"))]
+    return _record(repo, "reject", by, message, extra, key, role)
 
 
-def retire(repo: Path, by: str, reason: str | None = None, message: str | None = None) -> str:
+def retire(
+    repo: Path,
+    by: str,
+    reason: str | None = None,
+    message: str | None = None,
+    *,
+    key: Any = None,
+    role: str | None = None,
+) -> str:
     """Record the retirement of the system (``Sei-Retired-by``); no decision is accepted after."""
     extra = [(REASON, _one_line(reason, "reason"))] if reason is not None else []
-    return _record(repo, "retire", by, message, extra)
+    return _record(repo, "retire", by, message, extra, key, role)
 
 
 # --------------------------------------------------------------------------- evidence
@@ -296,7 +342,10 @@ def decisions(repo: Path, head_known: bool = False) -> list[dict[str, Any]]:
                     "trailer": key,
                 }
             )
-    kept = records(repo)
+            if values.get("record"):
+                found[-1]["record"] = values["record"]
+    named = {d["record"] for d in found if d.get("record")}
+    kept = [r for r in records(repo) if r["record"] not in named]
     if not kept:
         return found
     import heapq

@@ -33,6 +33,7 @@ def promote(
             f"{repo}: the evidence is not trusted ({checked.reason}); refusing to release"
         )
     bundle = load_bundle(bundle_path)
+    residual_accepted = _counted_residual(repo, residual_accepted)
     if bundle.verdict != "green" and not residual_accepted:
         raise SeiError(f"{repo}: the gate is {bundle.verdict}; refusing to release")
     from sei_assets.core.postmarket import open_breaches
@@ -71,3 +72,19 @@ def promote(
     out = repo / EVIDENCE_DIR / RELEASE
     write_signed(out, dump(record), key)
     return record
+
+
+def _counted_residual(repo: Path, residual_accepted: str | None) -> str | None:
+    """Under a roster, a release needs an approval in force that counts (the roster's rule), and
+    only its residual acceptance is taken; without a roster, ``residual_accepted`` as given."""
+    from sei_assets.core import counting, governance
+
+    if not counting.enforced():
+        return residual_accepted
+    history = governance.decisions(repo)
+    state = counting.judged_lifecycle(repo, history)
+    ok, why = counting.approval_in_force(state)
+    if not ok:
+        raise SeiError(f"{repo}: refusing to release: {why}")
+    approvals = [d for d in history if d["kind"] == "approve" and d["sha"] == state["sha"]]
+    return approvals[-1]["residual_accepted"] if approvals else None

@@ -65,6 +65,8 @@ SIGNED_PATTERNS = (
 INDEX_FILE = "index.json"
 #: The run's evidence bundle (it names the system).
 BUNDLE_FILE = "bundle.json"
+#: Decision records signed by people, not by the machine (see decision_record, counting).
+DECISIONS_DIR = "lifecycle"
 
 _PUBKEY_TEXT = re.compile(rb"[0-9a-f]{130}(\r?\n)?")
 _POINT_LEN = 65
@@ -802,7 +804,8 @@ def _scan(
                 elif entry.is_file():
                     found.append(prefix + name)
                 elif entry.is_dir(follow_symlinks=False):
-                    todo.append((entry.path, prefix + name + "/"))
+                    if prefix or name != DECISIONS_DIR:  # people's records: see counting
+                        todo.append((entry.path, prefix + name + "/"))
     found.sort()
     return found, committing
 

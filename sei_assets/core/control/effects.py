@@ -167,10 +167,12 @@ def reject(ctx: EffectContext) -> list[str]:
 
 def promote(ctx: EffectContext) -> list[str]:
     """The real promotion: the signed release record, and the registry alias when one is asked."""
-    from sei_assets.core import governance, release, signing
+    from sei_assets.core import counting, governance, release, signing
 
     approvals = [d for d in governance.decisions(ctx.repo) if d["kind"] == "approve"]
     accepted = approvals[-1]["residual_accepted"] if approvals else None
+    if counting.enforced():  # under a roster, only a counted approval accepts (see release)
+        accepted = None
     supplied_ok = bool(ctx.payload.get("accept_supplied_metrics"))
     record_ = release.promote(ctx.repo, residual_accepted=accepted, accept_supplied=supplied_ok)
     written = [".sei/release.json", ".sei/release.json.sig"]

@@ -310,7 +310,7 @@ def _check_payload(name: str, action: Action, payload: dict[str, Any]) -> None:
 
 def facts(repo: Path, loaded: LoadedProfile, actor: dict[str, str], payload: dict[str, Any]):
     """What gate rules read: actor, payload, evidence, approval, artifacts."""
-    from sei_assets.core import governance, trust
+    from sei_assets.core import counting, governance, trust
     from sei_assets.core.gate import failing_blocking
 
     bundle_path = repo / ".sei" / "bundle.json"
@@ -331,13 +331,15 @@ def facts(repo: Path, loaded: LoadedProfile, actor: dict[str, str], payload: dic
             failing=failing_blocking(bundle.get("control_results") or []),
         )
     history = governance.decisions(repo) if (repo / ".git").exists() else []
-    state = governance.lifecycle(repo, history) if history else {"state": "draft"}
+    state = counting.judged_lifecycle(repo, history) if history else {"state": "draft"}
     approvals = [d for d in history if d["kind"] == "approve"]
-    current = state["state"] == "approved" and not state.get("stale", False)
+    current, why = counting.approval_in_force(state)
     approval = SimpleNamespace(
         state=state["state"],
         stale=bool(state.get("stale", False)),
         approved=current,
+        counted=state.get("counted"),
+        why_not=None if current else why,
         residual_accepted=(approvals[-1]["residual_accepted"] if approvals and current else None),
     )
     artifacts = {n: (repo / a.path).is_file() for n, a in loaded.profile.artifacts.items()}
