@@ -201,7 +201,7 @@ def main() -> None:
                     count = run_checks(workers)()
                 finally:
                     os.environ[trust.KNOWN_ENV] = str(Path(tmp) / "trust" / "known_keys.json")
-                if len(json.loads(store.read_text())) != len(repos):
+                if len(json.loads(store.read_text())["systems"]) != len(repos):
                     raise SystemExit("the first sight did not remember every system")
                 return count
 

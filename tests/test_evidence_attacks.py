@@ -49,7 +49,9 @@ def _genuine(repo: Path) -> str:
     return (repo / ".sei" / "PUBKEY.txt").read_text().strip()
 
 
-def forge(repo: Path, rename: str | None = None, manifest_too: bool = False) -> str:
+def forge(
+    repo: Path, rename: str | None = None, manifest_too: bool = False, key: object = None
+) -> str:
     """Re-sign the whole set green with another key (PUBKEY.txt replaced); with ``rename``, the
     system renamed in the bundle and the signed index (and, ``manifest_too``, the manifest)."""
     manifest = repo / "sei.yaml"
@@ -59,7 +61,7 @@ def forge(repo: Path, rename: str | None = None, manifest_too: bool = False) -> 
         doc["system"]["name"] = rename
         manifest.write_text(yaml.safe_dump(doc, sort_keys=False))
     try:
-        other = ec.generate_private_key(ec.SECP256R1())
+        other = key or ec.generate_private_key(ec.SECP256R1())
         bundle = json.loads((repo / ".sei" / "bundle.json").read_text())
         bundle["gate"], bundle["gate_failures"] = "green", []
         if rename:
@@ -128,6 +130,21 @@ def test_renamed_forgery_in_a_copy_elsewhere_is_known_by_its_root_commit(
     )
     code, doc = sei.json("verify", "--repo", str(copy), "--accept-new-key")
     assert code == 0  # a genuine fork under a new key: accepted explicitly
+
+
+def test_a_fork_under_its_own_name_and_the_same_key_verifies(
+    repo: Path, tmp_path: Path, sei
+) -> None:
+    """A repository sharing the root commit of one remembered (a fork, a template) is another
+    system when it says so under the same key: only its place pins its name."""
+    assert sei("verify", "--repo", str(repo)).exit_code == 0
+    fork = tmp_path / "fork" / "sys_fork"
+    shutil.copytree(repo, fork, symlinks=True)
+    forge(fork, rename="sys_fork", manifest_too=True, key=signing.load_or_create_key())
+    code, doc = sei.json("verify", "--repo", str(fork))
+    assert code == 0, doc["trust"]["message"]
+    code, doc = sei.json("status", "--repo", str(fork))
+    assert doc["evidence_verified"] is True
 
 
 def test_renamed_system_with_the_same_key_is_named_both_ways(repo: Path, sei) -> None:

@@ -415,6 +415,14 @@ def verify(
         )
     if verdict.index is None:
         out.print("[yellow]note:[/] no signed evidence index: a deleted file cannot be detected")
+    if getattr(verdict, "set_id", None) is None and any(
+        f.path.name == "bundle.json" for f in verdict.files
+    ):
+        out.print(
+            "[yellow]note:[/] the bundle names no evidence set (the reference's evidence, or "
+            "written before sets were named): a stripped or mixed set is detected only through "
+            "its signed index and this machine's memory"
+        )
     colour = "green" if trusted.ok else "red"
     out.print(f"key: [{colour}]{trusted.message}[/]")
     for note in trusted.notes:
@@ -448,6 +456,7 @@ def _verify_doc(ok: bool, verdict: Any, trusted: Any, current: Any) -> dict[str,
         "current": current.current,
         "currency": current.reasons,
         "indexed": verdict.index is not None,
+        "evidence_set": getattr(verdict, "set_id", None),
         "pending_write": verdict.pending,
         "warnings": verdict.warnings,
         "files": [{"path": str(f.path), "ok": f.ok, "reason": f.reason} for f in verdict.files],

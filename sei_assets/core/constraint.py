@@ -80,5 +80,8 @@ def split(text: str) -> tuple[str, str]:
                 "lt, lte, gt, gte, eq, ne"
             )
         if not re.fullmatch(NUMBER, number, re.ASCII):
-            raise ValueError(f"{EXPECTED}; threshold {number!r} is not an ASCII number")
+            raise ValueError(
+                f"{EXPECTED}; threshold {number!r} is not a finite number in ASCII digits "
+                "(no digit separators)"
+            )
     raise ValueError(f"{EXPECTED}, got {text!r}")

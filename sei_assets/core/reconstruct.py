@@ -28,7 +28,6 @@ No Dagster here.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path

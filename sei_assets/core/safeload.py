@@ -137,8 +137,9 @@ def _tag_problem(value: str, tag: str | None, implicit: bool) -> str | None:
     try:
         construct(_CHECKER, yaml.ScalarNode(tag, value))  # type: ignore[misc]
     except Exception:  # noqa: BLE001 - each constructor fails its own way (KeyError, IndexError...)
-        return f"{value[:40]!r} is not valid for the tag !!{tag.rsplit(':', 1)[-1]}: expected " + (
-            _TYPED_TAGS[tag]
+        return (
+            f"{value[:40]!r} is not valid for the tag !!{tag.rsplit(':', 1)[-1]}: expected "
+            + (_TYPED_TAGS[tag])
         )
     return None
 

@@ -114,7 +114,11 @@ def _last_gate(
             verdict = b.get("gate")
             if verdict not in ("green", "red"):  # the reference's bundles carry no gate field
                 results = b.get("control_results")
-                verdict = gate_verdict(results if isinstance(results, list) else [])
+                results = results if isinstance(results, list) else []
+                if all(isinstance(r, dict) for r in results):
+                    verdict = gate_verdict(results)
+                else:  # a result that is not one: the gate cannot be told green
+                    verdict = "red"
             pipeline = b.get("pipeline") if isinstance(b.get("pipeline"), dict) else {}
             source = pipeline.get("metrics_source") or (
                 None if not pipeline else "reproduced" if pipeline.get("reproduced") else "supplied"

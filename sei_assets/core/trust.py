@@ -505,7 +505,11 @@ class _Judge:
                         "genuine, verify again with --accept-new-key",
                     )
                 notes.append(f"new key accepted for {where} (was keyid {place.get('keyid')})")
-            elif place.get("system") != system and not self.accept_new_key:
+            elif (
+                ident.startswith("path:")  # a root commit may be shared (a fork, a template)
+                and place.get("system") != system
+                and not self.accept_new_key
+            ):
                 return TrustVerdict(
                     False,
                     "known",
@@ -515,7 +519,7 @@ class _Judge:
                 )
         newest = _newest(
             [entry] if isinstance(entry, dict) else [],
-            [place for _, place in places if place.get("pubkey") == key],
+            [p for i, p in places if i.startswith("path:") and p.get("pubkey") == key],
         )
         if _newer(newest, run.get("generated_at")):
             older = True
@@ -630,8 +634,11 @@ def expected_keys(repo: Path | str, system: str | None) -> ExpectedKeys:
             return ExpectedKeys(sorted(listed), f"{trusted_keys_path()} trusts for {system}")
     entry = judge.known().get(system) if system is not None else None
     records = [entry] if isinstance(entry, dict) else []
+    places: list[dict[str, Any]] = []  # by the repository's place: its newest evidence counts
     for ident, place in judge.remembered_repository(repo):
-        if place.get("system") != system:
+        if ident.startswith("path:"):
+            places.append(place)
+        if ident.startswith("path:") and place.get("system") != system:
             return ExpectedKeys(
                 [],
                 problem=f"the evidence names the system {system!r}, but {judge.store} remembers "
@@ -639,6 +646,7 @@ def expected_keys(repo: Path | str, system: str | None) -> ExpectedKeys:
             )
         records.append(place)
     keys = sorted({r["pubkey"] for r in records if isinstance(r.get("pubkey"), str)})
+    newest = _newest(records[:1] if isinstance(entry, dict) else [], places)
     if len(keys) > 1:
         return ExpectedKeys(
             [],
@@ -646,7 +654,7 @@ def expected_keys(repo: Path | str, system: str | None) -> ExpectedKeys:
             "for its repository; run `sei verify` to decide",
         )
     source = f"{judge.store} remembers for {system!r}" if keys else None
-    return ExpectedKeys(keys, source, _newest(records))
+    return ExpectedKeys(keys, source, newest)
 
 
 @dataclass
