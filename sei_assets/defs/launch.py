@@ -78,9 +78,17 @@ def system_for_repo(repo: Path) -> SystemEntry:
 
 
 def _deepest_error(error: Any) -> str:
+    """The deepest error's message; for the engine's bad-input errors, without the class path
+    Dagster puts before it (a message for people names no internal class)."""
     while getattr(error, "cause", None) is not None:
         error = error.cause
-    return error.message.strip()
+    message = error.message.strip()
+    head, sep, rest = message.partition(": ")
+    cls = getattr(error, "cls_name", None)
+    bad_input = cls in _bad_input_names()
+    if sep and bad_input and (head == cls or head.endswith("." + cls)) and " " not in head:
+        return rest.strip()
+    return message
 
 
 def _bad_input_names() -> set[str]:
