@@ -15,7 +15,7 @@ from sei_assets.defs.system import system_definitions, systems_definitions
 from tests.systems import make_system
 
 LEAVES = ("manifest", "dataset", "treatment")
-MODEL_SIDE = {"pipeline_run", "evidence_bundle", "gate", "release", "risk_cycle"}
+MODEL_SIDE = {"pipeline_run", "evidence_bundle", "gate", "release", "risk_cycle", "dossier"}
 SCOPE_SIDE = MODEL_SIDE | {"assessment_plan", "impact_assessment", "risk_backlog"}
 
 

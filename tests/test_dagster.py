@@ -242,6 +242,13 @@ def test_red_gate_stops_release_and_keeps_signed_evidence(education: SystemEntry
             "education/impact_assessment",
         } <= materialized
         assert "education/release" not in materialized
+        # the auditor's dossier too, red as it is: its open points say why
+        assert "education/dossier" in materialized
+        dossier = instance.get_latest_materialization_event(
+            dg.AssetKey(["education", "dossier"])
+        ).asset_materialization.metadata
+        assert dossier["status"].value.startswith("gate red;")
+        assert dossier["dossier"].value.endswith("/.sei/dossier/dossier.html")
         gate = instance.get_latest_materialization_event(dg.AssetKey(["education", "gate"]))
         status = gate.asset_materialization.metadata["status"].value
         assert status.startswith("RED — release blocked by fairness-parity (0.2, needs < ")
