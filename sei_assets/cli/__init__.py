@@ -737,8 +737,10 @@ from sei_assets.cli.scenario import app as _scenario_app  # noqa: E402
 app.add_typer(_scenario_app, name="scenario")
 
 from sei_assets.cli.new import new as _new  # noqa: E402
+from sei_assets.cli.new import register as _register  # noqa: E402
 
 app.command(name="new")(_new)
+app.command(name="register")(_register)
 
 app.add_typer(control_app, name="control")
 app.add_typer(profile_app, name="profile")
