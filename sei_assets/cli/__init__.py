@@ -742,6 +742,12 @@ from sei_assets.cli.new import register as _register  # noqa: E402
 app.command(name="new")(_new)
 app.command(name="register")(_register)
 
+from sei_assets.cli.reference import metrics as _metrics  # noqa: E402
+from sei_assets.cli.reference import standards as _standards  # noqa: E402
+
+app.command(name="standards")(_standards)
+app.command(name="metrics")(_metrics)
+
 app.add_typer(control_app, name="control")
 app.add_typer(profile_app, name="profile")
 
