@@ -797,8 +797,16 @@ from sei_assets.cli.scenario import app as _scenario_app  # noqa: E402
 app.add_typer(_scenario_app, name="scenario")
 
 from sei_assets.cli.new import new as _new  # noqa: E402
+from sei_assets.cli.new import register as _register  # noqa: E402
 
 app.command(name="new")(_new)
+app.command(name="register")(_register)
+
+from sei_assets.cli.reference import metrics as _metrics  # noqa: E402
+from sei_assets.cli.reference import standards as _standards  # noqa: E402
+
+app.command(name="standards")(_standards)
+app.command(name="metrics")(_metrics)
 
 app.add_typer(control_app, name="control")
 

@@ -88,3 +88,63 @@ def new(
     out.print("next:")
     for step in done.next_steps:
         out.print(f"  {step}", markup=False)
+
+
+def register(
+    repo: Annotated[Path, typer.Option("--repo", help="The AI system's repository.")] = Path("."),
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="The registry name (default: the manifest's system.name)."),
+    ] = None,
+    systems_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--systems",
+            help="The registry to add to (default: $SEI_SYSTEMS_FILE, else the user's "
+            "~/.config/sei-assets/systems.yaml).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Register the system in a registry outside the checkout, so that the Dagster code
+    location (`dg dev`, `dagster ... -m sei_assets.definitions` with $SEI_SYSTEMS_FILE naming
+    that file) and `sei status --all` show it; prepare its declarations for a quick load."""
+    import os
+
+    from sei_assets.cli import _emit_json, _fail, out
+    from sei_assets.core import declarations
+    from sei_assets.core.registry import SYSTEMS_ENV, user_registry
+    from sei_assets.core.registry import register as add
+
+    target = systems_file or (
+        Path(os.environ[SYSTEMS_ENV]) if os.environ.get(SYSTEMS_ENV) else user_registry()
+    )
+    try:
+        done = add(repo, target, name)
+        why = declarations.prepare([done.entry])[done.entry.name]
+    except SeiError as exc:
+        _fail(exc)
+    env = os.environ.get(SYSTEMS_ENV)
+    in_force = env is not None and Path(env).absolute() == done.registry
+    if as_json:
+        _emit_json(
+            {
+                "name": done.entry.name,
+                "repo": str(done.entry.repo),
+                "registry": str(done.registry),
+                "added": done.added,
+                "declarations_prepared": why is None,
+                "registry_in_force": in_force,
+            }
+        )
+        return
+    verb = "registered" if done.added else "already registered"
+    out.print(f"{verb}: {done.entry.name} → {done.entry.repo} in {done.registry}", markup=False)
+    if why is not None:
+        out.print(f"declarations not prepared: {why}", markup=False)
+    if not in_force:
+        out.print(
+            f"note: export {SYSTEMS_ENV}={done.registry} so that Dagster (dg dev) and "
+            "`sei status --all` read this registry",
+            markup=False,
+        )

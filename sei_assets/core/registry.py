@@ -6,6 +6,7 @@ create the repository from when it does not exist yet. Adding a system adds no P
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -130,3 +131,82 @@ def registered_at(repo: Path, entries: list[SystemEntry]) -> SystemEntry | None:
     """The entry registered at ``repo``'s path, if any."""
     repo = Path(repo).resolve()
     return next((e for e in entries if e.repo.resolve() == repo), None)
+
+
+def user_registry() -> Path:
+    """The user's own registry, outside any checkout: `$XDG_CONFIG_HOME/sei-assets/systems.yaml`
+    (default `~/.config/...`)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "sei-assets" / "systems.yaml"
+
+
+def entry_name(system_name: str) -> str:
+    """A manifest's `system.name` as a registry name (an asset-key prefix)."""
+    slug = re.sub(r"[^A-Za-z0-9_]", "_", system_name)
+    return slug if slug[:1].isalpha() else f"s_{slug}"
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What `sei register` did: the entry, the registry file and whether it was new."""
+
+    entry: SystemEntry
+    registry: Path
+    added: bool
+
+
+def register(repo: Path, registry: Path, name: str | None = None) -> Registration:
+    """Add the system at ``repo`` to ``registry`` (created when missing): under ``name``, else
+    its manifest's `system.name` as a key prefix. Registering it again under the same name is
+    a no-op; another system's name, or the same repository under another name, is refused.
+    The file's text is kept (the entry is appended) when the result reads back as intended;
+    else it is rewritten as plain YAML. One atomic write."""
+    from sei_assets.core.fsutil import atomic_write
+    from sei_assets.core.manifest import load_manifest
+
+    repo = Path(repo).resolve()
+    loaded = load_manifest(repo)  # a manifest that does not load is not registered
+    name = name or entry_name(loaded.manifest.system.name)
+    if not _NAME.fullmatch(name):
+        raise SeiError(
+            f"--name: {name!r} must be letters, digits and underscores, starting with a letter"
+        )
+    registry = Path(registry).absolute()
+    entries = load_registry(registry) if registry.exists() else []
+    for e in entries:
+        if e.name == name and e.repo == repo:
+            return Registration(e, registry, False)
+        if e.name == name:
+            raise SeiError(f"{registry}: {name!r} is already registered for {e.repo}")
+        if e.repo == repo:
+            raise SeiError(f"{registry}: {repo} is already registered as {e.name!r}")
+    entry = SystemEntry(name, repo)
+    text = safeload.read_text(registry, "system registry") if registry.exists() else ""
+    item = f"  - name: {name}\n    repo: {json.dumps(str(repo))}\n"
+    appended = (text if text.endswith("\n") or not text else text + "\n") + item
+    if not text.strip():
+        appended = "# AI systems registered with `sei register`.\nsystems:\n" + item
+    if not _reads_as(appended, registry, [*entries, entry]):
+        import yaml
+
+        doc = {"systems": [{"name": e.name, "repo": str(e.repo)} for e in [*entries, entry]]}
+        appended = yaml.safe_dump(doc, sort_keys=False)
+    atomic_write(registry, appended)
+    return Registration(entry, registry, True)
+
+
+def _reads_as(text: str, registry: Path, expected: list[SystemEntry]) -> bool:
+    """Whether ``text``, as the registry at ``registry``, gives exactly ``expected``."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = Path(tmp) / "systems.yaml"
+        probe.write_text(text, encoding="utf-8")
+        try:
+            got = load_registry(probe)
+        except SeiError:
+            return False
+    # the names in order, and the new entry's (absolute) repository: the other entries' relative
+    # paths resolve against the probe's folder here, not the registry's
+    names = [e.name for e in got] == [e.name for e in expected]
+    return names and bool(got) and got[-1].repo == expected[-1].repo
