@@ -424,3 +424,22 @@ def test_incident_deadlines_are_flagged_once_as_warn_then_error(tmp_path: Path) 
         run = job.execute_in_process(instance=instance, asset_selection=[key])
         (evaluation,) = run.get_asset_check_evaluations()
         assert evaluation.severity == dg.AssetCheckSeverity.ERROR
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("2026-01-05.csv", "gender,score\nmale,0.5\n", "no column 'prediction'"),
+        ("2026-01-05.csv", "gender,prediction\nmale,yes\n", "every decision must be 0 or 1"),
+        ("2026-01-05.parquet", "\x00\x01garbage", "2026-01-05.parquet: not a readable batch"),
+    ],
+)
+def test_a_bad_batch_is_an_error_naming_it(
+    tmp_path: Path, name: str, content: str, expected: str
+) -> None:
+    repo = loan_repo(tmp_path)
+    (repo / "production").mkdir()
+    (repo / "production" / name).write_text(content)
+    loaded = load_manifest(repo)
+    with pytest.raises(SeiError, match=expected):
+        monitoring.evaluate_period(repo, loaded, "2026-01-05", None)
