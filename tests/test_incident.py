@@ -166,3 +166,21 @@ def test_bad_input_is_exit_2(sei, tmp_path: Path) -> None:
     assert r.exit_code == 2 and "not an identity" in r.output
     r = sei("incident", "update", "../../etc", "--repo", str(repo), "--note", "x", "--by", BY)
     assert r.exit_code == 2 and "INC-YYYYMMDD-NNN" in r.output
+
+
+def test_incident_list_is_a_light_read_only_verb(tmp_path: Path) -> None:
+    """`sei incident list` reads the records without Dagster or the ML stack."""
+    import subprocess
+    import sys
+
+    repo = make_system(tmp_path / "sys", "sys")
+    incident.open_incident(repo, "x", "serious", BY)
+    code = (
+        "import sys\nfrom sei_assets.cli import app\n"
+        f"try:\n    app(['incident', 'list', '--repo', {str(repo)!r}])\n"
+        "except SystemExit as e:\n    rc = e.code\n"
+        "heavy = [m for m in ('dagster', 'sklearn', 'pandas', 'mlflow', 'dvc', 'numpy') "
+        "if m in sys.modules]\nprint('HEAVY', heavy, 'RC', rc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "HEAVY [] RC 0" in out.stdout, out.stdout + out.stderr

@@ -390,3 +390,56 @@ def test_partitions_checks_and_the_sensor(tmp_path: Path) -> None:
         assert runs2[0].run_key != runs[0].run_key
     # the pure tick, as the sensor uses it, keeps what it requested in its cursor
     assert json.loads(tick([entry], None)[1])["requested"]
+
+
+def test_incident_deadlines_are_flagged_once_as_warn_then_error(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from sei_assets.core import incident
+
+    repo = loan_repo(tmp_path)
+    entry = SystemEntry("loan", repo)
+    defs = _defs(entry)
+    sensor = defs.resolve_sensor_def("sei_monitoring")
+    key = dg.AssetKey(["loan", "incidents"])
+    aware = dt.datetime.now(dt.UTC) - dt.timedelta(days=14)
+    doc = incident.open_incident(
+        repo, "bulk denials of women", "serious", "Ops <ops@example.com>", aware.isoformat()
+    )
+    with dg.instance_for_test() as instance:
+        result = sensor(dg.build_sensor_context(instance=instance))
+        assert [r.run_key for r in result.run_requests] == [f"incident:loan:{doc['id']}:due"]
+        again = sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor))
+        assert not again.run_requests
+        job = defs.resolve_implicit_global_asset_job_def()
+        run = job.execute_in_process(instance=instance, asset_selection=[key])
+        (evaluation,) = run.get_asset_check_evaluations()
+        assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+        # the deadline passes: flagged once more, now as an ERROR
+        death = incident.open_incident(
+            repo, "x", "death", "Ops <ops@example.com>", (aware - dt.timedelta(days=1)).isoformat()
+        )
+        later = sensor(dg.build_sensor_context(instance=instance, cursor=again.cursor))
+        assert [r.run_key for r in later.run_requests] == [f"incident:loan:{death['id']}:past"]
+        run = job.execute_in_process(instance=instance, asset_selection=[key])
+        (evaluation,) = run.get_asset_check_evaluations()
+        assert evaluation.severity == dg.AssetCheckSeverity.ERROR
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("2026-01-05.csv", "gender,score\nmale,0.5\n", "no column 'prediction'"),
+        ("2026-01-05.csv", "gender,prediction\nmale,yes\n", "every decision must be 0 or 1"),
+        ("2026-01-05.parquet", "\x00\x01garbage", "2026-01-05.parquet: not a readable batch"),
+    ],
+)
+def test_a_bad_batch_is_an_error_naming_it(
+    tmp_path: Path, name: str, content: str, expected: str
+) -> None:
+    repo = loan_repo(tmp_path)
+    (repo / "production").mkdir()
+    (repo / "production" / name).write_text(content)
+    loaded = load_manifest(repo)
+    with pytest.raises(SeiError, match=expected):
+        monitoring.evaluate_period(repo, loaded, "2026-01-05", None)

@@ -105,11 +105,70 @@ def main(argv: list[str] | None = None) -> int:
     _step("8. verify the signed evidence offline, and status")
     _sh(repo, sei, "verify")
     _sh(repo, sei, "status", expect=0)
+    post_market(repo, entry.name, sei, dagster)
     print(f"\ndemo done: {entry.name}'s evidence in {repo / '.sei'}")
     print("open it in the Dagster UI (V1 red, V2 green, checks, these runs):")
     print(f"  cd {project_root()} && . .venv/bin/activate")
     print(f"  DAGSTER_HOME={home} dg dev -w workspace.yaml   # then http://localhost:3000")
     return 0
+
+
+def post_market(repo: Path, name: str, sei: str, dagster: str) -> None:
+    """After V2's release: 120 days of production decisions, monitored as daily partitions;
+    the injected population shift (2026-03-02) and fairness degradation (2026-04-06) are found
+    on their days, the risks reopen, the next release is blocked, an incident is tracked."""
+    _step("9. production: 120 days of decisions land (shift from 2026-03-02, bias from 04-06)")
+    _sh(repo, sys.executable, "monitoring/generate_batches.py", "production")
+    _step("10. backfill the 120 daily partitions of the monitoring (one run)")
+    _sh(
+        project_root(),
+        dagster,
+        "asset",
+        "materialize",
+        "-m",
+        "sei_assets.definitions",
+        "--select",
+        f"{name}/monitoring",
+        "--partition-range",
+        "2026-01-01...2026-04-30",
+        "--config-json",
+        '{"loggers": {"console": {"config": {"log_level": "ERROR"}}}}',
+    )
+    _step("11. status: the breaches, the reopened risks (exit 1)")
+    _sh(repo, sei, "status", expect=1)
+    _step("12. the next release is blocked while the breaches are open")
+    _sh(
+        project_root(),
+        dagster,
+        "asset",
+        "materialize",
+        "-m",
+        "sei_assets.definitions",
+        "--select",
+        f"{name}/release",
+        expect=1,
+    )
+    _step("13. a serious incident (Art. 73) is opened with its 15-day deadline, and tracked")
+    _sh(
+        repo,
+        sei,
+        "incident",
+        "open",
+        "--title",
+        "Women approved at 45 % against 70 % for men since 2026-04-06",
+        "--class",
+        "serious",
+        "--breach",
+        "fairness-drift",
+        "--risk",
+        "risk.unfair-credit-exclusion",
+        "--by",
+        "Credit Risk Officer <risk@example-loan.test>",
+    )
+    _sh(repo, sei, "incident", "list")
+    _sh(repo, sei, "verify")
+    _sh(repo, "git", "add", ".sei")
+    _sh(repo, "git", "commit", "-qm", "monitoring: 120 days, breaches and an incident")
 
 
 def _registry(systems: Path | None) -> list[str]:

@@ -35,6 +35,12 @@ _PARTITIONS: dict[str, dg.DailyPartitionsDefinition] = {}
 SEVERITY = {"error": dg.AssetCheckSeverity.ERROR, "warn": dg.AssetCheckSeverity.WARN}
 
 
+def post_market_group(system: str) -> str:
+    """The group of a system's post-market assets: beside its own group, not in it, so that
+    `--select group:<system>` (CI's whole graph, unpartitioned) stays what it was."""
+    return f"{system}_post_market"
+
+
 def partitions(start: str) -> dg.DailyPartitionsDefinition:
     """The daily partitions from ``start`` (one definition per start date)."""
     found = _PARTITIONS.get(start)
@@ -65,7 +71,7 @@ def monitoring_asset(entry: SystemEntry, declared: dict[str, Any]) -> dg.AssetsD
             dg.AssetSpec(
                 key,
                 partitions_def=parts,
-                group_name=entry.name,
+                group_name=post_market_group(entry.name),
                 deps=[system_key(entry.name, "evidence_bundle")],
                 kinds={"json"},
                 skippable=True,
@@ -142,6 +148,96 @@ def _evaluate(
                     **({"feature": r["details"]["feature"]} if r.get("details") else {}),
                 },
             )
+
+
+INCIDENTS = "incidents"
+
+
+def incidents_asset(entry: SystemEntry) -> dg.AssetsDefinition:
+    """`<system>/incidents`: the system's serious-incident records (Art. 73), with the check
+    `report_deadlines`: WARN when a report is due within 48 hours, ERROR when one is past."""
+    key = system_key(entry.name, INCIDENTS)
+
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec(
+                key,
+                group_name=post_market_group(entry.name),
+                kinds={"json"},
+                description="Serious incidents (Art. 73): class, report deadline, status, linked "
+                "breaches and risks; each record signed in the evidence set.",
+            )
+        ],
+        check_specs=[
+            dg.AssetCheckSpec(
+                "report_deadlines",
+                asset=key,
+                description="No incident report is due within 48 hours (WARN) or past (ERROR).",
+            )
+        ],
+        name=f"{entry.name}__incidents",
+        can_subset=True,
+    )
+    def incidents(context: dg.AssetExecutionContext):
+        from sei_assets.core import incident
+        from sei_assets.defs.system import repository
+
+        docs = incident.records(repository(entry))
+        states = {d["id"]: incident.deadline_state(d) for d in docs}
+        table = "\n".join(
+            f"| {d['id']} | {d['class']} | {d['status']} | {d['deadline']} | {states[d['id']]} |"
+            for d in docs
+        )
+        yield dg.MaterializeResult(
+            asset_key=key,
+            metadata={
+                "open": sum(d["status"] != "closed" for d in docs),
+                "incidents": len(docs),
+                "records": dg.MetadataValue.md(
+                    "| id | class | status | deadline | state |\n| --- | --- | --- | --- | --- |\n"
+                    + table
+                ),
+            },
+        )
+        past = [i for i, s in states.items() if s == "past"]
+        due = [i for i, s in states.items() if s == "due"]
+        yield dg.AssetCheckResult(
+            check_name="report_deadlines",
+            asset_key=key,
+            passed=not (past or due),
+            severity=dg.AssetCheckSeverity.ERROR if past else dg.AssetCheckSeverity.WARN,
+            description=(
+                f"past: {', '.join(past)}" if past else f"due within 48 h: {', '.join(due)}"
+            )
+            if past or due
+            else "every report deadline met or ahead",
+            metadata={"past": ", ".join(past) or "none", "due": ", ".join(due) or "none"},
+        )
+
+    return incidents
+
+
+def incident_requests(entry: SystemEntry) -> list[dg.RunRequest]:
+    """One run of `<system>/incidents` per incident whose deadline became due or past: its run
+    key names the state, so each is flagged once as WARN and once as ERROR."""
+    from sei_assets.core import incident
+    from sei_assets.core.errors import SeiError
+
+    if not (entry.repo / ".git").exists():
+        return []
+    try:
+        flagged = [(d["id"], incident.deadline_state(d)) for d in incident.records(entry.repo)]
+    except (SeiError, KeyError):
+        return []
+    return [
+        dg.RunRequest(
+            run_key=f"incident:{entry.name}:{i}:{state}",
+            asset_selection=[system_key(entry.name, INCIDENTS)],
+            tags={"sei/system": entry.name, "sei/trigger": f"incident-deadline-{state}"},
+        )
+        for i, state in flagged
+        if state in ("due", "past")
+    ]
 
 
 def _line(r: dict[str, Any]) -> str:
@@ -263,6 +359,7 @@ def tick(entries: list[SystemEntry], cursor: str | None) -> tuple[list[dg.RunReq
     for entry in entries:
         runs += requests(entry)
         runs += breach_requests(entry)
+        runs += incident_requests(entry)
     fresh = [r for r in runs if r.run_key not in done]
     keys = sorted(done | {r.run_key for r in fresh if r.run_key})
     return fresh, json.dumps({"requested": keys[-2000:]})

@@ -1,0 +1,101 @@
+"""A post-market breach acts: `sei status` shows it (exit 1), the risk its measure treats is
+`open` again in the risk cycle, the release is refused until new evidence treats it or
+management accepts the residual risk with a reason. A small generated system (the `file`
+reproducer) with a monitoring measure on a folder of two daily batches."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sei_assets.core import monitoring
+from sei_assets.core.errors import SeiError
+from sei_assets.core.manifest import load_manifest
+from sei_assets.core.reconstruct import reconstruct
+from sei_assets.core.release import promote
+from sei_assets.core.signing import load_or_create_key
+from tests.systems import make_system
+
+LIVE = {
+    "id": "live-parity",
+    "metric": "demographic_parity_diff",
+    "constraint": "< 0.05",
+    "enforcement": "audit",
+    "lifecycle": ["monitoring"],
+    "inputs": {"dimension": "group"},
+    "post_market": {
+        "trigger": "a day's approval rates of the groups differ by 0.05 or more",
+        "frequency": "P1D",
+        "art72_citation": "eu/ai-act@2024#art-72",
+    },
+}
+
+
+def _batch(path: Path, rate_a: float, rate_b: float, n: int = 100) -> None:
+    rows = ["group,approved"]
+    for g, rate in (("a", rate_a), ("b", rate_b)):
+        rows += [f"{g},{int(i < rate * n)}" for i in range(n)]
+    path.write_text("\n".join(rows) + "\n")
+
+
+@pytest.fixture
+def system(tmp_path: Path, sei) -> Path:
+    repo = make_system(tmp_path / "sys", "sys")
+    doc = yaml.safe_load((repo / "sei.yaml").read_text())
+    doc["risk"]["risks"][0]["treat"][0]["measures"].append(LIVE)
+    doc["monitoring"] = {
+        "source": {"path": "production", "prediction": "approved", "sensitive": ["group"]},
+        "start": "2026-01-01",
+    }
+    (repo / "sei.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    (repo / "production").mkdir()
+    _batch(repo / "production" / "2026-01-01.csv", 0.7, 0.7)
+    _batch(repo / "production" / "2026-01-02.csv", 0.7, 0.4)
+    assert sei("run", "--repo", str(repo)).exit_code == 0
+    time.sleep(1.1)  # the evidence is older than the monitoring that follows (second precision)
+    monitoring.monitor(
+        repo, load_manifest(repo), ["2026-01-01", "2026-01-02"], load_or_create_key()
+    )
+    return repo
+
+
+def test_a_breach_shows_in_status_reopens_its_risk_and_blocks_release(system: Path, sei) -> None:
+    code, st = sei.json("status", "--repo", str(system))
+    assert code == 1
+    assert [(b["measure"], b["since"], b["last_value"]) for b in st["open_breaches"]] == [
+        ("live-parity", "2026-01-02", 0.3)
+    ]
+    text = sei("status", "--repo", str(system)).output
+    assert "post-market breach: live-parity (risk.unfair): past < 0.05 since 2026-01-02" in text
+    risks = {r["risk_id"]: r for r in reconstruct(system)["payload"]["risks"]}
+    cycle = risks["risk.unfair"]["assessment"]["cycle"]
+    assert cycle["status"] == "open"
+    assert cycle["reopened_by"][0]["measure"] == "live-parity"
+    with pytest.raises(SeiError, match="post-market breach open"):
+        promote(system, load_or_create_key(), accept_supplied=True)
+    # management accepts the residual risk with a reason: released, and the breach is closed
+    record = promote(system, load_or_create_key(), "accepted pending retraining", True)
+    assert record["breaches_accepted"] == ["live-parity"]
+    assert sei("status", "--repo", str(system)).exit_code == 0
+    released = json.loads((system / ".sei" / "release.json").read_text())
+    assert released["residual_accepted"] == "accepted pending retraining"
+
+
+def test_new_evidence_after_the_breach_treats_it(system: Path, sei) -> None:
+    assert sei("status", "--repo", str(system)).exit_code == 1
+    (system / "params.yaml").write_text("bias: 0.1\n# retrained\n")
+    assert sei("run", "--repo", str(system)).exit_code == 0
+    code, st = sei.json("status", "--repo", str(system))
+    assert code == 0 and "open_breaches" not in st
+    risks = {r["risk_id"]: r for r in reconstruct(system)["payload"]["risks"]}
+    assert risks["risk.unfair"]["assessment"]["cycle"] == {"status": "closed"}
+    # a later day past the bound reopens it
+    _batch(system / "production" / "2026-01-03.csv", 0.2, 0.7)
+    time.sleep(1.1)
+    monitoring.monitor(system, load_manifest(system), ["2026-01-03"], load_or_create_key())
+    code, st = sei.json("status", "--repo", str(system))
+    assert code == 1 and st["open_breaches"][0]["since"] == "2026-01-03"
