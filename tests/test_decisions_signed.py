@@ -101,6 +101,10 @@ def test_signed_approval_counts_and_names_its_record(green: Path, org) -> None:
     assert state["counting"] == f"counted: signed by {QUALITY} as management"
     assert counting.approval_in_force(state)[0]
     assert signing.verify_evidence(green).ok  # the records do not disturb the evidence set
+    from sei_assets.core import translog
+
+    logged = translog.read_leaves(translog.log_dir())
+    assert translog.leaf_for("decision", (green / rel).read_bytes()) in logged
 
 
 def test_forged_name_on_a_red_gate_no_longer_releases(red: Path, org, sei) -> None:

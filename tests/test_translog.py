@@ -215,3 +215,14 @@ def test_sei_verify_log_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert code == 1 and doc["log"]["problems"][0].startswith("rolled back or truncated")
     shown = sei("verify", "--repo", str(repo), "--log", str(org_head))
     assert shown.exit_code == 1 and "log: REFUSED" in shown.stdout
+
+
+def test_an_unwritable_log_warns_and_verify_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    (tmp_path / "not-a-folder").write_text("x")
+    monkeypatch.setenv(translog.LOG_ENV, str(tmp_path / "not-a-folder" / "log"))
+    assert translog.record("evidence", b"set") is False
+    assert "not appended to the transparency log" in capsys.readouterr().err
+    monkeypatch.setenv(translog.LOG_ENV, "off")
+    assert translog.record("evidence", b"set") is False

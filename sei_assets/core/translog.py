@@ -191,14 +191,20 @@ def append(kind: str, data: bytes, folder: Path | None = None) -> tuple[int, dic
     return index, head
 
 
-def record(kind: str, data: bytes) -> None:
-    """Append to the log in force (``$SEI_LOG=off`` turns the log off), or SeiError."""
+def record(kind: str, data: bytes) -> bool:
+    """Append to the log in force (``$SEI_LOG=off`` turns the log off). A log that cannot be
+    written (a read-only sandbox) does not undo what was already written: a warning on stderr,
+    and ``sei verify --log`` then refuses the evidence as not in the log. Whether appended."""
     if os.environ.get(LOG_ENV) == "off":
-        return
+        return False
     try:
         append(kind, data)
-    except OSError as exc:
-        raise SeiError(f"cannot append to the transparency log {log_dir()}: {exc}") from None
+    except (OSError, SeiError) as exc:
+        import sys
+
+        sys.stderr.write(f"warning: not appended to the transparency log {log_dir()}: {exc}\n")
+        return False
+    return True
 
 
 def log_pubkey(folder: Path | None = None) -> str:
