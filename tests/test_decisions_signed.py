@@ -317,3 +317,20 @@ def test_every_reader_applies_the_one_rule(red: Path, org, sei) -> None:
     ((doc, _path),) = project_conformance(red, ["eu/pren-18228@2026"])
     basis = [c["basis"] for c in doc["payload"]["clauses"] if "does not count" in c["basis"]]
     assert basis and basis[0].endswith(counting.UNSIGNED)
+
+
+def test_reference_records_and_trailers_read_as_unsigned(green: Path, sei) -> None:
+    """The reference's own decision records (no signature) are read and shown as unsigned."""
+    folder = green / ".froga" / "lifecycle"
+    folder.mkdir(parents=True)
+    (folder / "002-approval.json").write_text(json.dumps({"decision": "approved", "by": QUALITY}))
+    commit_all(green, "lifecycle: approval (reference record)")
+    state = counting.judged_lifecycle(green)
+    assert (state["state"], state["record"]) == ("approved", ".froga/lifecycle/002-approval.json")
+    assert (state["signed"], state["counted"], state["counting"]) == (
+        False,
+        None,
+        counting.UNSIGNED,
+    )
+    shown = sei("lifecycle", "--repo", str(green))
+    assert "decision not checked: unsigned (as the reference records them)" in shown.stdout
