@@ -334,3 +334,12 @@ def test_reference_records_and_trailers_read_as_unsigned(green: Path, sei) -> No
     )
     shown = sei("lifecycle", "--repo", str(green))
     assert "decision not checked: unsigned (as the reference records them)" in shown.stdout
+
+
+def test_a_counted_acceptance_releases_a_red_gate(red: Path, org) -> None:
+    org({QUALITY: ["management"]})
+    with pytest.raises(SeiError, match="refusing to release: no management approval"):
+        release.promote(red, accept_supplied=True)
+    _decide("approve", red, QUALITY, accept_residual=True)
+    record = release.promote(red, accept_supplied=True)  # the acceptance comes from the record
+    assert (record["gate"], record["residual_accepted"]) == ("red", "red gate: parity")
