@@ -355,6 +355,8 @@ def verify(
     if pubkey:
         p = Path(pubkey)
         pinned = p.read_text().strip() if p.is_file() else pubkey.strip()
+    if len(targets) > 1 and log:
+        _fail(SeiError("--log: checks one repository at a time"))
     if len(targets) > 1:
         _verify_many(targets, pinned, accept_new_key, require_current, workers, as_json)
     repo = targets[0] if targets else Path(".")
