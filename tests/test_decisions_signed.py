@@ -101,6 +101,10 @@ def test_signed_approval_counts_and_names_its_record(green: Path, org) -> None:
     assert state["counting"] == f"counted: signed by {QUALITY} as management"
     assert counting.approval_in_force(state)[0]
     assert signing.verify_evidence(green).ok  # the records do not disturb the evidence set
+    from sei_assets.core import translog
+
+    logged = translog.read_leaves(translog.log_dir())
+    assert translog.leaf_for("decision", (green / rel).read_bytes()) in logged
 
 
 def test_forged_name_on_a_red_gate_no_longer_releases(red: Path, org, sei) -> None:
@@ -313,3 +317,29 @@ def test_every_reader_applies_the_one_rule(red: Path, org, sei) -> None:
     ((doc, _path),) = project_conformance(red, ["eu/pren-18228@2026"])
     basis = [c["basis"] for c in doc["payload"]["clauses"] if "does not count" in c["basis"]]
     assert basis and basis[0].endswith(counting.UNSIGNED)
+
+
+def test_reference_records_and_trailers_read_as_unsigned(green: Path, sei) -> None:
+    """The reference's own decision records (no signature) are read and shown as unsigned."""
+    folder = green / ".froga" / "lifecycle"
+    folder.mkdir(parents=True)
+    (folder / "002-approval.json").write_text(json.dumps({"decision": "approved", "by": QUALITY}))
+    commit_all(green, "lifecycle: approval (reference record)")
+    state = counting.judged_lifecycle(green)
+    assert (state["state"], state["record"]) == ("approved", ".froga/lifecycle/002-approval.json")
+    assert (state["signed"], state["counted"], state["counting"]) == (
+        False,
+        None,
+        counting.UNSIGNED,
+    )
+    shown = sei("lifecycle", "--repo", str(green))
+    assert "decision not checked: unsigned (as the reference records them)" in shown.stdout
+
+
+def test_a_counted_acceptance_releases_a_red_gate(red: Path, org) -> None:
+    org({QUALITY: ["management"]})
+    with pytest.raises(SeiError, match="refusing to release: no management approval"):
+        release.promote(red, accept_supplied=True)
+    _decide("approve", red, QUALITY, accept_residual=True)
+    record = release.promote(red, accept_supplied=True)  # the acceptance comes from the record
+    assert (record["gate"], record["residual_accepted"]) == ("red", "red gate: parity")

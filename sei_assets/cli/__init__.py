@@ -372,6 +372,17 @@ def verify(
             help="Processes for many repositories (default: $SEI_VERIFY_WORKERS, else the CPUs).",
         ),
     ] = None,
+    log: Annotated[
+        str | None,
+        typer.Option(
+            "--log",
+            help="Check the transparency log too: a tree head file (the organisation's), or "
+            "'last' for the last head this machine saw.",
+        ),
+    ] = None,
+    log_key: Annotated[
+        str | None, typer.Option("--log-key", help="The log's public key (hex), pinned.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Check every signed evidence file and the set's signed index, offline.
@@ -388,6 +399,8 @@ def verify(
     if pubkey:
         p = Path(pubkey)
         pinned = p.read_text().strip() if p.is_file() else pubkey.strip()
+    if len(targets) > 1 and log:
+        _fail(SeiError("--log: checks one repository at a time"))
     if len(targets) > 1:
         _verify_many(
             targets, pinned, accept_new_key, require_current, workers, as_json, allow_rollback
@@ -400,9 +413,19 @@ def verify(
     except SeiError as exc:
         _fail(exc)
     ok = verdict.ok and trusted.ok and (current.current is True or not require_current)
+    logged = _call(_check_log, repo, log, log_key) if log else None
+    ok = ok and (logged is None or logged.ok)
     if as_json:
-        _emit_json(_verify_doc(ok, verdict, trusted, current))
+        doc = _verify_doc(ok, verdict, trusted, current)
+        if logged is not None:
+            doc["log"] = {"ok": logged.ok, "checked": logged.checked, "problems": logged.problems}
+        _emit_json(doc)
         raise typer.Exit(0 if ok else 1)
+    if logged is not None:
+        for line in logged.checked:
+            out.print(f"log: {line}", markup=False)
+        for line in logged.problems:
+            out.print(f"[red]log: REFUSED[/] — {line}")
     for f in verdict.files:
         mark = "[green]OK[/]  " if f.ok else "[red]FAIL[/]"
         out.print(f"{mark} {f.path}" + ("" if f.ok else f" — {f.reason}"))
@@ -437,6 +460,15 @@ def verify(
     out.print(f"evidence {state}: {'; '.join(current.reasons)}")
     out.print(f"{'verified' if ok else 'NOT verified'}: {len(verdict.files)} signed files")
     raise typer.Exit(0 if ok else 1)
+
+
+def _check_log(repo: Path, log: str, log_key: str | None) -> Any:
+    """The transparency-log check of ``repo``'s evidence index (see translog.verify)."""
+    from sei_assets.core import evidence_set, translog
+
+    given = None if log == "last" else translog.read_head(Path(log))
+    index = evidence_set.read_bytes(repo, evidence_set.INDEX_PATH)
+    return translog.verify(index, given, pubkey_hex=log_key)
 
 
 def _verify_doc(ok: bool, verdict: Any, trusted: Any, current: Any) -> dict[str, Any]:
@@ -818,6 +850,10 @@ from sei_assets.cli.people import keys_app, roster_app  # noqa: E402
 
 app.add_typer(keys_app, name="keys")
 app.add_typer(roster_app, name="roster")
+
+from sei_assets.cli.log import log_app  # noqa: E402
+
+app.add_typer(log_app, name="log")
 app.add_typer(profile_app, name="profile")
 
 

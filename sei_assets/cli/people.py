@@ -48,6 +48,19 @@ def new(
     out.print(hexkey)
 
 
+@keys_app.command("token-new")
+def token_new() -> None:
+    """Generate the signing key inside the PKCS#11 token named by $SEI_PKCS11_* (never
+    extractable); print its public key. Sign with it: SEI_SIGNER=pkcs11."""
+    from sei_assets.core import signer, signing
+
+    try:
+        key = signer.generate_token_key()
+        out.print(signing.public_key_hex(key))
+    except SeiError as exc:
+        _fail(exc)
+
+
 @roster_app.command("sign")
 def sign(
     roster: Annotated[Path, typer.Argument(help="The roster file (JSON).")],

@@ -67,10 +67,10 @@ def count(repo: Path, decision: dict[str, Any], roster: Any = _UNSET) -> Count:
     problem = None
     if roster is _UNSET:
         roster, problem = _roster()
-    rel = decision.get("record")
-    if not rel:
+    rel, sha = decision.get("record"), decision.get("sha") or "HEAD"
+    if not rel or not dr.is_signed_record(Path(repo), rel, sha):  # a trailer, a reference record
         return Count(False if problem or roster else None, False, UNSIGNED)
-    checked = dr.check(Path(repo), rel, decision.get("sha") or "HEAD")
+    checked = dr.check(Path(repo), rel, sha)
     if not checked.ok:
         return Count(False, False, checked.problem or "the record does not verify")
     record = checked.record or {}

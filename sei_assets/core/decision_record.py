@@ -140,6 +140,14 @@ class Checked:
         return self.problem is None
 
 
+def is_signed_record(repo: Path, rel: str, rev: str = "HEAD") -> bool:
+    """Whether ``rel`` at ``rev`` claims to be a signed record of this engine (under
+    ``.sei/lifecycle/`` with an envelope beside it): the reference's records are not."""
+    from sei_assets.core.gitutil import object_id
+
+    return rel.startswith(FOLDER + "/") and object_id(repo, rev, rel + ".sig") is not None
+
+
 def check(repo: Path, rel: str, rev: str = "HEAD") -> Checked:
     """Read the record ``rel`` and its envelope at ``rev`` and check the signature against the
     public key the record carries (who that key belongs to is the roster's question)."""

@@ -232,4 +232,7 @@ def commit(
         _fsync_dir(base)
         faults.checkpoint("committed")
         _apply(repo)
+    from sei_assets.core import translog
+
+    translog.record("evidence", index_bytes)
     return {rel: repo / rel for rel in staged}

@@ -138,6 +138,9 @@ def _record(
 
         rel = decision_record.sign_decision(repo, kind, who, role, key, dict(extra))
         paths = [rel, rel + ".sig"]
+        from sei_assets.core import translog
+
+        translog.record("decision", (repo / rel).read_bytes())
         extra = [*extra, (decision_record.TRAILER, rel)]
         git_text(repo, "add", "-f", "--", *paths)
     args = ["-c", "commit.cleanup=whitespace", "commit", "--only", "--allow-empty", "-q"]

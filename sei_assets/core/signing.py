@@ -112,7 +112,12 @@ def load_or_create_key(path: Path | None = None) -> ec.EllipticCurvePrivateKey:
     """Load the P-256 signing key at ``path`` (default: :func:`default_key_path`), creating it.
 
     Refused inside a git work tree (unless ``$SEI_ALLOW_KEY_IN_REPO`` is set, as
-    ``--allow-key-in-repo`` does) and when the file is readable by group or others."""
+    ``--allow-key-in-repo`` does) and when the file is readable by group or others. Without
+    ``path``, ``$SEI_SIGNER`` may name a token or KMS signer instead (see signer)."""
+    if path is None and os.environ.get("SEI_SIGNER", "file") not in ("", "file"):
+        from sei_assets.core.signer import configured
+
+        return configured()
     path = Path(path) if path is not None else default_key_path()
     exists = path.exists() or path.is_symlink()
     tree = work_tree_of(path)

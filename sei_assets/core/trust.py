@@ -77,7 +77,11 @@ def sandbox_env(folder: Path) -> dict[str, str]:
     trusted = folder / "trusted_keys"
     if not trusted.exists():
         trusted.write_text("# a sandbox trusts no organisation key\n", encoding="utf-8")
-    return {KNOWN_ENV: str(folder / "known_keys.json"), TRUSTED_ENV: str(trusted)}
+    return {
+        KNOWN_ENV: str(folder / "known_keys.json"),
+        TRUSTED_ENV: str(trusted),
+        "SEI_LOG": str(folder / "log"),  # its evidence goes to a transparency log of its own
+    }
 
 
 def read_trusted_keys(path: Path | None = None) -> dict[str, set[str]]:
