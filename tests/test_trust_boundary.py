@@ -93,6 +93,8 @@ def test_control_passes_treats_a_risk_id_from_evidence_as_data(
     repo = tmp_path / "sys"
     subprocess.run(["cp", "-a", str(evaluated / "sys"), str(repo)], check=True)
     (tmp_path / "systems.yaml").write_text((evaluated / "systems.yaml").read_text())
+    with (repo / "sei.yaml").open("a") as fh:  # a match for the old `git grep`: its pager ran
+        fh.write("# HEAD\n")
     bundle = repo / ".sei" / "bundle.json"
     text = bundle.read_text()
     doc = json.loads(text)
