@@ -297,7 +297,7 @@ def test_a_hook_writing_outside_its_authority_blocks(tmp_path: Path) -> None:
     )
     repo = tmp_path / "system"
     repo.mkdir()
-    sub = submit(repo, load_profile(profile), "work.do", AGENT, {"what": "a"})
+    sub = submit(repo, load_profile(profile), "work.do", AGENT, {"what": "a"}, trust_hooks=True)
     assert (sub.answer["status"], sub.answer["route"]) == ("nok", "Block")
     assert (sub.answer["gate_id"], sub.answer["gate_type"]) == ("hook_authority.count", "hard_rule")
     assert "runs.txt" in sub.answer["reason"] and sub.trace["hook"]["outside_authority"]
@@ -322,6 +322,7 @@ def _submit_together(repo: Path, profile: Path, payloads: list[str]) -> list[dic
                 "work-1",
                 "--profile",
                 str(profile),
+                "--trust-hooks",
                 "--repo",
                 str(repo),
                 "--json",

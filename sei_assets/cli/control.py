@@ -93,10 +93,19 @@ def submit(
         bool,
         typer.Option("--require-approved", help="Refuse unless the profile is approved for use."),
     ] = False,
+    trust_hooks: Annotated[
+        bool,
+        typer.Option(
+            "--trust-hooks",
+            help="Run the hooks of a profile that is not approved for use (explicit trust; "
+            "hooks still run sandboxed).",
+        ),
+    ] = False,
     repo: RepoOpt = Path("."),
     as_json: JsonOpt = False,
 ) -> None:
-    """Submit an action; answer status, route, gate, reason, missing artifacts."""
+    """Submit an action; answer status, route, gate, reason, missing artifacts. An action
+    that runs a hook needs an approved profile (or --trust-hooks)."""
     from sei_assets.core.control import load_profile
     from sei_assets.core.control import submit as plane_submit
 
@@ -110,6 +119,7 @@ def submit(
             _payload(payload),
             idempotency_key,
             require_approved,
+            trust_hooks,
         )
     except SeiError as exc:
         _fail(exc)

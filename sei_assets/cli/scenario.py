@@ -151,9 +151,18 @@ def run(
     keep_up: Annotated[
         bool, typer.Option("--keep-up", help="Skip teardown: leave the sandbox up (KEEP_UP=1).")
     ] = False,
+    allow_exec: Annotated[
+        bool,
+        typer.Option(
+            "--allow-exec",
+            help="Trust scenarios from outside the project's scenarios/ to run commands.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run scenarios, each as its Dagster job (in-process); exit code per the worst verdict."""
+    """Run scenarios, each as its Dagster job (in-process); exit code per the worst verdict.
+    A scenario from another folder that runs a command (process.*, sei.run) needs
+    --allow-exec."""
     from sei_assets.scenarios.dialects.lifecycle.runner import EXIT_CODES, keep_up_default
     from sei_assets.scenarios.dialects.lifecycle.validate import blocking
 
@@ -167,6 +176,13 @@ def run(
             for p in errors:
                 err.print(f"[red]error[/]: {escape(str(p))}", markup=True, highlight=False)
         _bad("refused: fix the files above (`sei scenario validate`) before running")
+    from sei_assets.scenarios.dialects.lifecycle.trust import refusals
+
+    untrusted = refusals(chosen, catalog, allow_exec)
+    if untrusted:
+        for message in untrusted:
+            err.print(f"[red]refused[/]: {escape(message)}", markup=True, highlight=False)
+        _bad("refused: these scenarios run commands and are not the project's own")
     from sei_assets.scenarios.dialects.lifecycle.jobs import execute
 
     keep = keep_up or keep_up_default()

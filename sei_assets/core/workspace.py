@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 from sei_assets.core import gitutil
@@ -26,13 +27,70 @@ SEED_IGNORE = (
 )
 
 
+def _seed_files(source: Path) -> Callable[[str, list[str]], set[str]]:
+    """The copy's filter: the ignored names, and a refusal (SeiError) for a link that leads
+    out of the seed or a file that is not a regular file, a folder or a link (a FIFO would
+    block the copy, a device has no place in a repository)."""
+    ignored = shutil.ignore_patterns(*SEED_IGNORE)
+
+    def check(folder: str, names: list[str]) -> set[str]:
+        skip = ignored(folder, names)
+        for name in names:
+            if name in skip:
+                continue
+            path = Path(folder) / name
+            if path.is_symlink():
+                if not path.resolve().is_relative_to(source):
+                    raise SeiError(
+                        f"{path}: a link out of the seed ({source}): refusing to copy it"
+                    )
+            elif not (path.is_dir() or path.is_file()):
+                raise SeiError(f"{path}: not a regular file or folder: refusing to seed it")
+        return skip
+
+    return check
+
+
+def _copy_seed(seed: Path, dest: Path) -> None:
+    """Copy the seed's files (links as links); SeiError naming the first file that fails."""
+    try:
+        shutil.copytree(seed, dest, symlinks=True, ignore=_seed_files(seed), dirs_exist_ok=True)
+    except shutil.Error as exc:  # files that could not be read: name the first
+        first = exc.args[0][0] if exc.args and exc.args[0] else ("?", "?", str(exc))
+        raise SeiError(f"cannot copy the seed {seed}: {first[0]}: {first[2]}") from None
+    except OSError as exc:
+        raise SeiError(f"cannot copy the seed {seed}: {exc.filename}: {exc.strerror}") from None
+
+
 def seed_repository(source: Path, dest: Path, message: str = "declare: the AI system") -> Path:
-    """Create a git (and, when the system uses it, DVC) repository at ``dest`` from ``source``."""
+    """Create a git (and, when the system uses it, DVC) repository at ``dest`` from ``source``.
+
+    The seed may neither contain nor lie inside the target (the copy would never end or copy
+    itself); links are copied as links and only when they stay inside the seed."""
     if not source.is_dir():
         raise SeiError(f"{source}: the system's resources do not exist")
+    seed, target = Path(source).resolve(), Path(dest).resolve()
+    if target == seed or target.is_relative_to(seed):
+        raise SeiError(
+            f"seed {seed} contains the repository {target}: refusing to copy it into itself"
+        )
+    if seed.is_relative_to(target):
+        raise SeiError(f"seed {seed} lies inside the repository {target}: refusing to seed")
     if dest.exists() and any(dest.iterdir()):
         raise SeiError(f"{dest} exists and is not empty: refusing to seed over it")
-    shutil.copytree(source, dest, ignore=shutil.ignore_patterns(*SEED_IGNORE), dirs_exist_ok=True)
+    created = not dest.exists()
+    try:
+        _copy_seed(seed, dest)
+    except SeiError:  # nothing half-seeded is left behind
+        if created:
+            shutil.rmtree(dest, ignore_errors=True)
+        else:
+            for child in dest.iterdir():
+                if child.is_dir() and not child.is_symlink():
+                    shutil.rmtree(child)
+                else:
+                    child.unlink()
+        raise
     gitutil.init_repository(dest)
     if (dest / "dvc.yaml").is_file():
         from sei_assets.core.reproducers.base import tool_env

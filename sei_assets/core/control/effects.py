@@ -111,7 +111,7 @@ def commit_evidence(ctx: EffectContext) -> list[str]:
 
 
 def _ignored(repo: Path, rel: str) -> bool:
-    proc = subprocess.run(["git", "check-ignore", "-q", rel], cwd=repo, capture_output=True)
+    proc = subprocess.run(["git", "check-ignore", "-q", "--", rel], cwd=repo, capture_output=True)
     return proc.returncode == 0
 
 

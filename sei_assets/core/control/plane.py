@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -35,7 +33,7 @@ from sei_assets.core.control.profile import (
     covers,
     unsafe_path,
 )
-from sei_assets.core.control.suite import approved_for_use
+from sei_assets.core.control.suite import approved_for_use, hooks_trusted
 from sei_assets.core.errors import SeiError
 
 ANSWER_FIELDS = (
@@ -96,9 +94,12 @@ def submit(
     payload: dict[str, Any],
     idempotency_key: str | None = None,
     require_approved: bool = False,
+    trust_hooks: bool = False,
 ) -> Submission:
     """Submit one action to the plane of ``repo``; see the module doc. With
-    ``require_approved`` the profile's own actions run only once it is approved for use."""
+    ``require_approved`` the profile's own actions run only once it is approved for use; an
+    action with a hook (code) runs only then in any case, unless ``trust_hooks`` says the
+    caller trusts this profile explicitly (its suite's own trials)."""
     repo = Path(repo)
     if not repo.is_dir():
         raise SeiError(f"{repo}: the system's repository does not exist")
@@ -115,7 +116,7 @@ def submit(
                         loaded.ref, action, actor, None, digest, sub.answer, sub.trace
                     )
                     return sub
-            sub = _decide(repo, loaded, action, actor, payload, require_approved)
+            sub = _decide(repo, loaded, action, actor, payload, require_approved, trust_hooks)
             sub.trace["idempotency_key"] = idempotency_key
             sub.seq = ledger.record(
                 loaded.ref, action, actor, idempotency_key, digest, sub.answer, sub.trace
@@ -173,6 +174,7 @@ def _decide(
     actor: dict[str, str],
     payload: dict[str, Any],
     require_approved: bool = False,
+    trust_hooks: bool = False,
 ) -> Submission:
     trace: dict[str, Any] = {"action": name, "actor": actor, "gates": [], "hook": None}
     trace.update(plan=None, materialized=None, artifacts_written=[], artifacts_missing=[])
@@ -202,6 +204,19 @@ def _decide(
                 f"{name!r} is not an action of profile {loaded.profile.id}: "
                 f"expected one of {known}",
             )
+        if action.hook is not None and not trust_hooks:
+            trusted, why = hooks_trusted(loaded)
+            if not trusted:
+                p = loaded.profile
+                raise _Stop(
+                    "Block",
+                    "profile_not_approved_for_use",
+                    "hard_rule",
+                    f"{name} runs the hook {action.hook} of profile {p.id} {p.version} (sha256 "
+                    f"{loaded.sha256[:12]}), and {why}: run its suite (`sei profile run`) and "
+                    "have management approve it (`sei profile approve`), or trust it explicitly "
+                    "(--trust-hooks)",
+                )
         _check_role(loaded, name, action, actor)
         _check_payload(name, action, payload)
         _run_gates(repo, loaded, name, actor, payload, trace)
@@ -441,21 +456,6 @@ def _preflight(loaded: LoadedProfile, plan: dict[str, Any]) -> None:
         )
 
 
-def _snapshot(repo: Path) -> dict[str, tuple[int, int]]:
-    out: dict[str, tuple[int, int]] = {}
-    for root, dirs, files in os.walk(repo):
-        if root == str(repo):
-            dirs[:] = [d for d in dirs if d != ".git"]
-        for f in files:
-            p = os.path.join(root, f)
-            try:
-                st = os.stat(p)
-            except OSError:
-                continue
-            out[os.path.relpath(p, repo).replace(os.sep, "/")] = (st.st_mtime_ns, st.st_size)
-    return out
-
-
 def hook_command(loaded: LoadedProfile, hook_name: str, repo: Path, payload: dict[str, Any]):
     """The hook's argv: placeholders ``{repo}``, ``{python}`` filled, its flags that apply."""
     from simpleeval import EvalWithCompoundTypes
@@ -471,25 +471,33 @@ def hook_command(loaded: LoadedProfile, hook_name: str, repo: Path, payload: dic
 def _run_hook(
     repo: Path, loaded: LoadedProfile, hook_name: str, payload: dict[str, Any], trace: dict
 ) -> list[str]:
+    from sei_assets.core import signing
+    from sei_assets.core.control.sandbox import run_confined
+
     hook = loaded.profile.hooks[hook_name]
-    argv = hook_command(loaded, hook_name, repo, payload)
-    before = _snapshot(repo)
+    try:  # the sandbox is read-only outside the repository: the engine's key must exist first
+        signing.load_or_create_key()
+    except SeiError:
+        pass  # the hook reports the key's problem itself
     start = time.monotonic()
-    try:
-        proc = subprocess.run(
-            argv, cwd=repo, capture_output=True, text=True, timeout=hook.timeout_seconds
-        )
-        code, out, err = proc.returncode, proc.stdout, proc.stderr
-    except subprocess.TimeoutExpired:
-        code, out, err = -1, "", f"timed out after {hook.timeout_seconds} s"
-    except OSError as exc:
-        code, out, err = -1, "", f"cannot start: {exc.strerror}"
-    after = _snapshot(repo)
-    wrote = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
-    outside = [p for p in wrote if not allowed(p, hook.authority.writes)]
+    seen: list[list[str]] = []
+
+    def build(path: Path) -> list[str]:
+        seen.append(hook_command(loaded, hook_name, path, payload))
+        return seen[-1]
+
+    got = run_confined(
+        build,
+        repo,
+        tuple(hook.authority.writes),
+        hook.timeout_seconds,
+        ok_exit=tuple(hook.ok_exit),
+    )
+    code, out, err, wrote, outside = got.exit_code, got.stdout, got.stderr, got.wrote, got.outside
     trace["hook"] = {
         "name": hook_name,
-        "command": argv,
+        "command": seen[-1] if seen else [],
+        "sandbox": got.mode,
         "authority": hook.authority.model_dump(),
         "exit_code": code,
         "seconds": round(time.monotonic() - start, 2),
@@ -512,6 +520,7 @@ def _run_hook(
             "Block",
             f"hook_authority.{hook_name}",
             "hard_rule",
-            f"hook {hook_name} wrote outside its declared authority: {', '.join(outside)}",
+            f"hook {hook_name} wrote outside its declared authority: {', '.join(outside)} "
+            "(prevented: nothing it wrote was kept)",
         )
     return wrote

@@ -165,3 +165,26 @@ def approved_for_use(loaded: LoadedProfile) -> bool:
     except ValueError:
         raise SeiError(f"{path}: not valid JSON") from None
     return record.get("profile", {}).get("sha256") == loaded.sha256
+
+
+def is_shipped(loaded: LoadedProfile) -> bool:
+    """Whether ``loaded`` is one of the engine's own profiles (`knowledge/profiles/`)."""
+    from sei_assets.core.control.profile import profiles_dir
+
+    try:
+        return loaded.path.resolve().parent == profiles_dir().resolve()
+    except OSError:
+        return False
+
+
+def hooks_trusted(loaded: LoadedProfile) -> tuple[bool, str]:
+    """Whether the hooks of ``loaded`` may run, and why not: a profile approved for use by
+    management, or a shipped profile whose latest suite result is green and signed."""
+    if approved_for_use(loaded):
+        return True, ""
+    if is_shipped(loaded):
+        _doc, problem = latest_result(loaded)
+        if not problem:
+            return True, ""
+        return False, f"the shipped profile has no green, signed suite result ({problem})"
+    return False, "it is not approved for use"

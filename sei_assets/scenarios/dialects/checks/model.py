@@ -102,17 +102,32 @@ def line_of(node: Any) -> int | None:
 
 
 def read_yaml(path: Path) -> Any:
-    """A YAML document with line numbers; a clear error for a file that is not YAML."""
+    """A YAML document with line numbers, read through the bounded loader first (size,
+    UTF-8, forbidden characters, depth, aliases, duplicate keys): a clear error naming the
+    file and line for a file that is not acceptable YAML, never a traceback."""
+    from sei_assets.core import safeload
+    from sei_assets.core.errors import ManifestError
+
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)  # noqa: S506
-    except OSError as exc:
-        raise CheckError([Problem(path, "<file>", f"cannot read: {exc.strerror}")]) from None
+        text = safeload.read_text(path, "check file")
+        safeload.parse_yaml(path, text, "check file")
+        return yaml.load(text, Loader=_LineLoader)  # noqa: S506
+    except ManifestError as exc:
+        raise CheckError(
+            [Problem(path, exc.key_path or "<file>", exc.expected, exc.line)]
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
         raise CheckError(
-            [Problem(path, "<file>", f"not valid YAML: {exc.problem or exc}", line)]
+            [
+                Problem(
+                    path, "<file>", f"not valid YAML: {getattr(exc, 'problem', None) or exc}", line
+                )
+            ]
         ) from None
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        raise CheckError([Problem(path, "<file>", f"invalid value: {exc}")]) from None
 
 
 @dataclass(frozen=True)

@@ -277,7 +277,8 @@ def copy(ctx: StepContext, args: dict[str, Any]) -> StepResult:
 def dvc_add(ctx: StepContext, args: dict[str, Any]) -> StepResult:
     """`dvc add <path>`: the file is versioned by DVC (git tracks its .dvc pointer)."""
     ctx.inside_repo(args["path"])
-    return _run(ctx, [_tool("dvc"), "add", "-q", args["path"]], f"dvc add -q {args['path']}")
+    argv = [_tool("dvc"), "add", "-q", "--", args["path"]]  # a path is never an option
+    return _run(ctx, argv, f"dvc add -q {args['path']}")
 
 
 def commit(ctx: StepContext, args: dict[str, Any]) -> StepResult:

@@ -227,12 +227,18 @@ def lifecycle_dir(directory: Path | None = None) -> Path:
 
 def read_document(path: Path) -> tuple[Any, Problem | None]:
     """The parsed file, or the parse problem (rule 1) with its line."""
+    from sei_assets.core import safeload
+    from sei_assets.core.errors import ManifestError
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, Problem(1, str(path), "", f"cannot read the file: {exc}")
+        text = safeload.read_text(path, "lifecycle file")
+        safeload.parse_yaml(path, text, "lifecycle file")  # the bounds, before the line loader
+    except ManifestError as exc:
+        return None, Problem(1, str(path), exc.key_path, exc.expected, exc.line)
     try:
         return yaml.load(text, Loader=_Loader), None  # noqa: S506 (a SafeLoader subclass)
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
+        return None, Problem(1, str(path), "", f"invalid value: {exc}")
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else None
