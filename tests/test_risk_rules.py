@@ -98,3 +98,37 @@ class _Result:
 def test_cycle_status(results, accepted, status: str) -> None:
     given = [_Result(*r) for r in results]
     assert cycle_status(given, frozenset(accepted)) == status
+
+
+def test_accepted_controls_come_from_the_current_approval(tmp_path: Path) -> None:
+    """Sei-Residual-Accepted of the current decision names the failing blocking controls whose
+    residual management accepted; a later request withdraws it; a review leaves it."""
+    import subprocess
+
+    from sei_assets.core.governance import accepted_controls
+
+    def commit(message: str) -> None:
+        subprocess.run(
+            ["git", "-c", "commit.gpgsign=false", "commit", "-q", "--allow-empty", "-m", message],
+            cwd=tmp_path,
+            check=True,
+        )
+
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=tmp_path, check=True)
+    commit("declare")
+    assert accepted_controls(tmp_path) == frozenset()
+    commit(
+        "approve\n\nSei-Approved-by: Q <q@example.test>\n"
+        "Sei-Residual-Accepted: red gate: data-sample-adequacy, model-feature-leakage"
+    )
+    accepted = {"data-sample-adequacy", "model-feature-leakage"}
+    assert accepted_controls(tmp_path) == accepted
+    commit("review\n\nSei-Reviewed-by: Q <q@example.test>")
+    assert accepted_controls(tmp_path) == accepted
+    commit("request again\n\nSei-Approval-Requested-by: D <d@example.test>")
+    assert accepted_controls(tmp_path) == frozenset()
+    commit(
+        "approve green\n\nSei-Approved-by: Q <q@example.test>\n"
+        "Sei-Residual-Accepted: overall residual HIGH (criterion HIGH)"
+    )
+    assert accepted_controls(tmp_path) == frozenset()

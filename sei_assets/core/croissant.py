@@ -112,8 +112,10 @@ def check_structure(path: Path) -> None:
       pattern (the data the digest of the evidence stands for must be knowable);
     - ``recordSet``, where present, is an object or a list of objects.
     """
+    from sei_assets.core import safeload
+
     doc = read_croissant(path)
-    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    text = safeload.read_text(Path(path), "Croissant description")  # for the lines of messages
     if not any(t in DATASET_TYPES for t in _types(doc)):
         raise ManifestError(
             path, "@type", "expected sc:Dataset (a Croissant dataset)", _line_of(text, "@type")
