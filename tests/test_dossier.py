@@ -439,3 +439,23 @@ def test_a_manual_control_is_evaluated_from_its_current_attestation(
     assert (
         not stale["passed"] and "stale" in stale["failure"] and "oversight.md" in stale["failure"]
     )
+
+
+def test_a_tampered_bundle_draws_less_and_is_an_open_point(
+    loan: dict[str, Any], sei: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fields of the wrong shape and markup in values: the dossier is still written (no
+    crash), escapes the markup, and its open points say the evidence does not verify."""
+    repo = _copy(loan, tmp_path, monkeypatch)
+    bundle = json.loads((repo / ".sei/bundle.json").read_text())
+    bundle["control_results"][0]["power"] = [1, 2]
+    bundle["control_results"].append(5)
+    bundle["risk_analysis"][0]["dimensions"] = "bad"
+    bundle["triple"] = "not a mapping"
+    bundle["data_governance"]["name"] = "<script>alert(1)</script>"
+    (repo / ".sei/bundle.json").write_text(json.dumps(bundle))
+    code, doc = sei.json("dossier", str(repo), "--no-pdf")
+    assert code == 0
+    assert any(p["kind"] == "signature" for p in doc["open_points"])
+    html = (repo / HTML).read_text()
+    assert "<script" not in html and "&lt;script&gt;alert(1)" in html

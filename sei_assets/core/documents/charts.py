@@ -47,6 +47,11 @@ def _svg(fig: Any, name: str, label: str) -> str:
     return text.replace("<svg ", f'<svg role="img" aria-label="{safe}" ', 1)
 
 
+def _t(text: Any) -> str:
+    """A label from the evidence as plain text (a ``$`` never starts matplotlib's mathtext)."""
+    return str(text).replace("$", r"\$")
+
+
 def _figure(width: float, height: float) -> Any:
     from matplotlib.figure import Figure
 
@@ -75,9 +80,9 @@ def controls_over_versions(series: list[dict[str, Any]], versions: list[str]) ->
             ax.errorbar([x], [y], yerr=[[max(a, 0)], [max(b, 0)]], fmt="o", color=c, capsize=4)
         if s.get("threshold") is not None:
             ax.axhline(s["threshold"], color=NEUTRAL, linestyle="--", linewidth=1)
-        ax.set_title(f"{s['control_id']} ({s['operator']} {s['threshold']:g})", fontsize=9)
+        ax.set_title(_t(f"{s['control_id']} ({s['operator']} {s['threshold']:g})"), fontsize=9)
         ax.set_xticks(range(len(versions)))
-        ax.set_xticklabels(versions, fontsize=7)
+        ax.set_xticklabels([_t(v) for v in versions], fontsize=7)
         ax.set_xlim(-0.5, len(versions) - 0.5)
         ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
@@ -152,7 +157,7 @@ def group_sizes(rows: list[dict[str, Any]]) -> str:
     labels, values = [], []
     for r in rows:
         for g, n in sorted(r["groups"].items()):
-            labels.append(f"{r['control_id']}: {g}")
+            labels.append(_t(f"{r['control_id']}: {g}"))
             values.append(n)
     ax.barh(range(len(values)), values, color=NEUTRAL)
     ax.set_yticks(range(len(values)))
@@ -172,7 +177,7 @@ def group_rates(rows: list[tuple[str, str, float]]) -> str:
     ax = fig.add_subplot(1, 1, 1)
     ax.barh(range(len(rows)), [v for _m, _g, v in rows], color=NEUTRAL)
     ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([f"{m}: {g}" for m, g, _v in rows], fontsize=7)
+    ax.set_yticklabels([_t(f"{m}: {g}") for m, g, _v in rows], fontsize=7)
     ax.invert_yaxis()
     for i, (_m, _g, v) in enumerate(rows):
         ax.text(v, i, f" {v:.3f}", va="center", fontsize=7)
@@ -190,12 +195,12 @@ def timeline(events: list[dict[str, Any]]) -> str:
     for i, e in enumerate(events):
         y = kinds.index(e["kind"])
         ax.plot(i, y, "o", color=colours[e["kind"]], markersize=9)
-        ax.text(i, y + 0.25, e["label"][:28], ha="center", fontsize=6)
+        ax.text(i, y + 0.25, _t(e["label"][:28]), ha="center", fontsize=6)
     ax.set_yticks(range(len(kinds)))
     ax.set_yticklabels(kinds, fontsize=8)
     ax.set_ylim(-0.6, len(kinds) - 0.2)
     ax.set_xlim(-0.8, max(len(events), 1) - 0.2)
     ax.set_xticks(range(len(events)))
-    ax.set_xticklabels([e["sha"][:7] for e in events], fontsize=6, rotation=45)
+    ax.set_xticklabels([_t(e["sha"][:7]) for e in events], fontsize=6, rotation=45)
     fig.tight_layout()
     return _svg(fig, "timeline", "Timeline of evidence runs, treatments and decisions by commit")

@@ -64,13 +64,23 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _num(value: Any) -> float | None:
+    """A number of the evidence, or None (a malformed field draws nothing)."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if ok and math.isfinite(value) else None
+
+
 def _op(result: dict[str, Any]) -> str:
     return OPS.get(result.get("operator"), str(result.get("operator")))
 
 
 def _spans(result: dict[str, Any]) -> bool:
     """Whether the confidence interval of a result reaches across its bound."""
-    power = result.get("power") or {}
+    power = _dict(result.get("power"))
     lo, hi, t = power.get("ci_low"), power.get("ci_high"), result.get("threshold")
     if not all(isinstance(x, int | float) for x in (lo, hi, t)):
         return False
@@ -81,7 +91,7 @@ def _controls(src: Sources) -> list[dict[str, Any]]:
     measures = {m.id: (r, m) for r, m in src.manifest.manifest.measures}
     rows = []
     for r in src.bundle.get("control_results") or []:
-        power = r.get("power") or {}
+        power = _dict(r.get("power"))
         risk, measure = measures.get(r.get("control_id"), (None, None))
         rows.append(
             {
@@ -134,13 +144,13 @@ def _series(src: Sources) -> tuple[list[dict[str, Any]], list[str]]:
             if hit is None or not isinstance(hit.get("actual_value"), int | float):
                 points.append(None)
                 continue
-            power = hit.get("power") or {}
+            power = _dict(hit.get("power"))
             points.append(
                 {
                     "value": hit["actual_value"],
                     "passed": bool(hit.get("passed")),
-                    "ci_low": power.get("ci_low"),
-                    "ci_high": power.get("ci_high"),
+                    "ci_low": _num(power.get("ci_low")),
+                    "ci_high": _num(power.get("ci_high")),
                 }
             )
             last = hit
@@ -226,7 +236,7 @@ def open_points(src: Sources, soa_doc: dict[str, Any]) -> list[dict[str, Any]]:
             )
     for r in b.get("control_results") or []:
         if r.get("passed") and (_spans(r) or r.get("underpowered")):
-            p = r.get("power") or {}
+            p = _dict(r.get("power"))
             add(
                 "underpowered",
                 f"control {r.get('control_id')} passes, but its "

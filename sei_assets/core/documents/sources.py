@@ -120,6 +120,43 @@ def _json(repo: Path, rel: str) -> dict[str, Any]:
     return doc
 
 
+_LISTS = (
+    "control_results",
+    "risk_analysis",
+    "treatment_events",
+    "means_of_conformance",
+    "post_market_measures",
+    "foreseeable_misuse",
+)
+_MAPS = ("triple", "pipeline", "data_governance", "bom", "overall_residual", "classification")
+
+
+def shaped(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The bundle with every field a document reads in the shape it expects: a list field
+    keeps its objects, a mapping field that is not one is dropped (a tampered or foreign
+    bundle draws less, it never breaks the document; its signature check says what is wrong)."""
+    out = dict(bundle)
+    for key in _LISTS:
+        value = out.get(key)
+        out[key] = [x for x in value if isinstance(x, dict)] if isinstance(value, list) else []
+    for key in _MAPS:
+        if not isinstance(out.get(key), dict):
+            out[key] = {} if key == "triple" else None
+    for key in ("gate_failures", "applicable_standards"):
+        value = out.get(key)
+        out[key] = [str(x) for x in value] if isinstance(value, list) else []
+    for key in ("gate", "generated_at", "system_name", "pipeline_lock_digest"):
+        if out.get(key) is not None and not isinstance(out.get(key), str):
+            out[key] = str(out[key])
+    for r in out["control_results"]:
+        if not isinstance(r.get("power"), dict):
+            r.pop("power", None)
+    for r in out["risk_analysis"]:
+        dims = r.get("dimensions")
+        r["dimensions"] = [d for d in dims if isinstance(d, dict)] if isinstance(dims, list) else []
+    return out
+
+
 def _is_output(repo: Path, path: Any) -> bool:
     """Whether a verified file is one of the documents made from the set."""
     p = Path(path)
@@ -145,7 +182,7 @@ def gather(repo: Path, history: bool = True) -> Sources:
     }
     if f"{EVIDENCE}/bundle.json" not in files:
         raise SeiError(f"{repo}: the evidence index lists no bundle.json: run `sei run` first")
-    bundle = _json(repo, f"{EVIDENCE}/bundle.json")
+    bundle = shaped(_json(repo, f"{EVIDENCE}/bundle.json"))
     docs: dict[str, dict[str, Any]] = {}
     for rel in sorted(files):
         if rel in DOCS or (rel.startswith(f"{EVIDENCE}/conformance/") and rel.endswith(".json")):
@@ -207,5 +244,5 @@ def bundle_history(repo: Path, limit: int = 50) -> list[Snapshot]:
         except (SeiError, UnicodeDecodeError):
             continue
         if isinstance(doc, dict):
-            out.append(Snapshot(sha, date, subject, doc))
+            out.append(Snapshot(sha, date, subject, shaped(doc)))
     return out
