@@ -196,7 +196,13 @@ RELEASE_CONFIG = {
         bool,
         default_value=False,
         description="Supplied metrics (`--no-repro`) are never released unless accepted here.",
-    )
+    ),
+    "mlflow_alias": dg.Field(
+        str,
+        default_value="champion",
+        description="MLflow backend: the registry alias set on the run's model version when "
+        "the gate is green (empty: none).",
+    ),
 }
 
 
@@ -601,8 +607,13 @@ def _release(entry: SystemEntry) -> dg.AssetsDefinition:
         from sei_assets.core.release import promote
 
         sei: SeiSettings = context.resources.sei
-        accept = context.op_execution_context.op_config["accept_supplied_metrics"]
-        record = promote(repository(entry), sei.key(), accept_supplied=accept)
+        config = context.op_execution_context.op_config
+        record = promote(
+            repository(entry),
+            sei.key(),
+            accept_supplied=config["accept_supplied_metrics"],
+            mlflow_alias=config["mlflow_alias"],
+        )
         return dg.MaterializeResult(metadata={k: str(v) for k, v in record.items()})
 
     return release
