@@ -262,6 +262,16 @@ def test_mlflow_backend(tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch) ->
     assert client.get_model_version("loan-scoring", "1").aliases == []
     assert sei("verify", "--repo", str(repo)).exit_code == 0
     assert _stale_sections(sei, repo) == set()
+    # the release of a green gate sets the configured alias and records it
+    from sei_assets.core.release import promote
+
+    released = promote(repo, mlflow_alias="production")
+    assert released["mlflow"] == {
+        "registered_model": "loan-scoring",
+        "model_version": "2",
+        "alias": "production",
+    }
+    assert str(client.get_model_version_by_alias("loan-scoring", "production").version) == "2"
 
 
 def test_dagster_backend(tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch) -> None:

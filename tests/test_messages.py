@@ -91,3 +91,28 @@ def test_no_class_path_in_the_quick_errors(tmp_path: Path, sei) -> None:
 )
 def test_plain_message(message: str, cls: str, expected: str) -> None:
     assert plain_message(message, cls) == expected
+
+
+def test_a_failed_steps_error_loses_its_class_path() -> None:
+    """What Dagster serializes of a step's error (`package.module.Class: text`) reaches the
+    user as the text alone (bad input), or with the short class name (a crash)."""
+    import sys
+
+    from dagster._utils.error import serializable_error_info_from_exc_info
+
+    from sei_assets.core.reproducers.base import ReproducerError
+    from sei_assets.defs.launch import _deepest_error
+
+    def info(exc: Exception):
+        try:
+            try:
+                raise exc
+            except Exception as inner:
+                raise RuntimeError("step failed") from inner
+        except RuntimeError:
+            return serializable_error_info_from_exc_info(sys.exc_info())
+
+    bad = info(ReproducerError("mlflow: the project is missing"))
+    assert "sei_assets.core.reproducers.base.ReproducerError" in bad.cause.message
+    assert _deepest_error(bad) == "mlflow: the project is missing"
+    assert _deepest_error(info(KeyError("k"))) == "KeyError: 'k'"

@@ -124,3 +124,20 @@ def test_new_refuses_what_it_cannot_scaffold(tmp_path: Path, sei) -> None:
                 "approved", "--sensitive", "sex")  # fmt: skip
     assert wrong.exit_code == 2 and "not one of dvc, mlflow, file" in wrong.stderr
     assert not (repo / "sei.yaml").exists()  # nothing written on bad input
+
+
+def test_new_mlflow_system_runs_and_registers_one_version(tmp_path: Path, sei) -> None:
+    """The scaffold's MLflow project logs every measure and registers one model version per
+    run, as the reproducer requires."""
+    table = applicants(tmp_path / "t.csv", rows=200, seed=5)
+    repo = tmp_path / "ml"
+    result = sei(
+        "new", str(repo), "--backend", "mlflow", "--data", str(table), "--target", "approved",
+        "--sensitive", "sex", "--name", "ml-screening",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert (repo / "mlflow_project" / "MLproject").is_file()
+    outcome = engine.run(repo)
+    assert len(outcome.bundle.control_results) == 3
+    details = outcome.pipeline.details
+    assert details["registered_model"] == "ml-screening" and details["model_version"] == "1"

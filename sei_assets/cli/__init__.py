@@ -131,11 +131,13 @@ def compile(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
     try:
         loaded = load_manifest(repo)
         _warn_extensions(loaded)
+        from sei_assets.cli.progress import shown
         from sei_assets.core.controls import compile_controls
         from sei_assets.core.oscal import plan_path
         from sei_assets.defs.launch import materialize_system
 
-        code, message = materialize_system(repo, "compile")
+        with shown(enabled=not as_json):
+            code, message = materialize_system(repo, "compile")
     except SeiError as exc:
         _fail(exc, repo, "compile")
     if code == 3:
@@ -209,9 +211,11 @@ def run(
     try:
         _warn_extensions(load_manifest(repo))
         with runlock.repo_lock(repo, wait=not no_wait, notify=lambda m: err.print(f"note: {m}")):
+            from sei_assets.cli.progress import shown
             from sei_assets.defs.launch import materialize_system
 
-            code, message = materialize_system(repo, "run", repro=not no_repro)
+            with shown(enabled=not as_json):
+                code, message = materialize_system(repo, "run", repro=not no_repro)
     except SeiError as exc:
         _fail(exc, repo, "run")
     if code == 3:

@@ -68,7 +68,9 @@ class RunOutcome:
 def compile_plan(loaded: LoadedManifest) -> CompileOutcome:
     """Compile the risk program to the OSCAL plan (written only when it changes)."""
     from sei_assets.core.oscal import write_plan
+    from sei_assets.core.progress import report
 
+    report("compile", "the risk program into the OSCAL plan")
     controls = compile_controls(loaded.manifest)
     path, written = write_plan(loaded, controls)
     monitoring = [m.id for _r, m in loaded.manifest.measures if m.is_monitoring]
@@ -80,6 +82,9 @@ def reproduce(loaded: LoadedManifest, repro: bool = True) -> PipelineRun:
     pipeline = loaded.manifest.pipeline
     reproducer = reproducer_for(pipeline.tool)
     spec = pipeline.model_dump()
+    from sei_assets.core.progress import report
+
+    report("reproduce", f"with {pipeline.tool}" if repro else "no: the metrics as supplied")
     log = reproducer.reproduce(loaded.repo, spec) if repro else ""
     metrics_path = loaded.repo / pipeline.metrics
     metrics = read_metrics(metrics_path, pipeline.tool)
@@ -149,13 +154,16 @@ def evaluate(
     from sei_assets.core import lock as lockmod
     from sei_assets.core.croissant import data_governance, validate_croissant
     from sei_assets.core.means import means_of_conformance, post_market_measures
+    from sei_assets.core.progress import report
     from sei_assets.core.risk import analyse, overall_residual
 
     m = loaded.manifest
     repo = loaded.repo
     controls = compile_controls(m) if controls is None else controls
+    report("evaluate", f"{len(controls)} controls")
     results = evaluate_controls(controls, run.metrics, _attestations(loaded, controls))
     program = m.risk
+    report("analyse", "inherent and residual risk, the gate")
     analysis = analyse(program, results, _accepted(repo, results)) if program else []
     residual = overall_residual(program, analysis) if program else None
     verdict = gate(results)
@@ -258,6 +266,9 @@ def seal(
     """Sign the evidence and write it with the lock as one set: all of it, or none (a crash
     leaves the previous set; see evidence_set)."""
     from sei_assets.core import evidence_set, faults, signing
+    from sei_assets.core.progress import report
+
+    report("sign", "the evidence and sei.lock, as one set")
     from sei_assets.core import lock as lockmod
     from sei_assets.core.model.bundle import as_bundle
 

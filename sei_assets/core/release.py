@@ -17,11 +17,15 @@ def promote(
     key: Any = None,
     residual_accepted: str | None = None,
     accept_supplied: bool = False,
+    mlflow_alias: str | None = "champion",
 ) -> dict[str, Any]:
     """Record the released model (its digest, the evidence it rests on); refuse on a red gate
     unless management's acceptance of the residual risk is given (``residual_accepted``), and
     on metrics that were supplied (`sei run --no-repro`) rather than reproduced unless
-    ``accept_supplied`` says so explicitly (the release record then says it)."""
+    ``accept_supplied`` says so explicitly (the release record then says it). On a green gate
+    of the MLflow backend, the run's registered model version gets ``mlflow_alias`` in the
+    repository's registry (`champion` by default; None or empty: no alias), and the record
+    says so."""
     from sei_assets.core import signing, trust
 
     bundle_path = repo / EVIDENCE_DIR / BUNDLE
@@ -68,6 +72,14 @@ def promote(
 
         record["breaches_accepted"] = [b.measure for b in breaches]
         record["released_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    details = bundle.pipeline.model_dump() if bundle.pipeline is not None else {}
+    if details.get("tool") == "mlflow" and bundle.verdict == "green" and mlflow_alias:
+        from sei_assets.core.reproducers.mlflow import set_alias
+
+        model, version = str(details.get("registered_model")), str(details.get("model_version"))
+        set_alias(repo, model, version, mlflow_alias)
+        record["mlflow"] = {"registered_model": model, "model_version": version}
+        record["mlflow"]["alias"] = mlflow_alias
     key = key or signing.load_or_create_key()
     out = repo / EVIDENCE_DIR / RELEASE
     write_signed(out, dump(record), key)

@@ -233,6 +233,12 @@ RELEASE_CONFIG = {
         description="Management's reason for accepting the residual risk (a red gate, or an "
         "open post-market breach); empty: nothing accepted.",
     ),
+    "mlflow_alias": dg.Field(
+        str,
+        default_value="champion",
+        description="MLflow backend: the registry alias set on the run's model version when "
+        "the gate is green (empty: none).",
+    ),
 }
 
 
@@ -694,10 +700,16 @@ def _release(entry: SystemEntry) -> dg.AssetsDefinition:
         from sei_assets.core.release import promote
 
         sei: SeiSettings = context.resources.sei
-        accept = context.op_execution_context.op_config["accept_supplied_metrics"]
-        reason = context.op_execution_context.op_config["accept_residual"] or None
+        config = context.op_execution_context.op_config
+        reason = config["accept_residual"] or None
         repo = repository(entry)
-        record = promote(repo, sei.key(), residual_accepted=reason, accept_supplied=accept)
+        record = promote(
+            repo,
+            sei.key(),
+            residual_accepted=reason,
+            accept_supplied=config["accept_supplied_metrics"],
+            mlflow_alias=config["mlflow_alias"],
+        )
         version = treatment_version(repo)
         verdict = str(record.get("gate") or "green")
         tag_run(context, entry.name, verdict, version)

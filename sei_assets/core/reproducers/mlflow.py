@@ -179,3 +179,20 @@ class MlflowReproducer:
                     f"mlflow: {path} says {measure_id} = {value!r} but run "
                     f"{record['run_id']} logged {logged[measure_id]!r}"
                 )
+
+
+def set_alias(repo: Path, model: str, version: str, alias: str) -> None:
+    """Point ``alias`` of registered model ``model`` at ``version`` in ``repo``'s registry
+    (the release does it on a green gate)."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    uri = tracking_uri(repo)
+    try:
+        MlflowClient(tracking_uri=uri, registry_uri=uri).set_registered_model_alias(
+            model, alias, version
+        )
+    except MlflowException as exc:
+        raise ReproducerError(
+            f"mlflow: cannot set alias {alias!r} of {model} version {version} in {uri}: {exc}"
+        ) from None
