@@ -686,7 +686,11 @@ def _release(entry: SystemEntry) -> dg.AssetsDefinition:
         sei: SeiSettings = context.resources.sei
         accept = context.op_execution_context.op_config["accept_supplied_metrics"]
         repo = repository(entry)
-        record = promote(repo, sei.key(), accept_supplied=accept)
+        try:
+            record = promote(repo, sei.key(), accept_supplied=accept)
+        except Exception:
+            tag_outcome(context, "error")
+            raise
         version = treatment_version(repo)
         verdict = str(record.get("gate") or "green")
         tag_run(context, entry.name, verdict, version)
