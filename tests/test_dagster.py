@@ -166,6 +166,9 @@ def test_supplied_metrics_are_not_released_unless_accepted(education: SystemEntr
         [failure] = [e for e in result.all_events if e.is_step_failure]
         assert failure.step_key == "education__release"
         assert "supplied metrics" in failure.step_failure_data.error.to_string()
+        # a refusal or a crash is not a red gate: the run says which it is
+        tags = instance.get_run_by_id(result.run_id).tags
+        assert tags["sei/outcome"] == "error" and tags["sei/gate"] == "green"
     assert not (education.repo / ".sei" / "release.json").exists()
 
 

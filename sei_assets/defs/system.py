@@ -703,13 +703,17 @@ def _release(entry: SystemEntry) -> dg.AssetsDefinition:
         config = context.op_execution_context.op_config
         reason = config["accept_residual"] or None
         repo = repository(entry)
-        record = promote(
-            repo,
-            sei.key(),
-            residual_accepted=reason,
-            accept_supplied=config["accept_supplied_metrics"],
-            mlflow_alias=config["mlflow_alias"],
-        )
+        try:
+            record = promote(
+                repo,
+                sei.key(),
+                residual_accepted=reason,
+                accept_supplied=config["accept_supplied_metrics"],
+                mlflow_alias=config["mlflow_alias"],
+            )
+        except Exception:
+            tag_outcome(context, "error")
+            raise
         version = treatment_version(repo)
         verdict = str(record.get("gate") or "green")
         tag_run(context, entry.name, verdict, version)
