@@ -30,45 +30,85 @@ def _split(n: int) -> int:
     return k
 
 
+class Tree:
+    """The leaf hashes of a log with every subtree hash computed once (the proofs of a log of
+    ``n`` leaves then cost O(log n) after an O(n) first root)."""
+
+    def __init__(self, leaves: Sequence[bytes]) -> None:
+        self.leaves = list(leaves)
+        self._memo: dict[tuple[int, int], bytes] = {}
+
+    def hash(self, lo: int, hi: int) -> bytes:
+        """MTH of the leaves ``lo`` to ``hi`` (exclusive)."""
+        n = hi - lo
+        if n == 0:
+            return hashlib.sha256(b"").digest()
+        if n == 1:
+            return self.leaves[lo]
+        found = self._memo.get((lo, hi))
+        if found is None:
+            k = _split(n)
+            found = node_hash(self.hash(lo, lo + k), self.hash(lo + k, hi))
+            self._memo[(lo, hi)] = found
+        return found
+
+    def root(self, size: int | None = None) -> bytes:
+        """The root of the first ``size`` leaves (all by default)."""
+        return self.hash(0, len(self.leaves) if size is None else size)
+
+    def inclusion(self, index: int, size: int | None = None) -> list[bytes]:
+        """PATH(index, D[size]): the audit path of leaf ``index``."""
+        size = len(self.leaves) if size is None else size
+        if not 0 <= index < size <= len(self.leaves):
+            raise ValueError(f"leaf {index} is not in a tree of {size}")
+        path: list[bytes] = []
+        lo, hi = 0, size
+        while hi - lo > 1:  # from the top down; the path is listed from the leaf up
+            k = _split(hi - lo)
+            if index < lo + k:
+                path.append(self.hash(lo + k, hi))
+                hi = lo + k
+            else:
+                path.append(self.hash(lo, lo + k))
+                lo = lo + k
+        return path[::-1]
+
+    def consistency(self, first: int, size: int | None = None) -> list[bytes]:
+        """PROOF(first, D[size]): that the first ``first`` leaves' tree is a prefix."""
+        size = len(self.leaves) if size is None else size
+        if not 0 < first <= size <= len(self.leaves):
+            raise ValueError(f"no consistency proof from {first} to {size}")
+        path: list[bytes] = []
+        lo, hi, m, whole = 0, size, first, True
+        while True:
+            n = hi - lo
+            if m == n:
+                if not whole:
+                    path.append(self.hash(lo, hi))
+                break
+            k = _split(n)
+            if m <= k:
+                path.append(self.hash(lo + k, hi))
+                hi = lo + k
+            else:
+                path.append(self.hash(lo, lo + k))
+                lo, m, whole = lo + k, m - k, False
+        return path[::-1]
+
+
 def root(leaves: Sequence[bytes]) -> bytes:
     """MTH of the leaf hashes ``leaves`` (the empty tree hashes the empty string)."""
-    n = len(leaves)
-    if n == 0:
-        return hashlib.sha256(b"").digest()
-    if n == 1:
-        return leaves[0]
-    k = _split(n)
-    return node_hash(root(leaves[:k]), root(leaves[k:]))
+    return Tree(leaves).root()
 
 
 def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
     """PATH(index, leaves): the audit path of leaf ``index``."""
-    n = len(leaves)
-    if not 0 <= index < n:
-        raise ValueError(f"leaf {index} is not in a tree of {n}")
-    if n == 1:
-        return []
-    k = _split(n)
-    if index < k:
-        return [*inclusion_proof(index, leaves[:k]), root(leaves[k:])]
-    return [*inclusion_proof(index - k, leaves[k:]), root(leaves[:k])]
+    return Tree(leaves).inclusion(index)
 
 
 def consistency_proof(first: int, leaves: Sequence[bytes]) -> list[bytes]:
     """PROOF(first, leaves): that the tree of the first ``first`` leaves is a prefix."""
-    if not 0 < first <= len(leaves):
-        raise ValueError(f"no consistency proof from {first} to {len(leaves)}")
-    return _subproof(first, leaves, True)
-
-
-def _subproof(m: int, leaves: Sequence[bytes], whole: bool) -> list[bytes]:
-    n = len(leaves)
-    if m == n:
-        return [] if whole else [root(leaves)]
-    k = _split(n)
-    if m <= k:
-        return [*_subproof(m, leaves[:k], whole), root(leaves[k:])]
-    return [*_subproof(m - k, leaves[k:], False), root(leaves[:k])]
+    return Tree(leaves).consistency(first)
 
 
 def verify_inclusion(

@@ -300,9 +300,9 @@ def verify(
     if dup:
         out.problems.append(f"the log holds one leaf twice (entries {dup[0]} and {dup[1]})")
         return out
-    hashes_ = [merkle.leaf_hash(x.encode("ascii")) for x in leaves]
+    tree = merkle.Tree([merkle.leaf_hash(x.encode("ascii")) for x in leaves])
     size = current["tree_size"]
-    if size != len(leaves) or merkle.root(hashes_).hex() != current["root_hash"]:
+    if size != len(leaves) or tree.root().hex() != current["root_hash"]:
         out.problems.append(
             f"the log does not match its signed head ({len(leaves)} leaves, the head says "
             f"{size}): truncated or altered"
@@ -321,7 +321,7 @@ def verify(
                 f"rolled back or truncated: the log has {size} entries, the {which} head {ref_size}"
             )
             return out
-        proof = merkle.consistency_proof(ref_size, hashes_) if ref_size else []
+        proof = tree.consistency(ref_size) if ref_size else []
         if ref_size and not merkle.verify_consistency(
             ref_size, size, ref_root, bytes.fromhex(current["root_hash"]), proof
         ):
@@ -337,9 +337,9 @@ def verify(
             out.problems.append(f"the evidence index ({leaf.split()[1][:23]}…) is not in the log")
             return out
         i = leaves.index(leaf)
-        proof = merkle.inclusion_proof(i, hashes_)
+        proof = tree.inclusion(i)
         root = bytes.fromhex(current["root_hash"])
-        if not merkle.verify_inclusion(i, size, hashes_[i], proof, root):
+        if not merkle.verify_inclusion(i, size, tree.leaves[i], proof, root):
             out.problems.append("the inclusion proof of the evidence index does not verify")
             return out
         out.checked.append(f"evidence index included at entry {i} of {size}")
