@@ -328,13 +328,31 @@ def test_the_fairness_picture_renders(ui: UI) -> None:
     ui.shot("05-fairness-picture")
 
 
+#: click the lowest entry of the events list (left column): the oldest materialization
+OLDER_EVENT = (
+    "const at = /^[A-Z][a-z]{2}\\s\\d{1,2},\\s\\d{1,2}:\\d{2}\\s[AP]M$/;"
+    " const items = [...document.querySelectorAll('*')].filter(e => e.children.length === 0"
+    " && at.test((e.textContent || '').trim()) && e.getBoundingClientRect().left < 600);"
+    " items.sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);"
+    " items[items.length - 1].click();"
+)
+
+
 def test_the_green_gate_with_warnings_is_amber_and_counts_them(ui: UI) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    text = ui.open(f"/assets/{SYSTEM}/gate?view=events", "GREEN —", "underpowered pass")
+    ui.open(f"/assets/{SYSTEM}/gate?view=events", "GREEN —", "underpowered pass")
     ui.shot("06-gate-green-with-warnings")
-    assert "RED — release blocked by unfair-credit-exclusion" not in text or "GREEN —" in text
+    # V1's materialization, the older of the two in the list, reads red
+    ui.driver.execute_script(OLDER_EVENT)
+    WebDriverWait(ui.driver, 30).until(
+        lambda d: (
+            "RED — release blocked by unfair-credit-exclusion (0.1176, needs < 0.03"
+            in d.find_element("tag name", "body").text
+        )
+    )
+    ui.shot("06b-gate-v1-red")
     ui.open(f"/assets/{SYSTEM}/gate?view=checks", "unfair_credit_exclusion")
     ui.shot("07-gate-checks-amber")
     weak = "//*[normalize-space(text())='unfair_credit_exclusion']"
