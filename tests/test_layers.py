@@ -49,7 +49,10 @@ def test_loading_seeds_nothing_and_runs_nothing(tmp_path: Path, monkeypatch) -> 
     graph = defs.resolve_asset_graph()
     assert dg.AssetKey(["loan", "evidence_bundle"]) in graph.get_all_asset_keys()
     own = [k for k in graph.asset_check_keys if k.asset_key.path[0] == "loan"]
-    assert len(own) == 10 + 1 + 1  # controls, signature, manifest_valid
+    gate = [k for k in own if k.asset_key.path[1] not in ("monitoring", "incidents")]
+    assert len(gate) == 10 + 1 + 1  # controls, signature, manifest_valid
+    # post-market (the loan system declares monitoring.source): 3 measures, the deadlines
+    assert len(own) - len(gate) == 3 + 1
     assert not repo.exists()
     assert dict(os.environ) == before
     assert not declarations.prepared_path(load_registry(registry)[0]).exists()  # nor prepared
