@@ -50,8 +50,11 @@ def test_loading_seeds_nothing_and_runs_nothing(tmp_path: Path, monkeypatch) -> 
     assert dg.AssetKey(["loan", "evidence_bundle"]) in graph.get_all_asset_keys()
     own = [k for k in graph.asset_check_keys if k.asset_key.path[0] == "loan"]
     gaps = [k for k in own if k.name.startswith("no_gaps_in_")]
-    assert len(own) - len(gaps) == 10 + 1 + 1  # controls, signature, manifest_valid
     assert {k.asset_key.path[1] for k in gaps} == {"conformance"}  # one per standard
+    post = [k for k in own if k.asset_key.path[1] in ("monitoring", "incidents")]
+    assert len(own) - len(gaps) - len(post) == 10 + 1 + 1  # controls, signature, manifest_valid
+    # post-market (the loan system declares monitoring.source): 3 measures, the deadlines
+    assert len(post) == 3 + 1
     assert not repo.exists()
     assert dict(os.environ) == before
     assert not declarations.prepared_path(load_registry(registry)[0]).exists()  # nor prepared

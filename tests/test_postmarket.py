@@ -6,6 +6,8 @@ reproducer) with a monitoring measure on a folder of two daily batches."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -71,6 +73,15 @@ def test_a_breach_shows_in_status_reopens_its_risk_and_blocks_release(system: Pa
     ]
     text = sei("status", "--repo", str(system)).output
     assert "post-market breach: live-parity (risk.unfair): past < 0.05 since 2026-01-02" in text
+    # the lean `sei status` reads the breaches with nothing heavier than the standard library
+    code = (
+        "import sys\nfrom sei_assets.entry import run\n"
+        f"rc = run(['status', '--repo', {str(system)!r}])\n"
+        "heavy = [m for m in ('typer', 'rich', 'pydantic', 'click', 'msgspec', 'dagster', "
+        "'sklearn', 'pandas', 'numpy') if m in sys.modules]\nprint('HEAVY', heavy, 'RC', rc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "HEAVY [] RC 1" in out.stdout and "post-market breach: live-parity" in out.stdout
     risks = {r["risk_id"]: r for r in reconstruct(system)["payload"]["risks"]}
     cycle = risks["risk.unfair"]["assessment"]["cycle"]
     assert cycle["status"] == "open"

@@ -83,15 +83,17 @@ def _when(text: Any) -> dt.datetime | None:
 
 
 def _read(path: Path) -> Any:
-    from sei_assets.core import jsonread
-
+    """A period document, bounded in size, with the standard library's JSON (the lean
+    `sei status` imports nothing more)."""
     try:
         size = path.stat().st_size
         if size > MAX_DOC_BYTES:
             raise SeiError(f"{path}: {size} bytes, more than the {MAX_DOC_BYTES} allowed")
-        doc = jsonread.loads(path.read_bytes())
+        doc = json.loads(path.read_bytes())
     except OSError as exc:
         raise SeiError(f"{path}: unreadable: {exc.strerror or exc}") from None
+    except (ValueError, RecursionError):
+        raise SeiError(f"{path}: not valid JSON") from None
     if not isinstance(doc, dict):
         raise SeiError(f"{path}: not a JSON object")
     return doc
