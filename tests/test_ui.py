@@ -331,8 +331,10 @@ def test_the_fairness_picture_renders(ui: UI) -> None:
 #: click the lowest entry of the events list (left column): the oldest materialization
 OLDER_EVENT = (
     "const at = /^[A-Z][a-z]{2}\\s\\d{1,2},\\s\\d{1,2}:\\d{2}\\s[AP]M$/;"
-    " const items = [...document.querySelectorAll('*')].filter(e => e.children.length === 0"
-    " && at.test((e.textContent || '').trim()) && e.getBoundingClientRect().left < 600);"
+    " const own = e => [...e.childNodes].filter(n => n.nodeType === 3)"
+    ".map(n => n.textContent).join('').trim();"
+    " const items = [...document.querySelectorAll('*')].filter(e => at.test(own(e))"
+    " && e.getBoundingClientRect().left < 600);"
     " items.sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);"
     " items[items.length - 1].click();"
 )
