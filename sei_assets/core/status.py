@@ -25,6 +25,8 @@ class SystemStatus:
     last_failure: dict[str, Any] | None = None
     #: Open post-market breaches (core.postmarket): each reopens its risk and blocks release.
     breaches: list[Any] | None = None
+    #: The monitoring's newest period and whether it is current (None: not monitored yet).
+    post_market: dict[str, Any] | None = None
 
     @property
     def stale_classes(self) -> list[str]:
@@ -60,7 +62,9 @@ class SystemStatus:
         ]
 
     def to_json(self) -> dict[str, Any]:
-        extra = {"open_breaches": [b.to_json() for b in self.breaches]} if self.breaches else {}
+        extra: dict[str, Any] = {"post_market": self.post_market} if self.post_market else {}
+        if self.breaches:
+            extra["open_breaches"] = [b.to_json() for b in self.breaches]
         return {
             "system": self.system,
             "gate": self.gate,
@@ -120,8 +124,9 @@ def system_status(repo: Path) -> SystemStatus:
         name = name[:200] + " …"
     verdict, when, source = _last_gate(repo)
     from sei_assets.core.last_run import last_failure
-    from sei_assets.core.postmarket import open_breaches
+    from sei_assets.core.postmarket import currency, open_breaches
 
     failure = last_failure(repo, when)
     breaches = open_breaches(repo)
-    return SystemStatus(name, drift(repo, path, raw), verdict, when, source, failure, breaches)
+    sections = drift(repo, path, raw)
+    return SystemStatus(name, sections, verdict, when, source, failure, breaches, currency(repo))
