@@ -91,7 +91,8 @@ def test_a_breach_shows_in_status_reopens_its_risk_and_blocks_release(system: Pa
     # management accepts the residual risk with a reason: released, and the breach is closed
     record = promote(system, load_or_create_key(), "accepted pending retraining", True)
     assert record["breaches_accepted"] == ["live-parity"]
-    assert sei("status", "--repo", str(system)).exit_code == 0
+    after = sei("status", "--repo", str(system))
+    assert after.exit_code == 0, after.output
     released = json.loads((system / ".sei" / "release.json").read_text())
     assert released["residual_accepted"] == "accepted pending retraining"
 
@@ -110,3 +111,29 @@ def test_new_evidence_after_the_breach_treats_it(system: Path, sei) -> None:
     monitoring.monitor(system, load_manifest(system), ["2026-01-03"], load_or_create_key())
     code, st = sei.json("status", "--repo", str(system))
     assert code == 1 and st["open_breaches"][0]["since"] == "2026-01-03"
+
+
+def test_post_market_current_follows_the_newest_period(system: Path, sei, tmp_path: Path) -> None:
+    """`sei status --json` says whether the newest period is within the daily frequency; the
+    check scenario `post_market_current` fails a system whose monitoring is older."""
+    import datetime as dt
+
+    from sei_assets.core.postmarket import currency
+
+    _code, st = sei.json("status", "--repo", str(system))
+    assert st["post_market"] == {
+        "last_period": "2026-01-02",
+        "frequency": "P1D",
+        "post_market_current": False,
+    }
+    assert currency(system, dt.date(2026, 1, 3))["post_market_current"] is True
+    registry = tmp_path / "systems.yaml"
+    registry.write_text(yaml.safe_dump({"systems": [{"name": "sys", "repo": str(system)}]}))
+    r = sei("check", "run", "post_market_current", "--systems-file", str(registry))
+    assert r.exit_code == 1 and "older than its frequency" in r.output
+    # yesterday's batch evaluated: current, the check passes
+    yesterday = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+    _batch(system / "production" / f"{yesterday}.csv", 0.7, 0.7)
+    monitoring.monitor(system, load_manifest(system), [yesterday], load_or_create_key())
+    r = sei("check", "run", "post_market_current", "--systems-file", str(registry))
+    assert r.exit_code == 0, r.output

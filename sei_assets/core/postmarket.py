@@ -9,8 +9,8 @@ The rule, stated once:
 - it stays **open** until it is treated or accepted: **treated** when the evidence bundle in
   force has a green gate and was generated after the breach was evaluated (a new evidence set
   made after the breach was known); **accepted** when a release recorded after the breach was
-  evaluated names the measure in `breaches_accepted` (management's acceptance of the residual
-  risk, with its reason: `sei release --accept-residual REASON`);
+  evaluated (or in the same second) names the measure in `breaches_accepted` (management's
+  acceptance of the residual risk, with its reason: the `release` asset's `accept_residual`);
 - an open breach **reopens the risk** its measure treats: the risk's cycle status is `open` in
   the risk cycle (reconstruct) whatever its controls say, and the system's next release is
   refused until the breach is treated or accepted.
@@ -158,7 +158,8 @@ def open_breaches(repo: Path, docs: list[dict[str, Any]] | None = None) -> list[
             name = str(r.get("measure"))
             if treated and evaluated and treated > evaluated:
                 continue
-            if name in accepted and accepted_at and evaluated and accepted_at > evaluated:
+            # the release named the measure because this breach was open then: at or after
+            if name in accepted and accepted_at and evaluated and accepted_at >= evaluated:
                 continue
             b = found.setdefault(
                 name,
@@ -179,6 +180,21 @@ def reopened(repo: Path) -> dict[str, list[Breach]]:
     for b in open_breaches(repo):
         out.setdefault(b.risk, []).append(b)
     return out
+
+
+def currency(repo: Path, today: dt.date | None = None) -> dict[str, Any] | None:
+    """Whether the monitoring is current: its newest period is no older than its frequency
+    (daily: yesterday's batch, the newest complete day, has been evaluated); None when the
+    system has no period yet."""
+    last = last_period(repo)
+    if last is None:
+        return None
+    today = today or dt.datetime.now(dt.UTC).date()
+    try:
+        age = (today - dt.date.fromisoformat(last)).days
+    except ValueError:
+        return None
+    return {"last_period": last, "frequency": "P1D", "post_market_current": age <= 1}
 
 
 def last_period(repo: Path) -> str | None:

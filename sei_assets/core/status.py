@@ -27,6 +27,8 @@ class SystemStatus:
     breaches: list[Any] | None = None
     #: Why the evidence's bundle is not believed (its signature, key, system or age), or None.
     evidence_problem: str | None = None
+    #: The monitoring's newest period and whether it is current (None: not monitored yet).
+    post_market: dict[str, Any] | None = None
 
     @property
     def stale_classes(self) -> list[str]:
@@ -62,7 +64,9 @@ class SystemStatus:
         ]
 
     def to_json(self) -> dict[str, Any]:
-        extra = {"open_breaches": [b.to_json() for b in self.breaches]} if self.breaches else {}
+        extra: dict[str, Any] = {"post_market": self.post_market} if self.post_market else {}
+        if self.breaches:
+            extra["open_breaches"] = [b.to_json() for b in self.breaches]
         return {
             "system": self.system,
             "gate": self.gate,
@@ -222,10 +226,19 @@ def system_status(repo: Path) -> SystemStatus:
         name = name[:200] + " …"
     verdict, when, source, problem = _last_gate(repo, name if isinstance(system, dict) else None)
     from sei_assets.core.last_run import last_failure
-    from sei_assets.core.postmarket import open_breaches
+    from sei_assets.core.postmarket import currency, open_breaches
 
     failure = last_failure(repo, when)
     breaches = open_breaches(repo)
+    sections = drift(repo, path, raw)
     return SystemStatus(
-        name, drift(repo, path, raw), verdict, when, source, failure, breaches, problem
+        name,
+        sections,
+        verdict,
+        when,
+        source,
+        failure,
+        breaches,
+        evidence_problem=problem,
+        post_market=currency(repo),
     )
