@@ -386,7 +386,9 @@ def signed_evidence(repo: Path) -> tuple[bool, bool | None, str]:
     """Of the bundle conformance projects (ours in `.sei/`, else the reference's `.venth/` or
     `.froga/`): whether a signed bundle is present (its `.sig` beside it: the reference's rule),
     whether its folder's signatures verify with a trusted key (None when there is nothing to
-    verify), and why not."""
+    verify), and why not. Evidence that could be checked and was refused (altered, or signed by
+    a key other than the one trusted for the system) is not "present": a forgery never counts;
+    the reference's rule applies only where no check is possible (no key to check with)."""
     from sei_assets.core import trust
     from sei_assets.core.evidence import bundle_path
 
@@ -398,7 +400,7 @@ def signed_evidence(repo: Path) -> tuple[bool, bool | None, str]:
         checked = trust.verify_trusted(repo, evidence_dir=path.parent if legacy else None)
     except SeiError as exc:
         return True, False, str(exc)
-    return True, checked.ok, checked.reason
+    return checked.ok, checked.ok, checked.reason
 
 
 def project_conformance(
