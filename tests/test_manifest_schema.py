@@ -104,11 +104,12 @@ def test_a_failing_monitor_control_is_reported_never_blocks_nor_warns(
     import dagster as dg
 
     from sei_assets.defs.keys import system_key
-    from sei_assets.defs.launch import local_instance
+    from sei_assets.defs.launch import local_instance, system_for_repo
 
     with local_instance() as instance:
         storage = instance.event_log_storage
-        key = dg.AssetCheckKey(system_key("monitored", "gate"), "parity_gap")
+        name = system_for_repo(repo).name  # unregistered: a system of its own
+        key = dg.AssetCheckKey(system_key(name, "gate"), "parity_gap")
         (check,) = storage.get_asset_check_execution_history(key, limit=5)
         blocking = dg.AssetCheckKey(system_key("monitored", "gate"), "signature_valid")
         (signature,) = storage.get_asset_check_execution_history(blocking, limit=5)

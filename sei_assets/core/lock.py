@@ -203,8 +203,9 @@ def drift(repo: Path, manifest_path: Path, raw: dict[str, Any]) -> list[SectionD
         entry = locked_sections.get(s)
         entry = entry if isinstance(entry, dict) else {}
         locked = entry.get("input_hash")
+        locked = locked if isinstance(locked, str) else None
         edge = entry.get("edge_type")
-        if edge not in DRIFT_CLASS:
+        if not isinstance(edge, str) or edge not in DRIFT_CLASS:
             edge = inputs.edges[s]
         out.append(SectionDrift(s, edge, locked == inputs.hashes[s], locked, inputs.hashes[s]))
     return out
