@@ -111,7 +111,7 @@ def test_a_failing_monitor_control_is_reported_never_blocks_nor_warns(
         name = system_for_repo(repo).name  # unregistered: a system of its own
         key = dg.AssetCheckKey(system_key(name, "gate"), "parity_gap")
         (check,) = storage.get_asset_check_execution_history(key, limit=5)
-        blocking = dg.AssetCheckKey(system_key("monitored", "gate"), "signature_valid")
+        blocking = dg.AssetCheckKey(system_key(name, "gate"), "signature_valid")
         (signature,) = storage.get_asset_check_execution_history(blocking, limit=5)
     assert check.status.value == "SUCCEEDED" and signature.status.value == "SUCCEEDED"
     evaluation = check.event.dagster_event.event_specific_data

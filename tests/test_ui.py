@@ -137,12 +137,19 @@ class UI:
 
     def open(self, path: str, *texts: str, timeout: float = 60) -> str:
         """Open ``path`` and wait until the page shows every one of ``texts``."""
+        from selenium.common.exceptions import TimeoutException
         from selenium.webdriver.support.ui import WebDriverWait
 
         self.driver.get(self.base + path)
-        WebDriverWait(self.driver, timeout).until(
-            lambda d: all(t in d.find_element("tag name", "body").text for t in texts)
-        )
+        try:
+            WebDriverWait(self.driver, timeout).until(
+                lambda d: all(t in d.find_element("tag name", "body").text for t in texts)
+            )
+        except TimeoutException:
+            shown = self.driver.find_element("tag name", "body").text
+            missing = [t for t in texts if t not in shown]
+            shot = self.shot("timeout-" + path.strip("/").replace("/", "-"))
+            raise AssertionError(f"{path}: never showed {missing} (screenshot {shot})") from None
         self.driver.execute_script(SKIP)
         return self.driver.find_element("tag name", "body").text
 
@@ -268,15 +275,21 @@ def test_the_code_location_loads_within_15_seconds(ui: UI) -> None:
 
 
 def test_the_loan_asset_graph_renders(ui: UI) -> None:
-    ui.open(
-        f"/locations/{LOCATION}/asset-groups/{SYSTEM}",
-        "evidence_bundle",
-        "gate",
-        "release",
-        "assessment_plan",
-        "pipeline_run",
-    )
+    """The group's lineage is drawn (the graph shows the nodes that fit on the screen), and its
+    List tab names every step of the chain."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ui.open(f"/locations/{LOCATION}/asset-groups/{SYSTEM}", "treatment", "dossier")
     ui.shot("01-asset-graph")
+    ui.driver.execute_script(
+        "[...document.querySelectorAll('a, button')]"
+        ".find(e => e.textContent.trim() === 'List').click()"
+    )
+    names = ("evidence_bundle", "gate", "release", "assessment_plan", "pipeline_run", "dossier")
+    WebDriverWait(ui.driver, 60).until(
+        lambda d: all(n in d.find_element("tag name", "body").text for n in names)
+    )
+    ui.shot("01b-asset-list")
 
 
 def _controls() -> list[str]:
