@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 
+from sei_assets.core.documents.pdf import OFFLINE_FLAGS
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -40,17 +42,7 @@ HEADINGS = [
     "Appendix: signed files and how to check them",
 ]
 HTML, PDF, SOA = ".sei/dossier/dossier.html", ".sei/dossier/dossier.pdf", ".sei/soa.json"
-BROWSER_FLAGS = (  # as tests/test_ui.py drives Debian's Chromium on this closed network
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1400,1000",
-)
+BROWSER_FLAGS = (*OFFLINE_FLAGS, "--window-size=1400,1000")  # as the PDF is printed
 APPROVER = "Risk Owner <owner@example-loan.test>"
 
 needs_browser = pytest.mark.skipif(

@@ -27,6 +27,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sei_assets.core.documents.pdf import OFFLINE_FLAGS
+
 ROOT = Path(__file__).resolve().parent.parent
 LOAN_SEED = ROOT / "resources" / "loan"
 V1 = Path(__file__).resolve().parent / "fixtures" / "ui"
@@ -35,17 +37,7 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 SHOTS = ROOT / ".sei-state" / "ui-shots"
 SYSTEM = "loan_scoring"
 LOCATION, SCENARIOS = "sei_assets", "sei_scenarios"
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--window-size=1600,1000",
-)
+FLAGS = (*OFFLINE_FLAGS, "--window-size=1600,1000")
 
 if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
     if os.environ.get("SEI_REQUIRE_BROWSER"):

@@ -20,7 +20,7 @@ from pathlib import Path
 CHROMIUM_ENV = "SEI_CHROMIUM"
 #: Headless, no sandbox (root in CI), and none of Chromium's own network traffic (this closed
 #: network refuses it, and a dossier must not reach out).
-FLAGS = (
+OFFLINE_FLAGS = (
     "--headless",
     "--no-sandbox",
     "--disable-gpu",
@@ -29,9 +29,8 @@ FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--disable-extensions",
-    "--no-pdf-header-footer",
 )
+FLAGS = (*OFFLINE_FLAGS, "--disable-extensions", "--no-pdf-header-footer")
 TIMEOUT = 180
 
 
