@@ -125,9 +125,9 @@ def check_statement(payload: bytes, name: str, digest_hex: str) -> None:
         raise EnvelopeError("sha256 of the file does not match the signed statement (file altered)")
 
 
-def verify_envelope(data: bytes, envelope: bytes, name: str, pubkey_hex: str) -> str:
-    """The keyid when ``envelope`` validly signs ``data`` as ``name`` under the hex P-256 key
-    ``pubkey_hex``; EnvelopeError saying why not. The checks of the full verifier, in order."""
+def open_envelope(envelope: bytes) -> tuple[bytes, list[dict[str, Any]]]:
+    """The payload and signatures of a DSSE envelope read strictly (its type ours, the payload
+    canonical base64, at least one signature); EnvelopeError saying what is wrong."""
     env = strict_json(envelope, "envelope")
     if not isinstance(env, dict):
         raise EnvelopeError("envelope is not a JSON object")
@@ -137,6 +137,13 @@ def verify_envelope(data: bytes, envelope: bytes, name: str, pubkey_hex: str) ->
     sigs = env.get("signatures")
     if not isinstance(sigs, list) or not sigs or not all(isinstance(s, dict) for s in sigs):
         raise EnvelopeError("envelope has no signatures")
+    return payload, sigs
+
+
+def verify_envelope(data: bytes, envelope: bytes, name: str, pubkey_hex: str) -> str:
+    """The keyid when ``envelope`` validly signs ``data`` as ``name`` under the hex P-256 key
+    ``pubkey_hex``; EnvelopeError saying why not. The checks of the full verifier, in order."""
+    payload, sigs = open_envelope(envelope)
     check_statement(payload, name, hashlib.sha256(data).hexdigest())
     try:
         point = bytes.fromhex(pubkey_hex.strip())

@@ -636,17 +636,9 @@ def _check(
     ``key`` (see :func:`_key_for`): every check, in order, on any JSON form (strict JSON: see
     :func:`dsse.strict_json`)."""
     try:
-        env = dsse.strict_json(envelope, "envelope")
+        payload, sigs = dsse.open_envelope(envelope)
     except dsse.EnvelopeError as exc:
         raise _Bad(str(exc)) from exc
-    if not isinstance(env, dict):
-        raise _Bad("envelope is not a JSON object")
-    if env.get("payloadType") != PAYLOAD_TYPE:
-        raise _Bad(f"payloadType is {env.get('payloadType')!r}, expected {PAYLOAD_TYPE!r}")
-    payload = _b64(env.get("payload"), "payload")
-    sigs = env.get("signatures")
-    if not isinstance(sigs, list) or not sigs or not all(isinstance(s, dict) for s in sigs):
-        raise _Bad("envelope has no signatures")
     keyid_box.extend(str(s.get("keyid")) for s in sigs[:1])
     try:
         dsse.check_statement(payload, name, digest_hex or sha256_bytes(data))
