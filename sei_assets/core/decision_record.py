@@ -56,7 +56,7 @@ def evidence_about(repo: Path, rev: str = "HEAD") -> dict[str, str | None]:
         try:
             doc = json.loads(raw[: 16 * 1024 * 1024])
             treatment = ((doc.get("triple") or {}).get("code")) if isinstance(doc, dict) else None
-        except ValueError:
+        except (ValueError, RecursionError):
             treatment = None
     return {
         "evidence_index": "sha256:" + sha256_bytes(index) if index else None,
@@ -192,15 +192,14 @@ def envelope_problem(
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, utils
 
-    from sei_assets.core import signing
+    from sei_assets.core import dsse, signing
 
     try:
-        env = json.loads(envelope)
-        payload = base64.b64decode(env["payload"], validate=True)
-        (sig,) = env["signatures"]
+        payload, sigs = dsse.open_envelope(envelope)  # strict: unique keys, bounded depth
+        (sig,) = sigs
         raw = base64.b64decode(sig["sig"], validate=True)
-        if env["payloadType"] != signing.PAYLOAD_TYPE:
-            return "payloadType is not in-toto"
+    except dsse.EnvelopeError as exc:
+        return f"the envelope is not a DSSE envelope of this engine: {exc}"
     except (ValueError, KeyError, TypeError, binascii.Error):
         return "the envelope is not a DSSE envelope with one signature"
     if payload != signing.statement_for(data, name, tool):

@@ -258,7 +258,7 @@ def _bundle_time(repo: Path) -> dt.datetime | None:
     try:
         when = json.loads(path.read_text(encoding="utf-8")).get("generated_at")
         return parse_time(when, "generated_at")
-    except (OSError, ValueError, AttributeError, TypeError, SeiError):
+    except (OSError, ValueError, AttributeError, TypeError, RecursionError, SeiError):
         return None
 
 

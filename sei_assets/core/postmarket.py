@@ -120,7 +120,7 @@ def _treated_at(repo: Path) -> dt.datetime | None:
         return None
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(doc, dict) or doc.get("gate") != "green":
         return None
@@ -134,7 +134,7 @@ def _accepted(repo: Path) -> tuple[dt.datetime | None, set[str]]:
         return None, set()
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None, set()
     names = doc.get("breaches_accepted") if isinstance(doc, dict) else None
     if not isinstance(names, list):
