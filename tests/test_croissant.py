@@ -160,3 +160,35 @@ def test_run_signs_a_dataset_the_validator_cannot_read(tmp_path: Path, sei) -> N
         {**r, "underpowered": mine["underpowered"]}
         for r, mine in zip(reference["control_results"], ours["control_results"], strict=True)
     ]
+
+
+def test_validation_is_remembered_by_digest_and_names_its_own_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same document (and data) in another folder is not validated again: the remembered
+    warnings come back naming the new folder; a changed document is validated afresh."""
+    import sei_assets.core.croissant as croissant
+
+    monkeypatch.setenv("SEI_STATE_DIR", str(tmp_path / "state"))
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir(), second.mkdir()
+    calls: list[Path] = []
+    real = croissant._mlcroissant_warnings
+
+    def counted(path: Path) -> list[str]:
+        calls.append(path)
+        return [*real(path), f"seen in {path.parent.resolve()}/rows.csv"]
+
+    monkeypatch.setattr(croissant, "_mlcroissant_warnings", counted)
+    here = validate_croissant(_write(first, MINIMAL))
+    there = validate_croissant(_write(second, MINIMAL))
+    assert len(calls) == 1
+    assert here[-1] == f"seen in {first.resolve()}/rows.csv"
+    assert there[-1] == f"seen in {second.resolve()}/rows.csv" and here[:-1] == there[:-1]
+    changed = copy.deepcopy(MINIMAL)
+    changed["name"] = "tiny, second edition"
+    validate_croissant(_write(second, changed))
+    assert len(calls) == 2
+    monkeypatch.setenv("SEI_NO_MEMO", "1")
+    validate_croissant(_write(second, changed))
+    assert len(calls) == 3

@@ -207,3 +207,20 @@ def test_status_reports_a_failed_run_after_the_evidence(tmp_path: Path, sei) -> 
     assert sei("run", "--repo", str(tmp_path), "--no-repro").exit_code == 0
     assert sei("status", "--repo", str(tmp_path)).exit_code == 0
     assert sei("verify", "--repo", str(tmp_path)).exit_code == 0
+
+
+def test_a_green_gate_held_by_its_signature_check_is_not_a_pass(
+    tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The machine's signing key replaced without the new key being accepted: the gate's
+    controls are green, but its blocking `signature_valid` check fails (KEY CHANGED), so the run
+    is held (exit 1, with the check's reason), not reported as a pass."""
+    replay("quickstart", tmp_path, upto=8)
+    assert sei("run", "--repo", str(tmp_path), "--no-repro").exit_code == 0
+    monkeypatch.setenv("SEI_SIGNING_KEY", str(tmp_path.parent / "another-key.pem"))
+    held = sei("run", "--repo", str(tmp_path), "--no-repro")
+    assert held.exit_code == 1, held.output
+    assert "gate: GREEN" in held.stdout
+    assert "the run is held: signature_valid failed" in held.stderr
+    code, doc = sei.json("run", "--repo", str(tmp_path), "--no-repro")
+    assert code == 1 and doc["gate"] == "green" and "signature_valid" in doc["held"]

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from functools import cache
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 
@@ -22,11 +24,44 @@ def _distributions() -> list[tuple[str, str, str | None]]:
     return [seen[k] for k in sorted(seen)]
 
 
+def _installed() -> list[str]:
+    """What identifies the installed distributions without reading them: each metadata
+    folder's name (it carries the version) with its metadata file's size and time."""
+    import sys
+
+    seen = []
+    for entry in sys.path:
+        try:
+            with os.scandir(entry or ".") as it:
+                for d in it:
+                    if d.name.endswith((".dist-info", ".egg-info")):
+                        meta = Path(d.path) / (
+                            "METADATA" if d.name.endswith(".dist-info") else "PKG-INFO"
+                        )
+                        try:
+                            st = meta.stat()
+                            seen.append(f"{d.name}:{st.st_size}:{st.st_mtime_ns}")
+                        except OSError:
+                            seen.append(d.name)
+        except OSError:
+            continue
+    return sorted(seen)
+
+
 @cache
 def build_bom(model_name: str | None) -> tuple[str, dict[str, Any]]:
     """(CycloneDX JSON text, the bundle's `bom` summary with the document's digest).
 
-    Cached: one process's environment does not change between the runs it makes."""
+    Cached: one process's environment does not change between the runs it makes; between
+    processes it is remembered for the same installed distributions (`core.memo`)."""
+    from sei_assets.core.memo import remembered_json
+
+    key = {"installed": _installed(), "model": model_name, "rules": 1}
+    text, summary = remembered_json("bom", key, lambda: list(_build_bom(model_name)))
+    return str(text), dict(summary)
+
+
+def _build_bom(model_name: str | None) -> tuple[str, dict[str, Any]]:
     from cyclonedx.model.bom import Bom
     from cyclonedx.model.component import Component, ComponentType
     from cyclonedx.model.license import LicenseExpression

@@ -156,9 +156,40 @@ def validate_croissant(path: Path) -> list[str]:
     dataset's digest and identity are already known), and a crash of the validator itself
     (e.g. ``KeyError: '@language'`` on a minimal ``@context``) is no verdict on the dataset:
     it is recorded as a warning that the validator could not read the document."""
-    import logging
+    from sei_assets.core.memo import package_version, remembered_json
 
     check_structure(path)  # a missing, non-JSON or structurally unusable file stops here
+    # the validator's verdict depends only on the document (and the files it names), and on the
+    # validator's version: remembered by their digests, so that an unchanged dataset description
+    # is not validated again in every run (importing mlcroissant alone costs seconds)
+    key = {
+        "document": sha256_file(path),
+        "files": {f.name: sha256_file(f) for f in data_files(path)},
+        "mlcroissant": package_version("mlcroissant"),
+        "rules": _RULES,
+    }
+    # remembered without the folder's name (the same document in another clone gives the same
+    # warnings), which is put back when read
+    here = str(Path(path).resolve().parent)
+    kept = remembered_json(
+        "croissant",
+        key,
+        lambda: [w.replace(here, _HERE) for w in _mlcroissant_warnings(path)],
+    )
+    return [str(w).replace(_HERE, here) for w in kept]
+
+
+_HERE = "{folder of the dataset description}"
+
+
+#: Bumped when what `validate_croissant` makes of mlcroissant's answer changes.
+_RULES = 1
+
+
+def _mlcroissant_warnings(path: Path) -> list[str]:
+    """The warnings of mlcroissant's own validation of the document."""
+    import logging
+
     _follow_stderr()
     logging.getLogger("absl").setLevel(logging.ERROR)
     import mlcroissant as mlc

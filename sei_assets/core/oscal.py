@@ -96,11 +96,31 @@ def build_plan(loaded: LoadedManifest, controls: list[Control] | None = None) ->
 
 
 def render_plan(loaded: LoadedManifest, controls: list[Control] | None = None) -> str:
-    """The plan as YAML text, byte-identical for the same manifest."""
+    """The plan as YAML text, byte-identical for the same manifest.
+
+    Remembered (`core.memo`) by every value `build_plan` reads and trestle's version: an
+    unchanged risk program is not built through trestle's models again in the next run."""
+    from sei_assets.core.memo import package_version, remembered_json
+
+    m = loaded.manifest
+    controls = compile_controls(m) if controls is None else controls
+    key = {
+        "system": [m.system.name, m.system.version],
+        "controls": [
+            [c.control_id, c.risk_title or c.risk_id, c.metric_key, [list(p) for p in c.props()]]
+            for c in controls
+        ],
+        "trestle": package_version("compliance-trestle"),
+        "rules": 1,
+    }
+    body = remembered_json("oscal-plan", key, lambda: _plan_text(loaded, controls))
+    return HEADER.format(name=loaded.path.name) + str(body)
+
+
+def _plan_text(loaded: LoadedManifest, controls: list[Control]) -> str:
+    """The plan's YAML body, through trestle's validated models."""
     plan = build_plan(loaded, controls)
-    body = plan.oscal_dict()
-    text = yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=10_000)
-    return HEADER.format(name=loaded.path.name) + text
+    return yaml.safe_dump(plan.oscal_dict(), sort_keys=False, allow_unicode=True, width=10_000)
 
 
 def write_plan(loaded: LoadedManifest, controls: list[Control] | None = None) -> tuple[Path, bool]:

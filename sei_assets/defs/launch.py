@@ -247,4 +247,25 @@ def materialize_system(repo: Path, stage: str, repro: bool = True) -> tuple[int,
     ]
     if not gates:
         return 2, "the run produced no evidence bundle"
-    return (0 if gates[-1] == "green" else 1), None
+    if gates[-1] != "green":
+        return 1, None
+    # a green gate whose blocking checks did not all pass (the signature, say) is not a pass
+    held = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
+    ]
+    if held:
+        return 1, "; ".join(f"{e.check_name} failed: {_check_detail(e)}" for e in held)
+    return 0, None
+
+
+def _check_detail(evaluation: Any) -> str:
+    """What a failed check says about itself: its description, else its `detail`/`failure`."""
+    if evaluation.description:
+        return str(evaluation.description)
+    for name in ("detail", "failure", "error"):
+        value = evaluation.metadata.get(name)
+        if value is not None:
+            return str(getattr(value, "value", value))
+    return "no detail"

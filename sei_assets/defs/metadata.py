@@ -202,7 +202,24 @@ def fairness_plot(repo: Path, out: Path) -> tuple[str | None, Path | None]:
         return None, None
     lines = ["| group | selection rate | |", "|---|---|---|"]
     lines += [f"| {g} | {rate:.4g} | {'█' * round(rate * 40)} |" for g, rate in rows]
+    from sei_assets.core.fsutil import atomic_write
+    from sei_assets.core.memo import package_version, remembered_bytes
+
+    # the chart is a function of the rates and matplotlib's version: remembered, so that a run
+    # whose rates did not change does not import matplotlib again
+    key = {"rows": rows, "matplotlib": package_version("matplotlib"), "rules": 1}
+    drawn = remembered_bytes("fairness-chart", key, lambda: _bar_chart(rows))
     png = None
+    if drawn is not None:
+        png = out / "fairness_by_group.png"
+        atomic_write(png, drawn)
+    return "\n".join(lines), png
+
+
+def _bar_chart(rows: list[tuple[str, float]]) -> bytes | None:
+    """The PNG of the selection rate per group, or None when matplotlib cannot draw it."""
+    import io
+
     try:
         import matplotlib
 
@@ -214,12 +231,12 @@ def fairness_plot(repo: Path, out: Path) -> tuple[str | None, Path | None]:
         ax.set_xlabel("selection rate (share approved)")
         ax.set_xlim(0, 1)
         fig.tight_layout()
-        png = out / "fairness_by_group.png"
-        fig.savefig(png, dpi=100)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100)
         plt.close(fig)
+        return buffer.getvalue()
     except Exception:  # noqa: BLE001 - the markdown chart stands on its own
-        png = None
-    return "\n".join(lines), png
+        return None
 
 
 def signed_file(path: Path, repo: Path | None = None) -> dict[str, Any]:
