@@ -23,6 +23,26 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.pop("SEI_TRUSTED_KEYS", None)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test not marked `slow` is in the fast tier (`-m fast`)."""
+    for item in items:
+        if item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.fast)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _module_stores(tmp_path_factory: pytest.TempPathFactory):
+    """Each test module's own known-keys store and config folder, set before its module-scoped
+    fixtures run (autouse fixtures come first in their scope). Without it, every module fixture
+    of one xdist worker shared one store: the loan system signed by one module's key was then
+    KEY CHANGED for the next module's fixture (the UI's green run failed its signature check)."""
+    home = tmp_path_factory.mktemp("module-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SEI_KNOWN_KEYS", str(home / "config" / "sei-assets" / "known_keys.json"))
+        patch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolated_key(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

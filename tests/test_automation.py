@@ -14,6 +14,8 @@ from sei_assets.defs.resources import SeiSettings
 from sei_assets.defs.system import system_definitions, systems_definitions
 from tests.systems import make_system
 
+pytestmark = pytest.mark.slow  # end to end: real tools and Dagster runs
+
 LEAVES = ("manifest", "dataset", "treatment")
 MODEL_SIDE = {"pipeline_run", "evidence_bundle", "gate", "release", "risk_cycle", "dossier"}
 SCOPE_SIDE = MODEL_SIDE | {"assessment_plan", "impact_assessment", "risk_backlog"}

@@ -21,6 +21,8 @@ import yaml
 
 from sei_assets.core.workspace import seed_repository
 
+pytestmark = pytest.mark.slow  # end to end: real tools and Dagster runs
+
 ROOT = Path(__file__).resolve().parent.parent
 LOAN = ROOT / "resources" / "loan"
 FAIRNESS = "unfair-credit-exclusion"

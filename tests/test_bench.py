@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # end to end: real tools and Dagster runs
+
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 RATIO = re.compile(r"^.*\bratio\b.*\d+\.\d+.*$", re.M)
 

@@ -21,6 +21,8 @@ from sei_assets.defs.system import system_definitions
 from tests.reference import replay
 from tests.systems import forge_evidence
 
+pytestmark = pytest.mark.slow  # end to end: real tools and Dagster runs
+
 ROOT = Path(__file__).resolve().parent.parent
 LOAN_SEED = ROOT / "resources" / "loan"
 

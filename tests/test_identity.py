@@ -10,7 +10,10 @@ import subprocess
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import yaml
+
+pytestmark = pytest.mark.slow  # end to end: real tools and Dagster runs
 
 ROOT = Path(__file__).resolve().parent.parent
 LOAN_SEED = ROOT / "resources" / "loan"

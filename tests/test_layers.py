@@ -12,9 +12,12 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 import yaml
 
 from sei_assets.core.registry import load_registry
+
+pytestmark = pytest.mark.slow  # end to end: real tools and Dagster runs
 
 ROOT = Path(__file__).resolve().parent.parent
 LOAN = ROOT / "resources" / "loan"

@@ -21,6 +21,8 @@ from typing import Any
 import pytest
 import yaml
 
+pytestmark = pytest.mark.slow  # end to end: real tools and Dagster runs
+
 ROOT = Path(__file__).resolve().parents[1]
 LOAN = ROOT / "resources" / "loan"
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"

@@ -12,6 +12,8 @@ import yaml
 
 from sei_assets.core import engine
 
+pytestmark = pytest.mark.slow  # end to end: real tools and Dagster runs
+
 
 def applicants(path: Path, rows: int = 240, seed: int = 7) -> Path:
     """A small table: numbers, text, a few gaps, a binary label and a sensitive column."""

@@ -15,6 +15,8 @@ import pytest
 
 from tests.reference import blob, commits, replay
 
+pytestmark = pytest.mark.slow  # end to end: real tools and Dagster runs
+
 HISTORIES = ("loan-scoring", "quickstart", "talent-screening")
 EVIDENCE_DIRS = (".venth", ".froga")
 # Every commit of the reference histories that carries a bundle, with its evidence directory.

@@ -27,6 +27,8 @@ from sei_assets.core import signing
 from tests import cluster as infra
 from tests.systems import make_registry
 
+pytestmark = pytest.mark.slow  # end to end: real tools and Dagster runs
+
 if not shutil.which("redis-server") or not any(d.exists() for d in infra.PG_BIN_DIRS):
     if os.environ.get("SEI_REQUIRE_SERVICES"):
         raise RuntimeError("tests/test_production.py needs Debian's postgresql and redis-server")

@@ -37,6 +37,8 @@ from sei_assets.scenarios.dialects.profiles import (
 )
 from sei_assets.scenarios.dialects.profiles.runner import run_suite
 
+pytestmark = pytest.mark.slow  # end to end: real tools and Dagster runs
+
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ROOT / "scenarios" / "profiles"
 SHIPPED = profiles_dir() / "model_release.yaml"

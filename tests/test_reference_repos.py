@@ -21,6 +21,8 @@ from sei_assets.core.reconstruct import reconstruct
 from tests.reference import replay
 from tests.systems import make_system
 
+pytestmark = pytest.mark.slow  # end to end: real tools and Dagster runs
+
 SEI = Path(sys.executable).with_name("sei")
 
 

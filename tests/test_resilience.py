@@ -22,6 +22,8 @@ import pytest
 from sei_assets.core import engine, evidence_set, faults, runlock, signing
 from tests.systems import make_system
 
+pytestmark = pytest.mark.slow  # end to end: real tools and Dagster runs
+
 SEI = Path(sys.executable).with_name("sei")
 
 

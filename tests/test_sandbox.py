@@ -28,6 +28,8 @@ from sei_assets.scenarios.dialects.harness.verbs import (
 )
 from tests.reference import replay
 
+pytestmark = pytest.mark.slow  # end to end: real tools and Dagster runs
+
 MANIFEST = """apiVersion: sei/v1
 kind: AISystem
 system:

@@ -28,6 +28,8 @@ from sei_assets.scenarios import (
 )
 from sei_assets.scenarios.dialects.harness.schema import build_schema, render, schema_path
 
+pytestmark = pytest.mark.slow  # end to end: real tools and Dagster runs
+
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = scenario_files(ROOT / "scenarios")
 LOAN_FILES = [

@@ -15,6 +15,8 @@ from sei_assets.core import engine, fleet, governance
 from tests.systems import make_registry
 from tests.test_entry import FORBIDDEN
 
+pytestmark = pytest.mark.slow  # end to end: real tools and Dagster runs
+
 
 @pytest.fixture
 def fleet_of_three(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

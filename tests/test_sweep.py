@@ -6,9 +6,12 @@ import json
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from sei_assets.core import signing
 from tests.systems import make_registry
+
+pytestmark = pytest.mark.slow  # end to end: real tools and Dagster runs
 
 RED = frozenset({3, 17, 41})
 DUE = frozenset({5, 8})

@@ -29,6 +29,8 @@ import yaml
 
 from sei_assets.core.documents.pdf import OFFLINE_FLAGS
 
+pytestmark = pytest.mark.slow  # end to end: real tools and Dagster runs
+
 ROOT = Path(__file__).resolve().parent.parent
 LOAN_SEED = ROOT / "resources" / "loan"
 V1 = Path(__file__).resolve().parent / "fixtures" / "ui"
