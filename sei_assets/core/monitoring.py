@@ -29,7 +29,14 @@ import numpy as np
 
 from sei_assets.core.errors import SeiError
 from sei_assets.core.layout import EVIDENCE_DIR
-from sei_assets.core.postmarket import breach, monitoring_measures, severity, threshold_text
+from sei_assets.core.postmarket import (
+    DAILY,
+    breach,
+    monitoring_measures,
+    period_folder,
+    severity,
+    threshold_text,
+)
 
 SCHEMA = "sei-assets/monitoring-period/v1"
 REFERENCE_SCHEMA = "sei-assets/monitoring-reference/v1"
@@ -471,15 +478,15 @@ def observed(d: Decisions) -> dict[str, Any]:
     return out
 
 
-def period_path(day: str) -> str:
-    """The repository-relative path of a period's document."""
-    return f"{EVIDENCE_DIR}/{FOLDER}/{day}.json"
+def period_path(day: str, frequency: str = DAILY) -> str:
+    """The repository-relative path of a period's document (``day``: the period's first)."""
+    return f"{EVIDENCE_DIR}/{period_folder(frequency)}/{day}.json"
 
 
 def write_periods(repo: Path, docs: list[dict[str, Any]], key: Any, reference: Any) -> list[str]:
     """Sign the period documents (and the reference's bins) and add them to the evidence set
     in one transaction; returns the paths written."""
-    from sei_assets.core import evidence_set, signing
+    from sei_assets.core import evidence_set, postmarket_summary, signing
     from sei_assets.core.evidence import dump
 
     files: dict[str, bytes] = {}
@@ -488,13 +495,17 @@ def write_periods(repo: Path, docs: list[dict[str, Any]], key: Any, reference: A
         data = dump(reference)
         files[rel] = data
         files[rel + signing.SIG_SUFFIX] = signing.sign_bytes(data, f"{FOLDER}/{REFERENCE_DOC}", key)
+    written: dict[str, bytes] = {}
     for doc in docs:
-        rel = period_path(doc["period"])
+        rel = period_path(doc["period"], doc.get("frequency", DAILY))
         data = dump(doc)
-        files[rel] = data
+        files[rel] = written[rel] = data
         files[rel + signing.SIG_SUFFIX] = signing.sign_bytes(
             data, rel.removeprefix(EVIDENCE_DIR + "/"), key
         )
+    # the months these periods fall in get their summary anew, in the same transaction
+    months = sorted({doc["period"][:7] for doc in docs})
+    files.update(postmarket_summary.signed_files(repo, key, months, periods=written))
     files[f"{EVIDENCE_DIR}/{signing.PUBKEY_FILE}"] = (signing.public_key_hex(key) + "\n").encode()
     evidence_set.commit(repo, files, key)
     return [r for r in files if r.endswith(".json")]

@@ -32,6 +32,11 @@ from sei_assets.core.layout import BUNDLE, EVIDENCE_DIR, RELEASE
 FOLDER = "monitoring"
 REFERENCE_DOC = "reference.json"
 MAX_DOC_BYTES = 1024 * 1024
+DAILY = "P1D"
+#: The monitoring frequencies a measure may declare (`frequency`), with the other spellings of
+#: the same length: a day, a week, a calendar month.
+FREQUENCIES = ("P1D", "P1W", "P1M")
+SPELLINGS = {"P1D": "P1D", "P1W": "P1W", "P7D": "P1W", "P1M": "P1M"}
 
 
 @dataclass
@@ -82,16 +87,22 @@ def _when(text: Any) -> dt.datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
-def _read(path: Path) -> Any:
-    """A period document, bounded in size, with the standard library's JSON (the lean
-    `sei status` imports nothing more)."""
+def read_bounded(path: Path) -> bytes:
+    """The bytes of an evidence document, bounded in size."""
     try:
         size = path.stat().st_size
         if size > MAX_DOC_BYTES:
             raise SeiError(f"{path}: {size} bytes, more than the {MAX_DOC_BYTES} allowed")
-        doc = json.loads(path.read_bytes())
+        return path.read_bytes()
     except OSError as exc:
         raise SeiError(f"{path}: unreadable: {exc.strerror or exc}") from None
+
+
+def parse_json(path: Any, data: bytes) -> dict[str, Any]:
+    """A JSON object with the standard library's parser (the lean `sei status` imports
+    nothing more); an error naming ``path`` otherwise."""
+    try:
+        doc = json.loads(data)
     except (ValueError, RecursionError):
         raise SeiError(f"{path}: not valid JSON") from None
     if not isinstance(doc, dict):
@@ -99,18 +110,35 @@ def _read(path: Path) -> Any:
     return doc
 
 
+def parse_period(path: Any, data: bytes) -> dict[str, Any]:
+    """A period document; an error naming ``path`` when it is not one."""
+    doc = parse_json(path, data)
+    if not isinstance(doc.get("results"), list) or not isinstance(doc.get("period"), str):
+        raise SeiError(f"{path}: not a monitoring period document (results, period)")
+    return doc
+
+
+def period_folder(frequency: str) -> str:
+    """Where the periods of ``frequency`` are kept, under the evidence directory: daily ones in
+    ``monitoring/`` itself, the others in ``monitoring/<frequency>/`` (P1W, P1M)."""
+    return FOLDER if frequency == DAILY else f"{FOLDER}/{frequency}"
+
+
+def period_files(repo: Path) -> list[Path]:
+    """The period documents of ``repo``, daily first, each frequency oldest first."""
+    base = Path(repo) / EVIDENCE_DIR
+    out: list[Path] = []
+    for frequency in FREQUENCIES:
+        folder = base / period_folder(frequency)
+        if folder.is_dir():
+            out += sorted(p for p in folder.glob("????-??-??.json") if p.is_file())
+    return out
+
+
 def period_documents(repo: Path) -> list[dict[str, Any]]:
-    """The period documents of ``repo`` (``.sei/monitoring/<day>.json``), oldest first."""
-    folder = Path(repo) / EVIDENCE_DIR / FOLDER
-    if not folder.is_dir():
-        return []
-    docs = []
-    for path in sorted(folder.glob("????-??-??.json")):
-        doc = _read(path)
-        if not isinstance(doc.get("results"), list) or not isinstance(doc.get("period"), str):
-            raise SeiError(f"{path}: not a monitoring period document (results, period)")
-        docs.append(doc)
-    return docs
+    """The period documents of ``repo`` (``.sei/monitoring/[<frequency>/]<day>.json``), daily
+    first, each frequency oldest first."""
+    return [parse_period(path, read_bounded(path)) for path in period_files(repo)]
 
 
 def _treated_at(repo: Path) -> dt.datetime | None:
