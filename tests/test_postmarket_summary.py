@@ -173,3 +173,112 @@ def test_the_dossier_shows_each_month_under_annex_iv_point_9(tmp_path: Path) -> 
     again = dossier.build(repo, pdf=False)
     assert again.html.read_bytes() == first.html.read_bytes()
     assert verify_evidence(repo).ok
+
+
+# ── the conformance projection of the post-market clauses ──────────────────────────────────
+
+
+def _post_market_clauses(loaded, **state) -> dict[str, tuple[str, str]]:
+    from sei_assets.core import conformance
+    from tests.test_conformance import _loan_bundle
+
+    bundle = _loan_bundle(loaded, set())
+    out = {}
+    for standard, clause in (
+        ("eu/ai-act@2024", "art-72"),
+        ("eu/ai-act@2024", "art-73"),
+        ("iso/42001@2023", "9.1"),
+    ):
+        doc = conformance.project(loaded, bundle, standard, **state)
+        (c,) = [c for c in doc["payload"]["clauses"] if c["clause_id"] == clause]
+        out[clause] = (c["decision"], c["basis"])
+    return out
+
+
+CURRENT = {
+    "periods": 30,
+    "currency": [{"last_period": "2026-04-30", "frequency": "P1D", "post_market_current": True}],
+    "incidents": 1,
+    "deadlines_missed": [],
+}
+
+
+def test_post_market_clauses_need_signed_current_periods_and_met_deadlines() -> None:
+    """A system with a production source: Art. 72, Art. 73 and ISO/IEC 42001 9.1 are met only
+    with signed, current monitoring periods and no missed incident deadline; a gap otherwise,
+    whatever its plan says."""
+    from tests.test_conformance import LOAN
+
+    loaded = load_manifest(LOAN)
+    assert loaded.manifest.monitoring is not None
+    met = _post_market_clauses(loaded, post_market=CURRENT)
+    assert {k: d for k, (d, _b) in met.items()} == {
+        "art-72": "covered",
+        "art-73": "covered",
+        "9.1": "covered",
+    }
+    assert met["art-72"][1].startswith("post_market: 30 signed monitoring period(s), current")
+    none = _post_market_clauses(loaded)
+    assert {d for d, _b in none.values()} == {"gap"}
+    assert "no signed monitoring period" in none["art-72"][1]
+    stale = {**CURRENT, "currency": [{**CURRENT["currency"][0], "post_market_current": False}]}
+    late = _post_market_clauses(loaded, post_market=stale)
+    assert late["art-72"][0] == "gap" and "not current (P1D last 2026-04-30)" in late["art-72"][1]
+    missed = _post_market_clauses(loaded, post_market={**CURRENT, "deadlines_missed": ["INC-1"]})
+    assert {d for d, _b in missed.values()} == {"gap"}
+    assert "deadline missed: INC-1" in missed["art-73"][1]
+    refused = _post_market_clauses(loaded, post_market=CURRENT, evidence_verified=False)
+    assert refused["9.1"][0] == "gap" and "do not verify" in refused["9.1"][1]
+
+
+def test_without_a_production_source_the_plan_decides_as_before(tmp_path: Path) -> None:
+    from tests.test_conformance import LOAN
+
+    (tmp_path / "sei.yaml").write_text(LOAN.read_text().split("\n# ── 7.")[0] + "\n")
+    loaded = load_manifest(tmp_path)
+    assert loaded.manifest.monitoring is None
+    for state in ({}, {"post_market": {**CURRENT, "deadlines_missed": ["INC-1"]}}):
+        found = _post_market_clauses(loaded, **state)
+        assert {k: d for k, (d, _b) in found.items()} == {
+            "art-72": "covered",  # the complete Art. 72 plan
+            "art-73": "gap",  # no measure cites Art. 73
+            "9.1": "covered",
+        }
+        assert "no production source declared" in found["art-72"][1]
+
+
+def test_a_post_market_rule_is_checked_like_the_others() -> None:
+    from sei_assets.core import conformance
+    from sei_assets.core.errors import SeiError
+
+    conformance.check_rule({"post_market": {"plan": "monitoring", "decides": "results"}})
+    for bad in (
+        {"post_market": {}},
+        {"post_market": {"plan": "monitoring", "decides": "always"}},
+        {"post_market": {"plan": "no_such_rule"}},
+    ):
+        with pytest.raises(SeiError):
+            conformance.check_rule(bad)
+
+
+def test_the_results_are_read_from_the_signed_periods_and_incidents(repo: Path) -> None:
+    """`postmarket.results`: the periods signed in the set, current in their frequency as of a
+    day, and the incidents whose report deadline was missed."""
+    import datetime as dt
+
+    from sei_assets.core import postmarket
+
+    found = postmarket.results(repo, dt.date(2026, 4, 5))
+    assert found["periods"] == len(DAYS) and found["deadlines_missed"] == []
+    assert found["currency"] == [
+        {"last_period": "2026-04-04", "frequency": "P1D", "post_market_current": True}
+    ]
+    assert not postmarket.results(repo, dt.date(2026, 4, 6))["currency"][0]["post_market_current"]
+    record = incident.open_incident(repo, "x", "widespread", BY, "2026-04-01T09:00:00Z")
+    assert postmarket.results(repo, dt.date(2026, 4, 5))["deadlines_missed"] == [record["id"]]
+    # a period document that is not in the signed index does not count
+    stray = repo / monitoring.period_path("2026-04-05")
+    stray.write_bytes((repo / monitoring.period_path("2026-04-04")).read_bytes())
+    unsigned = postmarket.results(repo, dt.date(2026, 4, 6))
+    assert unsigned["periods"] == len(DAYS)
+    assert unsigned["currency"][0]["last_period"] == "2026-04-04"
