@@ -128,20 +128,19 @@ def summarize(
                     "periods_monitored": 0,
                     "periods_not_measured": 0,
                     "breaches": [],
-                    "worst": None,
+                    "min": None,
+                    "max": None,
                 },
             )
-            if r.get("value") is None:
+            value = r.get("value")
+            if not isinstance(value, int | float) or isinstance(value, bool):
                 m["periods_not_measured"] += 1
                 continue
             m["periods_monitored"] += 1
+            m["min"] = value if m["min"] is None else min(m["min"], value)
+            m["max"] = value if m["max"] is None else max(m["max"], value)
             if r.get("breach") is True:
                 breaching.setdefault(r["measure"], []).append(str(doc["period"]))
-                value = r.get("value")
-                if isinstance(value, int | float) and (
-                    m["worst"] is None or abs(value) > abs(m["worst"])
-                ):
-                    m["worst"] = value
     for name, days in breaching.items():
         measures[name]["breaches"] = _consecutive(days, docs)
     rows = []
@@ -245,7 +244,8 @@ def documents(
 
     found: dict[str, bytes] = {}
     for path in postmarket.period_files(repo):
-        found[path.relative_to(repo).as_posix()] = postmarket.read_bounded(path)
+        if months is None or path.stem[:7] in months:  # read only the months summarized
+            found[path.relative_to(repo).as_posix()] = postmarket.read_bounded(path)
     found.update(periods or {})
     period_docs = []
     for rel, data in sorted(found.items()):
