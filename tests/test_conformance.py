@@ -462,6 +462,8 @@ def _rule_names(spec: object) -> set[str]:
     name, params = conformance._parse(spec)
     if name in conformance.COMBINATORS:
         return {name}.union(*(_rule_names(part) for part in params))
+    if name in conformance.WRAPPERS:
+        return {name} | _rule_names(params["plan"])
     return {name}
 
 
@@ -483,12 +485,16 @@ def test_each_clause_states_the_basis_its_rule_has(standard: str) -> None:
             kind = "Any of"
         elif name == "all_of":
             kind = "All of"
+        elif name == "post_market":
+            kind = "Post-market"
         else:
             kind = "Artifact"
         assert basis.startswith(kind), (standard, clause["id"], basis)
         assert "covered" in basis and "gap" in basis or "as for" in basis, (clause["id"], basis)
         if kind == "Artifact":
             assert "measures citing the clause decide first" in basis, clause["id"]
-        if kind in ("Any of", "All of") and "cited" in _rule_names(clause.get("rule")):
+        if kind in ("Any of", "All of", "Post-market") and "cited" in _rule_names(
+            clause.get("rule")
+        ):
             assert "measures citing the clause" in basis, (clause["id"], basis)
             assert "covered_attested" in basis, (clause["id"], basis)

@@ -55,6 +55,7 @@ def test_every_clause_basis_names_the_rule_that_applied() -> None:
     loaded = load_manifest(LOAN)
     bundle = _loan_bundle(loaded, set())
     kinds = ("criterion ", "declaration ", "citing measures: ", "artefact ", "all_of: ", "any_of: ")
+    kinds += ("post_market: ",)
     for standard in conformance.catalogues():
         cat = {str(c["id"]): c for c in conformance.catalogue(standard)["clauses"]}
         for clause in conformance.project(loaded, bundle, standard)["payload"]["clauses"]:

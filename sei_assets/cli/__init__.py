@@ -853,6 +853,10 @@ from sei_assets.cli.incident import incident_app  # noqa: E402
 
 app.add_typer(incident_app, name="incident")
 
+from sei_assets.cli.monitoring import monitoring_app  # noqa: E402
+
+app.add_typer(monitoring_app, name="monitoring")
+
 from sei_assets.cli.people import keys_app, roster_app  # noqa: E402
 
 app.add_typer(keys_app, name="keys")

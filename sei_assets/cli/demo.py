@@ -166,6 +166,8 @@ def post_market(repo: Path, name: str, sei: str, dagster: str) -> None:
         "Credit Risk Officer <risk@example-loan.test>",
     )
     _sh(repo, sei, "incident", "list")
+    _step("14. the monthly post-market summary (Annex IV point 9): April's breaches, signed")
+    _sh(repo, sei, "monitoring", "summary", "--month", "2026-04", expect=1)
     _sh(repo, sei, "verify")
     _sh(repo, "git", "add", ".sei")
     _sh(repo, "git", "commit", "-qm", "monitoring: 120 days, breaches and an incident")

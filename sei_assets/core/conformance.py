@@ -69,6 +69,15 @@ else partial) and ``any_of`` (the strongest decision):
 ``bom``             a component inventory (CycloneDX BOM) in the signed bundle
 ``approval``        management approval recorded and not stale
 ==================  ==========================================================================
+
+One more rule wraps another: ``post_market: {plan: SPEC, decides: plan|results}`` decides a
+post-market clause (Art. 72, Art. 73, ISO/IEC 42001 9.1). A system that declares no production
+source (``monitoring.source``) has only its plan to show: ``SPEC`` decides. A system that
+declares one must show the monitoring's results too: the clause is a **gap** unless signed
+monitoring periods exist, their signatures are not refused, the newest of each frequency is
+current, and no serious-incident report deadline is missed (:func:`post_market_results`, the
+rule once); when they are met, ``SPEC`` decides (``decides: plan``, the default) or the results
+alone cover it (``decides: results``).
 """
 
 from __future__ import annotations
@@ -149,6 +158,8 @@ class Context:
     #: whether the signatures verify with a trusted key (None: not checked), and why not
     evidence_verified: bool | None = None
     verification_note: str = ""
+    #: the post-market monitoring's results (`postmarket.results`; None: not read)
+    post_market: dict[str, Any] | None = None
 
     @property
     def manifest(self) -> Manifest:
@@ -416,6 +427,50 @@ def _approval(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
     return Outcome("gap", f"no management approval (lifecycle state: {state})")
 
 
+def post_market_results(ctx: Context) -> Outcome:
+    """Whether the post-market monitoring of a system with a production source has results
+    that count: signed periods, not refused by the signature check, current in each frequency,
+    and no serious-incident report deadline missed (covered), else a gap saying what is not."""
+    state = ctx.post_market or {}
+    periods = state.get("periods", 0)
+    if not periods:
+        return Outcome("gap", "no signed monitoring period of the production source")
+    if ctx.evidence_verified is False:
+        return Outcome("gap", f"{periods} monitoring period(s), {_verification(ctx)}")
+    stale = [c for c in state.get("currency") or [] if not c.get("post_market_current")]
+    if stale or not state.get("currency"):
+        newest = ", ".join(f"{c['frequency']} last {c['last_period']}" for c in stale)
+        return Outcome("gap", f"{periods} signed monitoring period(s), not current ({newest})")
+    missed = state.get("deadlines_missed") or []
+    if missed:
+        return Outcome(
+            "gap",
+            f"{periods} signed, current monitoring period(s); serious-incident report "
+            f"deadline missed: {', '.join(missed)}",
+        )
+    incidents = state.get("incidents", 0)
+    return Outcome(
+        "covered",
+        f"{periods} signed monitoring period(s), current; {incidents} serious incident(s), "
+        "no report deadline missed",
+    )
+
+
+def _post_market(ctx: Context, clause: str, params: dict[str, Any]) -> Outcome:
+    plan = _evaluate(ctx, clause, params["plan"])
+    if ctx.manifest.monitoring is None:
+        plan.basis = (
+            f"no production source declared (monitoring.source), the plan decides: {plan.basis}"
+        )
+        return plan
+    results = post_market_results(ctx)
+    if results.decision != "covered":
+        return Outcome("gap", f"production source declared; {results.basis}", plan.measures)
+    if params.get("decides") == "results":
+        return Outcome(results.decision, results.basis, plan.measures)
+    return Outcome(plan.decision, f"{results.basis}; {plan.basis}", plan.measures)
+
+
 RULES: dict[str, Rule] = {
     "cited": _cited,
     "stakeholders": _stakeholders,
@@ -440,6 +495,8 @@ RULES: dict[str, Rule] = {
     "approval": _approval,
 }
 COMBINATORS = ("all_of", "any_of")
+#: A rule that wraps a rule (its ``plan``) and adds the monitoring's results.
+WRAPPERS = {"post_market": _post_market}
 #: Rules that are conditions on the whole risk program: they decide a clause alone.
 CRITERIA = frozenset(
     {"risk_estimation", "control_hierarchy", "residual_present", "overall_residual"}
@@ -461,7 +518,7 @@ def precedence(spec: Any) -> str:
         return "criterion"
     if name in DECLARATIONS:
         return "declaration"
-    if name in COMBINATORS:
+    if name in COMBINATORS or name in WRAPPERS:
         return name
     return "citing measures"
 
@@ -486,6 +543,13 @@ def check_rule(spec: Any) -> None:
             raise SeiError(f"{name} takes a non-empty list of rules")
         for sub in params:
             check_rule(sub)
+    elif name in WRAPPERS:
+        if not isinstance(params, dict) or "plan" not in params:
+            raise SeiError(f"{name} takes a mapping with the rule of its plan: {{plan: RULE}}")
+        unknown = set(params) - {"plan", "decides"}
+        if unknown or params.get("decides", "plan") not in ("plan", "results"):
+            raise SeiError(f"{name}: expected plan and decides (plan or results), got {params!r}")
+        check_rule(params["plan"])
     elif name not in RULES:
         raise SeiError(f"unknown conformance rule {name!r}: expected one of {sorted(RULES)}")
     elif not isinstance(params, dict):
@@ -516,6 +580,8 @@ def _evaluate(ctx: Context, clause: str, spec: Any) -> Outcome:
         if best.decision == "gap":
             return Outcome("gap", "; ".join(o.basis for o in outcomes))
         return best
+    if name in WRAPPERS:
+        return WRAPPERS[name](ctx, clause, params)
     return RULES[name](ctx, clause, params)
 
 
@@ -545,10 +611,12 @@ def project(
     evidence_signed: bool = True,
     evidence_verified: bool | None = None,
     verification_note: str = "",
+    post_market: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The conformance document of ``standard_id`` for this system and its evidence bundle.
     ``evidence_signed``: a signed bundle is present; ``evidence_verified``: its signatures
-    verify with a trusted key (None: not checked), ``verification_note`` saying why not."""
+    verify with a trusted key (None: not checked), ``verification_note`` saying why not;
+    ``post_market``: the monitoring's results (`postmarket.results`)."""
     cat = catalogue(standard_id)
     if cat is None:
         raise SeiError(f"no clause catalogue for {standard_id}: known {', '.join(catalogues())}")
@@ -564,6 +632,7 @@ def project(
         present,
         evidence_verified,
         verification_note,
+        post_market,
     )
     clauses = []
     for clause in cat["clauses"]:

@@ -58,7 +58,12 @@ def monitoring_of(manifest: Any) -> dict[str, Any] | None:
     """What the definitions need of the post-market monitoring (None when none is declared)."""
     if manifest.monitoring is None:
         return None
-    from sei_assets.core.postmarket import monitoring_measures, severity, threshold_text
+    from sei_assets.core.postmarket import (
+        frequency_of,
+        monitoring_measures,
+        severity,
+        threshold_text,
+    )
 
     return {
         "start": manifest.monitoring.start,
@@ -69,6 +74,7 @@ def monitoring_of(manifest: Any) -> dict[str, Any] | None:
                 "risk": r.id,
                 "severity": severity(m),
                 "threshold": threshold_text(m),
+                "frequency": frequency_of(m),
             }
             for r, m in monitoring_measures(manifest)
         ],

@@ -424,6 +424,11 @@ def project_conformance(
     signed, verified, note = signed_evidence(repo)
     approval = counting.judged_lifecycle(repo)
     key = key or signing.load_or_create_key()
+    post_market = None
+    if loaded.manifest.monitoring is not None:
+        from sei_assets.core import postmarket
+
+        post_market = postmarket.results(repo)
     written = []
     for standard in wanted:
         doc = conformance.project(
@@ -434,6 +439,7 @@ def project_conformance(
             evidence_signed=signed,
             evidence_verified=verified,
             verification_note=note,
+            post_market=post_market,
         )
         if out is None:
             path = conformance.write(repo, doc, key)

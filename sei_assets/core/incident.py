@@ -128,12 +128,23 @@ def deadline_state(doc: dict[str, Any], now: dt.datetime | None = None) -> str:
 
 
 def _write(repo: Path, doc: dict[str, Any], key: Any) -> Path:
-    from sei_assets.core import signing
-    from sei_assets.core.evidence import dump, write_signed
+    """Sign the record into the evidence set, with the monthly post-market summaries of the
+    months it touches, in one transaction."""
+    from sei_assets.core import evidence_set, postmarket_summary, signing
+    from sei_assets.core.evidence import dump
 
-    path = folder(repo) / f"{doc['id']}.json"
-    write_signed(path, dump(doc), key or signing.load_or_create_key())
-    return path
+    key = key or signing.load_or_create_key()
+    rel = f"{EVIDENCE_DIR}/{FOLDER}/{doc['id']}.json"
+    data = dump(doc)
+    files = {
+        rel: data,
+        rel + signing.SIG_SUFFIX: signing.sign_bytes(data, f"{FOLDER}/{doc['id']}.json", key),
+        f"{EVIDENCE_DIR}/{signing.PUBKEY_FILE}": (signing.public_key_hex(key) + "\n").encode(),
+    }
+    months = postmarket_summary.months_of([], [doc])
+    files.update(postmarket_summary.signed_files(repo, key, months, incidents={rel: data}))
+    evidence_set.commit(repo, files, key)
+    return folder(repo) / f"{doc['id']}.json"
 
 
 def open_incident(

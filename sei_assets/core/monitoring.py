@@ -29,7 +29,17 @@ import numpy as np
 
 from sei_assets.core.errors import SeiError
 from sei_assets.core.layout import EVIDENCE_DIR
-from sei_assets.core.postmarket import breach, monitoring_measures, severity, threshold_text
+from sei_assets.core.postmarket import (
+    DAILY,
+    breach,
+    frequency_of,
+    monitoring_measures,
+    period_end,
+    period_folder,
+    period_start,
+    severity,
+    threshold_text,
+)
 
 SCHEMA = "sei-assets/monitoring-period/v1"
 REFERENCE_SCHEMA = "sei-assets/monitoring-reference/v1"
@@ -73,8 +83,35 @@ def _file_digest(path: Path) -> str:
     return sha256_file(path)
 
 
-def periods(repo: Path, monitoring: Any) -> list[Period]:
-    """The periods the source holds, oldest first, each with the version of its data."""
+def periods(
+    repo: Path, monitoring: Any, frequency: str = DAILY, today: dt.date | None = None
+) -> list[Period]:
+    """The periods of ``frequency`` the source holds, oldest first, each with the version of its
+    data. A day is there as soon as its batch is; a week or a month once it is over (on
+    ``today``, default the current UTC day), made of the days of it that are there, its
+    version the days' versions together (a day added or re-delivered changes it)."""
+    days = _days(repo, monitoring)
+    if frequency == DAILY:
+        return days
+    import hashlib
+
+    origin = dt.date.fromisoformat(monitoring.start)
+    today = today or dt.datetime.now(dt.UTC).date()
+    grouped: dict[dt.date, list[Period]] = {}
+    for p in days:
+        first = period_start(dt.date.fromisoformat(p.day), frequency, origin)
+        grouped.setdefault(first, []).append(p)
+    out = []
+    for first, members in sorted(grouped.items()):
+        if period_end(first, frequency) > today:
+            continue  # not over yet
+        joined = "|".join(f"{p.day}={p.version}" for p in members)
+        out.append(Period(first.isoformat(), hashlib.sha256(joined.encode()).hexdigest()))
+    return out
+
+
+def _days(repo: Path, monitoring: Any) -> list[Period]:
+    """The days the source holds, oldest first, each with the version of its data."""
     source = monitoring.source
     if source.path is not None:
         folder = inside(repo, source.path, "monitoring.source.path")
@@ -118,8 +155,13 @@ def _duckdb(repo: Path, source: Any) -> Any:
     return duckdb.connect(str(path), read_only=True)
 
 
-def load_batch(repo: Path, monitoring: Any, day: str) -> tuple[Any, dict[str, Any]]:
-    """The decisions of ``day`` as a DataFrame, and where they came from (file, digest, rows)."""
+def load_batch(
+    repo: Path, monitoring: Any, day: str, frequency: str = DAILY
+) -> tuple[Any, dict[str, Any]]:
+    """The decisions of the period that starts on ``day`` as a DataFrame, and where they came
+    from (file, digest, rows): one day's batch, or every day's of a week or a month."""
+    if frequency != DAILY:
+        return _load_period(repo, monitoring, day, frequency)
     import pandas as pd
 
     source = monitoring.source
@@ -150,6 +192,38 @@ def load_batch(repo: Path, monitoring: Any, day: str) -> tuple[Any, dict[str, An
     finally:
         con.close()
     return frame, {"kind": "duckdb", "database": source.duckdb, "table": source.table}
+
+
+def _load_period(
+    repo: Path, monitoring: Any, day: str, frequency: str
+) -> tuple[Any, dict[str, Any]]:
+    import pandas as pd
+
+    first = dt.date.fromisoformat(day)
+    end = period_end(first, frequency)
+    source = monitoring.source
+    if source.path is None:
+        con = _duckdb(repo, source)
+        try:
+            frame = con.execute(
+                f'SELECT * FROM {_table(source)} WHERE CAST("{source.timestamp}" AS DATE) >= ? '
+                f'AND CAST("{source.timestamp}" AS DATE) < ?',
+                [first.isoformat(), end.isoformat()],
+            ).df()
+        except Exception as exc:  # noqa: BLE001
+            raise SeiError(f"monitoring.source: {source.duckdb}: {exc}") from None
+        finally:
+            con.close()
+        return frame, {"kind": "duckdb", "database": source.duckdb, "table": source.table}
+    there = [p.day for p in _days(repo, monitoring) if first.isoformat() <= p.day < end.isoformat()]
+    if not there:
+        raise SeiError(f"{source.path}: no batch from {day} to {end} ({frequency})")
+    frames, files = [], []
+    for d in there:
+        frame, origin = load_batch(repo, monitoring, d)
+        frames.append(frame)
+        files.append({"file": origin["file"], "sha256": origin["sha256"]})
+    return pd.concat(frames, ignore_index=True), {"kind": "folder", "files": files}
 
 
 # ── input drift ─────────────────────────────────────────────────────────────────────────────
@@ -394,11 +468,16 @@ def interval(metric: str, d: Decisions, seed: int = SEED) -> dict[str, Any] | No
 
 
 def evaluate_period(
-    repo: Path, loaded: Any, day: str, reference: dict[str, Any] | None
+    repo: Path,
+    loaded: Any,
+    day: str,
+    reference: dict[str, Any] | None,
+    frequency: str = DAILY,
 ) -> dict[str, Any]:
-    """Every post-market measure on the decisions of ``day``: the period's document."""
+    """Every post-market measure of ``frequency`` on the decisions of the period that starts on
+    ``day``: the period's document."""
     mon = loaded.manifest.monitoring
-    frame, origin = load_batch(repo, mon, day)
+    frame, origin = load_batch(repo, mon, day, frequency)
     origin["rows"] = int(len(frame))
     if len(frame) == 0:
         raise SeiError(f"the batch of {day} has no rows")
@@ -411,6 +490,8 @@ def evaluate_period(
                 drift[name] = round(psi(spec, frame[name]), 6)
     results = []
     for risk, measure in monitoring_measures(loaded.manifest):
+        if frequency_of(measure) != frequency:
+            continue
         plan = measure.plan
         result: dict[str, Any] = {
             "measure": measure.id,
@@ -442,17 +523,21 @@ def evaluate_period(
         if details:
             result["details"] = details
         results.append(result)
-    return {
+    doc = {
         "schema_version": SCHEMA,
         "system": loaded.manifest.system.name,
         "period": day,
-        "frequency": "P1D",
+        "frequency": frequency,
         "evaluated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "source": origin,
         "reference": None if reference is None else reference["reference"],
         "results": results,
         "observed": observed(base),
     }
+    if frequency != DAILY:  # the period's last day (a daily document is its own day)
+        last = period_end(dt.date.fromisoformat(day), frequency) - dt.timedelta(days=1)
+        doc = {**doc, "last_day": last.isoformat()}
+    return doc
 
 
 def observed(d: Decisions) -> dict[str, Any]:
@@ -471,15 +556,15 @@ def observed(d: Decisions) -> dict[str, Any]:
     return out
 
 
-def period_path(day: str) -> str:
-    """The repository-relative path of a period's document."""
-    return f"{EVIDENCE_DIR}/{FOLDER}/{day}.json"
+def period_path(day: str, frequency: str = DAILY) -> str:
+    """The repository-relative path of a period's document (``day``: the period's first)."""
+    return f"{EVIDENCE_DIR}/{period_folder(frequency)}/{day}.json"
 
 
 def write_periods(repo: Path, docs: list[dict[str, Any]], key: Any, reference: Any) -> list[str]:
     """Sign the period documents (and the reference's bins) and add them to the evidence set
     in one transaction; returns the paths written."""
-    from sei_assets.core import evidence_set, signing
+    from sei_assets.core import evidence_set, postmarket_summary, signing
     from sei_assets.core.evidence import dump
 
     files: dict[str, bytes] = {}
@@ -488,25 +573,33 @@ def write_periods(repo: Path, docs: list[dict[str, Any]], key: Any, reference: A
         data = dump(reference)
         files[rel] = data
         files[rel + signing.SIG_SUFFIX] = signing.sign_bytes(data, f"{FOLDER}/{REFERENCE_DOC}", key)
+    written: dict[str, bytes] = {}
     for doc in docs:
-        rel = period_path(doc["period"])
+        rel = period_path(doc["period"], doc.get("frequency", DAILY))
         data = dump(doc)
-        files[rel] = data
+        files[rel] = written[rel] = data
         files[rel + signing.SIG_SUFFIX] = signing.sign_bytes(
             data, rel.removeprefix(EVIDENCE_DIR + "/"), key
         )
+    # the months these periods fall in get their summary anew, in the same transaction
+    months = sorted({doc["period"][:7] for doc in docs})
+    files.update(postmarket_summary.signed_files(repo, key, months, periods=written))
     files[f"{EVIDENCE_DIR}/{signing.PUBKEY_FILE}"] = (signing.public_key_hex(key) + "\n").encode()
     evidence_set.commit(repo, files, key)
     return [r for r in files if r.endswith(".json")]
 
 
-def monitor(repo: Path, loaded: Any, days: list[str], key: Any) -> list[dict[str, Any]]:
-    """Evaluate ``days`` and write their signed documents: the documents, in order."""
+def monitor(
+    repo: Path, loaded: Any, days: list[str], key: Any, frequency: str = DAILY
+) -> list[dict[str, Any]]:
+    """Evaluate the periods of ``frequency`` that start on ``days`` and write their signed
+    documents: the documents, in order."""
     reference = reference_document(repo, loaded)
-    versions = {p.day: p.version for p in periods(repo, loaded.manifest.monitoring)}
+    mon = loaded.manifest.monitoring
+    versions = {p.day: p.version for p in periods(repo, mon, frequency, dt.date.max)}
     docs = []
     for day in days:
-        doc = evaluate_period(repo, loaded, day, reference)
+        doc = evaluate_period(repo, loaded, day, reference, frequency)
         doc["source"]["version"] = versions.get(day)
         docs.append(doc)
     if docs:

@@ -32,6 +32,11 @@ from sei_assets.core.layout import BUNDLE, EVIDENCE_DIR, RELEASE
 FOLDER = "monitoring"
 REFERENCE_DOC = "reference.json"
 MAX_DOC_BYTES = 1024 * 1024
+DAILY = "P1D"
+#: The monitoring frequencies a measure may declare (`frequency`), with the other spellings of
+#: the same length: a day, a week, a calendar month.
+FREQUENCIES = ("P1D", "P1W", "P1M")
+SPELLINGS = {"P1D": "P1D", "P1W": "P1W", "P7D": "P1W", "P1M": "P1M"}
 
 
 @dataclass
@@ -82,16 +87,22 @@ def _when(text: Any) -> dt.datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
-def _read(path: Path) -> Any:
-    """A period document, bounded in size, with the standard library's JSON (the lean
-    `sei status` imports nothing more)."""
+def read_bounded(path: Path) -> bytes:
+    """The bytes of an evidence document, bounded in size."""
     try:
         size = path.stat().st_size
         if size > MAX_DOC_BYTES:
             raise SeiError(f"{path}: {size} bytes, more than the {MAX_DOC_BYTES} allowed")
-        doc = json.loads(path.read_bytes())
+        return path.read_bytes()
     except OSError as exc:
         raise SeiError(f"{path}: unreadable: {exc.strerror or exc}") from None
+
+
+def parse_json(path: Any, data: bytes) -> dict[str, Any]:
+    """A JSON object with the standard library's parser (the lean `sei status` imports
+    nothing more); an error naming ``path`` otherwise."""
+    try:
+        doc = json.loads(data)
     except (ValueError, RecursionError):
         raise SeiError(f"{path}: not valid JSON") from None
     if not isinstance(doc, dict):
@@ -99,18 +110,35 @@ def _read(path: Path) -> Any:
     return doc
 
 
+def parse_period(path: Any, data: bytes) -> dict[str, Any]:
+    """A period document; an error naming ``path`` when it is not one."""
+    doc = parse_json(path, data)
+    if not isinstance(doc.get("results"), list) or not isinstance(doc.get("period"), str):
+        raise SeiError(f"{path}: not a monitoring period document (results, period)")
+    return doc
+
+
+def period_folder(frequency: str) -> str:
+    """Where the periods of ``frequency`` are kept, under the evidence directory: daily ones in
+    ``monitoring/`` itself, the others in ``monitoring/<frequency>/`` (P1W, P1M)."""
+    return FOLDER if frequency == DAILY else f"{FOLDER}/{frequency}"
+
+
+def period_files(repo: Path) -> list[Path]:
+    """The period documents of ``repo``, daily first, each frequency oldest first."""
+    base = Path(repo) / EVIDENCE_DIR
+    out: list[Path] = []
+    for frequency in FREQUENCIES:
+        folder = base / period_folder(frequency)
+        if folder.is_dir():
+            out += sorted(p for p in folder.glob("????-??-??.json") if p.is_file())
+    return out
+
+
 def period_documents(repo: Path) -> list[dict[str, Any]]:
-    """The period documents of ``repo`` (``.sei/monitoring/<day>.json``), oldest first."""
-    folder = Path(repo) / EVIDENCE_DIR / FOLDER
-    if not folder.is_dir():
-        return []
-    docs = []
-    for path in sorted(folder.glob("????-??-??.json")):
-        doc = _read(path)
-        if not isinstance(doc.get("results"), list) or not isinstance(doc.get("period"), str):
-            raise SeiError(f"{path}: not a monitoring period document (results, period)")
-        docs.append(doc)
-    return docs
+    """The period documents of ``repo`` (``.sei/monitoring/[<frequency>/]<day>.json``), daily
+    first, each frequency oldest first."""
+    return [parse_period(path, read_bounded(path)) for path in period_files(repo)]
 
 
 def _treated_at(repo: Path) -> dt.datetime | None:
@@ -182,26 +210,117 @@ def reopened(repo: Path) -> dict[str, list[Breach]]:
     return out
 
 
-def currency(repo: Path, today: dt.date | None = None) -> dict[str, Any] | None:
-    """Whether the monitoring is current: its newest period is no older than its frequency
-    (daily: yesterday's batch, the newest complete day, has been evaluated); None when the
-    system has no period yet."""
-    last = last_period(repo)
-    if last is None:
-        return None
+def frequency_of(measure: Any) -> str:
+    """How often a monitoring measure is evaluated: its plan's `frequency` (P1D, P1W or P7D,
+    P1M), daily when it declares none; an error naming the measure for any other."""
+    plan = measure.plan
+    text = plan.frequency if plan is not None and plan.frequency else DAILY
+    found = SPELLINGS.get(text)
+    if found is None:
+        raise SeiError(
+            f"measure {measure.id}: frequency {text}: post-market monitoring runs daily (P1D), "
+            "weekly (P1W or P7D) or monthly (P1M)"
+        )
+    return found
+
+
+def period_start(day: dt.date, frequency: str, origin: dt.date) -> dt.date:
+    """The first day of the period of ``frequency`` that holds ``day``: the day itself; the
+    week counted in whole weeks from ``origin`` (the monitoring's first day); the calendar
+    month."""
+    if frequency == "P1W":
+        return origin + dt.timedelta(days=7 * ((day - origin).days // 7))
+    if frequency == "P1M":
+        return day.replace(day=1)
+    return day
+
+
+def period_end(start: dt.date, frequency: str) -> dt.date:
+    """The day after the period that starts on ``start`` (its end, exclusive)."""
+    if frequency == "P1W":
+        return start + dt.timedelta(days=7)
+    if frequency == "P1M":
+        return (start.replace(day=1) + dt.timedelta(days=32)).replace(day=1)
+    return start + dt.timedelta(days=1)
+
+
+def _frequency_of_file(path: Path) -> str:
+    return path.parent.name if path.parent.name in FREQUENCIES else DAILY
+
+
+def currencies(
+    repo: Path, today: dt.date | None = None, paths: list[Path] | None = None
+) -> list[dict[str, Any]]:
+    """Per frequency monitored, whether it is current: the newest period evaluated ends no
+    earlier than the period today is in begins (daily: yesterday's batch, the newest complete
+    day, is evaluated; weekly: last week's; monthly: last month's). ``paths``: the period
+    documents to judge (default: every one on disk)."""
     today = today or dt.datetime.now(dt.UTC).date()
-    try:
-        age = (today - dt.date.fromisoformat(last)).days
-    except ValueError:
+    newest: dict[str, str] = {}
+    for path in period_files(repo) if paths is None else paths:
+        frequency = _frequency_of_file(path)
+        newest[frequency] = max(newest.get(frequency, ""), path.stem)
+    out = []
+    for frequency in FREQUENCIES:
+        if frequency not in newest:
+            continue
+        try:
+            last = dt.date.fromisoformat(newest[frequency])
+        except ValueError:
+            continue
+        now = period_start(today, frequency, last)
+        out.append(
+            {
+                "last_period": newest[frequency],
+                "frequency": frequency,
+                "post_market_current": period_end(last, frequency) >= now,
+            }
+        )
+    return out
+
+
+def currency(repo: Path, today: dt.date | None = None) -> dict[str, Any] | None:
+    """Whether the monitoring is current (the rule: :func:`currencies`): the first frequency
+    that is not, else the most frequent one; None when the system has no period yet."""
+    found = currencies(repo, today)
+    if not found:
         return None
-    return {"last_period": last, "frequency": "P1D", "post_market_current": age <= 1}
+    return next((c for c in found if not c["post_market_current"]), found[0])
 
 
 def last_period(repo: Path) -> str | None:
-    """The newest period evaluated (None when none is)."""
-    folder = Path(repo) / EVIDENCE_DIR / FOLDER
-    days = sorted(p.stem for p in folder.glob("????-??-??.json")) if folder.is_dir() else []
+    """The newest period evaluated, of any frequency (None when none is)."""
+    days = sorted(p.stem for p in period_files(repo))
     return days[-1] if days else None
+
+
+def results(repo: Path, today: dt.date | None = None) -> dict[str, Any]:
+    """What the conformance projection needs of the monitoring's results: the period
+    documents signed in the evidence set, their currency per frequency, the serious incidents
+    and those whose report deadline was missed (reported late, or not reported and past)."""
+    from sei_assets.core import evidence_set, incident
+    from sei_assets.core.postmarket_summary import deadline_outcome
+
+    index = evidence_set.read_index(Path(repo)) or {}
+    listed = index.get("files") if isinstance(index.get("files"), dict) else {}
+    signed = [
+        p
+        for p in period_files(repo)
+        if p.relative_to(Path(repo)).as_posix() in listed
+        and p.relative_to(Path(repo)).as_posix() + ".sig" in listed
+    ]
+    records = incident.records(Path(repo))
+    now = dt.datetime.now(dt.UTC)
+    if today is not None:
+        now = dt.datetime.combine(today, dt.time(), tzinfo=dt.UTC)
+    return {
+        "periods": len(signed),
+        "currency": currencies(repo, today, signed),
+        "incidents": len(records),
+        "deadlines_missed": [
+            str(r.get("id")) for r in records if deadline_outcome(r, now) == "missed"
+        ],
+    }
 
 
 # ── the rule of a breach ───────────────────────────────────────────────────────────────────

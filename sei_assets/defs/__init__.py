@@ -67,11 +67,12 @@ def _build(
 
     observe_cron = cron(OBSERVE_CRON_ENV, "*/5 * * * *")
     mode = automation_mode()
-    from sei_assets.defs.monitoring import LEAF, monitoring_sensor
+    from sei_assets.defs.monitoring import LEAVES, monitoring_sensor
 
     assets, checks = systems_definitions(entries)
+    leaves = set(LEAVES.values())
     monitored = {
-        k.path[0] for a in assets for k in a.keys if len(k.path) == 2 and k.path[1] == LEAF
+        k.path[0] for a in assets for k in a.keys if len(k.path) == 2 and k.path[1] in leaves
     }
     monitor_sensors = [monitoring_sensor([e for e in entries if e.name in monitored])]
     sweep_assets, sweep_checks, jobs, schedules, sweep_sensors = sweep_definitions(entries, team)

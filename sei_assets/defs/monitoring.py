@@ -1,5 +1,7 @@
-"""Post-market monitoring in Dagster (EU AI Act Art. 72): per monitored system a daily-partitioned
-`<system>/monitoring` asset, one partitioned check per monitoring measure, and one sensor.
+"""Post-market monitoring in Dagster (EU AI Act Art. 72): per monitored system a partitioned
+`<system>/monitoring` asset per frequency its measures declare (daily `monitoring`, weekly
+`monitoring_weekly`, monthly `monitoring_monthly`), one partitioned check per monitoring measure,
+and one sensor.
 
 - Only a system whose manifest declares `monitoring.source` has the asset (the others cost the
   code location nothing). A partition is a day of production decisions; materializing it
@@ -31,7 +33,9 @@ from sei_assets.defs.keys import check_name, system_key
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 
 LEAF = "monitoring"
-_PARTITIONS: dict[str, dg.DailyPartitionsDefinition] = {}
+#: The asset of each monitoring frequency (P1D keeps the plain name).
+LEAVES = {"P1D": LEAF, "P1W": "monitoring_weekly", "P1M": "monitoring_monthly"}
+_PARTITIONS: dict[tuple[str, str], dg.TimeWindowPartitionsDefinition] = {}
 SEVERITY = {"error": dg.AssetCheckSeverity.ERROR, "warn": dg.AssetCheckSeverity.WARN}
 
 
@@ -41,25 +45,57 @@ def post_market_group(system: str) -> str:
     return f"{system}_post_market"
 
 
-def partitions(start: str) -> dg.DailyPartitionsDefinition:
-    """The daily partitions from ``start`` (one definition per start date)."""
-    found = _PARTITIONS.get(start)
+def partitions(start: str, frequency: str = "P1D") -> dg.TimeWindowPartitionsDefinition:
+    """The partitions of ``frequency`` from ``start``: days; weeks counted from ``start`` (the
+    core's `period_start`); calendar months from the month of ``start``."""
+    import datetime as dt
+
+    found = _PARTITIONS.get((start, frequency))
     if found is None:
-        found = _PARTITIONS[start] = dg.DailyPartitionsDefinition(start_date=start)
+        first = dt.date.fromisoformat(start)
+        if frequency == "P1W":  # Dagster counts week days from Sunday (0)
+            found = dg.WeeklyPartitionsDefinition(
+                start_date=start, day_offset=(first.weekday() + 1) % 7
+            )
+        elif frequency == "P1M":
+            found = dg.MonthlyPartitionsDefinition(start_date=first.replace(day=1).isoformat())
+        else:
+            found = dg.DailyPartitionsDefinition(start_date=start)
+        _PARTITIONS[(start, frequency)] = found
     return found
 
 
-def monitoring_asset(entry: SystemEntry, declared: dict[str, Any]) -> dg.AssetsDefinition:
-    """`<system>/monitoring`, daily-partitioned, with one partitioned check per measure."""
-    key = system_key(entry.name, LEAF)
-    parts = partitions(declared["start"])
-    measures = {check_name(m["id"]): m for m in declared["measures"]}
+def frequencies(declared: dict[str, Any]) -> list[str]:
+    """The frequencies the measures declare, daily first (daily when there is no measure)."""
+    found = {m.get("frequency", "P1D") for m in declared["measures"]} or {"P1D"}
+    return [f for f in LEAVES if f in found]
+
+
+def monitoring_assets(entry: SystemEntry, declared: dict[str, Any]) -> list[dg.AssetsDefinition]:
+    """One partitioned monitoring asset per frequency the system's measures declare."""
+    return [monitoring_asset(entry, declared, f) for f in frequencies(declared)]
+
+
+def monitoring_asset(
+    entry: SystemEntry, declared: dict[str, Any], frequency: str = "P1D"
+) -> dg.AssetsDefinition:
+    """`<system>/monitoring` (daily; `monitoring_weekly`, `monitoring_monthly`), partitioned by
+    its frequency, with one partitioned check per measure of that frequency."""
+    leaf = LEAVES[frequency]
+    key = system_key(entry.name, leaf)
+    parts = partitions(declared["start"], frequency)
+    measures = {
+        check_name(m["id"]): m
+        for m in declared["measures"]
+        if m.get("frequency", "P1D") == frequency
+    }
+    period = {"P1D": "day", "P1W": "week", "P1M": "month"}[frequency]
     checks = [
         dg.AssetCheckSpec(
             name,
             asset=key,
             partitions_def=parts,
-            description=f"{m['metric']} {m['threshold']} on the day's decisions "
+            description=f"{m['metric']} {m['threshold']} on the {period}'s decisions "
             f"({'fires its trigger' if m['severity'] == 'error' else m['severity']}; {m['risk']})",
             metadata={"measure": m["id"], "risk_id": m["risk"]},
         )
@@ -75,24 +111,25 @@ def monitoring_asset(entry: SystemEntry, declared: dict[str, Any]) -> dg.AssetsD
                 deps=[system_key(entry.name, "evidence_bundle")],
                 kinds={"json"},
                 skippable=True,
-                description="Post-market monitoring (Art. 72): every monitoring measure on one "
-                "day of production decisions, signed into the evidence set.",
+                description=f"Post-market monitoring (Art. 72): every monitoring measure of "
+                f"frequency {frequency} on one {period} of production decisions, signed into the "
+                "evidence set.",
             )
         ],
         check_specs=checks,
-        name=f"{entry.name}__monitoring",
+        name=f"{entry.name}__{leaf}",
         can_subset=True,
         backfill_policy=dg.BackfillPolicy.single_run(),
         required_resource_keys={"sei"},
     )
     def monitoring(context: dg.AssetExecutionContext):
-        yield from _evaluate(context, entry, key, measures)
+        yield from _evaluate(context, entry, key, frequency)
 
     return monitoring
 
 
 def _evaluate(
-    context: dg.AssetExecutionContext, entry: SystemEntry, key: dg.AssetKey, measures: dict
+    context: dg.AssetExecutionContext, entry: SystemEntry, key: dg.AssetKey, frequency: str
 ):
     from sei_assets.core import monitoring
     from sei_assets.defs.system import loaded_manifest, repository
@@ -101,12 +138,12 @@ def _evaluate(
     loaded = loaded_manifest(entry)
     if loaded.manifest.monitoring is None:
         raise dg.Failure(description="the manifest no longer declares monitoring.source")
-    there = {p.day for p in monitoring.periods(repo, loaded.manifest.monitoring)}
+    there = {p.day for p in monitoring.periods(repo, loaded.manifest.monitoring, frequency)}
     days = [d for d in context.partition_keys if d in there]
     for d in sorted(set(context.partition_keys) - there):
         context.log.info(f"{d}: no production batch (nothing to evaluate)")
     started = time.perf_counter()
-    docs = monitoring.monitor(repo, loaded, days, context.resources.sei.key())
+    docs = monitoring.monitor(repo, loaded, days, context.resources.sei.key(), frequency)
     context.log.info(
         f"{len(docs)} period(s) evaluated and signed in {time.perf_counter() - started:.2f} s"
     )
@@ -121,7 +158,9 @@ def _evaluate(
                 "status": "breach: " + ", ".join(breaches) if breaches else "within thresholds",
                 "rows": doc["source"]["rows"],
                 "outcomes_known": doc["source"]["outcomes_known"],
-                "document": dg.MetadataValue.path(str(repo / monitoring.period_path(day))),
+                "document": dg.MetadataValue.path(
+                    str(repo / monitoring.period_path(day, frequency))
+                ),
                 "observed": dg.MetadataValue.json(doc["observed"]),
             },
         )
@@ -246,9 +285,9 @@ def _line(r: dict[str, Any]) -> str:
     return f"{r['measure']}: {value} ({r['threshold']}): {verdict}"
 
 
-def stale_days(entry: SystemEntry) -> dict[str, str]:
-    """The days whose batch on disk is not the one their period document was computed from (a
-    new batch, or one re-delivered with late outcomes), with the batch's version."""
+def stale_days(entry: SystemEntry, frequency: str = "P1D") -> dict[str, str]:
+    """The periods of ``frequency`` whose data on disk is not the data their period document
+    was computed from (a new batch, or one re-delivered with late outcomes), with its version."""
     from sei_assets.core import monitoring, postmarket
     from sei_assets.core.errors import SeiError
     from sei_assets.core.manifest import load_manifest
@@ -259,64 +298,83 @@ def stale_days(entry: SystemEntry) -> dict[str, str]:
         mon = load_manifest(entry.manifest_path(entry.repo)).manifest.monitoring
         if mon is None:
             return {}
-        found = monitoring.periods(entry.repo, mon)
+        found = monitoring.periods(entry.repo, mon, frequency)
         done = {
             d["period"]: (d.get("source") or {}).get("version")
             for d in postmarket.period_documents(entry.repo)
+            if d.get("frequency", "P1D") == frequency
         }
     except SeiError:
         return {}
     return {p.day: p.version for p in found if done.get(p.day) != p.version}
 
 
-def ranges(days: list[str]) -> list[tuple[str, str]]:
-    """Consecutive days as (first, last) ranges."""
+def ranges(days: list[str], frequency: str = "P1D") -> list[tuple[str, str]]:
+    """Consecutive periods of ``frequency`` (named by their first day) as (first, last)."""
     import datetime as dt
 
+    from sei_assets.core.postmarket import period_end
+
     out: list[tuple[str, str]] = []
-    one = dt.timedelta(days=1)
     for day in sorted(days):
-        if out and dt.date.fromisoformat(day) - dt.date.fromisoformat(out[-1][1]) == one:
+        if out and period_end(dt.date.fromisoformat(out[-1][1]), frequency).isoformat() == day:
             out[-1] = (out[-1][0], day)
         else:
             out.append((day, day))
     return out
 
 
+def _frequencies(entry: SystemEntry) -> list[str]:
+    from sei_assets.core.declarations import monitoring_of
+    from sei_assets.core.errors import SeiError
+    from sei_assets.core.manifest import load_manifest
+
+    try:
+        declared = monitoring_of(load_manifest(entry.manifest_path(entry.repo)).manifest)
+    except SeiError:
+        return []
+    return frequencies(declared) if declared else []
+
+
 def requests(entry: SystemEntry) -> list[dg.RunRequest]:
-    """One run per range of stale days of ``entry`` (a single day: exactly its partition); the
-    run key names the batches' versions, so a re-delivered batch is a new request."""
+    """One run per range of stale periods of ``entry``, per frequency (a single period: exactly
+    its partition); the run key names the batches' versions, so a re-delivered batch is a new
+    request."""
     import hashlib
 
-    key = system_key(entry.name, LEAF)
-    stale = stale_days(entry)
+    if not (entry.repo / ".git").exists():
+        return []
     out = []
-    for first, last in ranges(list(stale)):
-        tags = {"sei/system": entry.name, "sei/trigger": "production-batch"}
-        stamp = hashlib.sha256(
-            "|".join(f"{d}={v}" for d, v in sorted(stale.items()) if first <= d <= last).encode()
-        ).hexdigest()[:16]
-        if first == last:
-            out.append(
-                dg.RunRequest(
-                    run_key=f"monitoring:{entry.name}:{first}:{stamp}",
-                    asset_selection=[key],
-                    partition_key=first,
-                    tags=tags,
+    for frequency in _frequencies(entry):
+        leaf = LEAVES[frequency]
+        key = system_key(entry.name, leaf)
+        stale = stale_days(entry, frequency)
+        name = entry.name if frequency == "P1D" else f"{entry.name}/{leaf}"
+        for first, last in ranges(list(stale), frequency):
+            tags = {"sei/system": entry.name, "sei/trigger": "production-batch"}
+            versions = "|".join(f"{d}={v}" for d, v in sorted(stale.items()) if first <= d <= last)
+            stamp = hashlib.sha256(versions.encode()).hexdigest()[:16]
+            if first == last:
+                out.append(
+                    dg.RunRequest(
+                        run_key=f"monitoring:{name}:{first}:{stamp}",
+                        asset_selection=[key],
+                        partition_key=first,
+                        tags=tags,
+                    )
                 )
-            )
-        else:
-            out.append(
-                dg.RunRequest(
-                    run_key=f"monitoring:{entry.name}:{first}..{last}:{stamp}",
-                    asset_selection=[key],
-                    tags={
-                        **tags,
-                        "dagster/asset_partition_range_start": first,
-                        "dagster/asset_partition_range_end": last,
-                    },
+            else:
+                out.append(
+                    dg.RunRequest(
+                        run_key=f"monitoring:{name}:{first}..{last}:{stamp}",
+                        asset_selection=[key],
+                        tags={
+                            **tags,
+                            "dagster/asset_partition_range_start": first,
+                            "dagster/asset_partition_range_end": last,
+                        },
+                    )
                 )
-            )
     return out
 
 

@@ -191,9 +191,9 @@ def systems_definitions(entries: list[SystemEntry]) -> tuple[list, list]:
         assets += [_chain(entry, decl), _release(entry), *tool_assets(entry, decl.tool)]
         checks.append(control_checks(entry, decl.controls))
         if decl.monitoring:  # only a system that declares monitoring.source is partitioned
-            from sei_assets.defs.monitoring import incidents_asset, monitoring_asset
+            from sei_assets.defs.monitoring import incidents_asset, monitoring_assets
 
-            assets += [monitoring_asset(entry, decl.monitoring), incidents_asset(entry)]
+            assets += [*monitoring_assets(entry, decl.monitoring), incidents_asset(entry)]
     return assets, checks
 
 

@@ -292,6 +292,26 @@ def open_points(src: Sources, soa_doc: dict[str, Any]) -> list[dict[str, Any]]:
                 "see the clause table of point 7: a measure citing the clause, "
                 "or the criterion its basis names",
             )
+    for ref, month in src.summaries:
+        totals = _dict(month.get("totals"))
+        triggered = totals.get("triggered_breaches") or []
+        if triggered:
+            add(
+                "post-market",
+                f"{month.get('month')}: breaches that fire their trigger: "
+                f"{', '.join(str(x) for x in triggered)}",
+                ref,
+                "a new evidence set that treats them (`sei run`), or the residual accepted "
+                "by management at release",
+            )
+        if totals.get("deadlines_missed"):
+            add(
+                "post-market",
+                f"{month.get('month')}: {totals['deadlines_missed']} serious-incident report "
+                "deadline(s) missed (Art. 73)",
+                ref,
+                "the report filed (`sei incident update --reported-at`) and the cause recorded",
+            )
     for rel, what in (
         (f"{EVIDENCE}/reconstruct.json", "`sei reconstruct`"),
         (f"{EVIDENCE}/impact.json", "`sei impact`"),
@@ -515,6 +535,7 @@ def context(src: Sources, soa_doc: dict[str, Any], soa_ref: Ref) -> dict[str, An
         "soa_ref": soa_ref,
         "declaration": declaration(src),
         "post_market": _post_market(src),
+        "months": src.summaries,
         "oversight": _oversight(src),
         "timeline": timeline,
         "points": points,

@@ -28,6 +28,9 @@ REMEDY = {
     "signed_bundle": "a signed evidence bundle (`sei run`)",
     "bom": "a component inventory (the CycloneDX BOM of `sei run`)",
     "approval": "a current management approval (`sei approve`)",
+    "post_market": "signed monitoring periods of the production source, current in their "
+    "frequency (the `<system>/monitoring` partitions), and every serious-incident report "
+    "deadline met (`sei incident update --reported-at`)",
 }
 
 
@@ -35,6 +38,8 @@ def _words(spec: Any, ref: str) -> str:
     from sei_assets.core.conformance import _parse
 
     name, params = _parse(spec)
+    if name == "post_market":
+        return f"{_words(params['plan'], ref)}; and, with a production source, {REMEDY[name]}"
     if name in ("all_of", "any_of"):
         parts = [_words(s, ref) for s in params]
         joiner = " and " if name == "all_of" else "; or "

@@ -76,6 +76,8 @@ class Sources:
     extra: dict[str, Ref] = field(default_factory=dict)
     #: The attestation of each manual measure (None: none), current or stale.
     attestations: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    #: The signed monthly post-market summaries of the set, oldest month first.
+    summaries: list[tuple[Ref, dict[str, Any]]] = field(default_factory=list)
 
     def ref(self, rel: str) -> Ref | None:
         """The cited file ``rel`` of the set (or the manifest), or None when it is not there."""
@@ -107,6 +109,8 @@ class Sources:
 
 #: The signed governance documents a dossier reads, when the set has them.
 DOCS = (f"{EVIDENCE}/reconstruct.json", f"{EVIDENCE}/impact.json", f"{EVIDENCE}/risk_backlog.json")
+#: Where the monthly post-market summaries lie (core.postmarket_summary).
+SUMMARIES = f"{EVIDENCE}/monitoring/summaries/"
 
 
 def _json(repo: Path, rel: str) -> dict[str, Any]:
@@ -157,6 +161,20 @@ def shaped(bundle: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _is_summary(doc: dict[str, Any]) -> bool:
+    """Whether ``doc`` has the shape a dossier draws a monthly summary from (a tampered one that
+    has not is left out; its signature check says what is wrong)."""
+    from sei_assets.core.postmarket_summary import SCHEMA
+
+    return (
+        doc.get("schema_version") == SCHEMA
+        and isinstance(doc.get("month"), str)
+        and isinstance(doc.get("totals"), dict)
+        and all(isinstance(doc.get(k), list) for k in ("periods", "measures", "incidents"))
+        and all(isinstance(x, dict) for k in ("measures", "incidents") for x in doc[k])
+    )
+
+
 def _is_output(repo: Path, path: Any) -> bool:
     """Whether a verified file is one of the documents made from the set."""
     p = Path(path)
@@ -184,11 +202,16 @@ def gather(repo: Path, history: bool = True) -> Sources:
         raise SeiError(f"{repo}: the evidence index lists no bundle.json: run `sei run` first")
     bundle = shaped(_json(repo, f"{EVIDENCE}/bundle.json"))
     docs: dict[str, dict[str, Any]] = {}
+    summaries: list[tuple[Ref, dict[str, Any]]] = []
     for rel in sorted(files):
         if rel in DOCS or (rel.startswith(f"{EVIDENCE}/conformance/") and rel.endswith(".json")):
             doc = _json(repo, rel)
             if isinstance(doc.get("payload"), dict):
                 docs[rel] = doc
+        elif rel.startswith(SUMMARIES) and rel.endswith(".json"):
+            doc = _json(repo, rel)
+            if _is_summary(doc):
+                summaries.append((Ref(rel, files[rel]), doc))
     verdict = signing.verify_evidence(repo)
     checked = [f for f in verdict.files if not _is_output(repo, f.path)]
     failures = [f"{f.path}: {f.reason}" for f in checked if not f.ok]
@@ -210,6 +233,7 @@ def gather(repo: Path, history: bool = True) -> Sources:
         verify_warnings=list(verdict.warnings),
         lifecycle=governance.lifecycle(repo),
         decisions=governance.decisions(repo),
+        summaries=summaries,
     )
     from sei_assets.core import attest
 
