@@ -248,7 +248,7 @@ def run(
                 "metrics_source": "supplied" if supplied else "reproduced",
                 "overall_residual": residual,
                 "treatment_events": [e.to_json() for e in b.treatment_events],
-                "held": message if code == 1 else None,
+                "held": message if code == ExitCode.FAILED else None,
             }
         )
     else:
@@ -275,7 +275,7 @@ def run(
                 f"{b.pipeline.tool if b.pipeline else 'the pipeline tool'}; the evidence says so "
                 "and a release refuses them unless accepted explicitly"
             )
-    if code == 1 and message:  # green gate held by a failing blocking check
+    if code == ExitCode.FAILED and message:  # green gate held by a failing blocking check
         err.print(f"error: the run is held: {message}", markup=False)
     raise typer.Exit(code)
 
