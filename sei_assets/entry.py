@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from sei_assets.core.exitcodes import ExitCode
+
 # rich markup used by the typer app's read-only verbs -> SGR codes (rich's own rendering).
 _SGR = {
     "green": "32",
@@ -169,7 +171,7 @@ def status_all(systems: Path | None, as_json: bool, out: _Out) -> int:
     rows = fleet.fleet_status(load_registry(path))
     code = fleet.exit_code(rows)
     if as_json:
-        doc = {"ok": code == 0, "exit_code": code, "registry": str(path)}
+        doc = {"ok": code == ExitCode.OK, "exit_code": code, "registry": str(path)}
         out.lines.append(_json(doc | {"systems": [r.to_json() for r in rows]}))
         return code
     cells = [
@@ -200,7 +202,7 @@ def status_all(systems: Path | None, as_json: bool, out: _Out) -> int:
         elif r.status and r.status.get("last_run_failure"):
             f = r.status["last_run_failure"]
             out.add(f"{r.name}: last run failed: {f.get('reason')}")
-    good = sum(1 for r in rows if r.exit_code == 0)
+    good = sum(1 for r in rows if r.exit_code == ExitCode.OK)
     out.add(f"{good} of {len(rows)} systems fresh and green ({path})")
     return code
 
@@ -214,7 +216,7 @@ def pubkey(opts: dict[str, str | bool], out: _Out) -> int:
         out.lines.append(_json({"pubkey": hexkey, "keyid": signing.keyid_for(hexkey)}))
     else:
         out.add(hexkey)
-    return 0
+    return ExitCode.OK
 
 
 def reconstruct(opts: dict[str, str | bool], out: _Out) -> int:
@@ -227,7 +229,7 @@ def reconstruct(opts: dict[str, str | bool], out: _Out) -> int:
     )
     if opts.get("--json"):
         out.lines.append(_json({"file": str(path), **doc}))
-        return 0
+        return ExitCode.OK
     p = doc["payload"]
     out.add(
         f"{len(p['snapshots'])} evidence snapshots, {len(p['risks'])} measured risks, "
@@ -238,7 +240,7 @@ def reconstruct(opts: dict[str, str | bool], out: _Out) -> int:
         out.add(f"  treatment arc: {arc['control_id']} FAIL → PASS (treatment {anchor[:12]})")
     out.add(f"lifecycle: {p['lifecycle']['state']}")
     out.add(f"written: {path} (signed)")
-    return 0
+    return ExitCode.OK
 
 
 _HANDLERS: dict[str, Callable[[dict[str, str | bool], _Out], int]] = {
@@ -255,8 +257,10 @@ def _typer(argv: Sequence[str]) -> int:
     try:
         app(list(argv), prog_name="sei")
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return 0
+        if isinstance(exc.code, int):
+            return exc.code
+        return ExitCode.OK if exc.code is None else ExitCode.FAILED
+    return ExitCode.OK
 
 
 def run(argv: Sequence[str]) -> int:

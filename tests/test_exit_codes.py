@@ -209,6 +209,179 @@ def test_status_reports_a_failed_run_after_the_evidence(tmp_path: Path, sei) -> 
     assert sei("verify", "--repo", str(tmp_path)).exit_code == 0
 
 
+# --- One enum for every code (issue 32, item 6) -------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "sei_assets"
+#: Where a verb or a dialect decides its exit code: every `return` of a function there that
+#: returns an exit code counts, as well as every `exit_code` property anywhere.
+VERB_SOURCES = [
+    PACKAGE / "cli",
+    PACKAGE / "entry.py",
+    PACKAGE / "defs" / "launch.py",
+    PACKAGE / "scenarios" / "dialects",
+    PACKAGE / "core" / "control" / "run_evidence.py",
+    PACKAGE / "core" / "model" / "__main__.py",
+]
+_EXIT_CALLS = {"Exit", "exit", "SystemExit"}
+_CODES = {"code", "exit_code"}
+#: Providers that judge another program's exit status (git, any process), not a `sei` code.
+_OTHER_PROGRAMS = {
+    PACKAGE / "scenarios" / "dialects" / "lifecycle" / "providers" / "git.py",
+    PACKAGE / "scenarios" / "dialects" / "lifecycle" / "providers" / "process.py",
+}
+
+
+def _int_literals(node) -> list:
+    """The int literals that are ``node``'s value: itself, a conditional's branches, or the
+    first item of a tuple (``(code, message)``)."""
+    import ast
+
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return [node]
+    if isinstance(node, ast.IfExp):
+        return _int_literals(node.body) + _int_literals(node.orelse)
+    if isinstance(node, ast.Tuple) and node.elts:
+        return _int_literals(node.elts[0])
+    return []
+
+
+def _name(node) -> str:
+    import ast
+
+    return node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
+
+
+def bare_exit_codes(path: Path, verb_source: bool) -> list[str]:
+    """``file:line: what`` for each exit code written as a bare integer in ``path``."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and _name(node.func) in _EXIT_CALLS:
+            found += [(n, "exit with an int") for a in node.args for n in _int_literals(a)]
+        elif isinstance(node, ast.AnnAssign | ast.Assign) and node.value is not None:
+            targets = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
+            names = {_name(t) for t in targets}
+            if "exit_code" in names or (verb_source and "code" in names):
+                found += [(n, f"{'/'.join(names)} = an int") for n in _int_literals(node.value)]
+        elif isinstance(node, ast.Compare) and verb_source and _name(node.left) in _CODES:
+            found += [
+                (n, "compared with an int") for c in node.comparators for n in _int_literals(c)
+            ]
+        elif isinstance(node, ast.Call) and _name(node.func) == "record" and len(node.args) > 2:
+            found += [(n, "recorded as an int") for n in _int_literals(node.args[2])]
+        elif isinstance(node, ast.FunctionDef):
+            returns = ast.unparse(node.returns) if node.returns else ""
+            decides = node.name == "exit_code" or (
+                verb_source and ("int" in returns or "ExitCode" in returns)
+            )
+            if decides:
+                for r in ast.walk(node):
+                    if isinstance(r, ast.Return) and r.value is not None:
+                        found += [
+                            (n, f"{node.name} returns an int") for n in _int_literals(r.value)
+                        ]
+    where = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    return [f"{where}:{n.lineno}: {what}" for n, what in sorted(found, key=lambda f: f[0].lineno)]
+
+
+def _verb_files() -> set[Path]:
+    files = {f for s in VERB_SOURCES for f in ([s] if s.is_file() else s.rglob("*.py"))}
+    return files - _OTHER_PROGRAMS
+
+
+def test_no_verb_or_dialect_exits_with_a_bare_integer() -> None:
+    """Every exit code a verb or a dialect ends with is an `ExitCode` member: no
+    `typer.Exit(1)`, `sys.exit(2)`, `return 0` from a main or `exit_code = 3` is left."""
+    verbs = _verb_files()
+    assert PACKAGE / "cli" / "scenario.py" in verbs and PACKAGE / "entry.py" in verbs
+    found = [
+        hit
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for hit in bare_exit_codes(path, path in verbs)
+    ]
+    assert found == []
+
+
+def test_the_scanner_finds_bare_codes(tmp_path: Path) -> None:
+    """The scan above would see each form of a bare exit code."""
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "import sys, typer\n"
+        "def a() -> None:\n    raise typer.Exit(1 if x else 0)\n"
+        "def b() -> None:\n    sys.exit(2)\n"
+        "def main() -> int:\n    return 3\n"
+        "def launch() -> tuple[int, str]:\n    return 0, 'ok'\n"
+        "class E:\n    exit_code = 2\n"
+        "    @property\n    def exit_code(self):\n        return 1\n"
+        "def c(code: int) -> None:\n    code = 1 if code == 3 else 0\n"
+        "    record(repo, 'run', 3, 'why')\n"
+    )
+    hits = bare_exit_codes(sample, verb_source=True)
+    assert [h.split(":")[1] for h in hits] == [
+        "3",
+        "3",
+        "5",
+        "7",
+        "9",
+        "11",
+        "14",
+        "16",
+        "16",
+        "16",
+        "17",
+    ], hits
+
+
+def test_lifecycle_verdicts_have_codes_of_their_own() -> None:
+    """ERRORED and INCONCLUSIVE collide with no other code: 3 stays an internal error."""
+    from sei_assets.core.exitcodes import ExitCode
+    from sei_assets.scenarios.dialects.lifecycle.runner import EXIT_CODES, VERDICTS
+
+    assert set(EXIT_CODES) == set(VERDICTS)
+    assert all(isinstance(code, ExitCode) for code in EXIT_CODES.values())
+    assert len(set(EXIT_CODES.values())) == len(VERDICTS)
+    shared = {ExitCode.BAD_INPUT, ExitCode.INTERNAL_ERROR}
+    assert not shared & set(EXIT_CODES.values())
+    own = {EXIT_CODES["ERRORED"], EXIT_CODES["INCONCLUSIVE"]}
+    assert own.isdisjoint({ExitCode.OK, ExitCode.FAILED, *shared})
+    assert len({int(c) for c in ExitCode}) == len(ExitCode)  # no alias hides a reused number
+
+
+def _readme_exit_table() -> list[tuple[int, str]]:
+    """(code, member name) of each row of the README's exit-code table."""
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text.split("| code | `ExitCode` | means |", 1)[1].split("\n\n", 1)[0]
+    return [(int(n), name) for n, name in re.findall(r"^\| (\d+) \| `(\w+)` \|", table, re.M)]
+
+
+def test_the_readme_and_help_document_every_code_of_the_enum(sei) -> None:
+    """One table in the README, the epilog of `sei --help`, and every code a verb documents in
+    the README's command table, all drawn from `ExitCode`."""
+    import re
+
+    from sei_assets.core.exitcodes import MEANINGS, ExitCode
+
+    assert _readme_exit_table() == [(int(c), c.name) for c in ExitCode]
+    assert list(MEANINGS) == list(ExitCode)
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    commands = text.split("| command | does | exit code |", 1)[1].split("\n\n", 1)[0]
+    documented = {
+        int(n)
+        for row in commands.splitlines()[2:]
+        for n in re.findall(r"\b\d+\b", row.rsplit("|", 2)[1])
+    }
+    assert documented and documented <= {int(c) for c in ExitCode}
+    result = sei("--help")
+    assert result.exit_code == ExitCode.OK
+    help_text = " ".join(result.stdout.split())
+    for code, meaning in MEANINGS.items():
+        assert f"{int(code)} {' '.join(meaning.replace('`', '').split())[:30]}" in help_text
+
+
 def test_a_green_gate_held_by_its_signature_check_is_not_a_pass(
     tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch
 ) -> None:

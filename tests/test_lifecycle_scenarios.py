@@ -18,6 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sei_assets.cli import app
+from sei_assets.core.exitcodes import ExitCode
 from sei_assets.scenarios.dialects.lifecycle.interpolate import render, scope_names
 from sei_assets.scenarios.dialects.lifecycle.model import load_catalog
 from sei_assets.scenarios.dialects.lifecycle.result import verify_result
@@ -687,8 +688,8 @@ def test_cli_list_with_tag_expressions(verdict_dir: Path) -> None:
 
 @pytest.mark.parametrize(
     "name,verdict,code",
-    [("passes", "PASSED", 0), ("fails", "FAILED", 1), ("errors", "ERRORED", 3),
-     ("gated", "INCONCLUSIVE", 4)],
+    [("passes", "PASSED", ExitCode.OK), ("fails", "FAILED", ExitCode.FAILED),
+     ("errors", "ERRORED", ExitCode.ERRORED), ("gated", "INCONCLUSIVE", ExitCode.INCONCLUSIVE)],
 )  # fmt: skip
 def test_cli_run_exit_code_per_verdict(verdict_dir: Path, name: str, verdict: str, code: int):
     result = _cli("run", name, "--dir", str(verdict_dir), "--json")

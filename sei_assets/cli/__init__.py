@@ -1,8 +1,9 @@
 """The `sei` command line: compile, run, status, verify, pubkey.
 
-Exit codes, one meaning each: 0 green / fresh / verified, 1 red / stale / not verified,
-2 bad input (file, field, line), 3 internal error (a short message and the file holding the full
-trace, under the state folder; never a traceback on the terminal).
+Exit codes, one meaning each, are `core.exitcodes.ExitCode`: 0 green / fresh / verified,
+1 red / stale / not verified, 2 bad input (file, field, line), 3 internal error (a short message
+and the file holding the full trace, under the state folder; never a traceback on the terminal),
+4 and 5 the lifecycle verdicts INCONCLUSIVE and ERRORED of `sei scenario run`.
 `status`, `verify` and `pubkey` import neither Dagster nor scikit-learn.
 """
 
@@ -19,11 +20,20 @@ from rich.table import Table
 
 from sei_assets.cli.control import control_app, profile_app
 from sei_assets.core.errors import SeiError
+from sei_assets.core.exitcodes import MEANINGS, ExitCode, verdict_code
+
+
+def _exit_codes_epilog() -> str:
+    """The exit codes for `sei --help`, from the enum (one paragraph per code)."""
+    lines = [f"{int(code)}  {text.replace('`', '')}" for code, text in MEANINGS.items()]
+    return "Exit codes:\n\n" + "\n\n".join(lines)
+
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="sei-assets: AI-assurance evidence from your own ML pipeline.",
+    epilog=_exit_codes_epilog(),
     pretty_exceptions_enable=False,
 )
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
@@ -89,15 +99,15 @@ def write_trace(text: str) -> Path:
 
 
 def _internal(message: str, trace: str, repo: Path | None = None, verb: str | None = None) -> None:
-    """End with exit 3: a short message and where the full trace was written."""
+    """End with an internal error: a short message and where the full trace was written."""
     path = write_trace(trace)
     short = bounded(message.strip().splitlines()[0] if message.strip() else "unknown", 300)
     if repo is not None and verb:
         from sei_assets.core.last_run import record
 
-        record(repo, verb, 3, f"internal error: {short}", str(path))
+        record(repo, verb, ExitCode.INTERNAL_ERROR, f"internal error: {short}", str(path))
     err.print(f"internal error: {short}\nfull trace: {path}", markup=False, highlight=False)
-    raise typer.Exit(3)
+    raise typer.Exit(ExitCode.INTERNAL_ERROR)
 
 
 def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -140,13 +150,13 @@ def compile(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
             code, message = materialize_system(repo, "compile")
     except SeiError as exc:
         _fail(exc, repo, "compile")
-    if code == 3:
+    if code == ExitCode.INTERNAL_ERROR:
         _internal(message or "compile failed", message or "", repo, "compile")
     if code:
         _fail(SeiError(message or "compile failed"), repo, "compile")
     from sei_assets.core.last_run import record
 
-    record(repo, "compile", 0)
+    record(repo, "compile", ExitCode.OK)
     controls = compile_controls(loaded.manifest)
     monitoring = [m.id for _r, m in loaded.manifest.measures if m.is_monitoring]
     path = plan_path(loaded)
@@ -218,9 +228,9 @@ def run(
                 code, message = materialize_system(repo, "run", repro=not no_repro)
     except SeiError as exc:
         _fail(exc, repo, "run")
-    if code == 3:
+    if code == ExitCode.INTERNAL_ERROR:
         _internal(message or "run failed", message or "", repo, "run")
-    if code == 2:
+    if code == ExitCode.BAD_INPUT:
         _fail(SeiError(message or "run failed"), repo, "run")
     b = _call(load_bundle, bundle_path)
     record(repo, "run", code)
@@ -238,7 +248,7 @@ def run(
                 "metrics_source": "supplied" if supplied else "reproduced",
                 "overall_residual": residual,
                 "treatment_events": [e.to_json() for e in b.treatment_events],
-                "held": message if code == 1 else None,
+                "held": message if code == ExitCode.FAILED else None,
             }
         )
     else:
@@ -265,7 +275,7 @@ def run(
                 f"{b.pipeline.tool if b.pipeline else 'the pipeline tool'}; the evidence says so "
                 "and a release refuses them unless accepted explicitly"
             )
-    if code == 1 and message:  # green gate held by a failing blocking check
+    if code == ExitCode.FAILED and message:  # green gate held by a failing blocking check
         err.print(f"error: the run is held: {message}", markup=False)
     raise typer.Exit(code)
 
@@ -427,7 +437,7 @@ def verify(
         if logged is not None:
             doc["log"] = {"ok": logged.ok, "checked": logged.checked, "problems": logged.problems}
         _emit_json(doc)
-        raise typer.Exit(0 if ok else 1)
+        raise typer.Exit(verdict_code(ok))
     if logged is not None:
         for line in logged.checked:
             out.print(f"log: {line}", markup=False)
@@ -466,7 +476,7 @@ def verify(
     state = {True: "current", False: "NOT current", None: "currency unknown"}[current.current]
     out.print(f"evidence {state}: {'; '.join(current.reasons)}")
     out.print(f"{'verified' if ok else 'NOT verified'}: {len(verdict.files)} signed files")
-    raise typer.Exit(0 if ok else 1)
+    raise typer.Exit(verdict_code(ok))
 
 
 def _check_log(repo: Path, log: str, log_key: str | None) -> Any:
@@ -521,7 +531,7 @@ def _verify_many(
         repos, pinned, accept_new_key, workers, allow_rollback=allow_rollback
     )
     docs: list[dict[str, Any]] = []
-    code = 0
+    code = ExitCode.OK
     for check in checks:
         doc: dict[str, Any] = {"repo": str(check.repo)}
         if check.error is not None:
@@ -534,7 +544,7 @@ def _verify_many(
         assert check.evidence is not None and check.current is not None
         verdict, trusted, current = check.evidence.signatures, check.evidence.trust, check.current
         ok = verdict.ok and trusted.ok and (current.current is True or not require_current)
-        code = max(code, 0 if ok else 1)
+        code = max(code, verdict_code(ok))
         doc |= _verify_doc(ok, verdict, trusted, current)
         docs.append(doc)
         if as_json:
@@ -557,10 +567,10 @@ def _verify_many(
         for f in verdict.failures:
             out.print(f"      [red]FAIL[/] {escape(str(f.path))} — {escape(f.reason)}")
     if as_json:
-        _emit_json({"ok": code == 0, "repositories": docs})
+        _emit_json({"ok": code == ExitCode.OK, "repositories": docs})
     else:
         good = sum(1 for d in docs if d["ok"])
-        word = "verified" if code == 0 else "NOT verified"
+        word = "verified" if code == ExitCode.OK else "NOT verified"
         out.print(f"{word}: {good} of {len(docs)} repositories")
     raise typer.Exit(code)
 

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from sei_assets.core.errors import SeiError
+from sei_assets.core.exitcodes import ExitCode, verdict_code
 
 check_app = typer.Typer(
     no_args_is_help=True, help="Composable check scenarios over the registered AI systems."
@@ -113,8 +114,8 @@ def run(
     if summary.get("refused"):  # untrusted input broke the rule: bad input, not a verdict
         for message in summary["refused"]:
             err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
-        raise typer.Exit(2)
-    raise typer.Exit(0 if summary["passed"] else 1)
+        raise typer.Exit(ExitCode.BAD_INPUT)
+    raise typer.Exit(verdict_code(summary["passed"]))
 
 
 @check_app.command("list")

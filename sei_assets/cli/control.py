@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from sei_assets.core.errors import SeiError
+from sei_assets.core.exitcodes import ExitCode, verdict_code
 
 control_app = typer.Typer(no_args_is_help=True, help="The release control plane of a system.")
 profile_app = typer.Typer(no_args_is_help=True, help="Process profiles and their suites.")
@@ -127,7 +128,7 @@ def submit(
         _emit(sub.answer)
     else:
         _show(sub.answer)
-    raise typer.Exit(0 if sub.answer["status"] == "ok" else 1)
+    raise typer.Exit(verdict_code(sub.answer["status"] == "ok"))
 
 
 @control_app.command()
@@ -177,7 +178,7 @@ def validate(
         if as_json:
             _emit(_refused(exc))
         err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitCode.BAD_INPUT) from None
     try:
         scenarios = load_suite(loaded, suite)
     except SeiError as exc:
@@ -205,7 +206,7 @@ def validate(
         if missing:
             out.print(f"[bold red]missing classes:[/] {', '.join(missing)}")
         out.print(f"approved for use: {'yes' if doc['approved_for_use'] else 'no'}")
-    raise typer.Exit(1 if missing else 0)
+    raise typer.Exit(verdict_code(not missing))
 
 
 @profile_app.command("run")
@@ -240,7 +241,7 @@ def run_suite(
         if doc["missing_classes"]:
             out.print(f"missing classes: {', '.join(doc['missing_classes'])}")
         out.print(f"suite {doc['status']}: {path} (signed)")
-    raise typer.Exit(0 if doc["status"] == "green" else 1)
+    raise typer.Exit(verdict_code(doc["status"] == "green"))
 
 
 @profile_app.command()
@@ -262,4 +263,4 @@ def approve(
         _emit(answer)
     else:
         _show({"missing_artifacts": [], "idempotent_replay": False, **answer})
-    raise typer.Exit(0 if answer["status"] == "ok" else 1)
+    raise typer.Exit(verdict_code(answer["status"] == "ok"))

@@ -20,6 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sei_assets.core.exitcodes import ExitCode
 from sei_assets.core.paths import project_root, resources_dir, state_dir
 from sei_assets.core.registry import SystemEntry, load_registry
 
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     _step("2. compile the risk program to OSCAL")
     _sh(repo, sei, "compile")
     _step("3. run V1 through DVC: the fairness control must fail (gate red, exit 1)")
-    _sh(repo, sei, "run", expect=1)
+    _sh(repo, sei, "run", expect=ExitCode.FAILED)
     _step("4. the whole graph as CI runs it: red fails the run, governance is still filled")
     _sh(project_root(), *graph, expect=1)
     _sh(repo, "git", "add", "-A")
@@ -92,9 +93,9 @@ def main(argv: list[str] | None = None) -> int:
         "-qam",
         "treatment: demographic-parity mitigation (ISO/IEC 23894 6.5)",
     )
-    _sh(repo, sei, "status", expect=1)
+    _sh(repo, sei, "status", expect=ExitCode.FAILED)
     _step("6. run V2: gate green, one treatment event")
-    _sh(repo, sei, "run", expect=0)
+    _sh(repo, sei, "run", expect=ExitCode.OK)
     _step("7. the whole graph again: green, governance refreshed, the model released")
     _sh(project_root(), *graph, expect=0)
     _sh(repo, "git", "add", "-A")
@@ -104,13 +105,13 @@ def main(argv: list[str] | None = None) -> int:
     _sh(project_root(), *summary, "--select", "sweep_summary", "--config-json", quiet)
     _step("8. verify the signed evidence offline, and status")
     _sh(repo, sei, "verify")
-    _sh(repo, sei, "status", expect=0)
+    _sh(repo, sei, "status", expect=ExitCode.OK)
     post_market(repo, entry.name, sei, dagster)
     print(f"\ndemo done: {entry.name}'s evidence in {repo / '.sei'}")
     print("open it in the Dagster UI (V1 red, V2 green, checks, these runs):")
     print(f"  cd {project_root()} && . .venv/bin/activate")
     print(f"  DAGSTER_HOME={home} dg dev -w workspace.yaml   # then http://localhost:3000")
-    return 0
+    return ExitCode.OK
 
 
 def post_market(repo: Path, name: str, sei: str, dagster: str) -> None:
@@ -135,7 +136,7 @@ def post_market(repo: Path, name: str, sei: str, dagster: str) -> None:
         '{"loggers": {"console": {"config": {"log_level": "ERROR"}}}}',
     )
     _step("11. status: the breaches, the reopened risks (exit 1)")
-    _sh(repo, sei, "status", expect=1)
+    _sh(repo, sei, "status", expect=ExitCode.FAILED)
     _step("12. the next release is blocked while the breaches are open")
     _sh(
         project_root(),

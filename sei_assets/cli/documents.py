@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from sei_assets.core.exitcodes import verdict_code
+
 RepoArg = Annotated[Path, typer.Argument(help="The AI system's repository.", show_default=".")]
 RepoOpt = Annotated[
     Path | None, typer.Option("--repo", help="The AI system's repository (as REPO).")
@@ -31,7 +33,7 @@ def dossier(
     from sei_assets.core.documents.dossier import build
 
     done = _call(build, repo_opt or repo, pdf=not no_pdf)
-    code = 1 if done.pdf is None and not no_pdf else 0
+    code = verdict_code(done.pdf is not None or no_pdf)
     if as_json:
         _emit_json(
             {

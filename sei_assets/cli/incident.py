@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from sei_assets.core.errors import SeiError
+from sei_assets.core.exitcodes import verdict_code
 
 incident_app = typer.Typer(
     no_args_is_help=True, help="Serious incidents (EU AI Act Art. 73) and their deadlines."
@@ -134,4 +135,4 @@ def list_(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
             out.print(escape(describe(d)))
         if not docs:
             out.print("no incidents")
-    raise typer.Exit(1 if any(s in ("due", "past") for s in states) else 0)
+    raise typer.Exit(verdict_code(not any(s in ("due", "past") for s in states)))

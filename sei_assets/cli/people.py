@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from sei_assets.core.errors import SeiError
+from sei_assets.core.exitcodes import ExitCode
 
 keys_app = typer.Typer(no_args_is_help=True, help="People's signing keys for their decisions.")
 roster_app = typer.Typer(
@@ -110,7 +111,7 @@ def show(
         _fail(exc)
     if loaded is None:
         out.print("no roster in force: decisions are read, none counts as verified")
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FAILED)
     people = [
         {"id": p.id, "roles": list(p.roles), "keyids": [keyid_for(k) for k in p.keys]}
         for p in loaded.people

@@ -1,8 +1,9 @@
 """`sei scenario validate | list | run`: the lifecycle scenarios (seed 004).
 
-Exit codes of `run`: 0 PASSED, 1 FAILED, 3 ERRORED, 4 INCONCLUSIVE (the worst over the
-scenarios run: ERRORED, then FAILED, then INCONCLUSIVE), 2 bad input (a validate error, a bad
-tag expression, no scenario selected). `validate` exits 2 when any rule is broken.
+Exit codes of `run` (`core.exitcodes.ExitCode`): 0 PASSED, 1 FAILED, 4 INCONCLUSIVE, 5 ERRORED
+(the worst over the scenarios run: ERRORED, then FAILED, then INCONCLUSIVE), 2 bad input (a
+validate error, a bad tag expression, no scenario selected), 3 internal error (a job that ended
+without a verdict). `validate` exits 2 when any rule is broken.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from sei_assets.core.errors import SeiError
+from sei_assets.core.exitcodes import ExitCode
 
 app = typer.Typer(
     add_completion=False,
@@ -47,7 +49,7 @@ def _emit(doc: Any) -> None:
 
 def _bad(message: str) -> None:
     err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
-    raise typer.Exit(2)
+    raise typer.Exit(ExitCode.BAD_INPUT)
 
 
 def _load(directory: Path | None):
@@ -104,7 +106,7 @@ def validate(directory: DirOpt = None, as_json: JsonOpt = False) -> None:
             f"{len(catalog.scenarios)} scenarios, {len(errors)} errors, "
             f"{len(problems) - len(errors)} warnings in {catalog.directory}"
         )
-    raise typer.Exit(2 if errors else 0)
+    raise typer.Exit(ExitCode.BAD_INPUT if errors else ExitCode.OK)
 
 
 @app.command(name="list")
@@ -194,7 +196,7 @@ def run(
             doc = execute(scenario, catalog, keep_up=keep)
         except RuntimeError as exc:  # the job ended without a verdict: the harness failed
             err.print(f"[red]error[/]: {escape(str(exc))}", markup=True, highlight=False)
-            raise typer.Exit(3) from None
+            raise typer.Exit(ExitCode.INTERNAL_ERROR) from None
         docs.append(doc)
         if not as_json:
             for s in doc["steps"]:

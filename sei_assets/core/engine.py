@@ -32,6 +32,7 @@ from sei_assets.core.evidence import (
     treatment_events,
     write_signed,
 )
+from sei_assets.core.exitcodes import ExitCode, verdict_code
 from sei_assets.core.layout import ASSESSMENT_RESULTS, LEGACY_DIRS, SANDBOX_ENV
 from sei_assets.core.layout import INDEX as INDEX_NAME
 from sei_assets.core.manifest import LoadedManifest, load_manifest
@@ -61,8 +62,8 @@ class RunOutcome:
     files: dict[str, Path] = field(default_factory=dict)
 
     @property
-    def exit_code(self) -> int:
-        return 0 if self.gate == "green" else 1
+    def exit_code(self) -> ExitCode:
+        return verdict_code(self.gate == "green")
 
 
 def compile_plan(loaded: LoadedManifest) -> CompileOutcome:

@@ -1,14 +1,16 @@
-"""Errors the engine raises for bad input; every front maps them to exit code 2."""
+"""Errors the engine raises for bad input; every front maps them to `ExitCode.BAD_INPUT`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from sei_assets.core.exitcodes import ExitCode
+
 
 class SeiError(Exception):
     """A user-facing error: bad input, a missing tool, an unusable file."""
 
-    exit_code = 2
+    exit_code: ExitCode = ExitCode.BAD_INPUT
 
 
 class ManifestError(SeiError):
@@ -37,7 +39,7 @@ class ManifestError(SeiError):
 class VerificationError(SeiError):
     """Evidence whose signature or digest does not verify."""
 
-    exit_code = 1
+    exit_code = ExitCode.FAILED
 
 
 def bad_input_names() -> set[str]:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sei_assets.core.errors import SeiError
+from sei_assets.core.exitcodes import ExitCode
 from sei_assets.core.registry import SystemEntry
 
 #: Threads reading the systems not remembered (git and the disk wait more than they compute).
@@ -47,12 +48,14 @@ class FleetRow:
     status: dict[str, Any] | None = None
     approval: dict[str, Any] | None = None
     error: str | None = None
-    code: int = 2
+    code: int = ExitCode.BAD_INPUT
 
     @property
     def exit_code(self) -> int:
         """0 fresh and green, 1 red, stale, not evaluated or last run failed, 2 unreadable."""
-        return 2 if self.error is not None or self.status is None else self.code
+        if self.error is not None or self.status is None:
+            return ExitCode.BAD_INPUT
+        return self.code
 
     @property
     def stale_classes(self) -> list[str]:
@@ -298,4 +301,4 @@ def fleet_status(entries: list[SystemEntry], workers: int = WORKERS) -> list[Fle
 
 def exit_code(rows: list[FleetRow]) -> int:
     """The worst of the rows: 0 every system fresh and green, 1 one red or stale, 2 unreadable."""
-    return max((r.exit_code for r in rows), default=0)
+    return max((r.exit_code for r in rows), default=ExitCode.OK)

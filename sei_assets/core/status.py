@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sei_assets.core.errors import SeiError
+from sei_assets.core.exitcodes import ExitCode, verdict_code
 from sei_assets.core.gate import verdict as gate_verdict
 from sei_assets.core.layout import BUNDLE, EVIDENCE_DIRS, MANIFEST_NAMES, PUBKEY, SIG_SUFFIX
 from sei_assets.core.lock import SectionDrift, drift, read_raw_manifest
@@ -35,10 +36,10 @@ class SystemStatus:
         return sorted({s.drift_class for s in self.sections if not s.fresh})
 
     @property
-    def exit_code(self) -> int:
+    def exit_code(self) -> ExitCode:
         if self.last_failure or self.breaches or self.evidence_problem:
-            return 1
-        return 0 if not self.stale_classes and self.gate == "green" else 1
+            return ExitCode.FAILED
+        return verdict_code(not self.stale_classes and self.gate == "green")
 
     def failure_text(self) -> str | None:
         """`last run failed at <time>: <reason>; evidence below is from <time>`, or None."""

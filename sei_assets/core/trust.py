@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 from sei_assets.core import jsonread
 from sei_assets.core.errors import SeiError
+from sei_assets.core.exitcodes import ExitCode
 from sei_assets.core.fsutil import atomic_write
 from sei_assets.core.layout import BUNDLE, EVIDENCE_DIR, MANIFEST_NAMES
 
@@ -776,7 +777,7 @@ class RepositoryCheck:
     evidence: TrustedEvidence | None = None
     current: Currency | None = None
     error: str | None = None
-    exit_code: int = 0
+    exit_code: int = ExitCode.OK
 
 
 class _Failed(NamedTuple):

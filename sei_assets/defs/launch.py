@@ -8,6 +8,7 @@ from typing import Any
 
 import dagster as dg
 
+from sei_assets.core.exitcodes import ExitCode
 from sei_assets.core.registry import SystemEntry
 from sei_assets.defs.keys import system_key, system_slug
 
@@ -235,10 +236,10 @@ def materialize_system(repo: Path, stage: str, repro: bool = True) -> tuple[int,
     if failures:
         error = failures[0].step_failure_data.error
         if not _is_bad_input(error):
-            return 3, f"{_deepest_error(error)}\n\n{error.to_string()}"
-        return 2, _deepest_error(error)
+            return ExitCode.INTERNAL_ERROR, f"{_deepest_error(error)}\n\n{error.to_string()}"
+        return ExitCode.BAD_INPUT, _deepest_error(error)
     if stage == "compile":
-        return 0, None
+        return ExitCode.OK, None
     bundle = system_key(entry.name, "evidence_bundle")
     gates = [
         m.materialization.metadata["gate"].value
@@ -246,9 +247,9 @@ def materialize_system(repo: Path, stage: str, repro: bool = True) -> tuple[int,
         if m.asset_key == bundle
     ]
     if not gates:
-        return 2, "the run produced no evidence bundle"
+        return ExitCode.BAD_INPUT, "the run produced no evidence bundle"
     if gates[-1] != "green":
-        return 1, None
+        return ExitCode.FAILED, None
     # a green gate whose blocking checks did not all pass (the signature, say) is not a pass
     held = [
         e
@@ -256,8 +257,10 @@ def materialize_system(repo: Path, stage: str, repro: bool = True) -> tuple[int,
         if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR
     ]
     if held:
-        return 1, "; ".join(f"{e.check_name} failed: {_check_detail(e)}" for e in held)
-    return 0, None
+        return ExitCode.FAILED, "; ".join(
+            f"{e.check_name} failed: {_check_detail(e)}" for e in held
+        )
+    return ExitCode.OK, None
 
 
 def _check_detail(evaluation: Any) -> str:

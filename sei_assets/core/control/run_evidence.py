@@ -1,7 +1,7 @@
 """The evidence hook of the plane: ``python -m sei_assets.core.control.run_evidence --repo R``.
 
 The engine's own `sei run` (compile, reproduce unless ``--no-repro``, evaluate, sign), without the
-Dagster front, so a hook stays a plain command. Exit 0 green, 1 red, 2 bad input.
+Dagster front, so a hook stays a plain command. Exit 0 green, 1 red, 2 bad input (`ExitCode`).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from sei_assets.core.exitcodes import ExitCode
 from sei_assets.core.model import (
     BacklogDoc,
     Bundle,
@@ -55,8 +56,8 @@ def main(argv: list[str]) -> int:
             stale.append(path.name)
     if stale:
         print(f"out of date: {', '.join(stale)} (run with --write)", file=sys.stderr)
-        return 1
-    return 0
+        return ExitCode.FAILED
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from typing import Any
 
 from sei_assets.core.evidence import BUNDLE as BUNDLE_FILE
 from sei_assets.core.evidence import EVIDENCE_DIR
+from sei_assets.core.exitcodes import ExitCode
 from sei_assets.scenarios.dialects.harness.verbs import StepResult
 
 BUNDLE = f"{EVIDENCE_DIR}/{BUNDLE_FILE}"
@@ -151,7 +152,10 @@ STRINGS = {"type": "array", "items": {"type": "string"}}
 def exit_code(obs: Observed, expected: str | int) -> Verdict:
     """The command's exit code: "ok" (0), "fail" (not 0), or an exact integer."""
     code = obs.result.exit_code
-    ok = code == 0 if expected == "ok" else code != 0 if expected == "fail" else code == expected
+    if expected == "ok":
+        ok = code == ExitCode.OK
+    else:
+        ok = code != ExitCode.OK if expected == "fail" else code == expected
     detail = "" if ok or not obs.result.stderr.strip() else obs.result.stderr.strip()[-800:]
     return Verdict(ok, code, detail)
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sei_assets.core.exitcodes import ExitCode
 from sei_assets.core.paths import project_root
 from sei_assets.scenarios.dialects.harness.expectations import EXPECTATIONS
 from sei_assets.scenarios.dialects.harness.verbs import VERBS
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {schema_path()}")
     else:
         sys.stdout.write(text)
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from sei_assets.core.errors import SeiError
+from sei_assets.core.exitcodes import ExitCode
 from sei_assets.scenarios.dialects.lifecycle.interpolate import ExpressionError, evaluate, render
 from sei_assets.scenarios.dialects.lifecycle.model import Catalog, ComposedVerb, Scenario, Step
 from sei_assets.scenarios.dialects.lifecycle.providers import LIFECYCLE_PROVIDERS, VERBS, process
@@ -39,8 +40,14 @@ from sei_assets.scenarios.dialects.lifecycle.providers.base import (
 
 PASSED, FAILED, ERRORED, INCONCLUSIVE = "PASSED", "FAILED", "ERRORED", "INCONCLUSIVE"
 VERDICTS = (PASSED, FAILED, ERRORED, INCONCLUSIVE)
-#: Exit code of `sei scenario run` per verdict (2 stays bad input).
-EXIT_CODES = {PASSED: 0, FAILED: 1, ERRORED: 3, INCONCLUSIVE: 4}
+#: Exit code of `sei scenario run` per verdict: ERRORED and INCONCLUSIVE have codes of their own,
+#: apart from bad input (2) and an internal error (3).
+EXIT_CODES = {
+    PASSED: ExitCode.OK,
+    FAILED: ExitCode.FAILED,
+    ERRORED: ExitCode.ERRORED,
+    INCONCLUSIVE: ExitCode.INCONCLUSIVE,
+}
 SECTIONS = ("setup", "steadyState.before", "method", "steadyState.after", "verify", "teardown")
 
 

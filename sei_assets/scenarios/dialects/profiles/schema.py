@@ -14,6 +14,7 @@ from typing import Any
 from sei_assets.core.control.builtins import BUILTINS
 from sei_assets.core.control.plane import ANSWER_FIELDS
 from sei_assets.core.control.profile import GATE_TYPES, ROUTES, load_profile, profiles_dir
+from sei_assets.core.exitcodes import ExitCode
 from sei_assets.scenarios.dialects.profiles.model import SCHEMA_FILE, scenarios_dir
 
 _ANSWER_TYPES: dict[str, Any] = {
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         schema_path().write_text(text, encoding="utf-8")
     else:
         print(text, end="")
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import json
 import re
 from typing import Any
 
+from sei_assets.core.exitcodes import ExitCode
 from sei_assets.scenarios.dialects.lifecycle.providers.base import (
     Context,
     Result,
@@ -105,7 +106,7 @@ def _handler(verb: str):
         except ValueError:
             payload = None
         text = tail(err) if payload is not None else tail(out + err)
-        return Result(payload, text, ok=code == 0, exit_code=code)
+        return Result(payload, text, ok=code == ExitCode.OK, exit_code=code)
 
     handler.__doc__ = f"`sei {verb} --json` on the sandbox repository."
     return handler
