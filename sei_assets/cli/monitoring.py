@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from sei_assets.core.errors import SeiError
+from sei_assets.core.exitcodes import ExitCode
 
 monitoring_app = typer.Typer(
     no_args_is_help=True, help="Post-market monitoring (EU AI Act Art. 72): monthly summaries."
@@ -75,4 +76,4 @@ def summary(
         for line in _lines(doc):
             out.print(escape(line))
     bad = any(d["totals"]["triggered_breaches"] or d["totals"]["deadlines_missed"] for d in docs)
-    raise typer.Exit(1 if bad else 0)
+    raise typer.Exit(ExitCode.FAILED if bad else ExitCode.OK)
