@@ -17,9 +17,13 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sei_assets.core.errors import SeiError
 from sei_assets.core.fsutil import atomic_write
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BACKENDS = ("dvc", "mlflow", "file")
 TIERS = ("prohibited", "high", "limited", "minimal")
@@ -107,7 +111,7 @@ def default_name(repo: Path) -> str:
     return slug if _NAME.match(slug or "") else f"system-{slug}".strip("-")[:63] or "system"
 
 
-def _table(path: Path):  # noqa: ANN202 - a pandas DataFrame (pandas is imported here only)
+def _table(path: Path) -> pd.DataFrame:  # pandas is imported here only
     import pandas as pd
 
     try:
@@ -125,7 +129,7 @@ def _data_type(dtype: object) -> str:
     )
 
 
-def croissant(name: str, table_path: Path, frame: object, url: str) -> dict:
+def croissant(name: str, table_path: Path, frame: object, url: str) -> dict[str, Any]:
     """A Croissant 1.0 description of one table: its file (sha256) and one field a column."""
     encoding = (
         "application/x-parquet" if table_path.suffix.lower() in (".parquet", ".pq") else "text/csv"
