@@ -12,7 +12,7 @@ from typing import IO
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not on Windows
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # no fcntl on Windows
 
 from sei_assets.core import untrusted
 from sei_assets.core.errors import SeiError

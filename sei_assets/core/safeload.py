@@ -135,7 +135,7 @@ def _tag_problem(value: str, tag: str | None, implicit: bool) -> str | None:
         return None
     construct = _CHECKER.yaml_constructors.get(tag)
     try:
-        construct(_CHECKER, yaml.ScalarNode(tag, value))  # type: ignore[misc]
+        construct(_CHECKER, yaml.ScalarNode(tag, value))  # type: ignore[misc]  # a typed tag has one
     except Exception:  # noqa: BLE001 - each constructor fails its own way (KeyError, IndexError...)
         return (
             f"{value[:40]!r} is not valid for the tag !!{tag.rsplit(':', 1)[-1]}: expected "

@@ -341,7 +341,7 @@ class _LazyPath:
 
     def __get__(self, obj: object, owner: type | None = None) -> Path:
         if obj is None:
-            return self  # type: ignore[return-value]
+            return self  # type: ignore[return-value]  # the descriptor, read on the class
         value = getattr(obj, self.slot)
         if not isinstance(value, Path):
             value = Path(value)
@@ -365,7 +365,7 @@ class _ByValue:
             return NotImplemented
         return self._fields() == other._fields()
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # mutable: not hashable
 
 
 class FileVerdict(_ByValue):
@@ -495,7 +495,7 @@ def _verdict(
         source,
         key_hex,
         [FileVerdict(*f) for f in files],
-        ok,  # type: ignore[arg-type]
+        ok,  # type: ignore[arg-type]  # the fields __reduce__ pickled, in order
         warnings,  # type: ignore[arg-type]
         index,  # type: ignore[arg-type]
         pending,  # type: ignore[arg-type]
@@ -1225,7 +1225,7 @@ def _shared(
     def hand_over() -> None:
         nonlocal given
         while ready is not None and given in got and got[given][0]:
-            ready(given * size, got[given][1])  # type: ignore[arg-type]
+            ready(given * size, got[given][1])  # type: ignore[arg-type]  # (True, results)
             given += 1
 
     with _collections_paused():
@@ -1253,7 +1253,7 @@ def _shared(
         for number, chunk in enumerate(chunks):  # in order, as the loop would meet them
             ok, value = got.get(number, (True, None))
             if not ok:
-                raise value  # type: ignore[misc]
+                raise value  # type: ignore[misc]  # (False, the exception)
             if value is None:  # claimed by a child that did not start, died, or stopped earlier
                 value = fn(chunk)
             if ready is not None and number >= given:

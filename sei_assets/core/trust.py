@@ -394,7 +394,7 @@ class _Judge:
                 "repositories": dict(doc["repositories"]),
             }
             self._own = True
-        return self._known  # type: ignore[return-value]
+        return self._known  # type: ignore[return-value]  # set above when it was None
 
     def record(self, system: str, record: dict[str, Any]) -> None:
         self._owned()["systems"][system] = record
@@ -813,7 +813,7 @@ def _checked_part(
     looked: list[tuple[str | None, bool]] = []
 
     def keyless(evidence_dir: Path) -> str | None:
-        looked.append(judge.key_without_pubkey(evidence_dir))  # type: ignore[union-attr]
+        looked.append(judge.key_without_pubkey(evidence_dir))  # type: ignore[union-attr]  # passed only with a judge
         return looked[-1][0]
 
     for repo in repos:
