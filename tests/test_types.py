@@ -13,9 +13,9 @@ CONFIG = ROOT / "pyproject.toml"
 CACHE = ROOT / ".sei-state" / "mypy-cache"
 
 
-def _mypy(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _mypy(cwd: Path, cache: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mypy", "--config-file", str(CONFIG), "--cache-dir", str(CACHE)]
+        [sys.executable, "-m", "mypy", "--config-file", str(CONFIG), "--cache-dir", str(cache)]
         + list(args),
         cwd=cwd,
         capture_output=True,
@@ -25,7 +25,7 @@ def _mypy(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_mypy_finds_no_error_in_the_package() -> None:
-    proc = _mypy(ROOT)
+    proc = _mypy(ROOT, CACHE)
     errors = [line for line in proc.stdout.splitlines() if ": error:" in line]
     assert proc.returncode == 0 and not errors, (
         f"mypy found {len(errors)} error(s):\n{proc.stdout}{proc.stderr}"
@@ -44,7 +44,9 @@ def test_the_core_is_strict_and_the_fronts_are_not(tmp_path: Path) -> None:
         (tmp_path / package / "__init__.py").write_text("")
     (tmp_path / "sei_assets/core/probe.py").write_text(untyped)
     (tmp_path / "sei_assets/defs/probe.py").write_text(untyped)
-    proc = _mypy(tmp_path, "sei_assets/core/probe.py", "sei_assets/defs/probe.py")
+    # its own cache: the probe's `sei_assets` package must not stand in for the real one's
+    probes = ("sei_assets/core/probe.py", "sei_assets/defs/probe.py")
+    proc = _mypy(tmp_path, tmp_path / "mypy-cache", *probes)
     errors = [line for line in proc.stdout.splitlines() if ": error:" in line]
     assert [e.split(":")[0] for e in errors] == ["sei_assets/core/probe.py"], proc.stdout
     assert "[no-untyped-def]" in errors[0]
