@@ -131,7 +131,7 @@ def status(opts: dict[str, str | bool], out: _Out) -> int:
         return st.exit_code
     out.add(f"system: {st.system}")
     if st.last_failure:
-        out.add(out.mark("bold red", st.failure_text()))
+        out.add(out.mark("bold red", st.failure_text() or ""))
     for s in st.sections:
         out.add(f"  {s.section}: {out.mark('green' if s.fresh else 'yellow', s.describe())}")
     if st.evidence_problem:

@@ -1117,3 +1117,14 @@ def test_cli_runs_the_dagster_job_with_the_same_results(
         "nope",
     )
     assert bad.exit_code == 2 and "unknown system(s) nope" in bad.output
+
+
+def test_a_target_platform_comes_from_the_manifest_its_registry_entry_names() -> None:
+    """A registry entry's ``manifest`` (relative to its repository) picks the platform."""
+    from sei_assets.core.paths import resources_dir
+    from sei_assets.scenarios.dialects.checks.runner import platform_of
+
+    loan = resources_dir() / "loan"
+    assert platform_of(loan) == "dvc"
+    assert platform_of(loan, "sei_dagster.yaml") == "dagster"
+    assert platform_of(loan, "sei_mlflow.yaml") == "mlflow"

@@ -640,3 +640,19 @@ def test_suite_asset_checks_one_class_each(tmp_path: Path, env, monkeypatch) -> 
     shown = mat.metadata["ledgers"].data["demo"]
     assert shown["release.request"] == ledger["release.request"]
     assert scenario_id == "idempotency_replay"
+
+
+def test_a_json_integer_too_long_to_convert_is_bad_input(tmp_path: Path) -> None:
+    """Python refuses to convert an integer of thousands of digits (a ValueError that is not a
+    JSONDecodeError): the payload and a scenario file are refused with the file, not a trace."""
+    from sei_assets.cli.control import _payload
+    from sei_assets.core.errors import SeiError
+
+    text = '{"reason": ' + "1" * 5000 + "}"
+    with pytest.raises(SeiError, match="^--payload: not valid JSON: .*digits") as caught:
+        _payload(text)
+    assert caught.value.exit_code == 2
+    scenario = tmp_path / "long.json"
+    scenario.write_text(text)
+    with pytest.raises(ProfileScenarioError, match="not valid JSON: .*digits"):
+        load_scenario(scenario)

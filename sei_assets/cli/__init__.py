@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from sei_assets.cli.control import control_app, profile_app
+from sei_assets.cli.params import REQUIRED
 from sei_assets.core.errors import SeiError
 from sei_assets.core.exitcodes import MEANINGS, ExitCode, verdict_code
 
@@ -72,7 +73,7 @@ def bounded(text: str, limit: int = MESSAGE_LIMIT) -> str:
     return f"{text[:limit]} … ({len(text) - limit} more characters left out)"
 
 
-def _fail(exc: SeiError, repo: Path | None = None, verb: str | None = None) -> None:
+def _fail(exc: SeiError, repo: Path | None = None, verb: str | None = None) -> NoReturn:
     message = bounded(str(exc))
     if repo is not None and verb:
         from sei_assets.core.last_run import record
@@ -214,8 +215,9 @@ def run(
 
     _allow_key_in_repo(allow_key_in_repo)
 
-    from sei_assets.core.evidence import BUNDLE, evidence_dir, load_bundle
+    from sei_assets.core.evidence import evidence_dir, load_bundle
     from sei_assets.core.last_run import record
+    from sei_assets.core.layout import BUNDLE
 
     bundle_path = evidence_dir(repo) / BUNDLE
     try:
@@ -621,7 +623,7 @@ def _decision(verb: str, repo: Path, as_json: bool, **kwargs: Any) -> None:
 
 
 @app.command()
-def request(repo: RepoOpt = Path("."), by: ByOpt = ..., as_json: JsonOpt = False) -> None:
+def request(repo: RepoOpt = Path("."), by: ByOpt = REQUIRED, as_json: JsonOpt = False) -> None:
     """Request management approval of the treatment plan (a commit with a trailer)."""
     _decision("request", repo, as_json, by=by)
 
@@ -629,7 +631,7 @@ def request(repo: RepoOpt = Path("."), by: ByOpt = ..., as_json: JsonOpt = False
 @app.command()
 def approve(
     repo: RepoOpt = Path("."),
-    by: ByOpt = ...,
+    by: ByOpt = REQUIRED,
     accept_residual: Annotated[
         bool, typer.Option("--accept-residual", help="Accept the residual risk of a red gate.")
     ] = False,
@@ -640,7 +642,7 @@ def approve(
 
 
 @app.command()
-def review(repo: RepoOpt = Path("."), by: ByOpt = ..., as_json: JsonOpt = False) -> None:
+def review(repo: RepoOpt = Path("."), by: ByOpt = REQUIRED, as_json: JsonOpt = False) -> None:
     """Record a periodic management review (`Sei-Reviewed-by:`)."""
     _decision("review", repo, as_json, by=by)
 
@@ -648,8 +650,8 @@ def review(repo: RepoOpt = Path("."), by: ByOpt = ..., as_json: JsonOpt = False)
 @app.command()
 def reject(
     repo: RepoOpt = Path("."),
-    by: ByOpt = ...,
-    reason: Annotated[str, typer.Option("--reason", help="Why.")] = ...,
+    by: ByOpt = REQUIRED,
+    reason: Annotated[str, typer.Option("--reason", help="Why.")] = REQUIRED,
     as_json: JsonOpt = False,
 ) -> None:
     """Reject the treatment plan, with the reason (`Sei-Rejected-by:`)."""
@@ -659,7 +661,7 @@ def reject(
 @app.command()
 def retire(
     repo: RepoOpt = Path("."),
-    by: ByOpt = ...,
+    by: ByOpt = REQUIRED,
     reason: Annotated[str | None, typer.Option("--reason", help="Why.")] = None,
     as_json: JsonOpt = False,
 ) -> None:

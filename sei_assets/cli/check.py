@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -30,7 +30,7 @@ DirOpt = Annotated[
 ]
 
 
-def _fail(exc: SeiError) -> None:
+def _fail(exc: SeiError) -> NoReturn:
     err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
     raise typer.Exit(exc.exit_code)
 
@@ -130,7 +130,7 @@ def list_checks(
         registry = load_checks(checks_dir)
     except SeiError as exc:
         _fail(exc)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "name": s.name,
             "version": s.version,

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
+from sei_assets.cli.params import REQUIRED
 from sei_assets.core.errors import SeiError
 from sei_assets.core.exitcodes import ExitCode, verdict_code
 
@@ -40,7 +41,7 @@ def _emit(doc: Any) -> None:
     sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
-def _fail(exc: SeiError) -> None:
+def _fail(exc: SeiError) -> NoReturn:
     err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
     raise typer.Exit(exc.exit_code)
 
@@ -57,10 +58,12 @@ def _payload(text: str) -> dict[str, Any]:
             raise SeiError(f"{path}: cannot read the payload: {exc.strerror}") from None
     try:
         value = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise SeiError(
             f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}): {exc.msg}"
         ) from None
+    except ValueError as exc:  # e.g. an integer longer than Python converts
+        raise SeiError(f"{source}: not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise SeiError(f"{source}: expected a JSON object, got {type(value).__name__}")
     return value
@@ -185,7 +188,7 @@ def validate(
         _fail(exc)
     classes = sorted({s.scenario_class for s in scenarios})
     missing = suites.missing_classes(set(classes), loaded.profile.generated)
-    doc = {
+    doc: dict[str, Any] = {
         "status": "nok" if missing else "ok",
         "route": "InstructAgent" if missing else "Continue",
         "gate_id": "missing_scenario_suite" if missing else None,
@@ -247,8 +250,8 @@ def run_suite(
 @profile_app.command()
 def approve(
     profile: ProfileArg = "model_release",
-    by: Annotated[str, typer.Option("--by", help='Who decides: "Name <email>".')] = ...,
-    role: Annotated[str, typer.Option("--role", help="The decider's role.")] = ...,
+    by: Annotated[str, typer.Option("--by", help='Who decides: "Name <email>".')] = REQUIRED,
+    role: Annotated[str, typer.Option("--role", help="The decider's role.")] = REQUIRED,
     as_json: JsonOpt = False,
 ) -> None:
     """Approve the profile for use: management only, on a green and signed latest suite result."""

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from sei_assets.cli.params import REQUIRED
 from sei_assets.core.errors import SeiError
 from sei_assets.core.exitcodes import verdict_code
 
@@ -50,7 +51,7 @@ def open_(
     klass: Annotated[
         str, typer.Option("--class", help="serious (15 days), death (10), widespread (2).")
     ] = "serious",
-    by: ByOpt = ...,
+    by: ByOpt = REQUIRED,
     aware_at: Annotated[
         str | None, typer.Option("--aware-at", help="When the provider became aware (ISO 8601).")
     ] = None,
@@ -76,7 +77,7 @@ def open_(
 @incident_app.command("update")
 def update(
     incident_id: Annotated[str, typer.Argument(help="INC-YYYYMMDD-NNN")],
-    by: ByOpt = ...,
+    by: ByOpt = REQUIRED,
     note: Annotated[str | None, typer.Option("--note", help="A note for the record.")] = None,
     reported_at: Annotated[
         str | None,
@@ -103,7 +104,7 @@ def close(
         str,
         typer.Option("--evidence", help="sha256:<digest> of the treating evidence set's index."),
     ],
-    by: ByOpt = ...,
+    by: ByOpt = REQUIRED,
     repo: RepoOpt = Path("."),
     as_json: JsonOpt = False,
 ) -> None:

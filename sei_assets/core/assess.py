@@ -18,7 +18,8 @@ from typing import Any
 
 import yaml
 
-from sei_assets.core.evidence import EVIDENCE_DIR, dump, write_signed
+from sei_assets.core.evidence import dump, write_signed
+from sei_assets.core.layout import EVIDENCE_DIR
 from sei_assets.core.manifest import LoadedManifest, Manifest
 from sei_assets.core.model import BacklogDoc, Bundle
 from sei_assets.core.model.bundle import as_bundle
@@ -134,7 +135,7 @@ def _dimension(measure: dict[str, Any]) -> str | None:
     return (measure.get("inputs") or {}).get("dimension")
 
 
-def _covers(declared: list[tuple[str, str, str, str | None]], measure: dict[str, Any]) -> list:
+def _covers(declared: list[tuple[str, str, str, str | None]], measure: dict[str, Any]) -> list[Any]:
     """Declared (risk id, domain, metric, dimension) entries that already measure ``measure``."""
     dim = _dimension(measure)
     return [d for d in declared if d[2] == measure["metric"] and (dim is None or d[3] == dim)]

@@ -10,16 +10,20 @@ import os
 from functools import cache
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 
 def _distributions() -> list[tuple[str, str, str | None]]:
     seen: dict[str, tuple[str, str, str | None]] = {}
     for dist in metadata.distributions():
-        name = dist.metadata.get("Name")
+        meta = cast("Message", dist.metadata)  # importlib's metadata is an email Message
+        name = meta.get("Name")
         if not name:
             continue
-        licence = dist.metadata.get("License-Expression")
+        licence = meta.get("License-Expression")
         seen.setdefault(name.lower(), (name, dist.version, licence))
     return [seen[k] for k in sorted(seen)]
 

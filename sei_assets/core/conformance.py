@@ -88,7 +88,8 @@ from pathlib import Path
 from typing import Any
 
 from sei_assets.core.errors import SeiError
-from sei_assets.core.evidence import EVIDENCE_DIR, dump, write_signed
+from sei_assets.core.evidence import dump, write_signed
+from sei_assets.core.layout import EVIDENCE_DIR
 from sei_assets.core.manifest import LoadedManifest, Manifest, Measure, Treatment
 from sei_assets.core.model import Bundle, ConformanceDoc, ControlResult
 from sei_assets.core.model.bundle import as_bundle
@@ -124,7 +125,8 @@ def catalogues() -> list[str]:
     """Every standard id that has a catalogue, sorted."""
     from sei_assets.core.knowledge import standard_catalogue, standard_slugs
 
-    return sorted(standard_catalogue(s)["standard"] for s in standard_slugs())
+    found = (standard_catalogue(s) for s in standard_slugs())
+    return sorted(c["standard"] for c in found if c is not None)
 
 
 def applicable(loaded: LoadedManifest) -> list[str]:
@@ -319,7 +321,7 @@ def _residual_present(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
     if not evaluated:
         return _met("residual_present", False)
     blocking = {r.risk_id for r in ctx.bundle.control_results if r.enforcement_mode == "block"}
-    missing = sorted(rid for rid in blocking if rid not in evaluated)
+    missing = sorted(rid for rid in blocking if rid is not None and rid not in evaluated)
     if missing:  # 9.3 asks it of each hazard: one without is the criterion unmet
         return Outcome(
             "gap", f"criterion residual_present NOT met: no residual for {', '.join(missing)}"
@@ -329,7 +331,7 @@ def _residual_present(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
 
 def _overall_residual(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
     overall = ctx.bundle.overall_residual
-    return _met("overall_residual", bool(overall) and overall.evaluation == "within")
+    return _met("overall_residual", overall is not None and overall.evaluation == "within")
 
 
 def _power_stats(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:

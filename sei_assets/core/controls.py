@@ -214,7 +214,7 @@ def evaluate_control(
         power = _power(raw.get("power"))
         raw = raw.get("value")
     value, problem = _number(raw)
-    if problem:
+    if problem or value is None:  # _number gives a value or a problem
         return ControlResult(control, None, False, power=power, failure=problem)
     from sei_assets.core.knowledge import metric_domain
 

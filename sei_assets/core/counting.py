@@ -84,13 +84,12 @@ def count(repo: Path, decision: dict[str, Any], roster: Any = _UNSET) -> Count:
         )
     if problem:
         return Count(False, True, problem)
+    keyid = checked.keyid or ""  # a record that verifies has its key's id
     if roster is None:
-        return Count(None, True, f"signed by key {checked.keyid[:16]}…; no roster in force")
+        return Count(None, True, f"signed by key {keyid[:16]}…; no roster in force")
     person = roster.person_of(checked.keyid)
     if person is None:
-        return Count(
-            False, True, f"signed by a key that is not in the roster ({checked.keyid[:16]}…)"
-        )
+        return Count(False, True, f"signed by a key that is not in the roster ({keyid[:16]}…)")
     if person.id != by:
         return Count(
             False, True, f"the key belongs to {person.id}, not to {by}: the name is not theirs"
@@ -116,7 +115,8 @@ def _approval_problem(
     from sei_assets.core.gitutil import blob_at, git_text
     from sei_assets.core.signing import PUBKEY_FILE
 
-    about = record.get("about") if isinstance(record.get("about"), dict) else {}
+    raw_about = record.get("about")
+    about = raw_about if isinstance(raw_about, dict) else {}
     actual = dr.evidence_about(repo, decision["sha"])
     for field in ("evidence_index", "treatment_commit"):
         if about.get(field) != actual[field]:

@@ -99,7 +99,7 @@ def code_digest() -> str:
 
         digest = hashlib.sha256(f"{FORMAT}".encode())
         for module in (manifest, controls, constraint, conformance, knowledge, postmarket):
-            digest.update(Path(module.__file__).read_bytes())
+            digest.update(Path(str(module.__file__)).read_bytes())
         folder = resources.files("sei_assets.knowledge").joinpath("standards")
         for slug in knowledge.standard_slugs():  # the catalogues, found as knowledge finds them
             digest.update(slug.encode() + folder.joinpath(f"{slug}.yaml").read_bytes())

@@ -22,9 +22,6 @@ from sei_assets.core.controls import (
 )
 from sei_assets.core.errors import SeiError
 from sei_assets.core.evidence import (
-    BOM,
-    BUNDLE,
-    EVIDENCE_DIR,
     SCHEMA_VERSION,
     dump,
     evidence_dir,
@@ -33,7 +30,15 @@ from sei_assets.core.evidence import (
     write_signed,
 )
 from sei_assets.core.exitcodes import ExitCode, verdict_code
-from sei_assets.core.layout import ASSESSMENT_RESULTS, LEGACY_DIRS, SANDBOX_ENV
+from sei_assets.core.layout import (
+    ASSESSMENT_RESULTS,
+    BOM,
+    BUNDLE,
+    EVIDENCE_DIR,
+    LEGACY_DIRS,
+    LOCK_NAME,
+    SANDBOX_ENV,
+)
 from sei_assets.core.layout import INDEX as INDEX_NAME
 from sei_assets.core.manifest import LoadedManifest, load_manifest
 from sei_assets.core.model import Bundle, ConformanceDoc
@@ -279,7 +284,7 @@ def seal(
     # the bundle names its set (an id the signed index records too), so that the set cannot
     # be stripped or mixed unseen (see signing); the same inputs give the same id
     set_id = _set_id(loaded, bundle, bom_text, inputs, signing.public_key_hex(key))
-    bundle = as_bundle({**bundle.to_json(), "evidence_set": {"id": set_id, "index": INDEX_NAME}})
+    sealed = as_bundle({**bundle.to_json(), "evidence_set": {"id": set_id, "index": INDEX_NAME}})
     out = evidence_dir(repo)
     names = (BOM, BUNDLE, ASSESSMENT_RESULTS, signing.PUBKEY_FILE)
     rel = {name: f"{EVIDENCE_DIR}/{name}" for name in names}
@@ -288,7 +293,7 @@ def seal(
         bom = bom_text.encode("utf-8")
         staged[rel[BOM]] = bom
         staged[rel[BOM] + ".sig"] = signing.sign_bytes(bom, BOM, key)
-    data = dump(bundle)
+    data = dump(sealed)
     envelope = signing.sign_bytes(data, BUNDLE, key)
     staged[rel[BUNDLE]] = data
     staged[rel[BUNDLE] + ".sig"] = envelope
@@ -297,13 +302,13 @@ def seal(
     staged[rel[ASSESSMENT_RESULTS] + ".sig"] = signing.sign_bytes(results, ASSESSMENT_RESULTS, key)
     staged[rel[signing.PUBKEY_FILE]] = (signing.public_key_hex(key) + "\n").encode("ascii")
     lock = lockmod.build_lock(
-        loaded.manifest.system.name, bundle.triple.to_json(), inputs, envelope.decode("ascii")
+        loaded.manifest.system.name, sealed.triple.to_json(), inputs, envelope.decode("ascii")
     )
-    staged[lockmod.LOCK_NAME] = lockmod.lock_bytes(lock)
+    staged[LOCK_NAME] = lockmod.lock_bytes(lock)
     run_record = {
         "system_name": loaded.manifest.system.name,
-        "generated_at": bundle.generated_at,
-        "commit": bundle.triple.code,
+        "generated_at": sealed.generated_at,
+        "commit": sealed.triple.code,
         "lock_inputs": dict(inputs.hashes),
         "evidence_set": set_id,
     }
@@ -315,7 +320,7 @@ def seal(
         "signature": out / (BUNDLE + ".sig"),
         "assessment_results": out / ASSESSMENT_RESULTS,
         "pubkey": out / signing.PUBKEY_FILE,
-        "lock": repo / lockmod.LOCK_NAME,
+        "lock": repo / LOCK_NAME,
     }
     if bom_text is not None:
         files["bom"] = out / BOM
@@ -376,7 +381,9 @@ def _model_component(model: dict[str, Any]) -> str | None:
 # --------------------------------------------------------------------------- governance verbs
 
 
-def reconstruct_cycle(repo: Path, out: Path | None = None, key: Any = None) -> tuple[dict, Path]:
+def reconstruct_cycle(
+    repo: Path, out: Path | None = None, key: Any = None
+) -> tuple[dict[str, Any], Path]:
     """`sei reconstruct`: the ISO/IEC 23894 cycle replayed from git history, signed."""
     from sei_assets.core import reconstruct
 
@@ -406,7 +413,7 @@ def signed_evidence(repo: Path) -> tuple[bool, bool | None, str]:
 
 def project_conformance(
     repo: Path, standards: list[str] | None = None, out: Path | None = None, key: Any = None
-) -> list[tuple[dict, Path]]:
+) -> list[tuple[dict[str, Any], Path]]:
     """`sei conformance`: the bundle projected onto each standard's clause catalogue, signed."""
     from sei_assets.core import conformance, counting, signing
 
@@ -451,7 +458,7 @@ def project_conformance(
     return written
 
 
-def assess_impact(repo: Path, key: Any = None) -> tuple[dict, Path]:
+def assess_impact(repo: Path, key: Any = None) -> tuple[dict[str, Any], Path]:
     """`sei impact`: affected persons, decisions and foreseeable misuse, signed."""
     from sei_assets.core import signing
     from sei_assets.core.impact import impact_assessment, write_impact
@@ -461,7 +468,7 @@ def assess_impact(repo: Path, key: Any = None) -> tuple[dict, Path]:
     return doc, write_impact(repo, doc, key or signing.load_or_create_key())
 
 
-def propose_risks(repo: Path, key: Any = None) -> tuple[dict, Path]:
+def propose_risks(repo: Path, key: Any = None) -> tuple[dict[str, Any], Path]:
     """`sei assess`: risks the manifest does not declare, from the knowledge catalogue."""
     from sei_assets.core import signing
     from sei_assets.core.assess import assess, write_backlog

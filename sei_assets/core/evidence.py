@@ -157,9 +157,11 @@ def _candidates(repo: Path) -> Iterator[_Candidate]:
                 found = blobs.read(sha, path)
                 if found is None:
                     continue
-                sig = blobs.read(sha, path + ".sig")
-                lock = blobs.read(sha, LOCK_NAME)
-                yield _Candidate(found[1], sig and sig[1], lock and lock[1], sha)
+                signed = blobs.read(sha, path + ".sig")
+                locked = blobs.read(sha, LOCK_NAME)
+                yield _Candidate(
+                    found[1], signed[1] if signed else None, locked[1] if locked else None, sha
+                )
                 break
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import IO
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not on Windows
-    fcntl = None  # type: ignore[assignment]
+    fcntl = None  # type: ignore[assignment]  # no fcntl on Windows
 
 from sei_assets.core import untrusted
 from sei_assets.core.errors import SeiError
@@ -22,14 +22,20 @@ class GitError(SeiError):
     """A git command that could not run or failed."""
 
 
-def _run(repo: Path, args: tuple[str, ...], text: bool = True) -> subprocess.CompletedProcess:
+def _run(repo: Path, args: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
+    """git's run, its output as text (bytes that are not UTF-8 replaced)."""
     try:
         return subprocess.run(
-            ["git", *args],
-            cwd=repo,
-            capture_output=True,
-            **({"encoding": "utf-8", "errors": "replace"} if text else {}),
+            ["git", *args], cwd=repo, capture_output=True, encoding="utf-8", errors="replace"
         )
+    except OSError as exc:
+        raise GitError(f"cannot run git in {repo}: {exc}") from None
+
+
+def _run_bytes(repo: Path, args: tuple[str, ...]) -> subprocess.CompletedProcess[bytes]:
+    """git's run, its output as bytes."""
+    try:
+        return subprocess.run(["git", *args], cwd=repo, capture_output=True)
     except OSError as exc:
         raise GitError(f"cannot run git in {repo}: {exc}") from None
 
@@ -87,7 +93,7 @@ def blob_at(repo: Path, rev: str, path: str) -> bytes | None:
     """The bytes of ``path`` (relative to ``repo``) at ``rev``, or None when absent."""
     if _revision(rev) is None:
         return None
-    proc = _run(repo, ("cat-file", "blob", "--end-of-options", f"{rev}:./{path}"), text=False)
+    proc = _run_bytes(repo, ("cat-file", "blob", "--end-of-options", f"{rev}:./{path}"))
     return proc.stdout if proc.returncode == 0 else None
 
 
@@ -95,10 +101,8 @@ def show(repo: Path, rev: str, path: str) -> bytes | None:
     """The bytes of ``path`` (from the repository's root) at ``rev``, or None when absent."""
     if _revision(rev) is None:
         return None
-    proc = _run(
-        repo,
-        ("--no-pager", "show", "--no-textconv", "--end-of-options", f"{rev}:{path}"),
-        text=False,
+    proc = _run_bytes(
+        repo, ("--no-pager", "show", "--no-textconv", "--end-of-options", f"{rev}:{path}")
     )
     return proc.stdout if proc.returncode == 0 else None
 
@@ -190,7 +194,9 @@ class BlobReader:
         stdin.flush()
         return self._answer(stdout)
 
-    def read_many(self, specs: list[tuple[str, str]]) -> Iterator[tuple[str, bytes] | None]:
+    def read_many(
+        self, specs: list[tuple[str, str]]
+    ) -> Generator[tuple[str, bytes] | None, None, None]:
         """As :meth:`read` for each ``(rev, path)``, in order: the questions are written by a
         thread while the answers are read, so git inflates the next blob while we use one."""
         stdin, stdout = self._proc.stdin, self._proc.stdout

@@ -89,7 +89,7 @@ def utc_z(timestamp: int | str) -> str:
 # --------------------------------------------------------------------------- recording
 
 
-def check_identity(by: str, what: str = "by") -> str:
+def check_identity(by: object, what: str = "by") -> str:
     """``by`` normalised, or SeiError unless it looks like ``Name <email>``."""
     text = " ".join(str(by).split()) if isinstance(by, str) and "\n" not in by else ""
     if not _IDENTITY.match(text):

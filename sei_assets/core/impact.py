@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sei_assets.core.evidence import EVIDENCE_DIR, dump, write_signed
+from sei_assets.core.evidence import dump, write_signed
+from sei_assets.core.layout import EVIDENCE_DIR
 from sei_assets.core.manifest import LoadedManifest, Manifest
 from sei_assets.core.model import Bundle, ImpactDoc
 from sei_assets.core.model.bundle import as_bundle

@@ -281,8 +281,8 @@ def _system_name(repo: Path) -> str:
         path = Path(repo) / name
         if path.is_file():
             system = read_raw_manifest(path).get("system")
-            if isinstance(system, dict) and isinstance(system.get("name"), str):
-                return system["name"][:200]
+            if isinstance(system, dict) and isinstance(named := system.get("name"), str):
+                return named[:200]
     return "?"
 
 

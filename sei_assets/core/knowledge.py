@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sei_assets.core.errors import SeiError
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
 
 
 class _Strict(BaseModel):
@@ -119,7 +122,7 @@ class RiskCatalogue(_Strict):
     risks: list[CatalogueRisk]
 
 
-def _where(error: dict[str, Any]) -> str:
+def _where(error: ErrorDetails) -> str:
     return ".".join(str(p) for p in error.get("loc", ())) or "<root>"
 
 
@@ -139,6 +142,7 @@ def validate_file(entry: Any, model: type[BaseModel], name: str | None = None) -
         text = entry.read_text(encoding="utf-8")
     except OSError as exc:
         raise SeiError(f"{name}: cannot read the catalogue: {exc}") from None
+    data: dict[str, Any]
     data, _lines = safeload.parse_yaml(name, text, "catalogue")
     try:
         model.model_validate(data)

@@ -122,7 +122,7 @@ def section_inputs(repo: Path, manifest_path: Path, raw: dict[str, Any]) -> Inpu
 
 def build_lock(
     system_name: str, triple: dict[str, str], inputs: Inputs, signed_envelope: str
-) -> dict:
+) -> dict[str, Any]:
     """The `sei.lock` document after a run: every section valid."""
     return {
         "schema_version": SCHEMA,
@@ -136,19 +136,19 @@ def build_lock(
     }
 
 
-def lock_bytes(lock: dict) -> bytes:
+def lock_bytes(lock: dict[str, Any]) -> bytes:
     """The exact bytes `sei.lock` is written with."""
     return (json.dumps(lock, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def write_lock(repo: Path, lock: dict) -> Path:
+def write_lock(repo: Path, lock: dict[str, Any]) -> Path:
     """Write `sei.lock` atomically."""
     path = repo / LOCK_NAME
     atomic_write(path, lock_bytes(lock))
     return path
 
 
-def read_lock(repo: Path) -> tuple[Path, dict] | None:
+def read_lock(repo: Path) -> tuple[Path, dict[str, Any]] | None:
     """The lock of ``repo`` (sei.lock, else the reference's venth.lock / froga.lock)."""
     from sei_assets.core import evidence_set
 

@@ -12,7 +12,7 @@ import re
 import reprlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -171,7 +171,10 @@ PLAN_PHASES = {
 }
 #: The plan phases after the system is in service (Art. 72, Art. 73).
 POST_MARKET = frozenset({"monitoring", "incident"})
-LifecycleStage = Literal[tuple(PLAN_PHASES)]  # type: ignore[valid-type]
+if TYPE_CHECKING:  # a checker sees text; pydantic checks it against the stages at run time
+    LifecycleStage = str
+else:
+    LifecycleStage = Literal[tuple(PLAN_PHASES)]
 #: A measure's ``enforcement`` -> the plan's ``enforcement_mode`` (the reference SDK's modes):
 #: ``block`` makes the gate red when it fails, ``warn`` alerts and goes on, ``monitor`` is
 #: evaluated and reported only (the rule of each mode: `core.gate`).
@@ -618,7 +621,7 @@ def _screen_keys(
     data: dict[Any, Any],
     model: type[BaseModel],
     loc: tuple[Any, ...],
-    lines: dict[tuple, int],
+    lines: dict[tuple[Any, ...], int],
     found: list[Extension],
     owner: tuple[str, str] | None,
 ) -> dict[Any, Any]:
@@ -654,7 +657,7 @@ def _screen_value(
     value: Any,
     annotation: Any,
     loc: tuple[Any, ...],
-    lines: dict[tuple, int],
+    lines: dict[tuple[Any, ...], int],
     found: list[Extension],
     owner: tuple[str, str] | None,
 ) -> Any:
@@ -704,15 +707,15 @@ def screen_yaml(path: Path, text: str) -> None:
     safeload.parse_yaml(path, text, "manifest")
 
 
-def _line_for(loc: tuple, lines: dict[tuple, int]) -> int | None:
+def _line_for(loc: tuple[Any, ...], lines: dict[tuple[Any, ...], int]) -> int | None:
     for n in range(len(loc), -1, -1):
         if loc[:n] in lines:
             return lines[loc[:n]]
     return None
 
 
-def _model_at(loc: tuple) -> type[BaseModel] | None:
-    model: Any = Manifest
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] = Manifest
     for part in loc:
         if isinstance(part, int):
             continue
@@ -723,9 +726,10 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
                 break
         if field is None:
             return None
-        model = _inner_model(field.annotation)
-        if model is None:
+        inner = _inner_model(field.annotation)
+        if inner is None:
             return None
+        model = inner
     return model
 
 
@@ -745,7 +749,7 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _located(path: Path, exc: ValidationError, lines: dict[tuple, int]) -> ManifestError:
+def _located(path: Path, exc: ValidationError, lines: dict[tuple[Any, ...], int]) -> ManifestError:
     errors = exc.errors(include_url=False)
     # An unknown key first: `systme:` is reported where it is, with its did-you-mean, not as
     # the `system` it should have been being missing.
@@ -777,7 +781,7 @@ def _located(path: Path, exc: ValidationError, lines: dict[tuple, int]) -> Manif
     return ManifestError(path, key_path(loc), expected, _line_for(loc, lines), suggestion)
 
 
-def _check_program(path: Path, manifest: Manifest, lines: dict[tuple, int]) -> list[str]:
+def _check_program(path: Path, manifest: Manifest, lines: dict[tuple[Any, ...], int]) -> list[str]:
     """Cross-key rules: unique risk and measure ids; a misuse naming a risk id that is a near
     miss of a declared one is an error, one naming a risk not declared (yet: a manifest is
     written a piece at a time) a warning, returned, and the misuse counts as unaddressed."""
@@ -786,7 +790,7 @@ def _check_program(path: Path, manifest: Manifest, lines: dict[tuple, int]) -> l
     measure_ids: dict[str, str] = {}
     risks = manifest.risk.risks if manifest.risk else []
     for i, risk in enumerate(risks):
-        loc = ("risk", "risks", i, "id")
+        loc: tuple[Any, ...] = ("risk", "risks", i, "id")
         if risk.id in risk_ids:
             raise ManifestError(
                 path,
@@ -797,7 +801,7 @@ def _check_program(path: Path, manifest: Manifest, lines: dict[tuple, int]) -> l
         risk_ids.add(risk.id)
         for t, treat in enumerate(risk.treat):
             for m, measure in enumerate(treat.measures):
-                mloc = ("risk", "risks", i, "treat", t, "measures", m, "id")
+                mloc: tuple[Any, ...] = ("risk", "risks", i, "treat", t, "measures", m, "id")
                 if measure.id in measure_ids:
                     raise ManifestError(
                         path,

@@ -20,7 +20,8 @@ def authority(standard_id: str) -> str | None:
     """The authority of a standard id such as `iso/23894@2023`, or None for regulations."""
     for rule in _authorities()["prefixes"]:
         if standard_id.startswith(rule["prefix"]):
-            return rule["authority"]
+            found: str = rule["authority"]
+            return found
     return None
 
 

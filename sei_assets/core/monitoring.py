@@ -376,7 +376,7 @@ def _point(metric: str, d: Decisions) -> float | None:
     k = d.known
     if metric in OUTCOME_METRICS and (d.outcome is None or k.sum() == 0):
         return None
-    if metric == "roc_auc_score":
+    if metric == "roc_auc_score" and d.outcome is not None:  # None: returned above
         y = d.outcome[k]
         if d.score is None or len(set(y.tolist())) < 2:
             return None
@@ -411,7 +411,7 @@ def _resampled(metric: str, d: Decisions, idx: np.ndarray) -> np.ndarray | None:
     """The metric on each bootstrap resample (rows of ``idx``), with numpy; None where the
     interval is not defined here."""
     pred = d.pred[idx].astype(bool)
-    if metric in ("demographic_parity_diff", "demographic_parity_ratio"):
+    if metric in ("demographic_parity_diff", "demographic_parity_ratio") and d.groups is not None:
         names, codes_all = np.unique(d.groups, return_inverse=True)
         rates = _group_rates(pred, np.ones_like(pred), codes_all[idx], len(names))
         if metric == "demographic_parity_diff":
@@ -420,7 +420,10 @@ def _resampled(metric: str, d: Decisions, idx: np.ndarray) -> np.ndarray | None:
             return rates.min(axis=1) / rates.max(axis=1)
     if metric == "selection_rate":
         return pred.mean(axis=1)
-    if metric in ("accuracy_score", "recall_score", "equalized_odds_diff"):
+    if (
+        metric in ("accuracy_score", "recall_score", "equalized_odds_diff")
+        and d.outcome is not None
+    ):
         known = d.known[idx]
         y = d.outcome[idx].astype(bool)
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -428,6 +431,8 @@ def _resampled(metric: str, d: Decisions, idx: np.ndarray) -> np.ndarray | None:
                 return ((pred == y) & known).sum(axis=1) / known.sum(axis=1)
             if metric == "recall_score":
                 return (pred & y & known).sum(axis=1) / (y & known).sum(axis=1)
+            if d.groups is None:  # the callers return before
+                return None
             names, codes_all = np.unique(d.groups, return_inverse=True)
             codes = codes_all[idx]
             tpr = _group_rates(pred, y & known, codes, len(names))
@@ -504,7 +509,7 @@ def evaluate_period(
         if measure.metric == "population_stability_index":
             value = max(drift.values()) if drift else None
             if drift:
-                worst = max(drift, key=drift.get)
+                worst = max(drift, key=lambda feature: drift[feature])
                 details = {"feature": worst, "psi_by_feature": drift}
         else:
             d = decisions(frame, mon.source, measure.inputs.get("dimension"))

@@ -33,12 +33,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from sei_assets.core import governance, jsonread, safeload
+from sei_assets.core import gitutil, governance, jsonread, safeload
 from sei_assets.core.errors import SeiError
-from sei_assets.core.evidence import EVIDENCE_DIR, dump, write_signed
+from sei_assets.core.evidence import dump, write_signed
 from sei_assets.core.gitutil import BlobReader
 from sei_assets.core.governance import BUNDLE_PATHS, utc_z
-from sei_assets.core.layout import MANIFEST_NAMES
+from sei_assets.core.layout import EVIDENCE_DIR, MANIFEST_NAMES
 
 RECONSTRUCT = "reconstruct.json"
 
@@ -62,7 +62,7 @@ def _working_bundle(repo: Path) -> dict[str, Any] | None:
 def reconstruct(repo: Path) -> dict[str, Any]:
     """Replay the history of ``repo`` into the reconstruct document (not written)."""
     repo = Path(repo)
-    if not governance.has_head(repo):
+    if not gitutil.has_head(repo):
         raise SeiError(f"nothing to reconstruct in {repo}: the repository has no commit yet")
     system = _system_name(repo)
     ranges = _Ranges(repo)
@@ -111,7 +111,8 @@ def _reopen(repo: Path, risks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for b in breaches:
         by_risk.setdefault(b.risk, []).append(b.to_json())
     for entry in risks:
-        found = by_risk.get(entry.get("risk_id"))
+        rid = entry.get("risk_id")
+        found = by_risk.get(rid) if isinstance(rid, str) else None
         assessment = entry.get("assessment")
         if found and isinstance(assessment, dict):
             entry["assessment"] = {
@@ -155,7 +156,9 @@ def write_reconstruct(repo: Path, doc: dict[str, Any], key: Any, out: Path | Non
     return target
 
 
-def reconstruct_cycle(repo: Path, out: Path | None = None, key: Any = None) -> tuple[dict, Path]:
+def reconstruct_cycle(
+    repo: Path, out: Path | None = None, key: Any = None
+) -> tuple[dict[str, Any], Path]:
     """Replay the history and write the document signed (``sei reconstruct``): (doc, path)."""
     from sei_assets.core import signing
 
@@ -187,7 +190,7 @@ def _yaml(raw: bytes) -> Any:
 
 def _log(repo: Path, *args: str) -> list[list[str]]:
     """``git log`` records (oldest first, parents before children) split into their fields."""
-    out = governance.git_text(repo, "log", "--reverse", "--topo-order", *args)
+    out = gitutil.git_text(repo, "log", "--reverse", "--topo-order", *args)
     return [r.split("\x00") for r in out.split("\x1e")[1:]]
 
 
@@ -360,7 +363,7 @@ def _treatment_commit(
 ) -> dict[str, str] | None:
     if not paths:
         return None
-    out = governance.git_text(
+    out = gitutil.git_text(
         repo, "log", "-1", "--format=%H%x00%ct%x00%s", f"{failed}..{passed}", "--", *paths
     ).strip()
     if not out:
@@ -405,16 +408,14 @@ class _Ranges:
     def _touched(self) -> set[str]:
         """The commits of HEAD that changed a treatment path."""
         if self._touching is None:
-            out = governance.git_text(self.repo, "log", "--format=%H", "HEAD", "--", *self.paths)
+            out = gitutil.git_text(self.repo, "log", "--format=%H", "HEAD", "--", *self.paths)
             self._touching = set(out.split())
         return self._touching
 
     def _load(self) -> bool:
         """Read HEAD's chain once; whether the history is linear."""
         if self._chain is None:
-            out = governance.git_text(
-                self.repo, "log", "--format=%x1e%H%x00%P%x00%ct%x00%s", "HEAD"
-            )
+            out = gitutil.git_text(self.repo, "log", "--format=%x1e%H%x00%P%x00%ct%x00%s", "HEAD")
             records = [r.split("\x00", 3) for r in out.split("\x1e")[1:]]
             self._linear = all(len(parents.split()) <= 1 for _s, parents, _c, _m in records)
             self._chain = [
@@ -516,7 +517,7 @@ def _engine_anchor(
     anchors = _anchors(bundle, cid)
     if not anchors:
         return None
-    out = governance.git_text(repo, "log", "--format=%H%x00%ct%x00%s", f"{failed}..{passed}", "--")
+    out = gitutil.git_text(repo, "log", "--format=%H%x00%ct%x00%s", f"{failed}..{passed}", "--")
     for line in out.splitlines():
         sha, ct, subject = line.split("\x00", 2)
         if any(sha.startswith(a) for a in anchors):

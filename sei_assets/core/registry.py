@@ -11,6 +11,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sei_assets.core import safeload
 from sei_assets.core.errors import SeiError
@@ -44,11 +45,13 @@ def registry_path() -> Path:
 _KEYS = ("name", "repo", "seed", "manifest")
 
 
-def _check(doc: object, lines: dict, path: Path) -> list[dict[str, str | None]]:
+def _check(
+    doc: object, lines: dict[tuple[Any, ...], int], path: Path
+) -> list[dict[str, str | None]]:
     """The entries of a parsed registry, checked by hand (no pydantic: `sei status --all`
     reads the registry on the lean path); an error names the file, the line and the key."""
 
-    def fail(loc: tuple, message: str) -> SeiError:
+    def fail(loc: tuple[Any, ...], message: str) -> SeiError:
         line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), None)
         where = f"{path}:{line}" if line else str(path)
         dotted = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")

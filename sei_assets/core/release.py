@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from sei_assets.core.errors import SeiError
-from sei_assets.core.evidence import BUNDLE, EVIDENCE_DIR, dump, load_bundle, write_signed
+from sei_assets.core.evidence import dump, load_bundle, write_signed
 from sei_assets.core.fsutil import sha256_file
+from sei_assets.core.layout import BUNDLE, EVIDENCE_DIR
 
 RELEASE = "release.json"
 
@@ -56,7 +57,7 @@ def promote(
             "tool: `sei run --no-repro`); refusing to release unless they are accepted explicitly"
         )
     model = next((repo / p for p in ("model.pkl", "model.joblib") if (repo / p).is_file()), None)
-    record = {
+    record: dict[str, Any] = {
         "system": bundle.system_name,
         "model": model.name if model else None,
         "model_digest": "sha256:" + sha256_file(model) if model else None,
@@ -76,9 +77,10 @@ def promote(
     if details.get("tool") == "mlflow" and bundle.verdict == "green" and mlflow_alias:
         from sei_assets.core.reproducers.mlflow import set_alias
 
-        model, version = str(details.get("registered_model")), str(details.get("model_version"))
-        set_alias(repo, model, version, mlflow_alias)
-        record["mlflow"] = {"registered_model": model, "model_version": version}
+        registered = str(details.get("registered_model"))
+        version = str(details.get("model_version"))
+        set_alias(repo, registered, version, mlflow_alias)
+        record["mlflow"] = {"registered_model": registered, "model_version": version}
         record["mlflow"]["alias"] = mlflow_alias
     key = key or signing.load_or_create_key()
     out = repo / EVIDENCE_DIR / RELEASE

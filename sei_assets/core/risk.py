@@ -80,9 +80,9 @@ def _eval(current: str, appetite: str | None) -> str:
     return "exceeds" if rank(current) > rank(appetite) else "within"
 
 
-def _residual_likelihood(treats: list) -> str | None:
+def _residual_likelihood(treats: list[Any]) -> str | None:
     declared = [t.residual_likelihood for t in treats if t.residual_likelihood]
-    return max(declared, key=LIKELIHOOD_SCORE.get) if declared else None
+    return max(declared, key=lambda level: LIKELIHOOD_SCORE[level]) if declared else None
 
 
 def cycle_status(results: list[ControlResult], accepted: frozenset[str] = frozenset()) -> str:
@@ -146,7 +146,8 @@ def analyse(
 def current_level(entry: dict[str, Any]) -> str:
     """A risk's level now: the declared residual once the cycle is closed, else inherent."""
     closed = entry["cycle"]["status"] == "closed"
-    return (entry.get("residual_overall") if closed else None) or entry["inherent_overall"]
+    level: str = (entry.get("residual_overall") if closed else None) or entry["inherent_overall"]
+    return level
 
 
 def _priority_key(entry: dict[str, Any]) -> tuple[int, bool, bool, str]:
@@ -161,7 +162,8 @@ def _priority_key(entry: dict[str, Any]) -> tuple[int, bool, bool, str]:
 
 def effective_residual(entry: dict[str, Any]) -> str:
     """A risk's residual when a treatment declares one, else its inherent level."""
-    return entry.get("residual_overall") or entry["inherent_overall"]
+    level: str = entry.get("residual_overall") or entry["inherent_overall"]
+    return level
 
 
 def overall_residual(program: RiskProgram, analysis: list[dict[str, Any]]) -> dict[str, Any]:

@@ -17,12 +17,13 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sei_assets.core.errors import SeiError
 
 LOCK_FILE = "sei-run.lock"
 _guard = threading.Lock()
-_held: dict[str, list] = {}  # resolved repo -> [fd, depth]
+_held: dict[str, list[Any]] = {}  # resolved repo -> [fd, depth]
 
 
 class RunLocked(SeiError):

@@ -21,7 +21,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -135,7 +135,7 @@ def _tag_problem(value: str, tag: str | None, implicit: bool) -> str | None:
         return None
     construct = _CHECKER.yaml_constructors.get(tag)
     try:
-        construct(_CHECKER, yaml.ScalarNode(tag, value))  # type: ignore[misc]
+        construct(_CHECKER, yaml.ScalarNode(tag, value))  # type: ignore[misc]  # a typed tag has one
     except Exception:  # noqa: BLE001 - each constructor fails its own way (KeyError, IndexError...)
         return (
             f"{value[:40]!r} is not valid for the tag !!{tag.rsplit(':', 1)[-1]}: expected "
@@ -161,7 +161,7 @@ def _scan(path: Path, text: str, max_depth: int, max_nodes: int) -> None:
                 out.append(f.index)
         return tuple(out)
 
-    def fail(event: Any, expected: str) -> None:
+    def fail(event: Any, expected: str) -> NoReturn:
         line = event.start_mark.line + 1 if event.start_mark else None
         raise ManifestError(path, key_path(loc()), expected, line)
 
@@ -214,7 +214,7 @@ def _scan(path: Path, text: str, max_depth: int, max_nodes: int) -> None:
                         f"the alias *{event.anchor} repeats a node that contains it: expected "
                         "no recursive aliases",
                     )
-                size = anchors.get(event.anchor, 1)
+                size = anchors.get(event.anchor or "", 1)
                 grow(size)
                 if total > max_nodes:
                     fail(

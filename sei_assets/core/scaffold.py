@@ -17,9 +17,13 @@ import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sei_assets.core.errors import SeiError
 from sei_assets.core.fsutil import atomic_write
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BACKENDS = ("dvc", "mlflow", "file")
 TIERS = ("prohibited", "high", "limited", "minimal")
@@ -107,7 +111,7 @@ def default_name(repo: Path) -> str:
     return slug if _NAME.match(slug or "") else f"system-{slug}".strip("-")[:63] or "system"
 
 
-def _table(path: Path):  # noqa: ANN202 - a pandas DataFrame (pandas is imported here only)
+def _table(path: Path) -> pd.DataFrame:  # pandas is imported here only
     import pandas as pd
 
     try:
@@ -125,7 +129,7 @@ def _data_type(dtype: object) -> str:
     )
 
 
-def croissant(name: str, table_path: Path, frame: object, url: str) -> dict:
+def croissant(name: str, table_path: Path, frame: pd.DataFrame, url: str) -> dict[str, Any]:
     """A Croissant 1.0 description of one table: its file (sha256) and one field a column."""
     encoding = (
         "application/x-parquet" if table_path.suffix.lower() in (".parquet", ".pq") else "text/csv"
@@ -139,7 +143,7 @@ def croissant(name: str, table_path: Path, frame: object, url: str) -> dict:
             "dataType": _data_type(dtype),
             "source": {"fileObject": {"@id": file_id}, "extract": {"column": str(column)}},
         }
-        for column, dtype in frame.dtypes.items()  # type: ignore[attr-defined]
+        for column, dtype in frame.dtypes.items()
     ]
     return {
         "@context": CROISSANT_CONTEXT,
@@ -165,7 +169,7 @@ def croissant(name: str, table_path: Path, frame: object, url: str) -> dict:
     }
 
 
-def _check(req: Request, frame: object) -> None:
+def _check(req: Request, frame: pd.DataFrame) -> None:
     if req.backend not in BACKENDS:
         raise SeiError(f"--backend: {req.backend!r} is not one of {', '.join(BACKENDS)}")
     if req.tier not in TIERS:
@@ -174,7 +178,7 @@ def _check(req: Request, frame: object) -> None:
         raise SeiError(
             f"--name: {req.name!r}: lower-case letters, digits and dashes, starting with a letter"
         )
-    columns = [str(c) for c in frame.columns]  # type: ignore[attr-defined]
+    columns = [str(c) for c in frame.columns]
     for flag, column in (("--target", req.target), ("--sensitive", req.sensitive)):
         if column not in columns:
             raise SeiError(
@@ -182,7 +186,7 @@ def _check(req: Request, frame: object) -> None:
             )
     if req.target == req.sensitive:
         raise SeiError("--target and --sensitive name the same column")
-    labels = frame[req.target].dropna().unique()  # type: ignore[index]
+    labels = frame[req.target].dropna().unique()
     if len(labels) != 2:
         raise SeiError(
             f"--target: the column {req.target!r} holds {len(labels)} distinct values; the "
@@ -190,9 +194,9 @@ def _check(req: Request, frame: object) -> None:
         )
 
 
-def _positive(frame: object, target: str) -> object:
+def _positive(frame: pd.DataFrame, target: str) -> object:
     """The positive label: 1 / True when the target holds them, else the rarer value."""
-    values = frame[target].dropna()  # type: ignore[index]
+    values = frame[target].dropna()
     labels = set(values.unique().tolist())
     for candidate in (1, True, "1", "yes", "true"):
         if candidate in labels:

@@ -53,7 +53,11 @@ class RemoteKey(ec.EllipticCurvePrivateKey):
         raise NotImplementedError
 
     # the cryptography interface the engine uses
-    def sign(self, data: bytes, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
+    def sign(
+        self,
+        data: bytes | bytearray | memoryview[int],
+        signature_algorithm: ec.EllipticCurveSignatureAlgorithm,
+    ) -> bytes:
         algorithm = getattr(signature_algorithm, "algorithm", None)
         if not isinstance(algorithm, hashes.SHA256):
             raise SeiError(f"{self.where} signs ECDSA with SHA-256 only")
@@ -145,7 +149,8 @@ class TokenKey(RemoteKey):
 
         with self._open() as session:
             key = self._object(session, pkcs11.ObjectClass.PRIVATE_KEY)
-            return key.sign(digest, mechanism=pkcs11.Mechanism.ECDSA)
+            signature: bytes = key.sign(digest, mechanism=pkcs11.Mechanism.ECDSA)
+            return signature
 
     def public_point(self) -> bytes:
         if self._point is None:
@@ -204,7 +209,7 @@ def generate_token_key() -> TokenKey:
     return key
 
 
-def configured() -> Any | None:
+def configured() -> ec.EllipticCurvePrivateKey | None:
     """The signer ``$SEI_SIGNER`` names, or None for the key file."""
     choice = os.environ.get(SIGNER_ENV, "").strip()
     if choice in ("", "file"):

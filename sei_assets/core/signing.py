@@ -35,6 +35,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
@@ -44,6 +45,9 @@ from sei_assets.core import dsse
 from sei_assets.core.errors import SeiError, VerificationError
 from sei_assets.core.fsutil import atomic_write, sha256_bytes
 from sei_assets.core.layout import ASSESSMENT_RESULTS, COMMIT_DIR, EVIDENCE_DIRS
+
+if TYPE_CHECKING:  # the type of an open os.scandir listing; typeshed names it privately
+    from os import _ScandirIterator as ScandirIterator
 
 KEY_ENV = "SEI_SIGNING_KEY"
 PAYLOAD_TYPE = dsse.PAYLOAD_TYPE
@@ -117,7 +121,9 @@ def load_or_create_key(path: Path | None = None) -> ec.EllipticCurvePrivateKey:
     if path is None and os.environ.get("SEI_SIGNER", "file") not in ("", "file"):
         from sei_assets.core.signer import configured
 
-        return configured()
+        signer = configured()
+        if signer is not None:
+            return signer
     path = Path(path) if path is not None else default_key_path()
     exists = path.exists() or path.is_symlink()
     tree = work_tree_of(path)
@@ -335,7 +341,7 @@ class _LazyPath:
 
     def __get__(self, obj: object, owner: type | None = None) -> Path:
         if obj is None:
-            return self  # type: ignore[return-value]
+            return self  # type: ignore[return-value]  # the descriptor, read on the class
         value = getattr(obj, self.slot)
         if not isinstance(value, Path):
             value = Path(value)
@@ -351,15 +357,15 @@ class _ByValue:
 
     __slots__ = ()
 
-    def _fields(self) -> tuple:
+    def _fields(self) -> tuple[Any, ...]:
         raise NotImplementedError
 
     def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
+        if not isinstance(other, _ByValue) or other.__class__ is not self.__class__:
             return NotImplemented
-        return self._fields() == other._fields()  # type: ignore[attr-defined]
+        return self._fields() == other._fields()
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__ = None  # type: ignore[assignment]  # mutable: not hashable
 
 
 class FileVerdict(_ByValue):
@@ -404,7 +410,7 @@ class EvidenceVerdict(_ByValue):
     #: Files that are not part of the signed set, named (unsigned, or signed but not indexed).
     warnings: list[str] = field(default_factory=list)
     #: The signed evidence index, when the set has one and it verified.
-    index: dict | None = None
+    index: dict[str, Any] | None = None
     #: A committed write was interrupted; the verdict is about the set it commits.
     pending: bool = False
     #: The bytes of ``bundle.json`` as verified, when asked for (``keep_bundle``), and their
@@ -423,7 +429,7 @@ class EvidenceVerdict(_ByValue):
         """:attr:`evidence_dir` as text, without making the Path."""
         return os.fspath(self._evidence_dir)
 
-    def _fields(self) -> tuple:
+    def _fields(self) -> tuple[Any, ...]:
         return (
             self.evidence_dir,
             self.pubkey_source,
@@ -435,7 +441,7 @@ class EvidenceVerdict(_ByValue):
             self.pending,
         )
 
-    def __reduce__(self) -> tuple[Callable[..., EvidenceVerdict], tuple]:
+    def __reduce__(self) -> tuple[Callable[..., EvidenceVerdict], tuple[Any, ...]]:
         """Pickled as its fields, paths as text (what a forked verifier sends back: about half
         the time to write and read of the dataclass with its paths)."""
         files = [(os.fspath(f._path), f.ok, f.reason, f.keyid) for f in self.files]
@@ -489,7 +495,7 @@ def _verdict(
         source,
         key_hex,
         [FileVerdict(*f) for f in files],
-        ok,  # type: ignore[arg-type]
+        ok,  # type: ignore[arg-type]  # the fields __reduce__ pickled, in order
         warnings,  # type: ignore[arg-type]
         index,  # type: ignore[arg-type]
         pending,  # type: ignore[arg-type]
@@ -532,7 +538,7 @@ _STATEMENT = re.compile(
 _PAE_PREFIX = pae(PAYLOAD_TYPE, b"")[: -len(b"0 ")]  # b"DSSEv1 28 application/vnd.in-toto+json "
 
 
-def _read(path: str, small: int = 0) -> bytes:
+def _read(path: str | Path, small: int = 0) -> bytes:
     """The bytes of the file at ``path``: one open, fstat and read (``open().read()`` adds a
     buffered reader and more system calls). ``small``: a regular file (from the scan) that is
     likely shorter than that many bytes, read without the fstat."""
@@ -728,7 +734,7 @@ def find_evidence_dir(repo: Path) -> Path | None:
     return None
 
 
-def _open_evidence_dir(repo: Path | str) -> tuple[str, str, os.ScandirIterator[str]] | None:
+def _open_evidence_dir(repo: Path | str) -> tuple[str, str, ScandirIterator[str]] | None:
     """:func:`find_evidence_dir` as text, the name it found and the open listing of it, one
     system call less: the listing is opened directly (isdir only decides when that fails)."""
     base = os.fspath(repo) if isinstance(repo, Path) else str(Path(repo))
@@ -776,7 +782,7 @@ def _read_repo_pubkey(
 
 def _scan(
     evidence_dir: str,
-    entries: os.ScandirIterator[str] | None = None,
+    entries: ScandirIterator[str] | None = None,
     links: list[str] | None = None,
 ) -> tuple[list[str], bool]:
     """Every regular file under ``evidence_dir`` (``entries``: its listing, already open) as a
@@ -816,7 +822,7 @@ def _looks_signed(name: str) -> bool:
 
 
 def _effective(
-    folder: str, entries: os.ScandirIterator[str] | None = None, links: list[str] | None = None
+    folder: str, entries: ScandirIterator[str] | None = None, links: list[str] | None = None
 ) -> tuple[dict[str, str], dict[str, str], bool]:
     """(evidence file -> where its bytes are, repository file -> where, pending): the set in
     force in the evidence directory ``folder``, with a committed but interrupted write (see
@@ -858,12 +864,14 @@ def _check_index(
     files: list[FileVerdict],
     warnings: list[str],
     index_bytes: bytes | None = None,
-) -> dict | None:
+) -> dict[str, Any] | None:
     """Hold the set to its signed index (``index_bytes``, the verified bytes, when known): every
     named file present with its digest; files the index does not name are warned about by name.
     Returns the index."""
     try:
-        index = json.loads(index_bytes if index_bytes is not None else _read(paths[INDEX_FILE]))
+        index: dict[str, Any] = json.loads(
+            index_bytes if index_bytes is not None else _read(paths[INDEX_FILE])
+        )
         named = index["files"]
         if not isinstance(named, dict):
             raise TypeError
@@ -1040,8 +1048,8 @@ def verify_evidence(
         if set_id is not None:
             _check_set(folder, set_id, index, INDEX_FILE in paths, files)
     ok = bool(files) and all(f.ok for f in files)
-    where = folder if evidence_path is None else evidence_path
-    verdict = EvidenceVerdict(where, source, key_hex, files, ok, warnings, index, pending)
+    shown = folder if evidence_path is None else evidence_path
+    verdict = EvidenceVerdict(shown, source, key_hex, files, ok, warnings, index, pending)
     verdict.set_id = set_id
     if keep_bundle and BUNDLE_FILE in kept:
         verdict.bundle, verdict.bundle_sha256 = kept[BUNDLE_FILE]
@@ -1061,7 +1069,11 @@ def _named_set(bundle: bytes) -> str | None:
 
 
 def _check_set(
-    folder: str, set_id: str, index: dict | None, has_index: bool, files: list[FileVerdict]
+    folder: str,
+    set_id: str,
+    index: dict[str, Any] | None,
+    has_index: bool,
+    files: list[FileVerdict],
 ) -> None:
     """Hold the set to the bundle's word: the signed index of the same set must be here (the
     index then names every other file of it, see :func:`_check_index`)."""
@@ -1132,11 +1144,11 @@ _TICKETS = 256  # one byte each
 
 
 def shared(
-    fn: Callable[[list, int | None], list],
-    items: list,
+    fn: Callable[[list[Any], int | None], list[Any]],
+    items: list[Any],
     workers: int | None = None,
-    ready: Callable[[int, list], None] | None = None,
-) -> list:
+    ready: Callable[[int, list[Any]], None] | None = None,
+) -> list[Any]:
     """``fn(items, workers)`` (one picklable result per item, in order), or, for a set of at
     least :data:`POOL_FROM` items where forking is safe, ``fn(chunk, 1)`` of contiguous chunks
     claimed in turn by this process and ``workers - 1`` forked children (default
@@ -1189,11 +1201,11 @@ def _chunk_size(size: int, count: int) -> int:
 
 
 def _shared(
-    fn: Callable[[list], list],
-    items: list,
+    fn: Callable[[list[Any]], list[Any]],
+    items: list[Any],
     count: int,
-    ready: Callable[[int, list], None] | None = None,
-) -> list:
+    ready: Callable[[int, list[Any]], None] | None = None,
+) -> list[Any]:
     """``fn(items)``, computed by chunks in this process and ``count - 1`` forked children
     (``fn`` returns one picklable result per item); raises what ``fn(items)`` would raise
     first, in order. What the children send is read between this process's own chunks; see
@@ -1213,7 +1225,7 @@ def _shared(
     def hand_over() -> None:
         nonlocal given
         while ready is not None and given in got and got[given][0]:
-            ready(given * size, got[given][1])  # type: ignore[arg-type]
+            ready(given * size, got[given][1])  # type: ignore[arg-type]  # (True, results)
             given += 1
 
     with _collections_paused():
@@ -1237,11 +1249,11 @@ def _shared(
             os.close(tickets)
             for child in children:
                 child.close()
-        results: list = []
+        results: list[Any] = []
         for number, chunk in enumerate(chunks):  # in order, as the loop would meet them
             ok, value = got.get(number, (True, None))
             if not ok:
-                raise value  # type: ignore[misc]
+                raise value  # type: ignore[misc]  # (False, the exception)
             if value is None:  # claimed by a child that did not start, died, or stopped earlier
                 value = fn(chunk)
             if ready is not None and number >= given:
@@ -1304,7 +1316,9 @@ class _Child:
             self.pid = 0
 
 
-def _fork(fn: Callable[[list], list], chunks: list[list], tickets: int) -> _Child | None:
+def _fork(
+    fn: Callable[[list[Any]], list[Any]], chunks: list[list[Any]], tickets: int
+) -> _Child | None:
     """Start a child claiming chunks of ``fn`` from ``tickets``; None when it cannot start."""
     try:
         read, write = os.pipe()
@@ -1324,7 +1338,7 @@ def _fork(fn: Callable[[list], list], chunks: list[list], tickets: int) -> _Chil
         while ticket := os.read(tickets, 1):
             number = ticket[0]
             try:
-                message = number, True, fn(chunks[number])
+                message: tuple[int, bool, Any] = number, True, fn(chunks[number])
             except Exception as exc:  # sent to the parent, which raises it in its turn
                 message = number, False, exc
             try:
@@ -1358,7 +1372,7 @@ def _verify_jobs(
         }
     want = digests is not None
 
-    def part(some: list[tuple[str, str, str]]) -> list:
+    def part(some: list[tuple[str, str, str]]) -> list[Any]:
         out = []
         for data, sig, name in some:
             mine: dict[str, str] | None = {} if want else None

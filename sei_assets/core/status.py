@@ -124,7 +124,8 @@ def _last_gate(
                     verdict = gate_verdict(results)
                 else:  # a result that is not one: the gate cannot be told green
                     verdict = "red"
-            pipeline = b.get("pipeline") if isinstance(b.get("pipeline"), dict) else {}
+            raw_pipeline = b.get("pipeline")
+            pipeline = raw_pipeline if isinstance(raw_pipeline, dict) else {}
             source = pipeline.get("metrics_source") or (
                 None if not pipeline else "reproduced" if pipeline.get("reproduced") else "supplied"
             )
@@ -171,16 +172,17 @@ def _evidence_problem(
         return expected.problem
     keys = expected.keys
     if not keys:
-        keys = [_pubkey_file(folder)]
-        if keys[0] is None:
+        in_folder = _pubkey_file(folder)
+        if in_folder is None:
             return (
                 f"no public key to check {BUNDLE}'s signature ({PUBKEY} is missing and none is "
                 "known for this system): verify it with `sei verify --pubkey`"
             )
+        keys = [in_folder]
     reasons = []
     for key in keys:
         try:
-            dsse.verify_envelope(raw, envelope, BUNDLE, key)  # type: ignore[arg-type]
+            dsse.verify_envelope(raw, envelope, BUNDLE, key)
             break
         except dsse.EnvelopeError as exc:
             reasons.append(str(exc))

@@ -23,7 +23,8 @@ def review_due(generated_at: str | None, interval: str | None, now: dt.datetime)
 
     made = dt.datetime.fromisoformat(generated_at.replace("Z", "+00:00"))
     try:
-        return made + isodate.parse_duration(interval) < now
+        due: bool = made + isodate.parse_duration(interval) < now
+        return due
     except (isodate.ISO8601Error, ValueError):
         msg = f"review_interval {interval!r} is not an ISO 8601 duration (e.g. P6M)"
         raise SeiError(msg) from None

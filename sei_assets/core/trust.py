@@ -188,7 +188,7 @@ def _read_known(path: Path, copy: bool = True) -> dict[str, Any]:
     """The known-keys store, in the current format (a copy the caller may change, unless not
     ``copy``)."""
     try:
-        doc = _parse_file(path, _parse_known)
+        doc: dict[str, Any] = _parse_file(path, _parse_known)
     except FileNotFoundError:
         return _parse_known(b"{}")
     except (OSError, ValueError) as exc:
@@ -275,7 +275,7 @@ class TrustVerdict:
 
 def system_of(
     evidence_dir: Path | str,
-    index: dict | None,
+    index: dict[str, Any] | None,
     bundle: bytes | None = None,
     digest: str | None = None,
     named: dict[str, str] | None = None,
@@ -284,8 +284,8 @@ def system_of(
     its bytes as verified, else read from the folder). ``named``: the systems of bundles read
     before, by their sha256; a bundle whose sha256 ``digest`` is there is not parsed again."""
     run = (index or {}).get("run") or {}
-    if isinstance(run.get("system_name"), str):
-        return run["system_name"]
+    if isinstance(name := run.get("system_name"), str):
+        return name
     if digest is not None and named and digest in named:
         return named[digest]
     try:
@@ -326,7 +326,7 @@ def _newer(a: str | None, b: str | None) -> bool:
 
 def _newest(*groups: list[dict[str, Any]]) -> str | None:
     """The latest ``latest`` of the records (text timestamps in one format), or None."""
-    stamps = [r.get("latest") for g in groups for r in g if isinstance(r.get("latest"), str)]
+    stamps = [s for g in groups for r in g if isinstance(s := r.get("latest"), str)]
     return max(stamps) if stamps else None
 
 
@@ -371,11 +371,13 @@ class _Judge:
 
     def known(self) -> dict[str, Any]:
         """The systems the store remembers, by name (not to be changed: see record)."""
-        return self.document()["systems"]
+        systems: dict[str, Any] = self.document()["systems"]
+        return systems
 
     def repositories(self) -> dict[str, Any]:
         """The repositories the store remembers, by id (not to be changed: see record)."""
-        return self.document()["repositories"]
+        repositories: dict[str, Any] = self.document()["repositories"]
+        return repositories
 
     def named(self) -> dict[str, str]:
         """The systems of the bundles the store remembers, by the bundles' sha256 (a digest
@@ -393,7 +395,7 @@ class _Judge:
                 "repositories": dict(doc["repositories"]),
             }
             self._own = True
-        return self._known  # type: ignore[return-value]
+        return self._known  # type: ignore[return-value]  # set above when it was None
 
     def record(self, system: str, record: dict[str, Any]) -> None:
         self._owned()["systems"][system] = record
@@ -461,8 +463,10 @@ class _Judge:
         listed = (trusted.get(system, set()) | trusted.get("*", set())) if trusted else set()
         if listed or system in trusted:
             if key in listed:
-                where = trusted_keys_path()
-                return TrustVerdict(True, "organisation", f"key trusted for {system} by {where}")
+                store_path = trusted_keys_path()
+                return TrustVerdict(
+                    True, "organisation", f"key trusted for {system} by {store_path}"
+                )
             return TrustVerdict(
                 False,
                 "organisation",
@@ -724,12 +728,12 @@ class Currency:
 _Facts = Currency | tuple[list[str], list[str], str]
 
 
-def currency(repo: Path, index: dict | None, older_than_seen: bool = False) -> Currency:
+def currency(repo: Path, index: dict[str, Any] | None, older_than_seen: bool = False) -> Currency:
     """Compare the run recorded in the signed index with the repository as it is now."""
     return _judged(_currency_facts(repo, index), older_than_seen)
 
 
-def _currency_facts(repo: Path, index: dict | None) -> _Facts:
+def _currency_facts(repo: Path, index: dict[str, Any] | None) -> _Facts:
     run = (index or {}).get("run")
     if not isinstance(run, dict) or not isinstance(run.get("lock_inputs"), dict):
         return Currency(None, ["the evidence records no run inputs (no signed index)"])
@@ -810,7 +814,7 @@ def _checked_part(
     looked: list[tuple[str | None, bool]] = []
 
     def keyless(evidence_dir: Path) -> str | None:
-        looked.append(judge.key_without_pubkey(evidence_dir))  # type: ignore[union-attr]
+        looked.append(judge.key_without_pubkey(evidence_dir))  # type: ignore[union-attr]  # passed only with a judge
         return looked[-1][0]
 
     for repo in repos:
@@ -866,7 +870,7 @@ def check_repositories(
     named = None if pinned else judge.named()  # the store, read before the work is shared
     finder = None if pinned else judge
 
-    def part(some: list[Path], inner: int | None) -> list:
+    def part(some: list[Path], inner: int | None) -> list[Any]:
         return _checked_part(some, finder, pinned, inner, named)
 
     def decided(start: int, found: list[_Found]) -> None:

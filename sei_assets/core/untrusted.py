@@ -55,11 +55,12 @@ def _show(value: object) -> str:
 def identifier(kind: str, value: object, where: str = "") -> str:
     """``value`` when it is a ``kind`` by its grammar (see `GRAMMARS`); else UntrustedValue."""
     grammar = GRAMMARS[kind]
-    ok = isinstance(value, str) and grammar.fullmatch(value) is not None and ".." not in value
-    if ok and kind == "git revision":
-        ok = not (value.endswith((".", "/", ".lock")) or "//" in value)  # type: ignore[union-attr]
-    if ok:
-        return value  # type: ignore[return-value]
+    if isinstance(value, str):
+        ok = grammar.fullmatch(value) is not None and ".." not in value
+        if ok and kind == "git revision":
+            ok = not (value.endswith((".", "/", ".lock")) or "//" in value)
+        if ok:
+            return value
     place = f"{where}: " if where else ""
     raise UntrustedValue(f"{place}{_show(value)} is not a valid {kind}: expected {_DESCRIBE[kind]}")
 

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from sei_assets.core import gitutil
 from sei_assets.core.errors import SeiError
@@ -116,7 +117,7 @@ def require_repository(repo: Path, seed: Path | None) -> Path:
     raise SeiError(f"{repo}: the system's repository does not exist")
 
 
-def seed_registered(entries: list, only: list[str] | None = None) -> list[str]:
+def seed_registered(entries: list[Any], only: list[str] | None = None) -> list[str]:
     """Seed every registered system (or those named in ``only``) whose repository is missing;
     a dbt system's manifest is prepared too. Returns the names seeded."""
     done = []

@@ -222,7 +222,9 @@ def _drift_sensor(entries: list, cron: str) -> dg.SensorDefinition:
     )
     def sei_observe(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         previous = json.loads(context.cursor).get("observed", {}) if context.cursor else {}
-        graph = context.repository_def.asset_graph
+        repository = context.repository_def
+        assert repository is not None, "a running sensor has its repository"
+        graph = repository.asset_graph
         events, requests, observed = drift_tick(entries, graph, previous)
         now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         cursor = json.dumps({"at": now, "observed": observed}, sort_keys=True)

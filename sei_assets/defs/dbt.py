@@ -8,6 +8,7 @@ The manifest is prepared at build time (`sei init` seeds and prepares it; deploy
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,12 +37,12 @@ def dbt_assets_for(repo: Path, name: str) -> dg.AssetsDefinition | None:
     executable = tool_executable("dbt")
 
     class Translator(DagsterDbtTranslator):
-        def get_asset_key(self, dbt_resource_props: dict[str, Any]) -> dg.AssetKey:
+        def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
             if dbt_resource_props["resource_type"] == "source":
                 return system_key(name, "dataset")
             return system_key(name, "dbt", dbt_resource_props["name"])
 
-        def get_group_name(self, dbt_resource_props: dict[str, Any]) -> str | None:
+        def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
             return name
 
     @dbt_assets(

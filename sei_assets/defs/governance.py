@@ -7,7 +7,7 @@ multi-asset (system.py, each spec with its own automation), computed in its step
 gate's checks and before the release, so a system costs no definition here.
 """
 
-from typing import Any
+from typing import Any, cast
 
 import dagster as dg
 
@@ -242,7 +242,7 @@ def _overview(asset_key: dg.AssetKey, docs: dict[str, dict]) -> dg.MaterializeRe
         columns=[dg.TableColumn("standard", "string")]
         + [dg.TableColumn(c, "int") for c in columns[1:]]
     )
-    totals = {d: sum(r.data[d] for r in records) for d in DECISIONS}
+    totals = {d: sum(cast(int, r.data[d]) for r in records) for d in DECISIONS}
     return dg.MaterializeResult(
         asset_key=asset_key,
         metadata={

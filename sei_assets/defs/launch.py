@@ -185,10 +185,12 @@ def execute_in_location(
             ),
         )
     )
+    finished = instance.get_run_by_id(run.run_id)
+    assert finished is not None, "the run was just executed on this instance"
     return ExecuteInProcessResult(
         job_def=subset,
         event_list=events,
-        dagster_run=instance.get_run_by_id(run.run_id),
+        dagster_run=finished,
         output_capture=captured,
     )
 

@@ -42,7 +42,7 @@ class SeiSettings(dg.ConfigurableResource):
         return Path(self.state_dir) if self.state_dir else state_dir()
 
 
-def _env_or(name: str, default: str) -> Any:
+def _env_or(name: str, default: str | None) -> Any:
     return dg.EnvVar(name) if os.environ.get(name) else default
 
 

@@ -93,7 +93,7 @@ def same_signature(fn: F) -> F:
     sig = _SIGNATURES.get(fn.__code__)
     if sig is None:
         sig = _SIGNATURES[fn.__code__] = inspect.signature(fn)
-    fn.__signature__ = sig  # type: ignore[attr-defined]
+    fn.__signature__ = sig  # type: ignore[attr-defined]  # read by inspect.signature
     return fn
 
 
@@ -492,8 +492,8 @@ def _evidence(
     files = seal(loaded, bundle, bom_text, inputs, sei.key())
     # the sources' versions are what this evidence was computed from: the observation
     # sensor records a new one only when the files on disk differ from them (drift)
-    for source, version in source_versions(entry, inputs.hashes).items():
-        context.log_event(dg.AssetObservation(source, tags={DATA_VERSION_TAG: version}))
+    for source, data_version in source_versions(entry, inputs.hashes).items():
+        context.log_event(dg.AssetObservation(source, tags={DATA_VERSION_TAG: data_version}))
     residual = bundle.overall_residual
     # the picture is not evidence: it goes to the state folder, never into `.sei/`
     plots = sei.state() / "plots" / entry.name

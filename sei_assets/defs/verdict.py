@@ -51,7 +51,8 @@ def interval(power: Any) -> str | None:
 def bound(result: Any) -> str:
     """A control's bound as `< 0.03`."""
     threshold = getattr(result, "threshold", None)
-    op = SYMBOLS.get(getattr(result, "operator", None), "?")
+    operator = getattr(result, "operator", None)
+    op = SYMBOLS.get(operator, "?") if isinstance(operator, str) else "?"
     return f"{op} {text(threshold)}"
 
 

@@ -14,10 +14,13 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sei_assets.core.errors import SeiError
 from sei_assets.core.fsutil import atomic_write, sha256_file
+
+if TYPE_CHECKING:
+    from sei_assets.core.control.profile import LoadedProfile
 
 
 class EffectRefused(SeiError):
@@ -29,7 +32,7 @@ class EffectContext:
     """What an effect may use."""
 
     repo: Path
-    profile: Any  # LoadedProfile
+    profile: LoadedProfile
     action: str
     actor: dict[str, str]
     payload: dict[str, Any]

@@ -74,9 +74,10 @@ class Ledger:
 
     def by_key(self, key: str) -> sqlite3.Row | None:
         """The submission recorded under an idempotency key."""
-        return self.db.execute(
+        row: sqlite3.Row | None = self.db.execute(
             "SELECT * FROM submissions WHERE idempotency_key = ?", (key,)
         ).fetchone()
+        return row
 
     def record(
         self,

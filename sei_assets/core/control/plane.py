@@ -323,7 +323,9 @@ def _check_payload(name: str, action: Action, payload: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- gates
 
 
-def facts(repo: Path, loaded: LoadedProfile, actor: dict[str, str], payload: dict[str, Any]):
+def facts(
+    repo: Path, loaded: LoadedProfile, actor: dict[str, str], payload: dict[str, Any]
+) -> dict[str, Any]:
     """What gate rules read: actor, payload, evidence, approval, artifacts."""
     from sei_assets.core import counting, governance, trust
     from sei_assets.core.gate import failing_blocking
@@ -456,7 +458,9 @@ def _preflight(loaded: LoadedProfile, plan: dict[str, Any]) -> None:
         )
 
 
-def hook_command(loaded: LoadedProfile, hook_name: str, repo: Path, payload: dict[str, Any]):
+def hook_command(
+    loaded: LoadedProfile, hook_name: str, repo: Path, payload: dict[str, Any]
+) -> list[str]:
     """The hook's argv: placeholders ``{repo}``, ``{python}`` filled, its flags that apply."""
     from simpleeval import EvalWithCompoundTypes
 
@@ -469,7 +473,11 @@ def hook_command(loaded: LoadedProfile, hook_name: str, repo: Path, payload: dic
 
 
 def _run_hook(
-    repo: Path, loaded: LoadedProfile, hook_name: str, payload: dict[str, Any], trace: dict
+    repo: Path,
+    loaded: LoadedProfile,
+    hook_name: str,
+    payload: dict[str, Any],
+    trace: dict[str, Any],
 ) -> list[str]:
     from sei_assets.core import signing
     from sei_assets.core.control.sandbox import run_confined

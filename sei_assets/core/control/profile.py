@@ -15,7 +15,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -32,7 +32,12 @@ ROUTES = (
     "Materialize",
 )
 GATE_TYPES = ("process_conformance", "hard_rule", "approval")
-PAYLOAD_TYPES = {"string": str, "boolean": bool, "number": (int, float), "object": dict}
+PAYLOAD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "string": str,
+    "boolean": bool,
+    "number": (int, float),
+    "object": dict,
+}
 Route = Literal["Continue", "AskUser", "InstructAgent", "Complete", "Block", "Materialize"]
 FailRoute = Literal["AskUser", "InstructAgent", "Block"]
 DOC_ERRORS = ("missing", "string_too_short")
@@ -202,7 +207,7 @@ def covers(outer: tuple[str, ...], inner: str) -> bool:
     return False
 
 
-def render(loc: tuple) -> str:
+def render(loc: tuple[Any, ...]) -> str:
     """``('actions', 'release.promote', 'route')`` as ``actions[release.promote].route``."""
     out = ""
     for part in loc:
@@ -258,15 +263,15 @@ def load_profile(ref: str | Path) -> LoadedProfile:
     return LoadedProfile(profile, path, hashlib.sha256(raw).hexdigest())
 
 
-def problems(profile: Profile) -> list[tuple[tuple, str, str]]:
+def problems(profile: Profile) -> list[tuple[tuple[Any, ...], str, str]]:
     """The rules a profile breaks, each (field path, reason, kind); empty when it holds."""
     from simpleeval import EvalWithCompoundTypes
 
     from sei_assets.core.control.effects import EFFECTS
 
-    found: list[tuple[tuple, str, str]] = []
+    found: list[tuple[tuple[Any, ...], str, str]] = []
 
-    def incomplete(loc: tuple, reason: str) -> None:
+    def incomplete(loc: tuple[Any, ...], reason: str) -> None:
         found.append((loc, f"incomplete process model: {reason}", "incomplete_process_model"))
 
     roles, artifacts, hooks = set(profile.roles), set(profile.artifacts), set(profile.hooks)
@@ -304,9 +309,9 @@ def problems(profile: Profile) -> list[tuple[tuple, str, str]]:
         for i, role in enumerate(action.roles):
             if role not in roles:
                 incomplete((*where, "roles", i), f"role {role!r} is not declared in roles")
-        for i, art in enumerate(action.produces):
-            if art not in artifacts:
-                incomplete((*where, "produces", i), f"artifact {art!r} is not declared")
+        for i, produced in enumerate(action.produces):
+            if produced not in artifacts:
+                incomplete((*where, "produces", i), f"artifact {produced!r} is not declared")
         if action.hook is not None and action.hook not in hooks:
             incomplete((*where, "hook"), f"hook {action.hook!r} is not declared")
         if action.effect not in EFFECTS:
@@ -322,16 +327,20 @@ def problems(profile: Profile) -> list[tuple[tuple, str, str]]:
         incomplete(("actions",), "no action takes the Complete route")
     parser = EvalWithCompoundTypes()
     for i, gate in enumerate(profile.gates):
-        where = ("gates", i)
-        for j, action in enumerate(gate.actions):
-            if action not in profile.actions:
-                incomplete((*where, "actions", j), f"action {action!r} is not declared")
-        for j, art in enumerate(gate.requires):
-            if art not in artifacts:
-                incomplete((*where, "requires", j), f"artifact {art!r} is not declared")
+        where_gate = ("gates", i)
+        for j, gated in enumerate(gate.actions):
+            if gated not in profile.actions:
+                incomplete((*where_gate, "actions", j), f"action {gated!r} is not declared")
+        for j, required in enumerate(gate.requires):
+            if required not in artifacts:
+                incomplete((*where_gate, "requires", j), f"artifact {required!r} is not declared")
         if gate.rule is None and not gate.requires:
             found.append(
-                (where, "a gate needs `requires` artifacts or a `rule`", "invalid_profile_schema")
+                (
+                    where_gate,
+                    "a gate needs `requires` artifacts or a `rule`",
+                    "invalid_profile_schema",
+                )
             )
         if gate.rule is not None:
             try:
@@ -339,7 +348,7 @@ def problems(profile: Profile) -> list[tuple[tuple, str, str]]:
             except SyntaxError as exc:
                 found.append(
                     (
-                        (*where, "rule"),
+                        (*where_gate, "rule"),
                         f"not a valid expression: {exc.msg}",
                         "invalid_profile_schema",
                     )

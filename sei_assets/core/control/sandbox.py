@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -115,7 +116,7 @@ def _copy_back(copy: Path, repo: Path, paths: list[str], before: Snapshot) -> No
             dest.unlink()
 
 
-def _not_the_ledger(repo: Path):
+def _not_the_ledger(repo: Path) -> Callable[[str, list[str]], set[str]]:
     """The copy's filter: the plane's ledger stays out. It is open in a transaction, and
     reading its file here would drop this process's SQLite locks on it (POSIX locks go with
     any descriptor of the file that is closed), letting a concurrent submitter in."""
@@ -127,7 +128,7 @@ def _not_the_ledger(repo: Path):
 
 
 def run_confined(
-    build: "callable[[Path], list[str]]",  # noqa: UP037 - argv for the repository path it sees
+    build: Callable[[Path], list[str]],  # argv for the repository path it sees
     repo: Path,
     writes: tuple[str, ...],
     timeout: float,

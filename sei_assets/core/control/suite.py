@@ -164,7 +164,8 @@ def approved_for_use(loaded: LoadedProfile) -> bool:
         record = json.loads(path.read_text(encoding="utf-8"))
     except ValueError:
         raise SeiError(f"{path}: not valid JSON") from None
-    return record.get("profile", {}).get("sha256") == loaded.sha256
+    same: bool = record.get("profile", {}).get("sha256") == loaded.sha256
+    return same
 
 
 def is_shipped(loaded: LoadedProfile) -> bool:

@@ -74,15 +74,22 @@ def _num(value: Any) -> float | None:
     return float(value) if ok and math.isfinite(value) else None
 
 
+def _symbol(op: Any) -> Any:
+    """An operator's symbol; a value that names none, as it is."""
+    return OPS.get(op, op) if isinstance(op, str) else op
+
+
 def _op(result: dict[str, Any]) -> str:
-    return OPS.get(result.get("operator"), str(result.get("operator")))
+    op = str(result.get("operator"))
+    return OPS.get(op, op)
 
 
 def _spans(result: dict[str, Any]) -> bool:
     """Whether the confidence interval of a result reaches across its bound."""
     power = _dict(result.get("power"))
     lo, hi, t = power.get("ci_low"), power.get("ci_high"), result.get("threshold")
-    if not all(isinstance(x, int | float) for x in (lo, hi, t)):
+    number = int | float
+    if not (isinstance(lo, number) and isinstance(hi, number) and isinstance(t, number)):
         return False
     return lo <= t <= hi
 
@@ -160,7 +167,7 @@ def _series(src: Sources) -> tuple[list[dict[str, Any]], list[str]]:
                     "control_id": cid,
                     "points": points,
                     "threshold": last["threshold"],
-                    "operator": OPS.get(last.get("operator"), last.get("operator")),
+                    "operator": _symbol(last.get("operator")),
                 }
             )
     return series, [label for label, _b in snaps]
@@ -478,8 +485,8 @@ def _oversight(src: Sources) -> list[dict[str, Any]]:
                     "metric": m.metric,
                     "risk": risk.id,
                     "attestation": src.attestations.get(m.id),
-                    "attestation_ref": src.ref(src.attestations[m.id]["file"])
-                    if src.attestations.get(m.id)
+                    "attestation_ref": src.ref(att["file"])
+                    if (att := src.attestations.get(m.id))
                     else None,
                     "evaluation": m.evaluation,
                     "constraint": m.constraint,
@@ -591,7 +598,8 @@ def build(repo: Path, pdf: bool = True, key: Any = None) -> Outcome:
             DOSSIER_HTML + ".sig": signing.sign_bytes(html, "dossier/dossier.html", key),
             f"{EVIDENCE}/{signing.PUBKEY_FILE}": (signing.public_key_hex(key) + "\n").encode(),
         }
-        pdf_bytes, reason = (None, "not asked for (--no-pdf)")
+        pdf_bytes: bytes | None = None
+        reason: str | None = "not asked for (--no-pdf)"
         if pdf:
             from sei_assets.core.documents.pdf import render_pdf
 

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from sei_assets.core.exitcodes import ExitCode
 from sei_assets.core.model import (
     BacklogDoc,
@@ -18,7 +20,7 @@ from sei_assets.core.model import (
 )
 from sei_assets.core.paths import project_root
 
-MODELS = {
+MODELS: dict[str, type[BaseModel]] = {
     "bundle": Bundle,
     "conformance": ConformanceDoc,
     "reconstruct": ReconstructDoc,

@@ -32,14 +32,14 @@ class Record(BaseModel):
     @model_validator(mode="wrap")
     @classmethod
     def _remember_order(cls, data: Any, handler: Any) -> Self:
-        record = handler(data)
+        record: Self = handler(data)
         if isinstance(data, dict):
             record._order = tuple(data)
         return record
 
     @model_serializer(mode="wrap")
     def _in_order(self, handler: Any) -> dict[str, Any]:
-        out = handler(self)
+        out: dict[str, Any] = handler(self)
         if not self._order:
             return out
         ordered = {k: out[k] for k in self._order if k in out}

@@ -6,7 +6,7 @@ Field names and order are the reference engine's; this engine adds `schema_versi
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 from pydantic import Field
 
@@ -252,6 +252,12 @@ class Bundle(Record):
         return self.gate or ("red" if self.failing else "green")
 
 
+@overload
+def as_bundle(value: Bundle | dict[str, Any]) -> Bundle: ...
+@overload
+def as_bundle(value: None) -> None: ...
+@overload
+def as_bundle(value: Bundle | dict[str, Any] | None) -> Bundle | None: ...
 def as_bundle(value: Bundle | dict[str, Any] | None) -> Bundle | None:
     """``value`` as a Bundle (plain JSON data is validated), or None."""
     if value is None or isinstance(value, Bundle):

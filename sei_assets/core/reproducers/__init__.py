@@ -26,10 +26,13 @@ def reproducer_for(tool: str) -> Reproducer:
     module, _, name = KNOWN[tool].partition(":")
     from importlib import import_module
 
-    return getattr(import_module(module), name)()
+    reproducer: Reproducer = getattr(import_module(module), name)()
+    return reproducer
 
 
-def pipeline_details(reproducer: Reproducer, repo: Path, pipeline: dict[str, Any]) -> dict:
+def pipeline_details(
+    reproducer: Reproducer, repo: Path, pipeline: dict[str, Any]
+) -> dict[str, Any]:
     """The backend's own record of its last run (run ids, model version...), for the bundle's
     ``pipeline`` section; {} for a backend that records none (DVC: dvc.lock is the record)."""
     details = getattr(reproducer, "details", None)

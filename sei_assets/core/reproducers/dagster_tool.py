@@ -121,12 +121,12 @@ class DagsterReproducer:
             if event is None:
                 continue
             if event.event_type == DagsterEventType.ASSET_MATERIALIZATION:
-                mat = event.event_specific_data.materialization
+                mat = event.materialization
                 versions[mat.asset_key.to_user_string()] = (mat.tags or {}).get(
                     "dagster/code_version", ""
                 )
             else:
-                check = event.event_specific_data
+                check = event.asset_check_evaluation_data
                 checks.append(
                     {
                         "asset": check.asset_key.to_user_string(),

@@ -162,7 +162,7 @@ class MlflowReproducer:
         metrics = read_metrics(path, self.tool)
         logged = record["metrics"]
         for measure_id, entry in metrics.items():
-            value = entry.get("value") if isinstance(entry, dict) else entry
+            value: Any = entry.get("value") if isinstance(entry, dict) else entry
             if measure_id not in logged:
                 raise ReproducerError(
                     f"mlflow: run {record['run_id']} logged no metric '{measure_id}' of {path}: "

@@ -186,11 +186,11 @@ def run_check_job(
         return Path(result.output_for_node(summary_step)["document"])
     for event in result.all_node_events:
         if event.is_step_failure:
-            data = event.event_specific_data
+            data = event.step_failure_data
             user = data.user_failure_data
             metadata = user.metadata if user else {}
             if event.step_key == summary_step and "document" in metadata:
-                return Path(metadata["document"].value)
+                return Path(str(metadata["document"].value))
             if user and user.description:
                 raise SeiError(user.description)
             if data.error is None:

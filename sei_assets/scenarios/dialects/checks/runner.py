@@ -52,7 +52,7 @@ def platform_of(repo: Path, manifest: str | None = None) -> str:
     """The platform of a system: its manifest's ``pipeline.tool``."""
     from sei_assets.core.manifest import load_manifest
 
-    loaded = load_manifest(Path(repo), manifest) if manifest else load_manifest(Path(repo))
+    loaded = load_manifest(Path(repo) / manifest if manifest else Path(repo))
     return loaded.manifest.pipeline.tool
 
 

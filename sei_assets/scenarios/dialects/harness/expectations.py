@@ -17,9 +17,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sei_assets.core.evidence import BUNDLE as BUNDLE_FILE
-from sei_assets.core.evidence import EVIDENCE_DIR
 from sei_assets.core.exitcodes import ExitCode
+from sei_assets.core.layout import BUNDLE as BUNDLE_FILE
+from sei_assets.core.layout import EVIDENCE_DIR
 from sei_assets.scenarios.dialects.harness.verbs import StepResult
 
 BUNDLE = f"{EVIDENCE_DIR}/{BUNDLE_FILE}"
@@ -262,7 +262,7 @@ def drift(obs: Observed, expected: dict[str, str]) -> Verdict:
     problems = [
         f"{s}: expected {text!r} in {actual[s]!r}"
         for s, text in expected.items()
-        if actual[s] is None or text not in actual[s]
+        if (line := actual[s]) is None or text not in line
     ]
     return Verdict(not problems, actual, "; ".join(problems))
 
@@ -570,7 +570,7 @@ def expect_metrics(obs: Observed, expected: dict[str, Any]) -> Verdict:
     except (ValueError, KeyError) as exc:
         return Verdict(False, None, f"the step printed no candidate metrics: {exc}")
     results = evaluate_controls(compile_controls(load_manifest(obs.repo).manifest), metrics)
-    record = {
+    record: dict[str, Any] = {
         "gate": gate(results),
         "controls": {r.control.control_id: {"passed": r.passed} for r in results},
     }

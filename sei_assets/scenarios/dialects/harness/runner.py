@@ -127,9 +127,9 @@ def execute_step(scenario: Scenario, index: int, state: dict[str, Any]) -> StepO
     try:
         _check_expectation_paths(repo, expect)
         before = {
-            name: EXPECTATIONS[name].before(repo, value)
+            name: snap(repo, value)
             for name, value in expect.items()
-            if EXPECTATIONS[name].before
+            if (snap := EXPECTATIONS[name].before) is not None
         }
         result = verb.handler(ctx, step.args)
     except SandboxError as exc:

@@ -491,13 +491,14 @@ register_verb(
 register_verb(Verb("impact", engine_verb("impact"), {}, summary="sei impact"))
 register_verb(Verb("assess", engine_verb("assess"), {}, summary="sei assess"))
 register_verb(Verb("lifecycle", engine_verb("lifecycle"), {}, summary="sei lifecycle"))
-for _verb, _extra, _required in [
+_DECISION_VERBS: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
     ("request", {}, ("by",)),
     ("approve", {"accept_residual": {"type": "boolean"}}, ("by",)),
     ("review", {}, ("by",)),
     ("reject", {"reason": {"type": "string", "minLength": 1}}, ("by", "reason")),
     ("retire", {"reason": {"type": "string", "minLength": 1}}, ("by",)),
-]:
+]
+for _verb, _extra, _required in _DECISION_VERBS:
     register_verb(
         Verb(
             _verb,

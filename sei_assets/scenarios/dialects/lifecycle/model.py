@@ -346,7 +346,7 @@ class _Builder:
             read=raw.get("read") if isinstance(raw.get("read"), str) else None,
             capture=dict(capture),
             timeout=self.timeout(raw, "timeout", path),
-            name=raw.get("name") if isinstance(raw.get("name"), str) else "",
+            name=name if isinstance(name := raw.get("name"), str) else "",
             expect=list(expect),
             finding=bool(raw.get("finding", False)),
         )

@@ -278,7 +278,8 @@ class Runtime:
         outer_deadline = self.ctx.deadline
         deadline, is_scenario = self._step_deadline(step, bounded)
         start = time.monotonic()
-        status, result, message, nested = "ok", Result(), "", []
+        nested: list[dict[str, Any]] = []
+        status, result, message = "ok", Result(), ""
         timed_out = False
         try:
             args = render(step.args, scope)

@@ -19,6 +19,14 @@ _WORDS = ("and", "or", "not")
 Predicate = Callable[[set[str]], bool]
 
 
+def _either(a: Predicate, b: Predicate) -> Predicate:
+    return lambda tags: a(tags) or b(tags)
+
+
+def _both(a: Predicate, b: Predicate) -> Predicate:
+    return lambda tags: a(tags) and b(tags)
+
+
 class TagExpressionError(SeiError):
     """A tag expression that does not parse."""
 
@@ -58,16 +66,14 @@ def parse(text: str) -> Predicate:
         left = term()
         while peek() == "or":
             take()
-            a, b = left, term()
-            left = lambda tags, a=a, b=b: a(tags) or b(tags)  # noqa: E731
+            left = _either(left, term())
         return left
 
     def term() -> Predicate:
         left = factor()
         while peek() == "and":
             take()
-            a, b = left, factor()
-            left = lambda tags, a=a, b=b: a(tags) and b(tags)  # noqa: E731
+            left = _both(left, factor())
         return left
 
     def factor() -> Predicate:

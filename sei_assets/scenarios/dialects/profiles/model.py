@@ -124,8 +124,10 @@ def load_scenario(path: Path, profile: LoadedProfile | None = None) -> ProfileSc
         raise ProfileScenarioError(path, "", f"cannot read: {exc.strerror}") from None
     try:
         doc = json.loads(text)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise ProfileScenarioError(path, "", f"not valid JSON: {exc.msg}", exc.lineno) from None
+    except ValueError as exc:  # e.g. an integer longer than Python converts
+        raise ProfileScenarioError(path, "", f"not valid JSON: {exc}") from None
 
     def bad(
         field: str, reason: str, needle: str | None = None, after: str | None = None

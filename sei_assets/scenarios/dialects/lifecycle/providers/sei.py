@@ -55,7 +55,7 @@ def _commands() -> Any:
 
     from sei_assets.cli import app
 
-    return typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    return typer.main.get_command(app).commands  # type: ignore[attr-defined]  # an app of commands is a click Group
 
 
 def options(verb: str) -> set[str]:
