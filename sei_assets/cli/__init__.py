@@ -533,7 +533,7 @@ def _verify_many(
         repos, pinned, accept_new_key, workers, allow_rollback=allow_rollback
     )
     docs: list[dict[str, Any]] = []
-    code = ExitCode.OK
+    code: int = ExitCode.OK
     for check in checks:
         doc: dict[str, Any] = {"repo": str(check.repo)}
         if check.error is not None:

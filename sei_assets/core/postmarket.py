@@ -302,7 +302,8 @@ def results(repo: Path, today: dt.date | None = None) -> dict[str, Any]:
     from sei_assets.core.postmarket_summary import deadline_outcome
 
     index = evidence_set.read_index(Path(repo)) or {}
-    listed = index.get("files") if isinstance(index.get("files"), dict) else {}
+    files = index.get("files")
+    listed: dict[str, Any] = files if isinstance(files, dict) else {}
     signed = [
         p
         for p in period_files(repo)

@@ -148,7 +148,8 @@ def summarize(
         events = _incident_events(record)
         if not any(_in(v, month) for v in events.values()):
             continue
-        history = record.get("history") if isinstance(record.get("history"), list) else []
+        raw = record.get("history")
+        history: list[Any] = raw if isinstance(raw, list) else []
         moments += [_when(h.get("at")) for h in history if isinstance(h, dict)]
         rows.append((record, events))
     known = [m for m in moments if m is not None]
@@ -199,7 +200,7 @@ def summarize(
     }
 
 
-def _consecutive(days: list[str], docs: list[tuple[dict[str, Any], str]]) -> list[dict]:
+def _consecutive(days: list[str], docs: list[tuple[dict[str, Any], str]]) -> list[dict[str, Any]]:
     """Runs of breaching periods, consecutive in the order the month was monitored (a period
     without a breach between two breaching ones ends a run)."""
     order = [str(d["period"]) for d, _h in docs]
@@ -266,8 +267,9 @@ def documents(
 
 def _system(repo: Path, docs: list[dict[str, Any]], records: list[dict[str, Any]]) -> str:
     for doc in [*docs, *records]:
-        if isinstance(doc.get("system"), str):
-            return doc["system"]
+        name = doc.get("system")
+        if isinstance(name, str):
+            return name
     from sei_assets.core.incident import _system_name
 
     return _system_name(repo)
