@@ -23,9 +23,22 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.pop("SEI_TRUSTED_KEYS", None)
 
 
+SLOW_LIST = Path(__file__).with_name("slow_tests.txt")
+
+
+def _listed_slow() -> set[str]:
+    lines = SLOW_LIST.read_text(encoding="utf-8").splitlines()
+    return {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Every test not marked `slow` is in the fast tier (`-m fast`)."""
+    """The two tiers: a test is `slow` when its module or itself is marked so, or when
+    `tests/slow_tests.txt` lists it (measured slow in an otherwise quick file); every other test
+    is `fast` (`python3 tasks.py test -m fast`)."""
+    listed = _listed_slow()
     for item in items:
+        if item.nodeid.split("[", 1)[0] in listed:
+            item.add_marker(pytest.mark.slow)
         if item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.fast)
 

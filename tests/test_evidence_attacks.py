@@ -295,3 +295,21 @@ def test_symlinked_evidence_folder_is_refused(repo: Path, tmp_path: Path, sei) -
     assert result.exit_code == 1 and "symbolic link" in result.stderr
     code, doc = sei.json("status", "--repo", str(repo))
     assert code == 1 and "symbolic link" in doc["evidence_problem"]
+
+
+def test_an_index_that_is_not_valid_text_is_an_unreadable_index(tmp_path: Path) -> None:
+    """The evidence index goes through the bounded reader: a lone surrogate escape, a duplicate
+    key or deep nesting make it unreadable (None), never a crash further on."""
+    from sei_assets.core.evidence_set import read_index
+
+    index = tmp_path / ".sei" / "index.json"
+    index.parent.mkdir()
+    index.write_text('{"files": {"bundle.json": "sha256:00"}}')
+    assert read_index(tmp_path) == {"files": {"bundle.json": "sha256:00"}}
+    for text in (
+        '{"files": {"\\ud800.json": "sha256:00"}}',
+        '{"files": {}, "files": {}}',
+        '{"files": {}, "x": ' + "[" * 500 + "]" * 500 + "}",
+    ):
+        index.write_text(text)
+        assert read_index(tmp_path) is None, text

@@ -68,12 +68,16 @@ def _fsync_dir(path: Path) -> None:
 
 def read_index(repo: Path) -> dict[str, Any] | None:
     """The index in force (a committed transaction's, else the one in place), or None."""
+    from sei_assets.core.errors import SeiError
+    from sei_assets.core.safeload import decode, parse_json
+
     data = read_bytes(repo, INDEX_PATH)
     if data is None:
         return None
-    try:
-        doc = json.loads(data)
-    except (ValueError, RecursionError):
+    where = Path(repo) / INDEX_PATH
+    try:  # the bounded reader: depth, duplicate keys, lone surrogates are an unreadable index
+        doc = parse_json(where, decode(where, data, "evidence index"), "evidence index")
+    except SeiError:
         return None
     return doc if isinstance(doc, dict) and isinstance(doc.get("files"), dict) else None
 
