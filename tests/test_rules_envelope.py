@@ -118,6 +118,9 @@ def test_depth_counts_open_brackets_only_outside_strings() -> None:
     assert dsse.strict_json(json.dumps({"s": "[" * 40 + "{" * 40}).encode(), "doc")
     assert dsse.strict_json(json.dumps({"s": '\\"' + "[" * 40}).encode(), "doc")
     assert dsse.strict_json(json.dumps({"s": "\\" + "[" * 40, "t": "]"}).encode(), "doc")
+    # a closing bracket leaves one level, no more
+    after_empty = b"[[]," + b"[" * 16 + b"]" * 16 + b"]"
+    assert "nests deeper" in _refused(dsse.strict_json, after_empty, "doc")
     # closed brackets are left: many shallow siblings are fine
     assert dsse.strict_json(b"[" + b",".join([_nested(15)] * 3) + b"]", "doc")
     # closing brackets in a string close nothing: the deep tail after it counts

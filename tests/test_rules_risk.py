@@ -355,6 +355,20 @@ def test_priority_highest_current_level_first() -> None:
     assert sorted(e["priority"] for e in analysis) == [1, 2, 3]
 
 
+def test_priority_level_comes_before_requiring_treatment() -> None:
+    analysis, _ = _analyse(
+        [
+            _risk("a.medium.exceeds", "POSSIBLE", {"society": "MEDIUM"}),
+            _risk("b.critical.within", "LIKELY", {"individual": "CRITICAL"}),
+        ],
+        appetite={"individual": "CRITICAL", "society": "LOW"},
+    )
+    by = _by_id(analysis)
+    assert by["a.medium.exceeds"]["requires_treatment"] is True
+    assert by["b.critical.within"]["requires_treatment"] is False
+    assert _priorities(analysis) == ["b.critical.within", "a.medium.exceeds"]
+
+
 def test_priority_a_confirmed_residual_lowers_a_risk() -> None:
     analysis, _ = _analyse(
         [
