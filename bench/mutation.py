@@ -163,6 +163,89 @@ TARGETS: dict[str, Target] = {
                 "decide",
             }
         ),
+        equivalent={
+            (
+                "CONTROL_TIERS",
+                "entries swapped: 'inherent', 'design' -> swapped",
+            ): "the order of a tuple tested with `in` does not matter",
+            (
+                "CONTROL_TIERS",
+                "entries swapped: 'design', 'protective' -> swapped",
+            ): "the order of a tuple tested with `in` does not matter",
+            (
+                "CONTROL_TIERS",
+                "entries swapped: 'protective', 'information' -> swapped",
+            ): "the order of a tuple tested with `in` does not matter",
+            (
+                "CONTROL_TIERS",
+                "entries swapped: 'information', 'informative' -> swapped",
+            ): "the order of a tuple tested with `in` does not matter",
+            (
+                "CONTROL_TIERS",
+                "entries swapped: 'informative', 'organizational' -> swapped",
+            ): "the order of a tuple tested with `in` does not matter",
+            (
+                "_NO_TREATMENT",
+                "entries swapped: 'ACCEPT', 'RETAIN' -> swapped",
+            ): "a set's order does not matter",
+            (
+                "CRITERIA",
+                "entries swapped: 'risk_estimation', 'control_hierarchy' -> swapped",
+            ): "a set's order does not matter",
+            (
+                "CRITERIA",
+                "entries swapped: 'control_hierarchy', 'residual_present' -> swapped",
+            ): "a set's order does not matter",
+            (
+                "CRITERIA",
+                "entries swapped: 'residual_present', 'overall_residual' -> swapped",
+            ): "a set's order does not matter",
+            (
+                "DECLARATIONS",
+                "entries swapped: 'stakeholders', 'intended_purpose' -> swapped",
+            ): "a set's order does not matter",
+            (
+                "DECLARATIONS",
+                "entries swapped: 'intended_purpose', 'misuses_declared' -> swapped",
+            ): "a set's order does not matter",
+            (
+                "DECLARATIONS",
+                "entries swapped: 'misuses_declared', 'classification' -> swapped",
+            ): "a set's order does not matter",
+            (
+                "DECLARATIONS",
+                "entries swapped: 'roles_declared', 'standards_declared' -> swapped",
+            ): "a set's order does not matter",
+            (
+                "_combine_all",
+                "entries swapped: 'covered', 'covered_attested' -> swapped",
+            ): "a set's order does not matter",
+            (
+                "decide",
+                "entries swapped: 'criterion', 'declaration' -> swapped",
+            ): "the order of a tuple tested with `in` does not matter",
+            (
+                "_cited",
+                "entries swapped: *measure.standard_clauses, *measure.frameworks -> swapped",
+            ): "the references are only tested with `any`",
+            (
+                "_cited",
+                "entries swapped: *measure.frameworks, *treat.controls -> swapped",
+            ): "the references are only tested with `any`",
+            (
+                "_risk_estimation",
+                "call: all((r.likelihood and r.impact for r in risks)) -> "
+                "any((r.likelihood and r.impact for r in risks))",
+            ): "the manifest schema requires each risk's likelihood and impact: every term is true",
+            (
+                "_risk_estimation",
+                "operator: r.likelihood and r.impact -> r.likelihood or r.impact",
+            ): "the manifest schema requires both, so both are always true",
+            (
+                "Context",
+                "constant: True -> False",
+            ): "the default of has_bundle: the one caller, project, always passes it",
+        },
     ),
 }
 

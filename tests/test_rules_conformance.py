@@ -456,6 +456,20 @@ def test_control_hierarchy_treatment() -> None:
     assert _decision(_ctx(empty, needs), "control_hierarchy") == "gap"
 
 
+def test_criteria_name_themselves_in_their_basis() -> None:
+    acting = _ctx(_manifest([_risk("r", [_measure("m")])]))
+    assert _rule(acting, "control_hierarchy").basis == "criterion control_hierarchy met"
+    assert _rule(_ctx(), "control_hierarchy").basis == "criterion control_hierarchy NOT met"
+    assert _rule(acting, "residual_present").basis == "criterion residual_present NOT met"
+    evaluated = {"risk_analysis": [{"risk_id": "r", "residual_overall": "LOW"}]}
+    met = _rule(_ctx(bundle=evaluated), "residual_present")
+    assert met.basis == "criterion residual_present met"
+    within = {"overall_residual": {"evaluation": "within"}}
+    assert _rule(_ctx(bundle=within), "overall_residual").basis == "criterion overall_residual met"
+    assert _rule(_ctx(), "overall_residual").basis == "criterion overall_residual NOT met"
+    assert _rule(_ctx(), "risk_estimation").basis == "criterion risk_estimation NOT met"
+
+
 def test_residual_present() -> None:
     manifest = _manifest([_risk("r"), _risk("s")])
     assert _decision(_ctx(manifest), "residual_present") == "gap"
