@@ -161,6 +161,9 @@ TARGETS: dict[str, Target] = {
                 "_combine_all",
                 "_evaluate",
                 "decide",
+                "post_market_results",
+                "_post_market",
+                "WRAPPERS",
             }
         ),
         equivalent={

@@ -73,6 +73,7 @@ def _ctx(
     has_bundle: bool = True,
     verified: bool | None = None,
     note: str = "",
+    post_market: dict[str, Any] | None = None,
 ) -> conformance.Context:
     parsed = Manifest.model_validate(manifest or _manifest())
     loaded = LoadedManifest(path=Path("sei.yaml"), raw=b"", data={}, manifest=parsed)
@@ -86,6 +87,7 @@ def _ctx(
         has_bundle,
         verified,
         note,
+        post_market,
     )
 
 
@@ -627,3 +629,110 @@ def test_approval(approval: dict[str, Any] | None, expected: str, says: str) -> 
     out = _rule(_ctx(approval=approval), "approval")
     assert out.decision == expected
     assert says in out.basis
+
+
+# --------------------------------------------------------------------------- post-market
+
+SOURCE = {"source": {"path": "decisions"}, "start": "2026-01-01"}
+CURRENT = {"frequency": "P1D", "last_period": "2026-12-06", "post_market_current": True}
+STALE = {"frequency": "P1M", "last_period": "2026-10", "post_market_current": False}
+PLAN = {"post_market": {"plan": "approval"}}
+
+
+def _pm(state: dict[str, Any] | None, *, source: bool = True, **kw: Any) -> conformance.Context:
+    manifest = _manifest([_risk("r")], monitoring=SOURCE) if source else _manifest([_risk("r")])
+    return _ctx(manifest, approval={"approver": "Ann"}, post_market=state, **kw)
+
+
+def test_post_market_without_a_production_source_the_plan_decides() -> None:
+    out = _rule(_pm(None, source=False), PLAN)
+    assert out.decision == "covered"
+    assert out.basis.startswith("no production source declared (monitoring.source), the plan")
+    assert _decision(_ctx(_manifest(), post_market=None), PLAN) == "gap"  # no approval
+
+
+@pytest.mark.parametrize(
+    ("state", "verified", "says"),
+    [
+        (None, None, "no signed monitoring period of the production source"),
+        ({"periods": 0, "currency": [CURRENT]}, None, "no signed monitoring period"),
+        ({"periods": 3, "currency": [CURRENT]}, False, "3 monitoring period(s), signatures do not"),
+        ({"periods": 3, "currency": [CURRENT, STALE]}, None, "not current (P1M last 2026-10)"),
+        ({"periods": 3, "currency": []}, None, "not current ()"),
+        ({"periods": 3}, True, "not current ()"),
+        (
+            {"periods": 3, "currency": [CURRENT], "deadlines_missed": ["inc-1", "inc-2"]},
+            None,
+            "deadline missed: inc-1, inc-2",
+        ),
+    ],
+)
+def test_post_market_results_that_do_not_count(
+    state: dict[str, Any] | None, verified: bool | None, says: str
+) -> None:
+    out = _rule(_pm(state, verified=verified), PLAN)
+    assert out.decision == "gap"
+    assert out.basis.startswith("production source declared; ")
+    assert says in out.basis
+    assert conformance.post_market_results(_pm(state, verified=verified)).decision == "gap"
+
+
+def test_post_market_results_that_count() -> None:
+    state = {"periods": 2, "currency": [CURRENT], "incidents": 1, "deadlines_missed": []}
+    results = conformance.post_market_results(_pm(state, verified=True))
+    assert results.decision == "covered"
+    assert results.basis == (
+        "2 signed monitoring period(s), current; 1 serious incident(s), no report deadline missed"
+    )
+    assert (
+        "0 serious incident(s)"
+        in conformance.post_market_results(_pm({"periods": 2, "currency": [CURRENT]})).basis
+    )
+    # the plan decides by default, or the results alone
+    plan = _rule(_pm(state), PLAN)
+    assert plan.decision == "covered"
+    assert plan.basis.startswith("2 signed monitoring period(s), current;")
+    assert plan.basis.endswith("(Sei-Approved-by: Ann)")
+    draft = _rule(_ctx(_manifest([_risk("r")], monitoring=SOURCE), post_market=state), PLAN)
+    assert draft.decision == "gap"
+    results_only = {"post_market": {"plan": "approval", "decides": "results"}}
+    alone = _rule(_ctx(_manifest([_risk("r")], monitoring=SOURCE), post_market=state), results_only)
+    assert (alone.decision, alone.basis) == ("covered", results.basis)
+    explicit = {"post_market": {"plan": "approval", "decides": "plan"}}
+    assert (
+        _decision(_ctx(_manifest([_risk("r")], monitoring=SOURCE), post_market=state), explicit)
+        == "gap"
+    )
+
+
+def test_post_market_keeps_the_plans_measures() -> None:
+    manifest = _manifest([_risk("r", [_measure("m1", article="72")])], monitoring=SOURCE)
+    spec = {"post_market": {"plan": {"cited": {"articles": ["72"]}}}}
+    state = {"periods": 1, "currency": [CURRENT]}
+    assert _rule(_ctx(manifest, post_market=state), spec).measures == ["m1"]
+    assert _rule(_ctx(manifest, post_market=None), spec).measures == ["m1"]
+    alone = {"post_market": {"plan": {"cited": {"articles": ["72"]}}, "decides": "results"}}
+    assert _rule(_ctx(manifest, post_market=state), alone).measures == ["m1"]
+
+
+def test_post_market_rule_specs() -> None:
+    assert conformance.precedence(PLAN) == "post_market"
+    out = conformance.decide(_pm(None, source=False), "72", PLAN)
+    assert out.basis.startswith("post_market: no production source declared")
+    conformance.check_rule(PLAN)
+    conformance.check_rule({"post_market": {"plan": {"all_of": ["bom"]}, "decides": "results"}})
+    for bad in (
+        {"post_market": {}},
+        {"post_market": ["approval"]},
+        {"post_market": "approval"},
+    ):
+        with pytest.raises(SeiError, match="post_market takes a mapping with the rule of its plan"):
+            conformance.check_rule(bad)
+    for bad in (
+        {"post_market": {"plan": "bom", "decides": "neither"}},
+        {"post_market": {"plan": "bom", "extra": 1}},
+    ):
+        with pytest.raises(SeiError, match="post_market: expected plan and decides"):
+            conformance.check_rule(bad)
+    with pytest.raises(SeiError, match="unknown conformance rule 'nope'"):
+        conformance.check_rule({"post_market": {"plan": "nope"}})
