@@ -227,6 +227,10 @@ TARGETS: dict[str, Target] = {
                 "decide",
                 "entries swapped: 'criterion', 'declaration' -> swapped",
             ): "the order of a tuple tested with `in` does not matter",
+            ("check_rule", "entries swapped: 'plan', 'decides' -> swapped"): "a set's order "
+            "does not matter",
+            ("check_rule", "entries swapped: 'plan', 'results' -> swapped"): "the order of a "
+            "tuple tested with `in` does not matter",
             (
                 "_cited",
                 "entries swapped: *measure.standard_clauses, *measure.frameworks -> swapped",
