@@ -182,10 +182,20 @@ def load_batch(
             raise SeiError(f"{path}: not a readable batch: {str(exc).splitlines()[0]}") from None
         rel = path.relative_to(Path(repo).resolve()).as_posix()
         return frame, {"kind": "folder", "file": rel, "sha256": _file_digest(path)}
+    first = dt.date.fromisoformat(day)
+    return _table_rows(repo, source, first, first + dt.timedelta(days=1))
+
+
+def _table_rows(
+    repo: Path, source: Any, first: dt.date, end: dt.date
+) -> tuple[Any, dict[str, Any]]:
+    """The rows of the source's DuckDB table dated from ``first`` up to ``end`` (excluded)."""
     con = _duckdb(repo, source)
     try:
         frame = con.execute(
-            f'SELECT * FROM {_table(source)} WHERE CAST("{source.timestamp}" AS DATE) = ?', [day]
+            f'SELECT * FROM {_table(source)} WHERE CAST("{source.timestamp}" AS DATE) >= ? '
+            f'AND CAST("{source.timestamp}" AS DATE) < ?',
+            [first.isoformat(), end.isoformat()],
         ).df()
     except Exception as exc:  # noqa: BLE001
         raise SeiError(f"monitoring.source: {source.duckdb}: {exc}") from None
@@ -203,18 +213,7 @@ def _load_period(
     end = period_end(first, frequency)
     source = monitoring.source
     if source.path is None:
-        con = _duckdb(repo, source)
-        try:
-            frame = con.execute(
-                f'SELECT * FROM {_table(source)} WHERE CAST("{source.timestamp}" AS DATE) >= ? '
-                f'AND CAST("{source.timestamp}" AS DATE) < ?',
-                [first.isoformat(), end.isoformat()],
-            ).df()
-        except Exception as exc:  # noqa: BLE001
-            raise SeiError(f"monitoring.source: {source.duckdb}: {exc}") from None
-        finally:
-            con.close()
-        return frame, {"kind": "duckdb", "database": source.duckdb, "table": source.table}
+        return _table_rows(repo, source, first, end)
     there = [p.day for p in _days(repo, monitoring) if first.isoformat() <= p.day < end.isoformat()]
     if not there:
         raise SeiError(f"{source.path}: no batch from {day} to {end} ({frequency})")
