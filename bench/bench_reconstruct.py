@@ -19,13 +19,13 @@ import argparse
 import json
 import os
 import random
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from timing import Rounds, machine, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -213,16 +213,6 @@ def make_history(dest: Path, commits: int = 1000, seed: int = 7) -> Path:
     return dest
 
 
-def _time(cmd: list[str], cwd: Path) -> tuple[float, float]:
-    """Wall time and CPU time (user + system, the command and the processes it waited for)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--commits", type=int, default=1000)
@@ -246,18 +236,10 @@ def main() -> None:
             ],
             "sei reconstruct": [str(BIN / "sei"), "reconstruct", "--out", str(out)],
         }
-        wall: dict[str, list[float]] = {label: [] for label in cmds}
-        cpu: dict[str, list[float]] = {label: [] for label in cmds}
-        for cmd in cmds.values():  # warm-up: bytecode and page cache, not counted
-            _time(cmd, repo)
-        for _ in range(args.rounds):
-            for label, cmd in cmds.items():
-                w, c = _time(cmd, repo)
-                wall[label].append(w)
-                cpu[label].append(c)
-        med = {label: statistics.median(t) for label, t in wall.items()}
-        mcpu = {label: statistics.median(t) for label, t in cpu.items()}
-        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end")
+        rounds = Rounds(list(cmds))
+        rounds.run(cmds, args.rounds, lambda cmd: timed(cmd, repo, ENV))
+        med, mcpu = rounds.medians()
+        print(machine())
         for label in cmds:
             print(
                 f"{label:<20} median {med[label] * 1000:8.0f} ms wall, "

@@ -20,13 +20,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import Rounds, machine, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -34,18 +32,6 @@ BIN = Path(sys.executable).parent
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 # the pipeline's `python` is the project's (as `sei run` puts it first for `dvc repro`)
 ENV["PATH"] = f"{BIN}{os.pathsep}{ENV.get('PATH', '')}"
-
-
-def _time(cmd: list[str], cwd: Path) -> tuple[float, float]:
-    """Wall time and CPU time (user + system, the command and the processes it waited for)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    done = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode not in (0, 1):  # 1 is a red gate: a verdict, still a measured run
-        raise SystemExit(f"{' '.join(cmd)} failed ({done.returncode}): {done.stderr[-2000:]}")
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def unchanged() -> dict[str, list[str]]:
@@ -83,28 +69,25 @@ def main() -> None:
         Path(os.environ["DAGSTER_HOME"]).mkdir(exist_ok=True)
         repo = seed_repository(ROOT / "resources" / "loan", Path(tmp) / "loan")
         cmds = unchanged()
-        for cmd in cmds.values():  # warm-up (bytecode, page cache, remembered results)
-            _time(cmd, repo)
         labels = [*cmds, "dvc repro (changed)", "sei run (changed)"]
-        wall: dict[str, list[float]] = {label: [] for label in labels}
-        cpu: dict[str, list[float]] = {label: [] for label in labels}
+
+        def time_one(cmd: list[str]) -> tuple[float, float]:
+            return timed(cmd, repo, ENV, ok=lambda code: code in (0, 1))  # 1: a red gate
+
+        rounds = Rounds(labels)
         edits = 0
+        for cmd in cmds.values():  # warm-up (bytecode, page cache, remembered results)
+            time_one(cmd)
         for _ in range(args.rounds):
             for label, cmd in cmds.items():
-                w, c = _time(cmd, repo)
-                wall[label].append(w)
-                cpu[label].append(c)
+                rounds.add(label, time_one(cmd))
             changed = (("dvc repro (changed)", "dvc repro"), ("sei run (changed)", "sei run"))
             for label, name in changed:
-                cmd = cmds[name]
                 edits += 1
                 _touch_treatment(repo, edits)
-                w, c = _time(cmd, repo)
-                wall[label].append(w)
-                cpu[label].append(c)
-        med = {label: statistics.median(t) for label, t in wall.items()}
-        mcpu = {label: statistics.median(t) for label, t in cpu.items()}
-        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end")
+                rounds.add(label, time_one(cmds[name]))
+        med, mcpu = rounds.medians()
+        print(machine())
         for label in labels:
             print(
                 f"{label:<22} median {med[label]:6.2f} s wall, {mcpu[label]:6.2f} s CPU "

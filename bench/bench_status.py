@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from timing import Rounds, machine, timed
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -28,16 +27,6 @@ BIN = Path(sys.executable).parent
 # makes every Python command, ours and DVC alike, compile its modules on each start).
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 TYPER = "from sei_assets.cli import main; main()"
-
-
-def _time(cmd: list[str], cwd: Path) -> tuple[float, float]:
-    """Wall time and CPU time (user + system, the command and the processes it waited for)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def commands() -> dict[str, list[str]]:
@@ -68,18 +57,10 @@ def main() -> None:
         if not args.no_run:
             subprocess.run([str(BIN / "sei"), "run"], cwd=repo, capture_output=True)
         cmds = commands()
-        wall: dict[str, list[float]] = {label: [] for label in cmds}
-        cpu: dict[str, list[float]] = {label: [] for label in cmds}
-        for cmd in cmds.values():  # warm-up: bytecode and page cache, not counted
-            _time(cmd, repo)
-        for _ in range(args.rounds):
-            for label, cmd in cmds.items():
-                w, c = _time(cmd, repo)
-                wall[label].append(w)
-                cpu[label].append(c)
-        med = {label: statistics.median(t) for label, t in wall.items()}
-        mcpu = {label: statistics.median(t) for label, t in cpu.items()}
-        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end")
+        rounds = Rounds(list(cmds))
+        rounds.run(cmds, args.rounds, lambda cmd: timed(cmd, repo, ENV))
+        med, mcpu = rounds.medians()
+        print(machine())
         for label in cmds:
             print(
                 f"{label:<20} median {med[label] * 1000:7.0f} ms wall, "
