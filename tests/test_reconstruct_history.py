@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,9 @@ BENCH = Path(__file__).resolve().parent.parent / "bench" / "bench_reconstruct.py
 
 
 def _bench():
+    # the bench scripts import their shared timer as `timing`, from their own folder
+    if str(BENCH.parent) not in sys.path:
+        sys.path.insert(0, str(BENCH.parent))
     spec = importlib.util.spec_from_file_location("bench_reconstruct", BENCH)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
