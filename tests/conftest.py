@@ -21,6 +21,22 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["SEI_KNOWN_KEYS"] = str(home / "config" / "sei-assets" / "known_keys.json")
     os.environ["SEI_SIGNING_KEY"] = str(home / "keys" / "signing-key.pem")
     os.environ.pop("SEI_TRUSTED_KEYS", None)
+    _share_dvc_cache(home)
+
+
+def _share_dvc_cache(home: Path) -> None:
+    """One DVC cache for the whole session (DVC's global config, `cache.dir`), set once by the
+    controller and inherited by the xdist workers: a pipeline stage whose command, dependencies
+    and parameters were already run in another test's repository is restored from DVC's run
+    cache instead of run again, as teams sharing a cache see it. A test that edits a stage's
+    inputs still gets a real run."""
+    if os.environ.get("DVC_GLOBAL_CONFIG_DIR"):
+        return
+    folder = home / "dvc-global"
+    folder.mkdir(parents=True)
+    cache = home / "dvc-cache"
+    (folder / "config").write_text(f"[cache]\n    dir = {cache}\n", encoding="utf-8")
+    os.environ["DVC_GLOBAL_CONFIG_DIR"] = str(folder)
 
 
 SLOW_LIST = Path(__file__).with_name("slow_tests.txt")

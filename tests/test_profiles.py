@@ -39,6 +39,16 @@ from sei_assets.scenarios.dialects.profiles.runner import run_suite
 
 pytestmark = pytest.mark.slow  # end to end: real tools and Dagster runs
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _repository_dvc_cache():
+    """The profiles' hooks run in the OS sandbox, where only the repository is writable: DVC
+    keeps its cache in the repository here, not in the session's shared cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("DVC_GLOBAL_CONFIG_DIR", raising=False)
+        yield
+
+
 ROOT = Path(__file__).resolve().parent.parent
 SUITE = ROOT / "scenarios" / "profiles"
 SHIPPED = profiles_dir() / "model_release.yaml"
