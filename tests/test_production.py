@@ -1,6 +1,6 @@
 """The production profile of deploy/ against the real parts: Postgres, Redis, `dagster-daemon`
-with the queued run coordinator, two dagster-celery workers, a team code location of 50
-generated systems. One shared run (4 to 6 minutes on the shared 2-core machine):
+with the queued run coordinator, two dagster-celery workers, a team code location of 16
+generated systems (bench/bench_sweep.py measures the same profile at 500). One shared run:
 
 1. `sei_sweep` starts a sweep: one queued run per system, tagged `sei/system`;
 2. mid-sweep the worker process executing one system's run is killed with SIGKILL;
@@ -37,8 +37,8 @@ if not shutil.which("redis-server") or not any(d.exists() for d in infra.PG_BIN_
         allow_module_level=True,
     )
 
-SYSTEMS = 50
-RED = frozenset({3, 17})
+SYSTEMS = 16
+RED = frozenset({3, 11})
 SLOW = "sys_010"  # its pipeline takes 8 s: the run the killed worker was executing
 COMPARED = ("gate", "stale_sections", "overall_residual", "review_due", "verified", "name")
 
@@ -156,7 +156,8 @@ def production(tmp_path_factory: pytest.TempPathFactory):
         done = dg.RunsFilter(
             tags={"sei/sweep_part": "system"}, statuses=[dg.DagsterRunStatus.SUCCESS]
         )
-        _wait("35 systems swept", lambda: instance.get_runs_count(done) >= 35, 180)
+        half = SYSTEMS // 2  # the rest still queued or running when the second sweep starts
+        _wait(f"{half} systems swept", lambda: instance.get_runs_count(done) >= half, 180)
         _reset_sweep(c)
         _wait(
             "the sweep summary",
