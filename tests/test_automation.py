@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import dagster as dg
@@ -72,9 +73,9 @@ class Tick:
         return result
 
 
-@pytest.fixture
-def setting(tmp_path: Path):
-    entries = [SystemEntry(n, make_system(tmp_path / n, n)) for n in ("alpha", "beta")]
+def _built(root: Path):
+    """Two systems, every asset materialized, the automation ticked until quiet."""
+    entries = [SystemEntry(n, make_system(root / n, n)) for n in ("alpha", "beta")]
     defs = _defs(entries)
     with dg.instance_for_test() as instance:
         tick = Tick(defs, instance)
@@ -86,6 +87,52 @@ def setting(tmp_path: Path):
         ).success
         tick()  # absorbs the first materializations
         yield entries, tick, defs, instance
+
+
+#: What signs and trusts the evidence: a module-scoped setting keeps the key and key store
+#: it was built with for its tests (each test otherwise gets its own, and a run of the shared
+#: systems would then meet a KEY CHANGED).
+_KEYS = ("SEI_SIGNING_KEY", "SEI_KNOWN_KEYS", "XDG_CONFIG_HOME")
+
+
+def _keys_of_module() -> dict[str, str]:
+    import os
+
+    return {k: os.environ[k] for k in _KEYS}
+
+
+def _with_keys(monkeypatch: pytest.MonkeyPatch, keys: dict[str, str]) -> None:
+    for name, value in keys.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture(scope="module")
+def _shared(tmp_path_factory: pytest.TempPathFactory):
+    """One built setting for the edit tests of this module (building it costs a run of every
+    asset of two systems): each test edits one file and `setting` puts it back."""
+    keys = _keys_of_module()
+    for built in _built(tmp_path_factory.mktemp("automation")):
+        yield built, keys
+
+
+@pytest.fixture
+def setting(_shared, monkeypatch: pytest.MonkeyPatch):
+    """The shared setting; after the test, every file of the systems as committed, and one
+    tick that absorbs the change back (so the next test starts with nothing to request)."""
+    shared, keys = _shared
+    _with_keys(monkeypatch, keys)
+    entries, tick, _defs_, _instance = shared
+    yield shared
+    for entry in entries:  # the tracked files as committed (the evidence is not tracked)
+        subprocess.run(["git", "checkout", "--", "."], cwd=entry.repo, check=True)
+    tick()
+    assert tick().total_requested == 0  # quiet again
+
+
+@pytest.fixture
+def fresh_setting(tmp_path: Path):
+    """A setting of its own, for a test that runs assets (its state is not undone)."""
+    yield from _built(tmp_path)
 
 
 def test_no_change_requests_nothing(setting) -> None:
@@ -119,8 +166,8 @@ def test_scope_edit_recompiles(setting) -> None:
     assert _requested(result, "alpha") == set()
 
 
-def test_release_never_follows_a_red_gate(setting) -> None:
-    (alpha, _beta), tick, defs, instance = setting
+def test_release_never_follows_a_red_gate(fresh_setting) -> None:
+    (alpha, _beta), tick, defs, instance = fresh_setting
     (alpha.repo / "params.yaml").write_text("bias: 1.0\n")
     tick()
     model_side = dg.AssetSelection.assets(
@@ -140,29 +187,24 @@ def test_release_never_follows_a_red_gate(setting) -> None:
     assert "release" not in _requested(result, "alpha")
 
 
-def test_an_idle_ui_on_fresh_evidence_requests_nothing_for_ten_minutes(tmp_path: Path) -> None:
+def test_an_idle_ui_on_fresh_evidence_requests_nothing_for_ten_minutes(setting) -> None:
     """The UI opened on fresh evidence (every asset materialized, no automation cursor yet):
     ticks every 30 s over 10 minutes request no run, and the observation sensor records
     nothing and launches nothing. Then one treatment edit: one observation, the model side."""
     import datetime as dt
 
-    entries = [SystemEntry(n, make_system(tmp_path / n, n)) for n in ("alpha", "beta")]
-    defs = _defs(entries)
-    with dg.instance_for_test() as instance:
-        job = defs.resolve_implicit_global_asset_job_def()
-        keys = list(dg.AssetSelection.all().resolve(defs.resolve_asset_graph()))
-        assert job.execute_in_process(instance=instance, asset_selection=keys).success
-        tick = Tick(defs, instance)  # the first tick of a freshly opened UI: no cursor
-        start = dt.datetime.now(dt.UTC)
-        requested = [tick(start + dt.timedelta(seconds=30 * i)).total_requested for i in range(21)]
-        assert requested == [0] * 21  # 0 runs requested in 10 minutes
-        assert tick.observed == [] and tick.run_requests == 0
-        (entries[0].repo / "params.yaml").write_text("bias: 0.2\n")
-        result = tick(start + dt.timedelta(minutes=11))
-        assert [e.asset_key.to_user_string() for e in tick.observed] == ["alpha/treatment"]
-        assert tick.run_requests == 0  # the sensor observes; automation decides what runs
-        assert _requested(result, "alpha") == MODEL_SIDE
-        assert _requested(result, "beta") == set()
+    entries, _tick, defs, instance = setting
+    tick = Tick(defs, instance)  # the first tick of a freshly opened UI: no cursor
+    start = dt.datetime.now(dt.UTC)
+    requested = [tick(start + dt.timedelta(seconds=30 * i)).total_requested for i in range(21)]
+    assert requested == [0] * 21  # 0 runs requested in 10 minutes
+    assert tick.observed == [] and tick.run_requests == 0
+    (entries[0].repo / "params.yaml").write_text("bias: 0.2\n")
+    result = tick(start + dt.timedelta(minutes=11))
+    assert [e.asset_key.to_user_string() for e in tick.observed] == ["alpha/treatment"]
+    assert tick.run_requests == 0  # the sensor observes; automation decides what runs
+    assert _requested(result, "alpha") == MODEL_SIDE
+    assert _requested(result, "beta") == set()
 
 
 def test_a_system_without_evidence_is_not_observed_into_a_run(tmp_path: Path) -> None:
@@ -219,8 +261,18 @@ def _drift_requested(result: dg.SensorResult) -> dict[str, set[str]]:
 
 
 @pytest.fixture
-def drift_setting(tmp_path: Path):
-    entries = [SystemEntry(n, make_system(tmp_path / n, n)) for n in ("alpha", "beta", "gamma")]
+def drift_setting(_drift_shared, monkeypatch: pytest.MonkeyPatch):
+    shared, keys = _drift_shared
+    _with_keys(monkeypatch, keys)
+    return shared
+
+
+@pytest.fixture(scope="module")
+def _drift_shared(tmp_path_factory: pytest.TempPathFactory):
+    """Three systems, alpha's and beta's assets materialized, gamma never evaluated; shared by
+    the drift tests below in their order (a treatment edit run, then data and scope edits)."""
+    root = tmp_path_factory.mktemp("drift")
+    entries = [SystemEntry(n, make_system(root / n, n)) for n in ("alpha", "beta", "gamma")]
     defs = _drift_defs(entries)
     with dg.instance_for_test() as instance:
         job = defs.resolve_implicit_global_asset_job_def()
@@ -230,11 +282,11 @@ def drift_setting(tmp_path: Path):
             if k.path[0] != "gamma"
         ]
         assert job.execute_in_process(instance=instance, asset_selection=keys).success
-        yield entries, DriftTick(defs, instance), defs, instance
+        yield (entries, DriftTick(defs, instance), defs, instance), _keys_of_module()
 
 
-def test_drift_mode_stops_the_condition_sensor(drift_setting) -> None:
-    _entries, _tick, defs, _instance = drift_setting
+def test_drift_mode_stops_the_condition_sensor(tmp_path: Path) -> None:
+    defs = _drift_defs([SystemEntry("alpha", make_system(tmp_path / "alpha", "alpha"))])
     statuses = {s.name: s.default_status for s in defs.sensors}
     assert statuses["sei_automation"] == dg.DefaultSensorStatus.STOPPED
     assert statuses["sei_observe"] == dg.DefaultSensorStatus.RUNNING
