@@ -1,10 +1,12 @@
 """The pipeline backends MLflow, Dagster and dbt on the loan system, through the `sei` CLI.
 
-Each backend test seeds one repository from ``resources/loan`` with that backend's manifest
-(``sei_<tool>.yaml``, the DVC manifest with another ``pipeline.tool``) as ``sei.yaml``, runs V1
-(red, only the demographic-parity gate fails), checks bad input on the way (exit 2, earlier
-evidence intact and verifiable), commits the treatment and runs V2 (green). Real tools only:
-MLflow on a SQLite store in the repository, `dagster asset materialize`, dbt on DuckDB.
+Each backend test runs that backend's scenario (`scenarios/loan_<tool>.json`: a repository
+seeded from ``resources/loan`` with ``sei_<tool>.yaml``, the DVC manifest with another
+``pipeline.tool``, as ``sei.yaml``; V1 red, only the demographic-parity gate failing; the
+treatment committed; V2 green; verified), checks both versions' evidence against DVC's values
+and what the tool recorded, then bad input on V2 (exit 2, the evidence intact and verifiable).
+Real tools only: MLflow on a SQLite store in the repository, `dagster asset materialize`, dbt on
+DuckDB. (tests/test_scenarios.py runs every other scenario.)
 """
 
 from __future__ import annotations
@@ -74,36 +76,18 @@ def _git(repo: Path, *args: str) -> str:
     ).stdout
 
 
-def _seed(dest: Path, tool: str) -> Path:
-    repo = seed_repository(LOAN, dest)
-    shutil.copyfile(repo / f"sei_{tool}.yaml", repo / "sei.yaml")
-    _git(repo, "commit", "-qam", f"pipeline: {tool}")
-    return repo
-
-
-def _treat(repo: Path) -> None:
-    shutil.copyfile(LOAN / "treatment" / "train.py", repo / "train.py")
-    _git(repo, "commit", "-qm", "treat: ThresholdOptimizer (demographic parity)", "train.py")
-
-
 def _evidence(repo: Path) -> dict[str, bytes]:
     files = {p.name: p.read_bytes() for p in (repo / ".sei").iterdir()}
     return files | {"sei.lock": (repo / "sei.lock").read_bytes()}
 
 
-def _run(sei, repo: Path, tool: str, version: str) -> dict[str, Any]:
-    """`sei run`: exit code and gate of V1 (red) or V2 (green), DVC's values, same controls."""
-    code, doc = sei.json("run", "--repo", str(repo))
+def _check(bundle: dict, metrics: dict, tool: str, version: str) -> dict[str, Any]:
+    """A bundle and its metrics: DVC's values, intervals and controls, reproduced by ``tool``."""
     expected = DVC_V1 if version == "v1" else DVC_V2
-    if version == "v1":
-        assert (code, doc["gate"], doc["gate_failures"]) == (1, "red", [FAIRNESS])
-    else:
-        assert (code, doc["gate"], doc["gate_failures"]) == (0, "green", [])
-    bundle = json.loads((repo / ".sei" / "bundle.json").read_text())
+    assert bundle["gate"] == ("red" if version == "v1" else "green")
     assert bundle["pipeline"]["tool"] == tool and bundle["pipeline"]["reproduced"]
     results = {r["control_id"]: r for r in bundle["control_results"]}
     assert set(results) == set(expected) and len(results) == 10
-    metrics = json.loads((repo / "metrics.json").read_text())
     for measure, value in expected.items():
         assert metrics[measure]["value"] == pytest.approx(value, abs=TOLERANCE), measure
         assert results[measure]["actual_value"] == pytest.approx(value, abs=TOLERANCE), measure
@@ -112,6 +96,52 @@ def _run(sei, repo: Path, tool: str, version: str) -> dict[str, Any]:
     assert metrics[FAIRNESS]["power"]["ci_high"] == pytest.approx(high, abs=TOLERANCE)
     assert bundle["pipeline_lock_digest"].startswith("sha256:")
     return bundle
+
+
+def _journey(name: str) -> tuple[Path, dict[str, Any], dict[str, Any]]:
+    """`scenarios/<name>.json` as its Dagster job (the scenario is this backend's end-to-end
+    example: V1 red, the treatment committed, V2 green, verified), then its repository and the
+    V1 and V2 bundles, each checked against DVC's values. V1's is read from the commit the
+    scenario made of it ("evidence: V1 (red)")."""
+    import os
+
+    import dagster as dg
+
+    from sei_assets.scenarios import build_job, load_scenario
+
+    scenario = load_scenario(ROOT / "scenarios" / f"{name}.json")
+    with dg.instance_for_test() as instance:
+        result = build_job(scenario).execute_in_process(instance=instance, raise_on_error=False)
+    failed = [e.step_failure_data.error.message for e in result.all_events if e.is_step_failure]
+    assert result.success, "\n".join(failed)
+    last = result.output_for_node(scenario.op_name(len(scenario.steps) - 1))
+    assert last["ok"]
+    # the scenario's throwaway key is trusted in its own store, never remembered on the machine
+    assert not Path(os.environ["SEI_KNOWN_KEYS"]).exists()
+    repo = Path(last["state"]["repo"])
+    tool = json.loads((repo / ".sei" / "bundle.json").read_text())["pipeline"]["tool"]
+    (v1,) = _git(repo, "log", "--format=%H", "--grep=^evidence: V1").split()
+    first = _check(
+        json.loads(_git(repo, "show", f"{v1}:.sei/bundle.json")),
+        json.loads(_git(repo, "show", f"{v1}:metrics.json")),
+        tool,
+        "v1",
+    )
+    second = _check(  # V2's evidence is the working tree's (the scenario left it there)
+        json.loads((repo / ".sei" / "bundle.json").read_text()),
+        json.loads((repo / "metrics.json").read_text()),
+        tool,
+        "v2",
+    )
+    assert [e["control_id"] for e in second["treatment_events"]] == [FAIRNESS]
+    return repo, first, second
+
+
+def _edit_treatment(sei, repo: Path) -> None:
+    """A change to the training code after V2: `sei status` sees the model side stale."""
+    train = repo / "train.py"
+    train.write_text(train.read_text() + "\n# an edit after V2\n")
+    assert "measurement-model" in _stale_sections(sei, repo)
 
 
 def _bad_run(sei, repo: Path, message: str, *args: str) -> str:
@@ -207,30 +237,33 @@ def test_treatment_files_per_backend(tmp_path: Path) -> None:
         assert "dbt_project/last_run.json" not in files
 
 
-def test_mlflow_backend(tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mlflow_backend(sei, monkeypatch: pytest.MonkeyPatch) -> None:
     """`mlflow run` on a SQLite store in the repository; champion alias only on green."""
     from mlflow import MlflowClient
-    from mlflow.exceptions import MlflowException
 
     from sei_assets.core.reproducers import ReproducerError
     from sei_assets.core.reproducers.mlflow import MlflowReproducer, tracking_uri
 
-    repo = _seed(tmp_path / "loan", "mlflow")
-    bundle = _run(sei, repo, "mlflow", "v1")
-    record = json.loads((repo / "mlflow_project" / "last_run.json").read_text())
+    repo, v1, bundle = _journey("loan_mlflow")
+    record_file = repo / "mlflow_project" / "last_run.json"
+    record = json.loads(record_file.read_text())
     client = MlflowClient(tracking_uri=tracking_uri(repo), registry_uri=tracking_uri(repo))
-    run = client.get_run(record["run_id"])
+    # V1 (red): registered as version 1, never champion
+    first = client.get_model_version("loan-scoring", "1")
+    run = client.get_run(first.run_id)
     assert run.data.metrics[FAIRNESS] == pytest.approx(DVC_V1[FAIRNESS], abs=TOLERANCE)
     assert run.data.tags["sei.champion"] == "false"
-    assert (record["registered_model"], record["model_version"]) == ("loan-scoring", "1")
-    assert record["champion"] is False
-    with pytest.raises(MlflowException):
-        client.get_model_version_by_alias("loan-scoring", "champion")
-    digest = MlflowReproducer().lock_digest(repo, {})
-    assert bundle["pipeline_lock_digest"] == digest
+    assert v1["pipeline"]["mlflow_run_id"] == first.run_id  # the bundle records the run
+    assert (v1["pipeline"]["model_version"], v1["pipeline"]["champion"]) == ("1", False)
+    assert first.aliases == []
+    # V2 (green): version 2, the champion alias
+    assert record["champion"] is True and record["model_version"] == "2"
+    assert (bundle["pipeline"]["model_version"], bundle["pipeline"]["champion"]) == ("2", True)
+    champion = client.get_model_version_by_alias("loan-scoring", "champion")
+    assert str(champion.version) == "2" and champion.run_id == record["run_id"]
+    assert bundle["pipeline_lock_digest"] == MlflowReproducer().lock_digest(repo, {})
     assert MlflowReproducer().details(repo, {})["mlflow_run_id"] == record["run_id"]
-    assert bundle["pipeline"]["mlflow_run_id"] == record["run_id"]  # the bundle records the run
-    assert (bundle["pipeline"]["model_version"], bundle["pipeline"]["champion"]) == ("1", False)
+    assert bundle["pipeline"]["mlflow_run_id"] == record["run_id"]
     # metrics.json must say what the run logged.
     altered = {**record, "metrics": {**record["metrics"], FAIRNESS: 0.01}}
     with pytest.raises(ReproducerError, match="mlflow: .*unfair-credit-exclusion"):
@@ -246,24 +279,12 @@ def test_mlflow_backend(tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch) ->
     metrics.write_text("{not json")
     _bad_run(sei, repo, "mlflow: the metrics file", "--no-repro")
     metrics.write_bytes(kept)
-    record_file = repo / "mlflow_project" / "last_run.json"
     kept = record_file.read_bytes()
     record_file.write_text("[]")
     _bad_run(sei, repo, "mlflow: ", "--no-repro")
     record_file.write_bytes(kept)
-
-    _treat(repo)
-    assert "measurement-model" in _stale_sections(sei, repo)
-    bundle = _run(sei, repo, "mlflow", "v2")
-    assert [e["control_id"] for e in bundle["treatment_events"]] == [FAIRNESS]
-    record = json.loads(record_file.read_text())
-    assert record["champion"] is True and record["model_version"] == "2"
-    assert (bundle["pipeline"]["model_version"], bundle["pipeline"]["champion"]) == ("2", True)
-    champion = client.get_model_version_by_alias("loan-scoring", "champion")
-    assert str(champion.version) == "2" and champion.run_id == record["run_id"]
-    assert client.get_model_version("loan-scoring", "1").aliases == []
-    assert sei("verify", "--repo", str(repo)).exit_code == 0
     assert _stale_sections(sei, repo) == set()
+
     # the release of a green gate sets the configured alias and records it
     from sei_assets.core.release import promote
 
@@ -274,18 +295,18 @@ def test_mlflow_backend(tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch) ->
         "alias": "production",
     }
     assert str(client.get_model_version_by_alias("loan-scoring", "production").version) == "2"
+    assert client.get_model_version("loan-scoring", "1").aliases == []
+    _edit_treatment(sei, repo)
 
 
-def test_dagster_backend(tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dagster_backend(sei, monkeypatch: pytest.MonkeyPatch) -> None:
     """`dagster asset materialize`; the fairness gate also ran as a native WARN asset check."""
     from dagster import AssetCheckKey, AssetKey, DagsterInstance
 
     from sei_assets.core.reproducers.dagster_tool import DagsterReproducer, instance_home
 
-    repo = _seed(tmp_path / "loan", "dagster")
-    bundle = _run(sei, repo, "dagster", "v1")
-    record_file = repo / "dagster_pipeline" / "last_run.json"
-    v1 = json.loads(record_file.read_text())
+    repo, first, bundle = _journey("loan_dagster")
+    v1, v2 = first["pipeline"], bundle["pipeline"]  # what each run's record said
     (check,) = v1["asset_checks"]
     assert (check["check"], check["passed"], check["severity"]) == (
         "unfair_credit_exclusion_gate",
@@ -293,8 +314,20 @@ def test_dagster_backend(tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch) -
         "WARN",
     )
     assert check["metadata"]["threshold"] == 0.03 and check["metadata"]["operator"] == "<"
+    assert [c["passed"] for c in v2["asset_checks"]] == [True]
+    # The treatment changed the evaluation's code version, not the features'.
+    assert v2["code_versions"]["credit_features"] == v1["code_versions"]["credit_features"]
+    assert (
+        v2["code_versions"]["compliance_evaluation"] != v1["code_versions"]["compliance_evaluation"]
+    )
     metrics_digest = DagsterReproducer().lock_digest(repo, {"metrics": "metrics.json"})
     assert bundle["pipeline_lock_digest"] == metrics_digest
+    key = AssetCheckKey(AssetKey("compliance_evaluation"), "unfair_credit_exclusion_gate")
+    with DagsterInstance.from_config(str(instance_home(repo))) as instance:
+        history = instance.event_log_storage.get_asset_check_execution_history(key, limit=10)
+    runs = [v2["dagster_pipeline_run_id"], v1["dagster_pipeline_run_id"]]
+    assert [h.run_id for h in history] == runs
+    assert [h.status.value for h in history] == ["SUCCEEDED", "FAILED"]
 
     with monkeypatch.context() as patched:  # undo only this (not the test's isolation)
         patched.setattr(DagsterReproducer, "executable", "dagster-not-installed")
@@ -310,25 +343,11 @@ def test_dagster_backend(tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch) -
     metrics.unlink()
     _bad_run(sei, repo, "dagster: the metrics file", "--no-repro")
     metrics.write_bytes(kept)
-
-    _treat(repo)
-    assert "measurement-model" in _stale_sections(sei, repo)
-    _run(sei, repo, "dagster", "v2")
-    v2 = json.loads(record_file.read_text())
-    assert [c["passed"] for c in v2["asset_checks"]] == [True]
-    # The treatment changed the evaluation's code version, not the features'.
-    assert v2["code_versions"]["credit_features"] == v1["code_versions"]["credit_features"]
-    assert (
-        v2["code_versions"]["compliance_evaluation"] != v1["code_versions"]["compliance_evaluation"]
-    )
-    key = AssetCheckKey(AssetKey("compliance_evaluation"), "unfair_credit_exclusion_gate")
-    with DagsterInstance.from_config(str(instance_home(repo))) as instance:
-        history = instance.event_log_storage.get_asset_check_execution_history(key, limit=10)
-    assert [h.run_id for h in history] == [v2["run_id"], v1["run_id"]]
-    assert [h.status.value for h in history] == ["SUCCEEDED", "FAILED"]
+    assert _stale_sections(sei, repo) == set()
+    _edit_treatment(sei, repo)
 
 
-def test_dbt_backend(tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_dbt_backend(sei, monkeypatch: pytest.MonkeyPatch) -> None:
     """`dbt build` on DuckDB then the evaluation from its tables; the same project loads into
     Dagster through dagster-dbt (`dbt_assets_for`) and builds the same tables."""
     import dagster as dg
@@ -337,14 +356,12 @@ def test_dbt_backend(tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch) -> No
     from sei_assets.core.reproducers.dbt import DbtReproducer, prepare_manifest, table_digests
     from sei_assets.defs.dbt import dbt_assets_for
 
-    repo = _seed(tmp_path / "loan", "dbt")
-    _run(sei, repo, "dbt", "v1")
-    record_file = repo / "dbt_project" / "last_run.json"
-    record = json.loads(record_file.read_text())
-    tests = {k: v for k, v in record["results"].items() if k.startswith("test.")}
+    repo, first, bundle = _journey("loan_dbt")
+    v1 = first["pipeline"]  # what V1's build record said
+    tests = {k: v for k, v in v1["dbt_results"].items() if k.startswith("test.")}
     assert len(tests) == 19 and set(tests.values()) == {"pass"}
     assert any("assert_every_holdout_applicant_has_an_outcome" in k for k in tests)
-    rows = {name: t["rows"] for name, t in record["tables"].items()}
+    rows = {name: t["rows"] for name, t in v1["tables"].items()}
     assert rows == {
         "stg_applications": 1000,
         "features": 1000,
@@ -352,13 +369,18 @@ def test_dbt_backend(tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch) -> No
         "applicant_outcomes": 300,
         "outcomes_by_group": 2,
     }
+    record_file = repo / "dbt_project" / "last_run.json"
+    built = json.loads(record_file.read_text())["tables"]
+    assert built == bundle["pipeline"]["tables"]
+    assert built["features"] == v1["tables"]["features"]  # the treatment left the data
+    assert built["predictions"] != v1["tables"]["predictions"]
     database = repo / "dbt_project" / "loan.duckdb"
     with duckdb.connect(str(database), read_only=True) as con:
         by_group = dict(con.sql("select gender, selection_rate from outcomes_by_group").fetchall())
         columns = [c for c in con.sql("select * from features limit 0").columns]
     groups = json.loads((repo / "fairness_by_group.json").read_text())
     assert by_group == pytest.approx({g["gender"]: g["selection_rate"] for g in groups})
-    assert by_group["male"] - by_group["female"] == pytest.approx(DVC_V1[FAIRNESS])
+    assert abs(by_group["male"] - by_group["female"]) == pytest.approx(DVC_V2[FAIRNESS])
     assert columns[:3] == ["applicant_id", "duration_months", "credit_amount"]
     assert len(columns) == 1 + 63 and columns[-2:] == ["gender", "target"]
 
@@ -375,13 +397,7 @@ def test_dbt_backend(tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch) -> No
     record_file.unlink()
     _bad_run(sei, repo, "dbt: ", "--no-repro")
     record_file.write_bytes(kept)
-
-    _treat(repo)
-    assert "measurement-model" in _stale_sections(sei, repo)
-    _run(sei, repo, "dbt", "v2")
-    built = json.loads(record_file.read_text())["tables"]
-    assert built["features"] == record["tables"]["features"]  # the treatment left the data
-    assert built["predictions"] != record["tables"]["predictions"]
+    assert _stale_sections(sei, repo) == set()
 
     # dagster-dbt: without a prepared manifest the models are not loaded (loading runs
     # nothing); prepared at build time (`dbt parse`, as `sei init` does), they are.
@@ -410,6 +426,7 @@ def test_dbt_backend(tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch) -> No
     graph_assets, _checks = system_definitions(SystemEntry("loan", repo))
     graph_keys = {k.to_user_string() for a in graph_assets for k in getattr(a, "keys", [])}
     assert {f"loan/dbt/{name}" for name in rows} <= graph_keys
+    _edit_treatment(sei, repo)
 
 
 def test_dvc_experiment_with_changed_params(tmp_path: Path) -> None:
