@@ -16,6 +16,8 @@ import hashlib
 import json
 from typing import Any
 
+from sei_assets.core.jsonread import nesting_beyond, unique_object
+
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://venturalitica.ai/attestation/v1"
@@ -30,39 +32,8 @@ class EnvelopeError(ValueError):
     """An envelope or statement this engine does not accept; the message says why."""
 
 
-def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise EnvelopeError(f"the key {key!r} appears twice")
-        out[key] = value
-    return out
-
-
 def _refuse_constant(name: str) -> Any:
     raise EnvelopeError(f"{name} is not JSON")
-
-
-def _too_deep(raw: bytes, limit: int) -> bool:
-    """Whether brackets outside strings nest deeper than ``limit``."""
-    depth, in_string, escaped = 0, False, False
-    for byte in raw:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):
-            depth += 1
-            if depth > limit:
-                return True
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return False
 
 
 def strict_json(raw: bytes, what: str) -> Any:
@@ -74,10 +45,10 @@ def strict_json(raw: bytes, what: str) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise EnvelopeError(f"{what} is not UTF-8 (byte {exc.start})") from None
-    if _too_deep(raw, MAX_DEPTH):
+    if nesting_beyond(text, MAX_DEPTH):
         raise EnvelopeError(f"{what} nests deeper than {MAX_DEPTH} levels")
     try:
-        return json.loads(text, object_pairs_hook=_unique, parse_constant=_refuse_constant)
+        return json.loads(text, object_pairs_hook=unique_object, parse_constant=_refuse_constant)
     except EnvelopeError as exc:
         raise EnvelopeError(f"{what} is not valid JSON ({exc})") from None
     except (ValueError, RecursionError) as exc:

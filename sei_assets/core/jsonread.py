@@ -8,9 +8,43 @@ parsers are tried first and whatever they refuse, ``json`` decides. The property
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 _decoders: Any = None
+
+
+class DuplicateKey(ValueError):
+    """An object that names one key twice: JSON parsers keep the last, so two readers of the
+    same evidence could see different values. Every strict reader refuses it."""
+
+
+def unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` of the strict readers: the object, or DuplicateKey."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DuplicateKey(f"the key {key!r} appears twice: expected unique keys")
+        out[key] = value
+    return out
+
+
+_NESTING = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def nesting_beyond(text: str, limit: int) -> tuple[int, int] | None:
+    """(depth, offset) where brackets outside strings first nest deeper than ``limit``, or
+    None. Checked before parsing, so a deep document never reaches the recursive parser."""
+    depth = 0
+    for m in _NESTING.finditer(text):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+            if depth > limit:
+                return depth, m.start()
+        elif c in "]}":
+            depth -= 1
+    return None
 
 
 def _msgspec() -> Any:

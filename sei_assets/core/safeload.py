@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 import yaml
 
 from sei_assets.core.errors import ManifestError
+from sei_assets.core.jsonread import nesting_beyond, unique_object
 
 MAX_BYTES = 4 * 1024 * 1024
 MAX_DEPTH = 64
@@ -356,32 +357,6 @@ def _bounded_float(text: str) -> float:
     return float(text)
 
 
-def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"the key '{k}' appears twice: expected unique keys")
-        out[k] = v
-    return out
-
-
-_DEPTH_CHARS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
-
-
-def _json_depth_problem(text: str, max_depth: int) -> tuple[int, int] | None:
-    """(depth, offset) where nesting first exceeds ``max_depth``, or None (strings skipped)."""
-    depth = 0
-    for m in _DEPTH_CHARS.finditer(text):
-        c = m.group()
-        if c in "[{":
-            depth += 1
-            if depth > max_depth:
-                return depth, m.start()
-        elif c in "]}":
-            depth -= 1
-    return None
-
-
 def parse_json(
     path: Path | str,
     text: str,
@@ -395,7 +370,7 @@ def parse_json(
     path = Path(path)
     if len(text) > MAX_BYTES:
         raise ManifestError(path, "", f"the {what} is larger than {MAX_BYTES} characters")
-    deep = _json_depth_problem(text, max_depth)
+    deep = nesting_beyond(text, max_depth)
     if deep:
         line = text.count("\n", 0, deep[1]) + 1
         raise ManifestError(
@@ -407,7 +382,7 @@ def parse_json(
             parse_constant=_refuse_constant if finite else None,
             parse_int=_bounded_int,
             parse_float=_finite_float if finite else _bounded_float,
-            object_pairs_hook=_unique_pairs,
+            object_pairs_hook=unique_object,
         )
     except json.JSONDecodeError as exc:
         raise ManifestError(path, "", f"not valid JSON: {exc.msg}", exc.lineno) from None

@@ -54,9 +54,10 @@ class Record(BaseModel):
     def from_bytes(cls, data: bytes | str) -> Self:
         """Parse a JSON document into this record (ValueError when it is not one, nested
         too deeply included)."""
-        from sei_assets.core.safeload import MAX_DEPTH, _json_depth_problem
+        from sei_assets.core.jsonread import nesting_beyond
+        from sei_assets.core.safeload import MAX_DEPTH
 
         text = data.decode("utf-8") if isinstance(data, bytes) else data
-        if _json_depth_problem(text, MAX_DEPTH):
+        if nesting_beyond(text, MAX_DEPTH):
             raise ValueError(f"nesting deeper than {MAX_DEPTH} levels: expected a flatter document")
         return cls.model_validate(json.loads(text))
