@@ -111,6 +111,14 @@ TARGETS: dict[str, Target] = {
         ["tests/test_rules_envelope.py"],
         # the two rules every strict reader shares (the envelope's, the bounded loader's)
         scope=frozenset({"DuplicateKey", "unique_object", "_NESTING", "nesting_beyond"}),
+        equivalent={
+            ("nesting_beyond", "constant: '[{' -> 'XX[{XX'"): "a match is one bracket or a "
+            "quoted string, never an X",
+            ("nesting_beyond", "constant: ']}' -> 'XX]}XX'"): "a match is one bracket or a "
+            "quoted string, never an X",
+            ("nesting_beyond", "statement removed: return None -> pass"): "a function that "
+            "ends returns None",
+        },
     ),
     "conformance": Target(
         "sei_assets.core.conformance",

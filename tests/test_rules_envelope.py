@@ -285,3 +285,18 @@ def test_the_signature_covers_the_payload_type() -> None:
     sig = _b64(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
     envelope = _envelope(payload, [{"keyid": KEYID, "sig": sig}])
     assert "does not verify" in _refused(dsse.verify_envelope, DATA, envelope, "bundle.json", PUB)
+
+
+def test_nesting_beyond_gives_the_depth_and_where_it_was_reached() -> None:
+    """The shared nesting rule: brackets inside strings do not count; the answer is the depth
+    and the offset of the first bracket too deep, from which the bounded loader names the line."""
+    from sei_assets.core.errors import ManifestError
+    from sei_assets.core.jsonread import nesting_beyond
+    from sei_assets.core.safeload import parse_json
+
+    text = '{"a": "[[[[", "b":\n [[[1]]]}'
+    assert nesting_beyond(text, 4) is None
+    assert nesting_beyond(text, 3) == (4, text.index("[[[1") + 2)
+    with pytest.raises(ManifestError) as info:
+        parse_json("doc.json", text, max_depth=3)
+    assert info.value.line == 2 and "nesting deeper than 3 levels" in str(info.value)
