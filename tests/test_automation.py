@@ -129,12 +129,6 @@ def setting(_shared, monkeypatch: pytest.MonkeyPatch):
     assert tick().total_requested == 0  # quiet again
 
 
-@pytest.fixture
-def fresh_setting(tmp_path: Path):
-    """A setting of its own, for a test that runs assets (its state is not undone)."""
-    yield from _built(tmp_path)
-
-
 def test_no_change_requests_nothing(setting) -> None:
     _entries, tick, _defs_, _instance = setting
     assert tick().total_requested == 0
@@ -166,27 +160,6 @@ def test_scope_edit_recompiles(setting) -> None:
     assert _requested(result, "alpha") == set()
 
 
-def test_release_never_follows_a_red_gate(fresh_setting) -> None:
-    (alpha, _beta), tick, defs, instance = fresh_setting
-    (alpha.repo / "params.yaml").write_text("bias: 1.0\n")
-    tick()
-    model_side = dg.AssetSelection.assets(
-        *[dg.AssetKey(["alpha", leaf]) for leaf in ("pipeline_run", "evidence_bundle", "gate")]
-    )
-    assets, checks = system_definitions(alpha)
-    run = dg.materialize(
-        [*assets, *checks],
-        selection=model_side,
-        instance=instance,
-        raise_on_error=False,
-        resources={"sei": SeiSettings()},
-    )
-    failed = {e.check_name for e in run.get_asset_check_evaluations() if not e.passed}
-    assert failed == {"parity_gap"}
-    result = tick()
-    assert "release" not in _requested(result, "alpha")
-
-
 def test_an_idle_ui_on_fresh_evidence_requests_nothing_for_ten_minutes(setting) -> None:
     """The UI opened on fresh evidence (every asset materialized, no automation cursor yet):
     ticks every 30 s over 10 minutes request no run, and the observation sensor records
@@ -205,6 +178,37 @@ def test_an_idle_ui_on_fresh_evidence_requests_nothing_for_ten_minutes(setting) 
     assert tick.run_requests == 0  # the sensor observes; automation decides what runs
     assert _requested(result, "alpha") == MODEL_SIDE
     assert _requested(result, "beta") == set()
+
+
+def test_release_never_follows_a_red_gate(setting) -> None:
+    """(Last of the shared setting's tests: it runs assets, then runs them again green.)"""
+    (alpha, _beta), tick, defs, instance = setting
+    (alpha.repo / "params.yaml").write_text("bias: 1.0\n")
+    tick()
+    model_side = dg.AssetSelection.assets(
+        *[dg.AssetKey(["alpha", leaf]) for leaf in ("pipeline_run", "evidence_bundle", "gate")]
+    )
+    assets, checks = system_definitions(alpha)
+    run = dg.materialize(
+        [*assets, *checks],
+        selection=model_side,
+        instance=instance,
+        raise_on_error=False,
+        resources={"sei": SeiSettings()},
+    )
+    failed = {e.check_name for e in run.get_asset_check_evaluations() if not e.passed}
+    assert failed == {"parity_gap"}
+    result = tick()
+    assert "release" not in _requested(result, "alpha")
+    # the committed parameters again, and the model side run green: the setting is as built
+    subprocess.run(["git", "checkout", "--", "params.yaml"], cwd=alpha.repo, check=True)
+    again = dg.materialize(
+        [*assets, *checks],
+        selection=dg.AssetSelection.assets(*[dg.AssetKey(["alpha", s]) for s in MODEL_SIDE]),
+        instance=instance,
+        resources={"sei": SeiSettings()},
+    )
+    assert again.success
 
 
 def test_a_system_without_evidence_is_not_observed_into_a_run(tmp_path: Path) -> None:
