@@ -1,17 +1,23 @@
 """Sweep throughput on the production profile: N systems, 1 or 2 celery workers.
 
-    .venv/bin/python bench/bench_sweep.py --systems 100 --workers 1 2
+    .venv/bin/python bench/bench_sweep.py --systems 100 --workers 2 --batch 25
 
 For each worker count: a fresh Postgres, Redis, `dagster-daemon` and the workers of
-deploy/dagster.yaml (tests/cluster.py), N generated systems (file reproducer), then the wall
-time from the daemon's start to the sweep summary's success (every system swept through the
-queue, one run each), the cost per system, the event log it left in Postgres, and a second,
-no-op sweep (the sensor's cursor deleted, as an operator would): its runs and wall time.
+deploy/dagster.yaml (tests/cluster.py), N generated systems (file reproducer), then:
+1. the first sweep (every system needs a run): the wall time from the daemon's start to the
+   summary the `sei_sweep` sensor records, its runs (one per system, or one per `--batch`
+   systems), and the event log it left in Postgres per system;
+2. a no-op sweep (the sensor's cursor deleted, as an operator would, nothing changed): the
+   sensor tick's own duration (Dagster's tick record), the runs it launched and the event log
+   it wrote per system;
+3. a forced full sweep (`{"force": true, "batch": B}` as the cursor): wall time from the
+   cursor's change to the summary, runs, event log per system.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -23,79 +29,127 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def sweep(systems: int, workers: int) -> None:
+def _summaries(instance) -> list[dict]:
     import dagster as dg
+
+    key = dg.AssetKey(["lab", "sweep_summary"])
+    return [
+        {k: v.value for k, v in r.asset_materialization.metadata.items()}
+        for r in instance.fetch_materializations(key, 20).records
+        if "sweep" in r.asset_materialization.metadata
+    ]
+
+
+def _wait_summaries(instance, count: int) -> dict:
+    while len(found := _summaries(instance)) < count:
+        time.sleep(0.5)
+    return found[0]
+
+
+def _event_bytes(env: dict, where: str, args: tuple = ()) -> int:
     import psycopg2
 
+    with (
+        psycopg2.connect(
+            host=env["DAGSTER_PG_HOST"],
+            port=env["DAGSTER_PG_PORT"],
+            user="dagster",
+            dbname="dagster",
+        ) as conn,
+        conn.cursor() as cur,
+    ):
+        cur.execute(f"SELECT coalesce(sum(length(event)), 0) FROM event_logs WHERE {where}", args)
+        return int(cur.fetchone()[0])
+
+
+def _set_cursor(c, cursor: str | None) -> None:
+    from tests import cluster as infra
+
+    argv = [str(infra.BIN / "dagster"), "sensor", "cursor", "sei_sweep"]
+    argv += ["--set", cursor] if cursor else ["--delete"]
+    subprocess.run([*argv, "-w", str(c.workspace)], env=c.env, check=True, capture_output=True)
+
+
+def _tick_seconds(instance, sweep: str) -> float:
+    """The duration of the `sei_sweep` tick whose cursor names ``sweep`` and its summary."""
+    for state in instance.all_instigator_state():
+        if state.instigator_name != "sei_sweep":
+            continue
+        for tick in instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=50):
+            if tick.cursor and sweep in tick.cursor and tick.end_timestamp:
+                return tick.end_timestamp - tick.timestamp
+    return float("nan")
+
+
+def _runs_of(instance, sweep: str) -> list:
+    import dagster as dg
+
+    return [
+        r
+        for r in instance.get_run_records(dg.RunsFilter(tags={"sei/sweep": sweep}))
+        if r.end_time and r.start_time
+    ]
+
+
+def _describe(label: str, systems: int, wall: float, runs: list, size: int) -> None:
+    durations = [r.end_time - r.start_time for r in runs]
+    median = f", median run {statistics.median(durations):.1f} s" if durations else ""
+    print(
+        f"{label}: {wall:.0f} s wall, {wall / systems:.2f} s per system; {len(runs)} runs"
+        f"{median}; event log {size / 1024 / systems:.1f} KiB per system",
+        flush=True,
+    )
+
+
+def sweep(systems: int, workers: int, batch: int) -> None:
     from tests import cluster as infra
     from tests.systems import make_registry
 
     with tempfile.TemporaryDirectory() as tmp:
         registry = make_registry(Path(tmp) / "systems", systems)
-        with infra.cluster(Path(tmp) / "cluster", registry) as c:
-            c.env["SEI_MAX_CONCURRENT_RUNS"] = str(2 * workers)
+        env = {"SEI_SWEEP_BATCH": str(batch), "SEI_MAX_CONCURRENT_RUNS": str(2 * workers)}
+        with infra.cluster(Path(tmp) / "cluster", registry, extra_env=env) as c:
             for i in range(workers):
                 c.start_worker(f"w{i + 1}")
+            label = f"{systems} systems, {workers} worker(s), batch {batch}"
             start = time.monotonic()
             c.start_daemon()
             instance = c.instance()
-            summaries = dg.RunsFilter(
-                tags={"sei/sweep_part": "summary"}, statuses=[dg.DagsterRunStatus.SUCCESS]
-            )
-            while instance.get_runs_count(summaries) < 1:
-                time.sleep(2)
+            first = _wait_summaries(instance, 1)
             wall = time.monotonic() - start
-            records = [
-                r
-                for r in instance.get_run_records()
-                if r.dagster_run.tags.get("sei/sweep_part") == "system"
-            ]
-            durations = [r.end_time - r.start_time for r in records if r.end_time and r.start_time]
-            env = c.env
-            with (
-                psycopg2.connect(
-                    host=env["DAGSTER_PG_HOST"],
-                    port=env["DAGSTER_PG_PORT"],
-                    user="dagster",
-                    dbname="dagster",
-                ) as conn,
-                conn.cursor() as cur,
-            ):
-                cur.execute("SELECT count(*), sum(length(event)) FROM event_logs")
-                events, size = cur.fetchone()
-                cur.execute("SELECT pg_database_size('dagster')")
-                (db_size,) = cur.fetchone()
+            runs = _runs_of(instance, first["sweep"])
+            size = _event_bytes(c.env, "run_id = ANY(%s)", ([r.dagster_run.run_id for r in runs],))
+            _describe(f"{label}: first sweep", systems, wall, runs, size)
+
+            before = _event_bytes(c.env, "run_id = ''")
+            _set_cursor(c, None)
+            noop = _wait_summaries(instance, 2)
+            written = _event_bytes(c.env, "run_id = ''") - before
+            tick = _tick_seconds(instance, noop["sweep"])
             print(
-                f"{systems} systems, {workers} worker(s): sweep {wall:.0f} s wall, "
-                f"{wall / systems:.2f} s per system; {len(records)} system runs, median run "
-                f"{statistics.median(durations):.1f} s; event log {events} events, "
-                f"{size / 1024 / systems:.0f} KiB per system, database {db_size / 2**20:.0f} MiB",
+                f"{label}: no-op sweep: sensor tick {tick:.2f} s, "
+                f"{len(_runs_of(instance, noop['sweep']))} runs, swept {noop['swept']}, event log "
+                f"{written / 1024 / systems:.2f} KiB per system (ticks included)",
                 flush=True,
             )
+
             start = time.monotonic()
-            argv = [str(infra.BIN / "dagster"), "sensor", "cursor", "sei_sweep", "--delete"]
-            subprocess.run(
-                [*argv, "-w", str(c.workspace)], env=c.env, check=True, capture_output=True
-            )
-            while instance.get_runs_count(summaries) < 2:
-                time.sleep(1)
-            last = instance.get_runs(summaries, limit=1)[0].tags["sei/sweep"]
-            part = instance.get_runs(dg.RunsFilter(tags={"sei/sweep": last}))
-            took = time.monotonic() - start
-            print(
-                f"{systems} systems, {workers} worker(s): no-op sweep {took:.0f} s (cursor reset "
-                f"included), runs {[r.tags['sei/sweep_part'] for r in part]}",
-                flush=True,
-            )
+            _set_cursor(c, json.dumps({"force": True, "batch": batch}))
+            forced = _wait_summaries(instance, 3)
+            wall = time.monotonic() - start
+            runs = _runs_of(instance, forced["sweep"])
+            size = _event_bytes(c.env, "run_id = ANY(%s)", ([r.dagster_run.run_id for r in runs],))
+            _describe(f"{label}: forced full sweep", systems, wall, runs, size)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--systems", type=int, default=100)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--workers", type=int, nargs="+", default=[2])
+    parser.add_argument("--batch", type=int, default=25, help="systems per run (1: one each)")
     args = parser.parse_args()
     for workers in args.workers:
-        sweep(args.systems, workers)
+        sweep(args.systems, workers, args.batch)
 
 
 if __name__ == "__main__":

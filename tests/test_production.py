@@ -6,7 +6,10 @@ generated systems (bench/bench_sweep.py measures the same profile at 500). One s
 2. mid-sweep the worker process executing one system's run is killed with SIGKILL;
 3. the sensor's cursor is reset (`dagster sensor cursor --delete`, an operator's act): a second
    sweep overlaps the first, so systems still waiting get a second run in the queue;
-4. once the second sweep's summary ran, the cursor is reset again: a sweep of fresh systems.
+4. once the sensor recorded the second sweep's summary, the cursor is reset again: a sweep of
+   fresh systems, which launches no run at all (the sensor records the summary itself);
+5. an operator forces a full sweep in batches (`{"force": true, "batch": 8}`): two runs of
+   eight systems each.
 
 Meanwhile the embedded default (SQLite, in-process, one run) sweeps a copy of the systems.
 """
@@ -60,9 +63,11 @@ def _wait(what: str, predicate, timeout: float, every: float = 1.0):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def _reset_sweep(c: infra.Cluster) -> None:
-    """What an operator does to sweep now: delete the `sei_sweep` sensor's cursor."""
-    argv = [str(infra.BIN / "dagster"), "sensor", "cursor", "sei_sweep", "--delete"]
+def _reset_sweep(c: infra.Cluster, cursor: str | None = None) -> None:
+    """What an operator does to sweep now: delete the `sei_sweep` sensor's cursor (or set it,
+    e.g. to force a full sweep)."""
+    argv = [str(infra.BIN / "dagster"), "sensor", "cursor", "sei_sweep"]
+    argv += ["--set", cursor] if cursor else ["--delete"]
     argv += ["-w", str(c.workspace)]
     proc = subprocess.run(argv, env=c.env, cwd=c.root, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -89,11 +94,16 @@ def _step_started(instance, run_id: str, step: str) -> bool:
     return any(r.event_log_entry.step_key == step for r in records)
 
 
-def _summaries(instance, status=None) -> list:
+def _summaries(instance) -> list[dict]:
+    """The metadata of the sweep summaries the sensor recorded, newest first."""
     import dagster as dg
 
-    statuses = [status] if status else None
-    return instance.get_runs(dg.RunsFilter(tags={"sei/sweep_part": "summary"}, statuses=statuses))
+    records = instance.fetch_materializations(dg.AssetKey(["lab", "sweep_summary"]), 20).records
+    return [
+        {k: v.value for k, v in r.asset_materialization.metadata.items()}
+        for r in records
+        if "sweep" in r.asset_materialization.metadata
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -161,27 +171,22 @@ def production(tmp_path_factory: pytest.TempPathFactory):
         quarter = SYSTEMS // 4
         _wait(f"{quarter} systems swept", lambda: instance.get_runs_count(done) >= quarter, 180)
         _reset_sweep(c)
-        _wait(
-            "the sweep summary",
-            lambda: _summaries(instance, dg.DagsterRunStatus.SUCCESS),
-            240,
-            2,
-        )
+        _wait("the sweep summary", lambda: _summaries(instance), 240, 2)
         facts["sweep_seconds"] = time.monotonic() - started
 
-        # 4. a sweep of fresh systems: the summary only
+        # 4. a sweep of fresh systems: no run, the summary recorded by the sensor
         _reset_sweep(c)
-        _wait(
-            "the fresh sweep's summary",
-            lambda: len(_summaries(instance, dg.DagsterRunStatus.SUCCESS)) >= 2,
-            240,  # on a loaded 2-core machine the daemon's ticks and the queue are slow
-            2,
-        )
-        assert reference.wait(240) == 0
-        facts["reference"] = json.loads((root / "reference.json").read_text())
+        _wait("the fresh sweep's summary", lambda: len(_summaries(instance)) >= 2, 240, 2)
         facts["report"] = json.loads(
             (c.root / "state" / "sweep" / "lab" / "sweep.json").read_text()
         )
+
+        # 5. a full sweep forced by an operator, eight systems per run
+        _reset_sweep(c, json.dumps({"force": True, "batch": SYSTEMS // 2}))
+        _wait("the forced sweep's summary", lambda: len(_summaries(instance)) >= 3, 300, 2)
+        facts["summaries"] = _summaries(instance)
+        assert reference.wait(240) == 0
+        facts["reference"] = json.loads((root / "reference.json").read_text())
         print(f"production run: {time.monotonic() - started:.0f} s")
         yield facts
 
@@ -285,12 +290,60 @@ def test_a_killed_worker_loses_no_evidence(production) -> None:
         assert not list((repo / ".sei").glob(".staging-*")), repo
 
 
-def test_a_sweep_of_fresh_systems_requests_no_pipeline_run(production) -> None:
+def test_a_sweep_of_fresh_systems_launches_no_run(production) -> None:
     import dagster as dg
 
     instance = production["instance"]
-    last = _summaries(instance, dg.DagsterRunStatus.SUCCESS)[0]  # newest first
-    sweep = last.tags["sei/sweep"]
-    part = instance.get_runs(dg.RunsFilter(tags={"sei/sweep": sweep}))
-    assert [r.tags["sei/sweep_part"] for r in part] == ["summary"]
-    assert production["report"]["generated_at"] >= sweep
+    fresh = production["summaries"][1]  # newest first: forced, fresh, second
+    assert fresh["runs"] == 0 and fresh["swept"] == 0
+    assert not instance.get_runs(dg.RunsFilter(tags={"sei/sweep": fresh["sweep"]}))
+    decisions = {r["system"]: r["decision"] for r in production["report"]["systems"]}
+    assert decisions == {f"sys_{i:03d}": "red" if i in RED else "fresh" for i in range(SYSTEMS)}
+    assert production["report"]["generated_at"] >= fresh["sweep"]
+
+
+def test_a_forced_sweep_runs_in_batches(production) -> None:
+    """Two runs of eight systems; each system's evidence made again; the event log written per
+    system smaller than with a run per system (the run's own events are shared)."""
+    import dagster as dg
+
+    instance, c = production["instance"], production["cluster"]
+    forced = production["summaries"][0]
+    assert forced["swept"] == SYSTEMS and forced["runs"] == 2 and forced["red"] == len(RED)
+    batches = instance.get_runs(dg.RunsFilter(tags={"sei/sweep": forced["sweep"]}))
+    assert sorted(r.tags["sei/sweep_part"] for r in batches) == ["batch", "batch"]
+    assert all("dagster-celery/task_id" in r.tags for r in batches)
+    # a red system fails its own batch's gate checks; the others in it are still evaluated
+    report = json.loads((c.root / "state" / "sweep" / "lab" / "sweep.json").read_text())
+    assert report["generated_at"] >= forced["sweep"]
+    assert {r["decision"] for r in report["systems"]} == {"forced"}
+    for row in report["systems"]:
+        assert row["generated_at"] >= forced["sweep"], row["system"]
+    singles = [
+        r.run_id for r in instance.get_runs(dg.RunsFilter(tags={"sei/sweep_part": "system"}))
+    ]
+    per_system = _event_bytes(c, singles) / len(singles)
+    batched = _event_bytes(c, [r.run_id for r in batches]) / SYSTEMS
+    print(
+        f"event log per system: {per_system / 1024:.1f} KiB with a run per system, "
+        f"{batched / 1024:.1f} KiB in batches of {SYSTEMS // 2}"
+    )
+    assert batched < per_system
+
+
+def _event_bytes(c: infra.Cluster, run_ids: list[str]) -> int:
+    import psycopg2
+
+    env = c.env
+    with (
+        psycopg2.connect(
+            host=env["DAGSTER_PG_HOST"],
+            port=env["DAGSTER_PG_PORT"],
+            user=env["DAGSTER_PG_USER"],
+            dbname=env["DAGSTER_PG_DB"],
+        ) as conn,
+        conn.cursor() as cur,
+    ):
+        cur.execute("SELECT sum(length(event)) FROM event_logs WHERE run_id = ANY(%s)", (run_ids,))
+        (size,) = cur.fetchone()
+    return int(size or 0)

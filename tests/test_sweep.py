@@ -4,6 +4,7 @@ same sweep at 500 systems is measured in bench/bench_sweep.py, not here)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -72,6 +73,7 @@ def test_sweep_of_many_systems(tmp_path: Path, monkeypatch) -> None:
         "stale": 0,
         "review_due": 2,
         "unverified": 0,
+        "swept": 0,  # one run of every system's chain: no sweep decided anything
     }
     rows = {r["system"]: r for r in report["systems"]}
     assert rows["sys_003"]["gate"] == "red" and rows["sys_004"]["gate"] == "green"
@@ -92,40 +94,124 @@ def test_not_evaluated_is_not_overdue() -> None:
     assert review_state({"system": "c", "error": "not a git repository"})[0] == "not_evaluated"
 
 
-def test_fanout_sweep_queues_what_needs_it_then_the_summary(tmp_path: Path, monkeypatch) -> None:
-    """`$SEI_SWEEP_MODE=fanout`: one run request per system without fresh evidence (tagged by
-    system), the summary once none is in flight; a sweep of fresh systems is the summary
-    alone. (tests/test_production.py runs the same through the queue and the workers.)"""
+def _summary(result) -> dict:
+    """The `sweep_summary` a sensor tick recorded: the materialization's metadata, and each
+    review check's verdict."""
+    (done,) = [e for e in result.asset_events if isinstance(e, dg.AssetMaterialization)]
+    assert done.asset_key == dg.AssetKey("sweep_summary")
+    table = {r.data["system"]: r.data["decision"] for r in done.metadata["systems"].value.records}
+    checks = {
+        e.check_name: e.passed
+        for e in result.asset_events
+        if isinstance(e, dg.AssetCheckEvaluation)
+    }
+    return {"decisions": table, "checks": checks, "swept": done.metadata["swept"].value}
+
+
+def test_fanout_sweep_runs_what_changed_and_reports_without_a_run(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """`$SEI_SWEEP_MODE=fanout`: one run request per system that needs it (tagged by system);
+    once none is in flight the sensor records the summary itself; a sweep of unchanged systems
+    launches no run and verifies nothing again; an edited system, or one whose evidence was
+    altered, is the only one re-run;
+    `$SEI_SWEEP_BATCH` puts several systems in one run; `{"force": true}` re-runs all.
+    (tests/test_production.py runs the same through the queue and the workers.)"""
+    from sei_assets.core import fleet
+    from sei_assets.core import sweep as core_sweep
     from sei_assets.core.registry import load_registry
     from sei_assets.defs import build_definitions
+    from sei_assets.defs.resources import settings_from_environment
 
     monkeypatch.setenv("SEI_SWEEP_MODE", "fanout")
+    monkeypatch.setattr(fleet, "RACY_SECONDS", 0.0)  # files written a moment ago are trusted
+    names = ["sys_000", "sys_001", "sys_002"]
     registry = make_registry(tmp_path / "systems", 3)
     defs = build_definitions(load_registry(registry))
     statuses = {s.name: s.default_status for s in defs.schedules}
     assert statuses["daily_compliance_sweep"] == dg.DefaultScheduleStatus.STOPPED
     sensor = defs.resolve_sensor_def("sei_sweep")
     job = defs.resolve_job_def("compliance_sweep")
+    sei = settings_from_environment()
     with dg.instance_for_test() as instance:
 
         def tick(cursor=None):
             return sensor(
-                dg.build_sensor_context(instance=instance, definitions=defs, cursor=cursor)
+                dg.build_sensor_context(
+                    instance=instance, definitions=defs, cursor=cursor, resources={"sei": sei}
+                )
             )
 
+        def execute(requests) -> None:
+            for request in requests:
+                result = job.execute_in_process(
+                    instance=instance, asset_selection=request.asset_selection, tags=request.tags
+                )
+                assert result.success
+
         first = tick()
-        assert sorted(r.tags["sei/system"] for r in first.run_requests) == [
-            "sys_000",
-            "sys_001",
-            "sys_002",
-        ]
+        assert sorted(r.tags["sei/system"] for r in first.run_requests) == names
         assert {r.tags["sei/sweep_part"] for r in first.run_requests} == {"system"}
-        for request in first.run_requests:
-            job.execute_in_process(
-                instance=instance, asset_selection=request.asset_selection, tags=request.tags
-            )
+        assert json.loads(first.cursor)["decided"] == dict.fromkeys(names, "not evaluated")
+        execute(first.run_requests)
         second = tick(first.cursor)
-        assert [r.asset_selection for r in second.run_requests] == [[dg.AssetKey("sweep_summary")]]
+        assert not second.run_requests
+        summary = _summary(second)
+        assert summary["decisions"] == dict.fromkeys(names, "not evaluated")
+        assert summary["swept"] == 3
+        assert summary["checks"] == {f"{n}_review_current": True for n in names}
         assert "reported" in tick(second.cursor).skip_reason.skip_message
-        fresh = tick()  # a new sweep (the cursor deleted): every system fresh and verified
-        assert [r.tags["sei/sweep_part"] for r in fresh.run_requests] == ["summary"]
+
+        # a sweep of unchanged systems: no run, and no system verified or read again
+        def refused(*args, **kwargs):
+            raise AssertionError("an unchanged system was read again")
+
+        with monkeypatch.context() as m:
+            m.setattr(core_sweep, "_read_row", refused)
+            fresh = tick()
+        assert not fresh.run_requests
+        assert _summary(fresh) == {
+            "decisions": dict.fromkeys(names, "fresh"),
+            "checks": {f"{n}_review_current": True for n in names},
+            "swept": 0,
+        }
+        state = Path(os.environ["SEI_STATE_DIR"])
+        report = json.loads((state / "sweep" / "sweep.json").read_text())
+        assert [r["decision"] for r in report["systems"]] == ["fresh"] * 3
+
+        # an edited system is the only one re-run, and the summary says why
+        params = tmp_path / "systems" / "sys_001" / "params.yaml"
+        params.write_text("bias: 0.2\n")
+        edited = tick()
+        assert [r.tags["sei/system"] for r in edited.run_requests] == ["sys_001"]
+        (reason,) = json.loads(edited.cursor)["decided"].values()
+        assert reason.startswith("stale (")
+        execute(edited.run_requests)
+        after = _summary(tick(edited.cursor))
+        assert after["decisions"] == {"sys_000": "fresh", "sys_001": reason, "sys_002": "fresh"}
+
+        # evidence altered beside an unchanged bundle: the remembered row is not trusted
+        bom = tmp_path / "systems" / "sys_002" / ".sei" / "bom.cdx.json"
+        bom.write_text(bom.read_text().replace("{", "{ ", 1))
+        tampered = tick()
+        assert [r.tags["sei/system"] for r in tampered.run_requests] == ["sys_002"]
+        assert json.loads(tampered.cursor)["decided"] == {"sys_002": "unverified"}
+        execute(tampered.run_requests)
+        assert _summary(tick(tampered.cursor))["decisions"]["sys_002"] == "unverified"
+
+        # batched: two systems per run, every system a step of one of two runs
+        monkeypatch.setenv("SEI_SWEEP_BATCH", "2")
+        forced = tick(json.dumps({"force": True}))
+        assert [len(r.asset_selection) for r in forced.run_requests] == [8, 4]
+        assert {r.tags["sei/sweep_part"] for r in forced.run_requests} == {"batch"}
+        assert json.loads(forced.cursor)["decided"] == dict.fromkeys(names, "forced")
+        execute(forced.run_requests)
+        assert _summary(tick(forced.cursor))["swept"] == 3
+        monkeypatch.setenv("SEI_SWEEP_BATCH", "many")
+        with pytest.raises(Exception, match="SEI_SWEEP_BATCH='many': expected a whole number"):
+            tick(json.dumps({"force": True}))
+        # an operator's one-off batch size, in the cursor, wins over the environment
+        one_run = tick(json.dumps({"force": True, "batch": 3}))
+        assert [len(r.asset_selection) for r in one_run.run_requests] == [12]
+        with pytest.raises(Exception, match="cursor's batch='0': expected a whole number"):
+            tick(json.dumps({"force": True, "batch": 0}))

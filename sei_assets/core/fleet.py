@@ -120,14 +120,14 @@ def _read(entry: SystemEntry) -> tuple[FleetRow, list[Path]]:
         return FleetRow(entry.name, repo, error=f"{repo}: no such repository (not seeded?)"), []
     try:
         st = system_status(repo)
-        deps = _dependencies(repo)
+        deps = dependencies(repo)
     except SeiError as exc:
         return FleetRow(entry.name, repo, error=str(exc)), []
     row = FleetRow(entry.name, repo, st.to_json(), _approval(repo), code=st.exit_code)
     return row, deps
 
 
-def _dependencies(repo: Path) -> list[Path]:
+def dependencies(repo: Path) -> list[Path]:
     """Every file a row of ``repo`` is read from (present or not), and the folders above them."""
     from sei_assets.core import last_run
     from sei_assets.core.layout import (
@@ -202,7 +202,7 @@ def _head(repo: Path) -> str | None:
     return "unborn " + ref
 
 
-def _fingerprint(repo: Path, deps: list[str], code: str) -> list[Any] | None:
+def fingerprint(repo: Path, deps: list[str], code: str) -> list[Any] | None:
     """What a remembered row was read from, as it is now; None when not to be trusted."""
     head = _head(repo)
     if head is None:
@@ -214,7 +214,7 @@ def _fingerprint(repo: Path, deps: list[str], code: str) -> list[Any] | None:
     return [code, head, deps, marks]
 
 
-def _code() -> str:
+def engine_code() -> str:
     """The engine's own files as they are (a changed engine reads every system again)."""
     core = Path(__file__).parent
     marks = [
@@ -249,7 +249,7 @@ def _remembered(entry: SystemEntry, cached: dict[str, Any], code: str) -> FleetR
     fp = item["fingerprint"]
     if len(fp) != 4 or fp[0] != code:
         return None
-    if _fingerprint(entry.repo, fp[2], code) != fp:
+    if fingerprint(entry.repo, fp[2], code) != fp:
         return None
     row = item.get("row") or {}
     return FleetRow(
@@ -261,7 +261,7 @@ def fleet_status(entries: list[SystemEntry], workers: int = WORKERS) -> list[Fle
     """Every registered system's row, in the registry's order (remembered rows reused)."""
     from sei_assets.core.fsutil import atomic_write
 
-    code = _code()
+    code = engine_code()
     cached = _load_cache()
     rows: list[FleetRow | None] = []
     for entry in entries:
@@ -282,7 +282,7 @@ def fleet_status(entries: list[SystemEntry], workers: int = WORKERS) -> list[Fle
             continue
         row, deps = next(found)
         rows[i] = row
-        fp = _fingerprint(entry.repo, [str(d) for d in deps], code) if row.error is None else None
+        fp = fingerprint(entry.repo, [str(d) for d in deps], code) if row.error is None else None
         key = f"{entry.name}\0{entry.repo}"
         if fp is not None:
             doc = {"status": row.status, "approval": row.approval, "code": row.code}

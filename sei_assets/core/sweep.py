@@ -1,9 +1,17 @@
 """Compliance sweep: one row per registered system (gate, stale sections, last evidence,
-overall residual, review due), and the signed sweep report. No Dagster here."""
+overall residual, review due, whether the set verifies), what the sweep decides for it
+(:func:`decision`), and the signed sweep report. No Dagster here.
+
+A sweep costs what changed: a row is remembered with the identity of every file it was read
+from (:func:`sweep_rows`), so a sweep of unchanged systems reads file metadata only, and only
+systems whose decision needs it are re-evaluated (:func:`needs_run`)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +21,11 @@ from sei_assets.core.model.bundle import OverallResidual
 from sei_assets.core.registry import SystemEntry
 
 REPORT = "sweep.json"
+MEMO = "rows.json"
+#: Threads reading the systems not remembered (as `sei status --all`).
+WORKERS = 8
+#: Decisions that need no run: the evidence is current and verified (red or green).
+QUIET = ("fresh", "red")
 
 
 def review_due(generated_at: str | None, interval: str | None, now: dt.datetime) -> bool | None:
@@ -32,20 +45,24 @@ def review_due(generated_at: str | None, interval: str | None, now: dt.datetime)
 
 def system_row(entry: SystemEntry, now: dt.datetime | None = None) -> dict[str, Any]:
     """The sweep's view of one system, read from its lock and evidence (nothing recomputed)."""
+    return _with_review(_read_row(entry)[0], now or dt.datetime.now(dt.UTC))
+
+
+def _read_row(entry: SystemEntry) -> tuple[dict[str, Any], list[Path]]:
+    """One system's row without its review state (which depends on the time), read afresh,
+    and the files it was read from (none when it could not be read)."""
     from sei_assets.core.status import system_status
 
-    now = now or dt.datetime.now(dt.UTC)
     row: dict[str, Any] = {"system": entry.name, "repo": str(entry.repo)}
     try:
         st = system_status(entry.repo)
-    except SeiError as exc:
-        return row | {"gate": None, "error": str(exc)}
-    from sei_assets.core.evidence import read_bundle
+        from sei_assets.core.evidence import read_bundle
 
-    bundle = read_bundle(entry.repo)
+        bundle = read_bundle(entry.repo)
+    except SeiError as exc:
+        return row | {"gate": None, "error": str(exc)}, []
     residual = (bundle.overall_residual if bundle else None) or OverallResidual()
-    interval = bundle.review_interval if bundle else None
-    return row | {
+    row |= {
         "verified": verified(entry.repo) if bundle else None,
         "name": st.system,
         "gate": st.gate,
@@ -54,9 +71,96 @@ def system_row(entry: SystemEntry, now: dt.datetime | None = None) -> dict[str, 
         "generated_at": st.generated_at,
         "overall_residual": residual.level,
         "residual_evaluation": residual.evaluation,
-        "review_interval": interval,
-        "review_due": review_due(st.generated_at, interval, now),
+        "review_interval": bundle.review_interval if bundle else None,
     }
+    return row, _read_from(entry.repo)
+
+
+def _with_review(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """The row with its review state at ``now`` (a malformed interval is the row's error)."""
+    if row.get("error"):
+        return row
+    try:
+        return row | {
+            "review_due": review_due(row.get("generated_at"), row.get("review_interval"), now)
+        }
+    except SeiError as exc:
+        return row | {"review_due": None, "error": str(exc)}
+
+
+def _read_from(repo: Path) -> list[Path]:
+    """What a row is read from: what `sei status` reads (:func:`fleet.dependencies`), every
+    file and folder of the evidence directory (the set is verified), and the organisation's
+    trusted keys."""
+    from sei_assets.core import fleet, trust
+    from sei_assets.core.layout import EVIDENCE_DIRS
+
+    files = fleet.dependencies(repo)
+    for name in EVIDENCE_DIRS:
+        for folder, _dirs, names in os.walk(repo / name):  # links are not followed
+            files.append(Path(folder))
+            files += [Path(folder) / n for n in names]
+    return [*files, trust.trusted_keys_path()]
+
+
+def memo_path() -> Path:
+    """Where sweep rows are remembered (the state folder, never evidence)."""
+    from sei_assets.core.paths import state_dir
+
+    return state_dir() / "sweep" / MEMO
+
+
+def sweep_rows(
+    entries: list[SystemEntry], now: dt.datetime | None = None, workers: int = WORKERS
+) -> list[dict[str, Any]]:
+    """Every system's row, in the registry's order. A row is remembered with what it was read
+    from (the rule of `sei status --all`, :mod:`sei_assets.core.fleet`, plus the evidence
+    files, since a row says whether the set verifies): an unchanged system is not read, hashed
+    or verified again, so a sweep of unchanged systems costs file metadata, not cryptography."""
+    from sei_assets.core import fleet
+    from sei_assets.core.fsutil import atomic_write
+
+    now = now or dt.datetime.now(dt.UTC)
+    code = fleet.engine_code()
+    try:
+        doc = json.loads(memo_path().read_text(encoding="utf-8"))
+        memo = doc["rows"] if isinstance(doc, dict) and isinstance(doc.get("rows"), dict) else {}
+    except (OSError, ValueError, KeyError):
+        memo = {}
+    rows: list[dict[str, Any] | None] = []
+    for entry in entries:
+        item = memo.get(f"{entry.name}\0{entry.repo}")
+        try:
+            fp = item["fingerprint"] if isinstance(item, dict) else None
+            same = fp is not None and fleet.fingerprint(entry.repo, fp[2], code) == fp
+            rows.append(dict(item["row"]) if same and isinstance(item, dict) else None)
+        except (KeyError, TypeError, IndexError, ValueError, OSError):
+            rows.append(None)
+    todo = [e for e, r in zip(entries, rows, strict=True) if r is None]
+    if len(todo) > 1 and workers > 1:
+        with ThreadPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+            fresh = iter(list(pool.map(_read_row, todo)))
+    else:
+        fresh = iter([_read_row(e) for e in todo])
+    changed = False
+    for i, entry in enumerate(entries):
+        if rows[i] is not None:
+            continue
+        row, deps = next(fresh)
+        rows[i] = row
+        key = f"{entry.name}\0{entry.repo}"
+        fp = fleet.fingerprint(entry.repo, [str(d) for d in deps], code) if deps else None
+        if fp is not None:
+            memo[key] = {"fingerprint": fp, "row": row}
+            changed = True
+        elif memo.pop(key, None) is not None:
+            changed = True
+    if changed:
+        try:
+            atomic_write(memo_path(), json.dumps({"format": 1, "rows": memo}))
+        except OSError:
+            pass  # a state folder we cannot write: the next sweep reads every system again
+    return [_with_review(r, now) for r in rows if r is not None]
 
 
 def verified(repo: Path) -> bool:
@@ -65,28 +169,46 @@ def verified(repo: Path) -> bool:
     from sei_assets.core import signing
 
     try:
-        return signing.verify_evidence(repo).ok
+        return signing.verify_evidence(repo, workers=1).ok  # rows are read in threads
     except SeiError:
         return False
 
 
+def decision(row: dict[str, Any]) -> str:
+    """What a sweep makes of a system's row: `error` (it cannot be read), `not evaluated` (no
+    evidence), `stale (<classes>)`, `unverified` (the set does not verify) or `review due`, each
+    re-evaluated; `red` or `fresh` (verified, current evidence), only reported."""
+    if row.get("error"):
+        return "error"
+    if not row.get("generated_at"):
+        return "not evaluated"
+    if row.get("stale_sections"):
+        return f"stale ({', '.join(row.get('stale_classes') or row['stale_sections'])})"
+    if row.get("verified") is False:
+        return "unverified"
+    if row.get("review_due"):
+        return "review due"
+    return "red" if row.get("gate") == "red" else "fresh"
+
+
 def needs_run(row: dict[str, Any]) -> bool:
-    """Whether a sweep must re-evaluate the system: no evidence (or unreadable), a stale
-    section, evidence that does not verify, or a review that is due. Fresh, verified, current
-    evidence is only reported."""
-    return bool(
-        row.get("error")
-        or not row.get("generated_at")
-        or row.get("stale_sections")
-        or row.get("verified") is False
-        or row.get("review_due")
-    )
+    """Whether a sweep must re-evaluate the system (see :func:`decision`)."""
+    return decision(row) not in QUIET
 
 
-def sweep_report(entries: list[SystemEntry], now: dt.datetime | None = None) -> dict[str, Any]:
-    """Every system's row, with totals."""
+def sweep_report(
+    entries: list[SystemEntry],
+    now: dt.datetime | None = None,
+    decided: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Every system's row, with totals. ``decided``: the systems this sweep re-evaluated, with
+    what it decided before (their rows say `swept`); the others' decision is their row's."""
     now = now or dt.datetime.now(dt.UTC)
-    rows = [system_row(e, now) for e in entries]
+    decided = decided or {}
+    rows = [
+        r | {"decision": decided.get(r["system"]) or decision(r), "swept": r["system"] in decided}
+        for r in sweep_rows(entries, now)
+    ]
     return {
         "kind": "sei-assets/sweep",
         "generated_at": now.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
@@ -98,6 +220,7 @@ def sweep_report(entries: list[SystemEntry], now: dt.datetime | None = None) -> 
             "stale": sum(bool(r.get("stale_sections")) for r in rows),
             "review_due": sum(bool(r.get("review_due")) for r in rows),
             "unverified": sum(r.get("verified") is False for r in rows),
+            "swept": sum(r["swept"] for r in rows),
         },
         "systems": rows,
     }

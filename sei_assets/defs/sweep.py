@@ -4,11 +4,13 @@ with one review-interval check per system.
 Two ways to sweep (`$SEI_SWEEP_MODE`). `one_run` (the default, the embedded instance): the
 `daily_compliance_sweep` schedule launches `compliance_sweep` over every system in one run.
 `fanout` (the production profile, deploy/): the `sei_sweep` sensor starts a sweep on each tick
-of the same cron with one run per system that needs it (no evidence, stale, unverified or
-review due; tagged `sei/system`, so the queued run coordinator holds one run per system at a
-time and spreads them over the workers), then, once none of its runs is queued, running or
-waiting for its retry, one run of `sweep_summary` that verifies and reports every system. A
-sweep of fresh systems is that one summary run: no pipeline runs.
+of the same cron. It reads every system's row (`core.sweep.sweep_rows`: an unchanged system's
+row is remembered, so this costs file metadata) and queues runs only for the systems that need
+one (no evidence, stale, unverified or review due): one run per system (tagged `sei/system`, so
+the queued run coordinator holds one run per system at a time), or one run per
+`$SEI_SWEEP_BATCH` systems. Once none of its runs is queued, running or waiting for its retry,
+the sensor records `sweep_summary` itself (one materialization with each system's decision, and
+the review checks). A sweep of unchanged systems launches no run at all.
 """
 
 import datetime as dt
@@ -26,6 +28,8 @@ from sei_assets.defs.resources import SWEEP_CRON_ENV, SeiSettings, cron
 SWEPT = ("assessment_plan", "pipeline_run", "evidence_bundle", "gate")
 SWEEP_MODE_ENV = "SEI_SWEEP_MODE"  # "one_run" (the default) or "fanout"
 SWEEP_POLL_ENV = "SEI_SWEEP_POLL_SECONDS"  # how often `sei_sweep` looks (default 30)
+SWEEP_BATCH_ENV = "SEI_SWEEP_BATCH"  # systems per run of a fanout sweep (default 1)
+MAX_BATCH = 1000
 SWEEP_MODES = ("one_run", "fanout")
 SWEEP_TAG, SYSTEM_TAG, PART_TAG = "sei/sweep", "sei/system", "sei/sweep_part"
 IN_FLIGHT = [
@@ -73,6 +77,68 @@ def summary_key(team: str | None = None) -> dg.AssetKey:
     return dg.AssetKey([team, "sweep_summary"] if team else ["sweep_summary"])
 
 
+def review_check(row: dict) -> tuple[bool, str, dict[str, str]]:
+    """A system's `<system>_review_current` check: passed, sentence, metadata."""
+    state, text = review_state(row)
+    metadata = {
+        "state": state,
+        "gate": str(row.get("gate") or "—"),
+        "generated_at": str(row.get("generated_at") or "—"),
+        "review_interval": str(row.get("review_interval") or "—"),
+    }
+    return state == "current", text, metadata
+
+
+def summary_metadata(report: dict, path) -> dict:
+    """The `sweep_summary` materialization's metadata: one table row per system (with the
+    sweep's decision for it), the totals, and the signed report's path."""
+    columns = ["system", "decision", "gate", "stale", "last_evidence", "overall_residual", "review"]
+    records = [
+        dg.TableRecord(
+            {
+                "system": r["system"],
+                "decision": r.get("decision") or "—",
+                "gate": r.get("gate") or "not evaluated",
+                "stale": ", ".join(r.get("stale_sections") or []) or "fresh",
+                "last_evidence": r.get("generated_at") or "—",
+                "overall_residual": r.get("overall_residual") or "—",
+                "review": review_state(r)[0],
+            }
+        )
+        for r in report["systems"]
+    ]
+    schema = dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in columns])
+    totals = report["totals"]
+    return {
+        **dict(totals.items()),  # first: the table below is also called "systems"
+        "status": f"{totals['green']} green, {totals['red']} red, "
+        f"{totals['no_evidence']} not evaluated, {totals['review_due']} review due "
+        f"of {totals['systems']} systems; {totals['swept']} re-evaluated",
+        "systems": dg.MetadataValue.table(records, schema=schema),
+        "report": dg.MetadataValue.path(str(path)),
+    }
+
+
+def _write(report: dict, sei: SeiSettings, team: str | None):
+    from sei_assets.core.sweep import write_report
+
+    out = sei.state() / "sweep" / team if team else sei.state() / "sweep"
+    return write_report(report, out, sei.key())
+
+
+def sweep_batch(given: object = None) -> int:
+    """Systems per run of a fanout sweep: ``given`` (an operator's cursor, `{"force": true,
+    "batch": 25}`), else `$SEI_SWEEP_BATCH`, else 1 (a run per system, each system isolated
+    in its own run and retried alone)."""
+    from sei_assets.core.errors import SeiError
+
+    where = "the sei_sweep cursor's batch" if given is not None else f"${SWEEP_BATCH_ENV}"
+    raw = str(given if given is not None else os.environ.get(SWEEP_BATCH_ENV) or "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_BATCH:
+        raise SeiError(f"{where}={raw!r}: expected a whole number from 1 to {MAX_BATCH}")
+    return int(raw)
+
+
 def sweep_definitions(
     entries: list[SystemEntry], team: str | None = None
 ) -> tuple[list, list, list, list, list]:
@@ -96,37 +162,10 @@ def sweep_definitions(
         "residual, review due. Signed JSON report.",
     )
     def sweep_summary(context: dg.AssetExecutionContext, sei: SeiSettings) -> dg.MaterializeResult:
-        from sei_assets.core.sweep import sweep_report, write_report
+        from sei_assets.core.sweep import sweep_report
 
         report = sweep_report(entries)
-        out = sei.state() / "sweep" / team if team else sei.state() / "sweep"
-        path = write_report(report, out, sei.key())
-        columns = ["system", "gate", "stale", "last_evidence", "overall_residual", "review"]
-        records = [
-            dg.TableRecord(
-                {
-                    "system": r["system"],
-                    "gate": r.get("gate") or "not evaluated",
-                    "stale": ", ".join(r.get("stale_sections") or []) or "fresh",
-                    "last_evidence": r.get("generated_at") or "—",
-                    "overall_residual": r.get("overall_residual") or "—",
-                    "review": review_state(r)[0],
-                }
-            )
-            for r in report["systems"]
-        ]
-        schema = dg.TableSchema(columns=[dg.TableColumn(c, "string") for c in columns])
-        totals = report["totals"]
-        return dg.MaterializeResult(
-            metadata={
-                "status": f"{totals['green']} green, {totals['red']} red, "
-                f"{totals['no_evidence']} not evaluated, {totals['review_due']} review due "
-                f"of {totals['systems']} systems",
-                "systems": dg.MetadataValue.table(records, schema=schema),
-                "report": dg.MetadataValue.path(str(path)),
-                **dict(totals.items()),
-            },
-        )
+        return dg.MaterializeResult(metadata=summary_metadata(report, _write(report, sei, team)))
 
     specs = [
         dg.AssetCheckSpec(
@@ -149,20 +188,14 @@ def sweep_definitions(
                 name = f"{e.name}_review_current"
                 if name not in selected:
                     continue
-                row = system_row(e)
-                state, text = review_state(row)
+                passed, text, metadata = review_check(system_row(e))
                 yield dg.AssetCheckResult(
                     check_name=name,
                     asset_key=summary_key(team),
-                    passed=state == "current",
+                    passed=passed,
                     severity=dg.AssetCheckSeverity.WARN,
                     description=text,
-                    metadata={
-                        "state": state,
-                        "gate": str(row.get("gate") or "—"),
-                        "generated_at": str(row.get("generated_at") or "—"),
-                        "review_interval": str(row.get("review_interval") or "—"),
-                    },
+                    metadata=metadata,
                 )
 
         checks.append(review_intervals)
@@ -183,32 +216,33 @@ def sweep_definitions(
         else dg.DefaultScheduleStatus.STOPPED,
         description="The compliance sweep (cron from $SEI_SWEEP_CRON, daily at 06:00 by default).",
     )
-    sensors = [fanout_sensor(entries, job, summary_key(team))] if mode == "fanout" else []
+    sensors = [fanout_sensor(entries, job, team)] if mode == "fanout" else []
     return [sweep_summary], checks, [job], [schedule], sensors
 
 
-def sweep_requests(entries: list[SystemEntry], sweep: str, now: dt.datetime) -> list:
-    """One run request per system the sweep must re-evaluate (`core.sweep.needs_run`)."""
-    from sei_assets.core.sweep import needs_run, system_row
-
+def sweep_requests(todo: list[SystemEntry], sweep: str, batch: int = 1) -> list:
+    """The runs that re-evaluate ``todo``: one per system (tagged `sei/system`, so the queued
+    run coordinator holds one run per system at a time), or one per ``batch`` systems, each
+    system a step of the run's executor (with celery, spread over the workers)."""
+    if batch <= 1:
+        return [
+            dg.RunRequest(
+                run_key=f"sweep:{sweep}:{e.name}",
+                asset_selection=[system_key(e.name, leaf) for leaf in SWEPT],
+                tags={SWEEP_TAG: sweep, SYSTEM_TAG: e.name, PART_TAG: "system"},
+            )
+            for e in todo
+        ]
     return [
         dg.RunRequest(
-            run_key=f"sweep:{sweep}:{e.name}",
-            asset_selection=[system_key(e.name, leaf) for leaf in SWEPT],
-            tags={SWEEP_TAG: sweep, SYSTEM_TAG: e.name, PART_TAG: "system"},
+            run_key=f"sweep:{sweep}:batch:{n}",
+            asset_selection=[
+                system_key(e.name, leaf) for e in todo[at : at + batch] for leaf in SWEPT
+            ],
+            tags={SWEEP_TAG: sweep, PART_TAG: "batch"},
         )
-        for e in entries
-        if needs_run(system_row(e, now))
+        for n, at in enumerate(range(0, len(todo), batch))
     ]
-
-
-def summary_request(sweep: str, key: dg.AssetKey) -> dg.RunRequest:
-    """The run that verifies and reports every system once the sweep's runs are done."""
-    return dg.RunRequest(
-        run_key=f"summary:{sweep}",
-        asset_selection=[key],
-        tags={SWEEP_TAG: sweep, PART_TAG: "summary"},
-    )
 
 
 def still_running(instance: dg.DagsterInstance, sweep: str) -> int:
@@ -225,31 +259,71 @@ def still_running(instance: dg.DagsterInstance, sweep: str) -> int:
     return busy + sum(AUTO_RETRY_RUN_ID_TAG not in r.tags for r in failed)
 
 
-def fanout_sensor(entries: list[SystemEntry], job, summary: dg.AssetKey) -> dg.SensorDefinition:
-    """`sei_sweep`: a sweep per tick of `$SEI_SWEEP_CRON` (and one at its first evaluation), as
-    one queued run per system that needs it, then the summary run."""
+def fanout_sensor(entries: list[SystemEntry], job, team: str | None) -> dg.SensorDefinition:
+    """`sei_sweep`: a sweep per tick of `$SEI_SWEEP_CRON` (and one at its first evaluation,
+    or when an operator deletes its cursor; `{"force": true}` as the cursor re-evaluates every
+    system). The tick reads every system's row (remembered rows of unchanged systems cost file
+    metadata), queues runs only for the systems that need one (:func:`sweep_requests`) and,
+    once none is in flight, records `sweep_summary` itself: one materialization and the
+    review checks, no run. A sweep of unchanged systems is that one tick."""
     sweep_cron = cron(SWEEP_CRON_ENV, "0 6 * * *")
+    key = summary_key(team)
+
+    def report(sei: SeiSettings, sweep: str, now: dt.datetime, decided: dict, runs: int) -> list:
+        from sei_assets.core.sweep import sweep_report
+
+        doc = sweep_report(entries, now, decided)
+        metadata = summary_metadata(doc, _write(doc, sei, team))
+        events: list = [
+            dg.AssetMaterialization(key, metadata={**metadata, "sweep": sweep, "runs": runs})
+        ]
+        for row in doc["systems"]:
+            passed, text, meta = review_check(row)
+            events.append(
+                dg.AssetCheckEvaluation(
+                    asset_key=key,
+                    check_name=f"{row['system']}_review_current",
+                    passed=passed,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    description=text,
+                    metadata=meta,
+                )
+            )
+        return events
 
     @dg.sensor(
         name="sei_sweep",
         job=job,
         minimum_interval_seconds=int(os.environ.get(SWEEP_POLL_ENV) or 30),
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description="The compliance sweep as one queued run per system that needs it, then "
-        "one summary run that verifies and reports every system.",
+        description="The compliance sweep: runs only for the systems that changed (one per "
+        "system, or batched), then the summary recorded by the sensor itself.",
     )
-    def sei_sweep(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    def sei_sweep(context: dg.SensorEvaluationContext, sei: SeiSettings) -> dg.SensorResult:
+        from sei_assets.core.sweep import decision, needs_run, sweep_rows
+
         state = json.loads(context.cursor) if context.cursor else {}
         now = dt.datetime.now(dt.UTC)
         due = latest_tick(sweep_cron, now).isoformat()
-        if state.get("due", "") < due:
+        if state.get("force") or state.get("due", "") < due:  # a new sweep
             sweep = now.replace(microsecond=0).isoformat().replace("+00:00", "Z")
-            requests = sweep_requests(entries, sweep, now)
-            cursor = {"sweep": sweep, "due": due, "systems": len(requests), "summary": False}
-            if not requests:
-                cursor["summary"] = True
-                requests = [summary_request(sweep, summary)]
-            return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor))
+            force = bool(state.get("force"))
+            rows = sweep_rows(entries, now)
+            decided = {
+                r["system"]: "forced" if force else decision(r)
+                for r in rows
+                if force or needs_run(r)
+            }
+            todo = [e for e in entries if e.name in decided]
+            requests = sweep_requests(todo, sweep, sweep_batch(state.get("batch")))
+            cursor = {"sweep": sweep, "due": due, "systems": len(todo), "runs": len(requests)}
+            if requests:
+                cursor |= {"summary": False, "decided": decided}
+                return dg.SensorResult(run_requests=requests, cursor=json.dumps(cursor))
+            events = report(sei, sweep, now, {}, 0)
+            return dg.SensorResult(
+                asset_events=events, cursor=json.dumps(cursor | {"summary": True})
+            )
         sweep = state["sweep"]
         if state.get("summary"):
             return dg.SensorResult(skip_reason=f"sweep {sweep} reported", cursor=context.cursor)
@@ -258,9 +332,8 @@ def fanout_sensor(entries: list[SystemEntry], job, summary: dg.AssetKey) -> dg.S
             return dg.SensorResult(
                 skip_reason=f"sweep {sweep}: {busy} runs not finished", cursor=context.cursor
             )
-        return dg.SensorResult(
-            run_requests=[summary_request(sweep, summary)],
-            cursor=json.dumps({**state, "summary": True}),
-        )
+        events = report(sei, sweep, now, state.get("decided") or {}, state.get("runs", 0))
+        cursor = {k: v for k, v in state.items() if k != "decided"} | {"summary": True}
+        return dg.SensorResult(asset_events=events, cursor=json.dumps(cursor))
 
     return sei_sweep
