@@ -128,6 +128,11 @@ def test_an_unknown_executor_or_mode_is_refused_by_name(monkeypatch) -> None:
             m.setenv(env, value)
             with pytest.raises(SeiError, match=rf"\${env}='{value}': expected one of"):
                 build_definitions([])
+    for env, value in (("SEI_SWEEP_BATCH", "0"), ("SEI_SWEEP_KEEP_DAYS", "-1")):
+        with monkeypatch.context() as m:
+            m.setenv(env, value)
+            with pytest.raises(SeiError, match=rf"\${env}='{value}': expected a whole number"):
+                build_definitions([])
 
 
 def test_each_team_is_a_code_location_of_its_own(tmp_path: Path, monkeypatch) -> None:

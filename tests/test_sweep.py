@@ -215,3 +215,25 @@ def test_fanout_sweep_runs_what_changed_and_reports_without_a_run(
         assert [len(r.asset_selection) for r in one_run.run_requests] == [12]
         with pytest.raises(Exception, match="cursor's batch='0': expected a whole number"):
             tick(json.dumps({"force": True, "batch": 0}))
+
+        # retention: no job unless asked; then finished sweep runs older than N days go
+        monkeypatch.delenv("SEI_SWEEP_BATCH")
+        assert "sweep_run_retention" not in {j.name for j in defs.jobs}
+        swept = instance.get_runs(dg.RunsFilter(tags={"sei/sweep_part": "system"}))
+        assert len(swept) >= 4
+        monkeypatch.setenv("SEI_SWEEP_KEEP_DAYS", "7")
+        kept = build_definitions(load_registry(registry)).resolve_job_def("sweep_run_retention")
+        assert kept.execute_in_process(instance=instance).success
+        assert len(instance.get_runs(dg.RunsFilter(tags={"sei/sweep_part": "system"}))) == len(
+            swept
+        )
+        monkeypatch.setenv("SEI_SWEEP_KEEP_DAYS", "0")
+        purge = build_definitions(load_registry(registry)).resolve_job_def("sweep_run_retention")
+        done = purge.execute_in_process(instance=instance)
+        assert done.success
+        assert not [r for r in instance.get_runs() if "sei/sweep" in r.tags]
+        assert instance.get_run_by_id(done.run_id) is not None  # not a sweep run: kept
+        assert not instance.all_logs(swept[0].run_id)  # its event log went with it
+        monkeypatch.setenv("SEI_SWEEP_KEEP_DAYS", "a week")
+        with pytest.raises(Exception, match="SEI_SWEEP_KEEP_DAYS='a week': expected a whole"):
+            build_definitions(load_registry(registry))

@@ -30,6 +30,13 @@ SWEEP_MODE_ENV = "SEI_SWEEP_MODE"  # "one_run" (the default) or "fanout"
 SWEEP_POLL_ENV = "SEI_SWEEP_POLL_SECONDS"  # how often `sei_sweep` looks (default 30)
 SWEEP_BATCH_ENV = "SEI_SWEEP_BATCH"  # systems per run of a fanout sweep (default 1)
 MAX_BATCH = 1000
+KEEP_ENV = "SEI_SWEEP_KEEP_DAYS"  # sweep runs older than this are deleted (unset: kept)
+KEEP_CRON_ENV = "SEI_SWEEP_KEEP_CRON"  # when the retention job runs (daily at 05:00)
+FINISHED = [
+    dg.DagsterRunStatus.SUCCESS,
+    dg.DagsterRunStatus.FAILURE,
+    dg.DagsterRunStatus.CANCELED,
+]
 SWEEP_MODES = ("one_run", "fanout")
 SWEEP_TAG, SYSTEM_TAG, PART_TAG = "sei/sweep", "sei/system", "sei/sweep_part"
 IN_FLIGHT = [
@@ -139,6 +146,67 @@ def sweep_batch(given: object = None) -> int:
     return int(raw)
 
 
+def keep_days() -> int | None:
+    """`$SEI_SWEEP_KEEP_DAYS`: how many days of finished sweep runs the instance keeps (None,
+    unset: all of them)."""
+    from sei_assets.core.errors import SeiError
+
+    raw = os.environ.get(KEEP_ENV)
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit() or int(raw) > 36500:
+        raise SeiError(f"${KEEP_ENV}={raw!r}: expected a whole number of days (0 keeps none)")
+    return int(raw)
+
+
+def old_sweep_runs(instance: dg.DagsterInstance, before: dt.datetime) -> list[str]:
+    """The finished runs a sweep launched (tagged `sei/sweep`) created before ``before``."""
+    found: list[str] = []
+    cursor = None
+    while True:
+        page = instance.get_runs(
+            dg.RunsFilter(statuses=FINISHED, created_before=before), cursor=cursor, limit=500
+        )
+        found += [r.run_id for r in page if SWEEP_TAG in r.tags]
+        if len(page) < 500:
+            return found
+        cursor = page[-1].run_id
+
+
+def retention_definitions() -> tuple[list, list]:
+    """(jobs, schedules) of the sweep runs' retention, when `$SEI_SWEEP_KEEP_DAYS` is set: the
+    `sweep_run_retention` job deletes finished sweep runs older than that, with their event
+    logs (the evidence itself is in the systems' repositories, signed; the sweep reports in the
+    state folder). Dagster OSS purges sensor and schedule ticks (`retention:` in dagster.yaml),
+    never runs."""
+    days = keep_days()
+    if days is None:
+        return [], []
+
+    @dg.op(name="delete_old_sweep_runs")
+    def delete_old_sweep_runs(context: dg.OpExecutionContext) -> None:
+        before = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+        doomed = old_sweep_runs(context.instance, before)
+        for run_id in doomed:
+            context.instance.delete_run(run_id)
+        context.log.info(f"deleted {len(doomed)} sweep runs created before {before:%Y-%m-%d %H:%M}")
+
+    @dg.job(
+        name="sweep_run_retention",
+        description=f"Delete finished sweep runs older than {days} days (${KEEP_ENV}).",
+    )
+    def sweep_run_retention() -> None:
+        delete_old_sweep_runs()
+
+    schedule = dg.ScheduleDefinition(
+        name="sweep_run_retention_daily",
+        job=sweep_run_retention,
+        cron_schedule=cron(KEEP_CRON_ENV, "0 5 * * *"),
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    )
+    return [sweep_run_retention], [schedule]
+
+
 def sweep_definitions(
     entries: list[SystemEntry], team: str | None = None
 ) -> tuple[list, list, list, list, list]:
@@ -216,8 +284,10 @@ def sweep_definitions(
         else dg.DefaultScheduleStatus.STOPPED,
         description="The compliance sweep (cron from $SEI_SWEEP_CRON, daily at 06:00 by default).",
     )
+    sweep_batch()  # a misconfigured deployment is refused when it loads, not at a tick
     sensors = [fanout_sensor(entries, job, team)] if mode == "fanout" else []
-    return [sweep_summary], checks, [job], [schedule], sensors
+    kept_jobs, kept_schedules = retention_definitions()
+    return [sweep_summary], checks, [job, *kept_jobs], [schedule, *kept_schedules], sensors
 
 
 def sweep_requests(todo: list[SystemEntry], sweep: str, batch: int = 1) -> list:
