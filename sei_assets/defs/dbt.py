@@ -61,18 +61,25 @@ def dbt_assets_for(repo: Path, name: str) -> dg.AssetsDefinition | None:
 
 
 def tool_assets(entry: SystemEntry, tool: str) -> list:
-    """The pipeline tool's own assets when it has them: a dbt project's models."""
-    if tool != "dbt" or not (entry.repo / ".git").exists():
+    """The pipeline tool's own models as assets, when its row in the table of tools names a
+    function that gives them (dbt: `dbt_assets_for`)."""
+    from importlib import import_module
+
+    from sei_assets.core.reproducers.tools import tool_named
+
+    row = tool_named(tool)
+    if row is None or row.native_assets is None or not (entry.repo / ".git").exists():
         return []
+    module, _, name = row.native_assets.partition(":")
     try:
-        found = dbt_assets_for(entry.repo, entry.name)
-    except Exception as exc:  # noqa: BLE001 - a broken dbt project must not fail the location
-        warnings.warn(f"{entry.name}: the dbt models are not in the graph: {exc}", stacklevel=2)
+        found = getattr(import_module(module), name)(entry.repo, entry.name)
+    except Exception as exc:  # noqa: BLE001 - a broken project must not fail the location
+        warnings.warn(f"{entry.name}: the {tool} models are not in the graph: {exc}", stacklevel=2)
         return []
     if found is None:
         warnings.warn(
-            f"{entry.name}: the dbt manifest is not prepared (run `sei init`): "
-            "the dbt models are not in the graph",
+            f"{entry.name}: the {tool} project is not prepared (run `sei init`): "
+            f"the {tool} models are not in the graph",
             stacklevel=2,
         )
         return []

@@ -1,4 +1,5 @@
-"""Reproducers: one module per MLOps tool behind one protocol; `pipeline.tool` picks one."""
+"""Reproducers: one module per MLOps tool behind one protocol; `pipeline.tool` picks one from
+the table of tools (:mod:`sei_assets.core.reproducers.tools`)."""
 
 from __future__ import annotations
 
@@ -6,24 +7,17 @@ from pathlib import Path
 from typing import Any
 
 from sei_assets.core.reproducers.base import PipelineRun, Reproducer, ReproducerError
-
-# pipeline.tool -> "module:class". Modules are imported only when their tool is used.
-KNOWN = {
-    "dvc": "sei_assets.core.reproducers.dvc:DvcReproducer",
-    "mlflow": "sei_assets.core.reproducers.mlflow:MlflowReproducer",
-    "dagster": "sei_assets.core.reproducers.dagster_tool:DagsterReproducer",
-    "dbt": "sei_assets.core.reproducers.dbt:DbtReproducer",
-    "file": "sei_assets.core.reproducers.file:FileReproducer",
-}
+from sei_assets.core.reproducers.tools import TOOLS
 
 
 def reproducer_for(tool: str) -> Reproducer:
-    """The reproducer for ``pipeline.tool``; a clear error for an unknown tool."""
-    if tool not in KNOWN:
+    """The reproducer for ``pipeline.tool`` (imported only now); a clear error for an unknown
+    tool."""
+    if tool not in TOOLS:
         raise ReproducerError(
-            f"pipeline.tool: unknown backend '{tool}': expected one of {', '.join(sorted(KNOWN))}"
+            f"pipeline.tool: unknown backend '{tool}': expected one of {', '.join(sorted(TOOLS))}"
         )
-    module, _, name = KNOWN[tool].partition(":")
+    module, _, name = TOOLS[tool].reproducer.partition(":")
     from importlib import import_module
 
     reproducer: Reproducer = getattr(import_module(module), name)()

@@ -28,38 +28,12 @@ class ReproducerError(SeiError):
     """The pipeline could not be reproduced: missing tool, failing command, unusable metrics."""
 
 
-#: What each backend needs of the repository, said when something is missing.
-NEEDS = {
-    "dvc": (
-        "DVC needs `dvc init` and a dvc.yaml whose stages write the metrics file keyed by "
-        "measure id (e.g. `dvc stage add -n evaluate -d evaluate.py -d data/train.csv "
-        "-M metrics.json python evaluate.py`)"
-    ),
-    "mlflow": (
-        "the MLflow project must live in mlflow_project/: an MLproject file with `name:` and a "
-        "`main` entry point that trains, logs each metric under its measure id "
-        "(mlflow.log_metric), writes the metrics file, and registers exactly one model version "
-        '(mlflow.sklearn.log_model(model, name="model", registered_model_name="<name>"))'
-    ),
-    "dagster": (
-        "the Dagster pipeline must live in dagster_pipeline/definitions.py: a `defs` "
-        "Definitions object whose assets write the metrics file keyed by measure id"
-    ),
-    "dbt": (
-        "the dbt project must live in dbt_project/: dbt_project.yml, a profiles.yml with a "
-        "DuckDB target (a plain `path:`), and evaluate.py, which reads the built tables and "
-        "writes the metrics file keyed by measure id"
-    ),
-    "file": (
-        "pipeline.command must write the metrics file (a JSON object keyed by measure id); "
-        "without a command the file is read as it is"
-    ),
-}
-
-
 def needs(tool: str) -> str:
     """What backend ``tool`` needs of the repository (empty for an unknown one)."""
-    return NEEDS.get(tool, "")
+    from sei_assets.core.reproducers.tools import tool_named
+
+    row = tool_named(tool)
+    return row.needs if row else ""
 
 
 @dataclass

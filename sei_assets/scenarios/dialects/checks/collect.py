@@ -162,15 +162,19 @@ def _argv_committed_manifest(repo: Path, params: dict) -> list[str]:
 
 def _argv_pipeline_status(platform: str) -> Callable[[Path, dict], list[str]]:
     def build(repo: Path, params: dict) -> list[str]:
-        if platform != "dvc":
+        from sei_assets.core.reproducers.tools import tool_named, with_
+
+        row = tool_named(platform)
+        if row is None or row.status is None:
             raise UntrustedValue(
                 f"pipeline_status: the platform {platform} has no status command of its own "
-                "(give this platform another collector, e.g. git_status)"
+                f"(only {', '.join(with_('status'))}; give this platform another collector, "
+                "e.g. git_status)"
             )
-        exe = _tool("dvc")
+        exe = _tool(row.name)
         if exe is None:
-            raise UntrustedValue("dvc is not installed")
-        return [exe, "status", "--json"]
+            raise UntrustedValue(f"{row.name} is not installed")
+        return [exe, *row.status]
 
     return build
 

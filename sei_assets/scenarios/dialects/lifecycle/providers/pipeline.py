@@ -1,7 +1,7 @@
 """`pipeline.*`: make the system's pipeline tool fail (`fail`) or hang (`hang`), and put it
-back (`restore`). For DVC the stages' commands in `dvc.yaml` are replaced (one `stage`, or
-all), so `dvc repro` itself runs and fails or never returns; the original is kept in the
-workspace, outside the repository."""
+back (`restore`). The stages' commands in the tool's stages file (its `stages_file` in the
+table of tools: `dvc.yaml` for DVC) are replaced (one `stage`, or all), so the tool itself runs
+and fails or never returns; the original is kept in the workspace, outside the repository."""
 
 from __future__ import annotations
 
@@ -16,21 +16,25 @@ import yaml
 from sei_assets.scenarios.dialects.lifecycle.providers.base import Context, Result, Verb, VerbError
 
 
-def _dvc_yaml(ctx: Context) -> Path:
+def _stages_file(ctx: Context) -> tuple[str, Path]:
+    """The sandbox system's tool and the file of its stage commands."""
+    from sei_assets.core.lock import read_raw_manifest
+    from sei_assets.core.reproducers.tools import tool_named, with_
+
     if ctx.sandbox is None:
         raise VerbError("pipeline: no sandbox is up (run lifecycle.up first)")
-    manifest = ctx.sandbox.repo / "sei.yaml"
-    tool = ((yaml.safe_load(manifest.read_text(encoding="utf-8")) or {}).get("pipeline") or {}).get(
-        "tool"
-    )
-    if tool != "dvc":
-        raise VerbError(f"pipeline: tool {tool!r} is not supported here (only dvc)")
-    return ctx.sandbox.repo / "dvc.yaml"
+    pipeline = read_raw_manifest(ctx.sandbox.repo / "sei.yaml").get("pipeline")
+    tool = pipeline.get("tool", "dvc") if isinstance(pipeline, dict) else "dvc"
+    row = tool_named(tool) if isinstance(tool, str) else None
+    if row is None or row.stages_file is None:
+        only = ", ".join(with_("stages_file"))
+        raise VerbError(f"pipeline: tool {tool!r} has no stage commands to replace (only {only})")
+    return row.name, ctx.sandbox.repo / row.stages_file
 
 
 def _replace(ctx: Context, args: dict[str, Any], command: str) -> Result:
-    path = _dvc_yaml(ctx)
-    backup = ctx.workdir / "pipeline-backup" / "dvc.yaml"
+    tool, path = _stages_file(ctx)
+    backup = ctx.workdir / "pipeline-backup" / path.name
     if not backup.exists():
         backup.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, backup)
@@ -39,10 +43,11 @@ def _replace(ctx: Context, args: dict[str, Any], command: str) -> Result:
     wanted = [args["stage"]] if args.get("stage") else list(stages)
     for stage in wanted:
         if stage not in stages:
-            raise VerbError(f"stage: {stage!r} is not a stage of dvc.yaml ({', '.join(stages)})")
+            known = ", ".join(stages)
+            raise VerbError(f"stage: {stage!r} is not a stage of {path.name} ({known})")
         stages[stage]["cmd"] = command
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
-    return Result({"tool": "dvc", "stages": wanted, "cmd": command})
+    return Result({"tool": tool, "stages": wanted, "cmd": command})
 
 
 def fail(ctx: Context, args: dict[str, Any]) -> Result:
@@ -62,8 +67,8 @@ def hang(ctx: Context, args: dict[str, Any]) -> Result:
 
 def restore(ctx: Context, args: dict[str, Any]) -> Result:
     """Put the original pipeline definition back."""
-    path = _dvc_yaml(ctx)
-    backup = ctx.workdir / "pipeline-backup" / "dvc.yaml"
+    _tool, path = _stages_file(ctx)
+    backup = ctx.workdir / "pipeline-backup" / path.name
     if not backup.exists():
         return Result({"restored": False})
     shutil.copy2(backup, path)
