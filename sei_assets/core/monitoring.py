@@ -597,7 +597,9 @@ def monitor(
     repo: Path, loaded: Any, days: list[str], key: Any, frequency: str = DAILY
 ) -> list[dict[str, Any]]:
     """Evaluate the periods of ``frequency`` that start on ``days`` and write their signed
-    documents: the documents, in order."""
+    documents: the documents, in order (none asked: nothing read, nothing written)."""
+    if not days:
+        return []
     reference = reference_document(repo, loaded)
     mon = loaded.manifest.monitoring
     versions = {p.day: p.version for p in periods(repo, mon, frequency, dt.date.max)}
