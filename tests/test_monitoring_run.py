@@ -121,6 +121,19 @@ def test_bad_input_is_exit_2_and_writes_nothing(
     assert "Traceback" not in r.output and not (repo / ".sei").exists()
 
 
+def test_a_source_outside_the_repository_is_refused_without_a_trace(tmp_path: Path, sei) -> None:
+    repo = loan_repo(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    write_batches(repo, 58)
+    (repo / "production" / "2026-02-28.csv").rename(tmp_path / "elsewhere" / "2026-02-28.csv")
+    text = (repo / "sei.yaml").read_text().replace("path: production", "path: ../elsewhere")
+    (repo / "sei.yaml").write_text(text)
+    for args in ([], ["--day", "2026-02-28"]):
+        r = sei("monitoring", "run", *args, "--repo", str(repo))
+        assert r.exit_code == 2 and "leaves the repository" in r.stderr, r.output
+        assert "Traceback" not in r.output and not (repo / ".sei").exists()
+
+
 def test_a_system_without_a_production_source_is_refused(tmp_path: Path, sei) -> None:
     from tests.systems import make_system
 
