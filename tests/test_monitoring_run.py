@@ -173,6 +173,22 @@ def test_a_weekly_measure_gets_its_weeks_once_they_are_over(tmp_path: Path, sei)
 # ── the seed-004 lifecycle scenarios ────────────────────────────────────────────────────────
 
 
+def test_verbs_of_a_command_group_build_their_command_line(tmp_path: Path) -> None:
+    from sei_assets.scenarios.dialects.lifecycle.providers.base import Context, sei_executable
+    from sei_assets.scenarios.dialects.lifecycle.providers.sei import argv, option_problems
+
+    ctx = Context(tmp_path, tmp_path)
+    assert argv(ctx, "monitor", {"from": "2026-03-01", "to": "2026-03-02"}) == [
+        sei_executable(), "monitoring", "run", "--repo", str(tmp_path),
+        "--from", "2026-03-01", "--to", "2026-03-02", "--json",
+    ]  # fmt: skip
+    assert argv(ctx, "incident_list", {})[1:3] == ["incident", "list"]
+    assert option_problems("incident_open", {"class": "serious", "awareAt": "x", "by": "y"}) == []
+    assert option_problems("monitor", {"week": "x"})[0].startswith(
+        "sei monitoring run has no option --week"
+    )
+
+
 def test_the_drifted_and_the_degraded_batch_scenarios(sei) -> None:
     """`post-market/drifted-batch` and `post-market/degraded-batch`, each through its Dagster
     job: the day before the fault quiet, the fault found on its day, status 1, the risk open."""
@@ -189,3 +205,5 @@ def test_the_drifted_and_the_degraded_batch_scenarios(sei) -> None:
         assert d["dagsterRun"]["success"]
         methods = [s for s in d["steps"] if s["section"] == "method"]
         assert [s["run"] for s in methods].count("sei.monitor") == 2
+    verified = [s["run"] for s in docs["post-market/degraded-batch"]["steps"]]
+    assert "sei.incident_open" in verified and "sei.incident_list" in verified

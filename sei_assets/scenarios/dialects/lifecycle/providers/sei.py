@@ -4,7 +4,8 @@
 `with:` becomes the verb's options (`noRepro: true` or `no-repro: true` -> `--no-repro`,
 `pubkey: X` -> `--pubkey X`, a list repeats the option); `repo` overrides the sandbox
 repository, `env` adds variables (another signing key, say) for this call only. A verb of a
-command group has a name of its own: `sei.monitor` is `sei monitoring run`.
+command group has a name of its own: `sei.monitor` is `sei monitoring run`, `sei.incident_open`
+and `sei.incident_list` are `sei incident open` and `sei incident list`.
 """
 
 from __future__ import annotations
@@ -42,9 +43,15 @@ ENGINE_VERBS = {
     "impact": True,
     "assess": True,
     "monitor": True,
+    "incident_open": True,
+    "incident_list": False,
 }
 #: Engine verbs that are a command of a group: the words of the command line.
-COMMANDS = {"monitor": ("monitoring", "run")}
+COMMANDS = {
+    "monitor": ("monitoring", "run"),
+    "incident_open": ("incident", "open"),
+    "incident_list": ("incident", "list"),
+}
 _NO_REPO = ("pubkey",)
 
 
@@ -75,8 +82,9 @@ def options(verb: str) -> set[str]:
 def option_problems(verb: str, args: dict[str, Any]) -> list[str]:
     """The `with:` keys that are no option of `sei <verb>`."""
     known = options(verb)
+    command = " ".join(COMMANDS.get(verb, (verb,)))
     return [
-        f"sei {verb} has no option {_option(k)} (`with: {k}`); options: "
+        f"sei {command} has no option {_option(k)} (`with: {k}`); options: "
         + ", ".join(sorted(known - {"--json", "--help"}))
         for k in args
         if k not in ("repo", "env") and _option(k) not in known
