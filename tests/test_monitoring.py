@@ -252,9 +252,20 @@ def test_a_duckdb_table_gives_the_folders_results(repo: Path, tmp_path: Path) ->
 # ── signed documents and the breach ledger ──────────────────────────────────────────────────
 
 
-def _write_bundle(repo: Path, gate: str, when: str) -> None:
+#: The loan system's controls that re-measure its two triggered monitoring measures: the
+#: parity control of fairness-drift's risk, the blocking control of input-drift-psi's.
+REMEASURING = [
+    {"control_id": "unfair-credit-exclusion", "metric_key": "demographic_parity_diff",
+     "risk_id": "risk.unfair-credit-exclusion", "enforcement_mode": "block", "passed": True},
+    {"control_id": "prediction-stability", "metric_key": "prediction_stability",
+     "risk_id": "risk.model-robustness", "enforcement_mode": "block", "passed": True},
+]  # fmt: skip
+
+
+def _write_bundle(repo: Path, gate: str, when: str, controls: list | None = None) -> None:
     (repo / ".sei").mkdir(exist_ok=True)
-    (repo / ".sei" / "bundle.json").write_text(json.dumps({"gate": gate, "generated_at": when}))
+    doc = {"gate": gate, "generated_at": when, "control_results": controls or REMEASURING}
+    (repo / ".sei" / "bundle.json").write_text(json.dumps(doc))
 
 
 def test_periods_are_signed_and_breaches_reopen_until_treated(tmp_path: Path) -> None:

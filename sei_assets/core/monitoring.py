@@ -597,7 +597,9 @@ def monitor(
     repo: Path, loaded: Any, days: list[str], key: Any, frequency: str = DAILY
 ) -> list[dict[str, Any]]:
     """Evaluate the periods of ``frequency`` that start on ``days`` and write their signed
-    documents: the documents, in order."""
+    documents: the documents, in order (none asked: nothing read, nothing written)."""
+    if not days:
+        return []
     reference = reference_document(repo, loaded)
     mon = loaded.manifest.monitoring
     versions = {p.day: p.version for p in periods(repo, mon, frequency, dt.date.max)}
@@ -609,3 +611,73 @@ def monitor(
     if docs:
         write_periods(repo, docs, key, reference)
     return docs
+
+
+# ── which periods a run evaluates (Dagster's partitions and `sei monitoring run` alike) ──────
+
+
+def stale(repo: Path, monitoring: Any, frequency: str = DAILY) -> dict[str, str]:
+    """The periods of ``frequency`` whose data on disk is not the data their signed document
+    was computed from (a new batch, or one re-delivered with late outcomes), with the version
+    of their data: what the `sei_monitoring` sensor requests."""
+    from sei_assets.core.postmarket import period_documents
+
+    done = {
+        d["period"]: (d.get("source") or {}).get("version")
+        for d in period_documents(repo)
+        if d.get("frequency", DAILY) == frequency
+    }
+    return {
+        p.day: p.version
+        for p in periods(repo, monitoring, frequency)
+        if done.get(p.day) != p.version
+    }
+
+
+def holding(monitoring: Any, frequency: str, first: dt.date, last: dt.date) -> list[str]:
+    """The first days of the periods of ``frequency`` that hold a day from ``first`` to
+    ``last`` (both included), counted from `monitoring.start` and up to today (UTC): no
+    partition lies before the one or after the other."""
+    if last < first:
+        raise SeiError(f"the range ends ({last}) before it starts ({first})")
+    origin = dt.date.fromisoformat(monitoring.start)
+    last = min(last, dt.datetime.now(dt.UTC).date())
+    day = period_start(max(first, origin), frequency, origin)
+    found = []
+    while day <= last:
+        found.append(day.isoformat())
+        day = period_end(day, frequency)
+    return found
+
+
+def frequencies(manifest: Any) -> list[str]:
+    """The frequencies the manifest's monitoring measures declare, most frequent first (daily
+    when there is none: the daily partitions exist for every monitored system)."""
+    from sei_assets.core.postmarket import FREQUENCIES
+
+    found = {frequency_of(m) for _r, m in monitoring_measures(manifest)} or {DAILY}
+    return [f for f in FREQUENCIES if f in found]
+
+
+@dataclass
+class Run:
+    """What one monitoring run did: the period documents it signed, in order, and the periods
+    asked for that have no (complete) production data."""
+
+    frequency: str
+    documents: list[dict[str, Any]]
+    absent: list[str]
+
+
+def run(repo: Path, loaded: Any, wanted: list[str], key: Any, frequency: str = DAILY) -> Run:
+    """Evaluate and sign the periods of ``frequency`` that start on the days ``wanted`` and
+    whose data are there (a week or a month once it is over); the others are reported absent.
+    The one path of the Dagster `<system>/monitoring` asset and of `sei monitoring run`."""
+    mon = loaded.manifest.monitoring
+    if mon is None:
+        raise SeiError("the manifest declares no monitoring.source: nothing to monitor")
+    there = {p.day for p in periods(repo, mon, frequency)}
+    asked = sorted(set(wanted))
+    days = [d for d in asked if d in there]
+    docs = monitor(repo, loaded, days, key, frequency)
+    return Run(frequency, docs, [d for d in asked if d not in there])

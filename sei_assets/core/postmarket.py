@@ -7,13 +7,34 @@ The rule, stated once:
   declares a `trigger`) and whose value is past the threshold (`breach: true`); a `warn`
   breach is reported in its period and its check, and acts no further; `monitor` never does;
 - it stays **open** until it is treated or accepted: **treated** when the evidence bundle in
-  force has a green gate and was generated after the breach was evaluated (a new evidence set
-  made after the breach was known); **accepted** when a release recorded after the breach was
+  force has a green gate, was generated after the breach was evaluated, and **re-measures the
+  breached measure** (the rule below); **accepted** when a release recorded after the breach was
   evaluated (or in the same second) names the measure in `breaches_accepted` (management's
   acceptance of the residual risk, with its reason: the `release` asset's `accept_residual`);
 - an open breach **reopens the risk** its measure treats: the risk's cycle status is `open` in
   the risk cycle (reconstruct) whatever its controls say, and the system's next release is
   refused until the breach is treated or accepted.
+
+What **re-measures** a breached measure, in the evidence's `control_results`:
+
+1. the controls of the breach's risk whose metric is the measure's metric (the loan system's
+   `fairness-drift`, demographic parity on live decisions, is re-measured by the blocking
+   control `unfair-credit-exclusion`, demographic parity on the held-out set): the breach is
+   treated when there is at least one and every one of them passes, audit ones included (a
+   re-measurement that is still past its bound treats nothing, even under a green gate);
+2. only when the risk has no control of that metric (input drift: the training data is its own
+   reference, so no pre-release control measures it), the risk's blocking controls: treated
+   when there is at least one and every one passes;
+3. a risk with neither cannot be treated by evidence: only management's acceptance closes the
+   breach.
+
+The basis: a treatment counts once its effect is verified, not once time has passed (ISO/IEC
+23894:2023 6.5 and 6.6 after ISO 31000:2018 6.5 and 6.6: treatment, then the review of its
+effectiveness; EU AI Act Art. 9(2)(c)-(d): the risks that post-market data reveal are evaluated
+and met by targeted measures). The most direct verification measures the breached quantity
+again; where the risk program has no measurement of it before release, what closes a risk in
+the risk cycle is its blocking controls passing (cycle status `closed`), so they are its
+re-measurement. Any newer green evidence, whatever it measured, is not enough.
 """
 
 from __future__ import annotations
@@ -47,9 +68,11 @@ class Breach:
     risk: str
     threshold: str
     trigger: str | None
+    metric: str = ""
     periods: list[str] = field(default_factory=list)
     last_value: float | None = None
     evaluated_at: str = ""  # when its latest breaching period was evaluated
+    open_because: str = ""  # why the evidence in force does not treat it
 
     @property
     def since(self) -> str:
@@ -74,6 +97,7 @@ class Breach:
             "last_period": self.periods[-1],
             "periods": len(self.periods),
             "last_value": self.last_value,
+            "open_because": self.open_because,
         }
 
 
@@ -141,18 +165,53 @@ def period_documents(repo: Path) -> list[dict[str, Any]]:
     return [parse_period(path, read_bounded(path)) for path in period_files(repo)]
 
 
-def _treated_at(repo: Path) -> dt.datetime | None:
-    """When the evidence in force was generated, if its gate is green."""
+@dataclass(frozen=True)
+class Treating:
+    """The evidence in force, as the breach rule reads it: when it was generated (None when
+    there is none or its gate is not green) and its control results."""
+
+    generated_at: dt.datetime | None
+    controls: list[dict[str, Any]]
+
+    def remeasures(self, risk: str, metric: str) -> tuple[bool, str]:
+        """Whether this evidence re-measures a breached measure of ``risk`` with ``metric``
+        (the rule: this module's docstring), and why not when it does not."""
+        mine = [c for c in self.controls if c.get("risk_id") == risk]
+        same = [c for c in mine if c.get("metric_key") == metric]
+        if same:
+            failing = [str(c.get("control_id")) for c in same if c.get("passed") is not True]
+            if failing:
+                return False, f"its re-measurement fails ({', '.join(failing)})"
+            return True, ""
+        blocking = [c for c in mine if c.get("enforcement_mode") == "block"]
+        if not blocking:
+            return False, (
+                f"no control of {risk} measures {metric} and the risk has no blocking control: "
+                "only management's acceptance closes it"
+            )
+        failing = [str(c.get("control_id")) for c in blocking if c.get("passed") is not True]
+        if failing:
+            return False, f"the risk's blocking controls fail ({', '.join(failing)})"
+        return True, ""
+
+
+def treating_evidence(repo: Path) -> Treating:
+    """The evidence in force: when it was generated if its gate is green, and its controls."""
+    from sei_assets.core import safeload
+
     path = Path(repo) / EVIDENCE_DIR / BUNDLE
     if not path.is_file():
-        return None
+        return Treating(None, [])
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
-        return None
-    if not isinstance(doc, dict) or doc.get("gate") != "green":
-        return None
-    return _when(doc.get("generated_at"))
+        doc = safeload.load_json(path, "evidence bundle")
+    except SeiError:
+        return Treating(None, [])
+    if not isinstance(doc, dict):
+        return Treating(None, [])
+    found = doc.get("control_results")
+    controls = [c for c in found if isinstance(c, dict)] if isinstance(found, list) else []
+    green = doc.get("gate") == "green"
+    return Treating(_when(doc.get("generated_at")) if green else None, controls)
 
 
 def _accepted(repo: Path) -> tuple[dt.datetime | None, set[str]]:
@@ -173,7 +232,8 @@ def _accepted(repo: Path) -> tuple[dt.datetime | None, set[str]]:
 def open_breaches(repo: Path, docs: list[dict[str, Any]] | None = None) -> list[Breach]:
     """Every measure's open breach, in measure order (the rule: this module's docstring)."""
     docs = period_documents(repo) if docs is None else docs
-    treated = _treated_at(repo)
+    evidence = treating_evidence(repo)
+    treated = evidence.generated_at
     accepted_at, accepted = _accepted(repo)
     found: dict[str, Breach] = {}
     for doc in docs:
@@ -184,19 +244,26 @@ def open_breaches(repo: Path, docs: list[dict[str, Any]] | None = None) -> list[
             if r.get("severity") != "error":
                 continue
             name = str(r.get("measure"))
-            if treated and evaluated and treated > evaluated:
+            risk, metric = str(r.get("risk")), str(r.get("metric"))
+            newer = bool(treated and evaluated and treated > evaluated)
+            if newer and evidence.remeasures(risk, metric)[0]:
                 continue
             # the release named the measure because this breach was open then: at or after
             if name in accepted and accepted_at and evaluated and accepted_at >= evaluated:
                 continue
             b = found.setdefault(
-                name,
-                Breach(name, str(r.get("risk")), str(r.get("threshold")), r.get("trigger")),
+                name, Breach(name, risk, str(r.get("threshold")), r.get("trigger"), metric)
             )
             b.periods.append(doc["period"])
             value = r.get("value")
             b.last_value = value if isinstance(value, int | float) else None
             b.evaluated_at = str(doc.get("evaluated_at") or "")
+            b.open_because = (
+                "the green evidence after it does not re-measure it: "
+                + evidence.remeasures(risk, metric)[1]
+                if newer
+                else "no green evidence generated after it"
+            )
     for b in found.values():
         b.periods.sort()
     return [found[k] for k in sorted(found)]

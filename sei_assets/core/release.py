@@ -45,10 +45,12 @@ def promote(
 
     breaches = open_breaches(repo)
     if breaches and not residual_accepted:
+        found = "; ".join(f"{b.describe()}: {b.open_because}" for b in breaches)
         raise SeiError(
-            f"{repo}: post-market breach open ({'; '.join(b.describe() for b in breaches)}); "
-            "refusing to release until new evidence treats it or management accepts the "
-            "residual risk with a reason"
+            f"{repo}: post-market breach open ({found}); refusing to release until new green "
+            "evidence re-measures the breached measure (its metric for its risk, else the "
+            "risk's blocking controls) and passes, or management accepts the residual risk "
+            "with a reason"
         )
     supplied = bundle.pipeline is None or bundle.pipeline.supplied
     if supplied and not accept_supplied:

@@ -60,7 +60,8 @@ class SystemStatus:
         """What `sei status` prints for each open post-market breach."""
         return [
             f"post-market breach: {b.describe()}: the risk is open again; the next release "
-            "is blocked until new evidence treats it or management accepts the residual"
+            "is blocked until new evidence re-measures it or management accepts the residual"
+            + (f" ({b.open_because})" if b.open_because else "")
             for b in self.breaches or []
         ]
 

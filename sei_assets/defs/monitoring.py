@@ -138,12 +138,13 @@ def _evaluate(
     loaded = loaded_manifest(entry)
     if loaded.manifest.monitoring is None:
         raise dg.Failure(description="the manifest no longer declares monitoring.source")
-    there = {p.day for p in monitoring.periods(repo, loaded.manifest.monitoring, frequency)}
-    days = [d for d in context.partition_keys if d in there]
-    for d in sorted(set(context.partition_keys) - there):
-        context.log.info(f"{d}: no production batch (nothing to evaluate)")
     started = time.perf_counter()
-    docs = monitoring.monitor(repo, loaded, days, context.resources.sei.key(), frequency)
+    done = monitoring.run(
+        repo, loaded, context.partition_keys, context.resources.sei.key(), frequency
+    )
+    for d in done.absent:
+        context.log.info(f"{d}: no production batch (nothing to evaluate)")
+    docs = done.documents
     context.log.info(
         f"{len(docs)} period(s) evaluated and signed in {time.perf_counter() - started:.2f} s"
     )
@@ -288,7 +289,7 @@ def _line(r: dict[str, Any]) -> str:
 def stale_days(entry: SystemEntry, frequency: str = "P1D") -> dict[str, str]:
     """The periods of ``frequency`` whose data on disk is not the data their period document
     was computed from (a new batch, or one re-delivered with late outcomes), with its version."""
-    from sei_assets.core import monitoring, postmarket
+    from sei_assets.core import monitoring
     from sei_assets.core.errors import SeiError
     from sei_assets.core.manifest import load_manifest
 
@@ -298,15 +299,9 @@ def stale_days(entry: SystemEntry, frequency: str = "P1D") -> dict[str, str]:
         mon = load_manifest(entry.manifest_path(entry.repo)).manifest.monitoring
         if mon is None:
             return {}
-        found = monitoring.periods(entry.repo, mon, frequency)
-        done = {
-            d["period"]: (d.get("source") or {}).get("version")
-            for d in postmarket.period_documents(entry.repo)
-            if d.get("frequency", "P1D") == frequency
-        }
+        return monitoring.stale(entry.repo, mon, frequency)
     except SeiError:
         return {}
-    return {p.day: p.version for p in found if done.get(p.day) != p.version}
 
 
 def ranges(days: list[str], frequency: str = "P1D") -> list[tuple[str, str]]:

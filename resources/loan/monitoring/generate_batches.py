@@ -1,7 +1,8 @@
 """Production batches of the loan system: 120 days of credit decisions, deterministic.
 
-Usage: ``python monitoring/generate_batches.py [OUT_DIR] [--days N] [--outcome-lag DAYS]``
-(default ``production/``, 120 days from 2026-01-01, outcomes known for all but the last 30).
+Usage: ``python monitoring/generate_batches.py [OUT_DIR] [--days N] [--first N] [--outcome-lag
+DAYS] [--shift-day N] [--degrade-day N]`` (default ``production/``, 120 days from 2026-01-01,
+outcomes known for all but the last 30, the faults on their days below).
 
 Each day is one file ``<YYYY-MM-DD>.csv`` of 300 applications drawn (with replacement, seeded
 per day) from ``data/german_credit.csv``, the training data: the 20 input attributes, ``gender``,
@@ -16,6 +17,9 @@ of each gender group, so the approval rates of women and men match. Two faults a
   large loans and every amount is 60 % higher, duration 12 months longer (input drift);
 - from day ``DEGRADE_DAY`` (2026-04-06) women are approved at 45 % while men stay at 70 % (a
   fairness degradation, as when a stale per-group threshold is deployed).
+
+``--shift-day`` and ``--degrade-day`` move a fault to another day (0-based; past the last day:
+never), so that a test can land one fault without the other.
 
 Only numpy and pandas; the same arguments always give the same bytes.
 """
@@ -71,20 +75,27 @@ def decide(scores: np.ndarray, groups: np.ndarray, rates: dict[str, float]) -> n
     return out
 
 
-def batch(reference: pd.DataFrame, day: int, outcome_known: bool) -> pd.DataFrame:
-    """The applications and decisions of day ``day`` (0-based)."""
+def batch(
+    reference: pd.DataFrame,
+    day: int,
+    outcome_known: bool,
+    shift_day: int = SHIFT_DAY,
+    degrade_day: int = DEGRADE_DAY,
+) -> pd.DataFrame:
+    """The applications and decisions of day ``day`` (0-based); the population shifts from
+    ``shift_day``, women's approvals degrade from ``degrade_day``."""
     rng = np.random.default_rng([SEED, day])
     weights = np.ones(len(reference))
-    if day >= SHIFT_DAY:
+    if day >= shift_day:
         long_ = reference["duration_months"].rank(pct=True)
         large = reference["credit_amount"].rank(pct=True)
         weights = np.exp(2.5 * (long_ + large).to_numpy())
     rows = rng.choice(len(reference), size=BATCH, replace=True, p=weights / weights.sum())
     frame = reference.iloc[rows].reset_index(drop=True)
-    if day >= SHIFT_DAY:
+    if day >= shift_day:
         frame["credit_amount"] = (frame["credit_amount"] * 1.6).round().astype(int)
         frame["duration_months"] = frame["duration_months"] + 12
-    women = APPROVE_WOMEN_DEGRADED if day >= DEGRADE_DAY else APPROVE
+    women = APPROVE_WOMEN_DEGRADED if day >= degrade_day else APPROVE
     scores = score(frame)
     decided = decide(scores, frame["gender"].to_numpy(), {"female": women, "male": APPROVE})
     out = frame.drop(columns=["target"])
@@ -98,14 +109,20 @@ def batch(reference: pd.DataFrame, day: int, outcome_known: bool) -> pd.DataFram
 
 
 def generate(
-    out_dir: Path, days: int = DAYS, outcome_lag: int = OUTCOME_LAG, first: int = 0
+    out_dir: Path,
+    days: int = DAYS,
+    outcome_lag: int = OUTCOME_LAG,
+    first: int = 0,
+    shift_day: int = SHIFT_DAY,
+    degrade_day: int = DEGRADE_DAY,
 ) -> list[Path]:
     """Write the batches of days ``first`` .. ``days - 1`` into ``out_dir``; return their paths."""
     reference = pd.read_csv(REFERENCE)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for day in range(first, days):
-        frame = batch(reference, day, outcome_known=day < days - outcome_lag)
+        known = day < days - outcome_lag
+        frame = batch(reference, day, known, shift_day, degrade_day)
         path = out_dir / f"{START + dt.timedelta(days=day):%Y-%m-%d}.csv"
         frame.to_csv(path, index=False, lineterminator="\n")
         written.append(path)
@@ -118,8 +135,12 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=DAYS)
     parser.add_argument("--first", type=int, default=0, help="first day to write (0-based)")
     parser.add_argument("--outcome-lag", type=int, default=OUTCOME_LAG)
+    parser.add_argument("--shift-day", type=int, default=SHIFT_DAY, help="0-based")
+    parser.add_argument("--degrade-day", type=int, default=DEGRADE_DAY, help="0-based")
     args = parser.parse_args()
-    paths = generate(args.out, args.days, args.outcome_lag, args.first)
+    paths = generate(
+        args.out, args.days, args.outcome_lag, args.first, args.shift_day, args.degrade_day
+    )
     print(f"{len(paths)} batch(es) -> {args.out}")
 
 

@@ -3,7 +3,9 @@
 
 `with:` becomes the verb's options (`noRepro: true` or `no-repro: true` -> `--no-repro`,
 `pubkey: X` -> `--pubkey X`, a list repeats the option); `repo` overrides the sandbox
-repository, `env` adds variables (another signing key, say) for this call only.
+repository, `env` adds variables (another signing key, say) for this call only. A verb of a
+command group has a name of its own: `sei.monitor` is `sei monitoring run`, `sei.incident_open`
+and `sei.incident_list` are `sei incident open` and `sei incident list`.
 """
 
 from __future__ import annotations
@@ -40,6 +42,15 @@ ENGINE_VERBS = {
     "conformance": True,
     "impact": True,
     "assess": True,
+    "monitor": True,
+    "incident_open": True,
+    "incident_list": False,
+}
+#: Engine verbs that are a command of a group: the words of the command line.
+COMMANDS = {
+    "monitor": ("monitoring", "run"),
+    "incident_open": ("incident", "open"),
+    "incident_list": ("incident", "list"),
 }
 _NO_REPO = ("pubkey",)
 
@@ -60,15 +71,20 @@ def _commands() -> Any:
 
 def options(verb: str) -> set[str]:
     """The long options `sei <verb>` accepts (read from the command line's own definition)."""
-    command = _commands()[verb]
+    *group, name = COMMANDS.get(verb, (verb,))
+    commands = _commands()
+    for word in group:
+        commands = commands[word].commands
+    command = commands[name]
     return {o for p in command.params for o in p.opts if o.startswith("--")}
 
 
 def option_problems(verb: str, args: dict[str, Any]) -> list[str]:
     """The `with:` keys that are no option of `sei <verb>`."""
     known = options(verb)
+    command = " ".join(COMMANDS.get(verb, (verb,)))
     return [
-        f"sei {verb} has no option {_option(k)} (`with: {k}`); options: "
+        f"sei {command} has no option {_option(k)} (`with: {k}`); options: "
         + ", ".join(sorted(known - {"--json", "--help"}))
         for k in args
         if k not in ("repo", "env") and _option(k) not in known
@@ -77,7 +93,7 @@ def option_problems(verb: str, args: dict[str, Any]) -> list[str]:
 
 def argv(ctx: Context, verb: str, args: dict[str, Any]) -> list[str]:
     """The command line of `sei <verb>` for these arguments."""
-    cmd = [sei_executable(), verb]
+    cmd = [sei_executable(), *COMMANDS.get(verb, (verb,))]
     if verb not in _NO_REPO:
         repo = ctx.path(args["repo"], "repo") if args.get("repo") else ctx.base
         cmd += ["--repo", str(repo)]
@@ -108,11 +124,19 @@ def _handler(verb: str):
         text = tail(err) if payload is not None else tail(out + err)
         return Result(payload, text, ok=code == ExitCode.OK, exit_code=code)
 
-    handler.__doc__ = f"`sei {verb} --json` on the sandbox repository."
+    handler.__doc__ = (
+        f"`sei {' '.join(COMMANDS.get(verb, (verb,)))} --json` on the sandbox repository."
+    )
     return handler
 
 
 VERBS = [
-    Verb(f"sei.{verb}", _handler(verb), None, mutating, f"`sei {verb} --json`")
+    Verb(
+        f"sei.{verb}",
+        _handler(verb),
+        None,
+        mutating,
+        f"`sei {' '.join(COMMANDS.get(verb, (verb,)))} --json`",
+    )
     for verb, mutating in ENGINE_VERBS.items()
 ]
