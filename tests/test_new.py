@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -124,8 +125,14 @@ def test_new_refuses_what_it_cannot_scaffold(tmp_path: Path, sei) -> None:
         assert bad.exit_code == 2 and message in bad.stderr, (flags, bad.stderr)
     wrong = sei("new", str(repo), "--backend", "sas", "--data", str(table), "--target",
                 "approved", "--sensitive", "sex")  # fmt: skip
-    assert wrong.exit_code == 2 and "not one of dvc, mlflow, file" in wrong.stderr
+    assert wrong.exit_code == 2 and "not one of dvc, mlflow, dagster, dbt, file" in wrong.stderr
+    quoted = tmp_path / "it's.csv"  # a file name that would break out of the dbt source's SQL
+    quoted.write_bytes(table.read_bytes())
+    bad = sei("new", str(repo), "--backend", "dbt", "--data", str(quoted), "--target",
+              "approved", "--sensitive", "sex")  # fmt: skip
+    assert bad.exit_code == 2 and "may hold only letters" in bad.stderr, bad.stderr
     assert not (repo / "sei.yaml").exists()  # nothing written on bad input
+    assert not (repo / "data").exists()
 
 
 def test_new_mlflow_system_runs_and_registers_one_version(tmp_path: Path, sei) -> None:
@@ -143,3 +150,77 @@ def test_new_mlflow_system_runs_and_registers_one_version(tmp_path: Path, sei) -
     assert len(outcome.bundle.control_results) == 3
     details = outcome.pipeline.details
     assert details["registered_model"] == "ml-screening" and details["model_version"] == "1"
+
+
+def _signed_set(sei, repo: Path) -> dict:
+    """The run's evidence set: verified offline, its index naming the bundle by its digest."""
+    import hashlib
+
+    verified = sei("verify", "--repo", str(repo))
+    assert verified.exit_code == 0, verified.stdout + verified.stderr
+    index = json.loads((repo / ".sei" / "index.json").read_text())
+    bundle = (repo / ".sei" / "bundle.json").read_bytes()
+    assert index["files"][".sei/bundle.json"] == hashlib.sha256(bundle).hexdigest()
+    assert (repo / ".sei" / "index.json.sig").is_file()
+    return json.loads(bundle)
+
+
+def _new_compile_run(sei, tmp_path: Path, backend: str) -> tuple[Path, dict]:
+    """`sei new --backend B` into an empty git repository, then `sei compile` and `sei run`."""
+    table = applicants(tmp_path / "incoming" / "applicants.csv", rows=200, seed=5)
+    repo = tmp_path / f"{backend}-screening"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    result = sei(
+        "new", str(repo), "--backend", backend, "--data", str(table), "--target", "approved",
+        "--sensitive", "sex",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stdout + result.stderr
+    _commit(repo, f"declare the system on {backend}")
+    compiled = sei("compile", "--repo", str(repo), "--json")
+    assert compiled.exit_code == 0, compiled.stderr
+    ran = sei("run", "--repo", str(repo), "--json")
+    assert ran.exit_code in (0, 1), ran.stdout + ran.stderr
+    verdict = json.loads(ran.stdout)
+    assert verdict["metrics_source"] == "reproduced" and verdict["control_count"] == 3
+    bundle = _signed_set(sei, repo)
+    assert bundle["gate"] == verdict["gate"] == ("green" if ran.exit_code == 0 else "red")
+    assert bundle["pipeline"]["tool"] == backend and bundle["pipeline"]["reproduced"] is True
+    return repo, bundle
+
+
+def test_new_dagster_system_compiles_runs_and_signs(tmp_path: Path, sei) -> None:
+    """The scaffold's Dagster assets run through `dagster asset materialize`: the evaluation's
+    code version follows evaluate.py and params.yaml, and its native fairness check agrees
+    with the engine's control."""
+    import hashlib
+
+    repo, bundle = _new_compile_run(sei, tmp_path, "dagster")
+    assert "dagster_pipeline/.dagster_home/" in (repo / ".gitignore").read_text().splitlines()
+    pipeline = bundle["pipeline"]
+    treatment = hashlib.sha256()
+    for name in ("evaluate.py", "params.yaml"):
+        treatment.update((repo / name).read_bytes())
+    assert pipeline["code_versions"]["evaluation"] == "eval-" + treatment.hexdigest()[:12]
+    assert set(pipeline["code_versions"]) == {"training_table", "evaluation"}
+    (check,) = pipeline["asset_checks"]
+    control = {c["control_id"]: c for c in bundle["control_results"]}["fairness-bound"]
+    assert check["check"] == "fairness_bound_check" and check["severity"] == "WARN"
+    assert check["passed"] is control["passed"]
+    assert check["metadata"]["demographic_parity_diff"] == pytest.approx(control["actual_value"])
+    assert (check["metadata"]["operator"], check["metadata"]["threshold"]) == ("<", 0.10)
+
+
+def test_new_dbt_system_compiles_runs_and_signs(tmp_path: Path, sei) -> None:
+    """The scaffold's dbt project builds the table on DuckDB (its tests pass) and the
+    evaluation measures the built table: the same metrics as evaluate.py on the CSV itself."""
+    repo, bundle = _new_compile_run(sei, tmp_path, "dbt")
+    pipeline = bundle["pipeline"]
+    results = pipeline["dbt_results"]
+    assert {k.split(".")[0] for k in results} == {"model", "test"}
+    assert all(status in ("success", "pass") for status in results.values()), results
+    assert sum(k.startswith("test.") for k in results) == 3
+    assert pipeline["tables"]["records"]["rows"] == 200
+    from_dbt = json.loads((repo / "metrics.json").read_text())
+    subprocess.run([sys.executable, "evaluate.py"], cwd=repo, check=True, capture_output=True)
+    assert json.loads((repo / "metrics.json").read_text()) == from_dbt
