@@ -176,6 +176,10 @@ def _new_compile_run(sei, tmp_path: Path, backend: str) -> tuple[Path, dict]:
         "--sensitive", "sex",
     )  # fmt: skip
     assert result.exit_code == 0, result.stdout + result.stderr
+    assert "sei: check: data/applicants.croissant.json with mlcroissant" in result.stderr
+    if backend == "dbt":  # prepared, so that the Dagster location loads the dbt models
+        assert (repo / "dbt_project" / "target" / "manifest.json").is_file()
+        assert "sei: prepare: the dbt manifest (dbt parse)" in result.stderr
     _commit(repo, f"declare the system on {backend}")
     compiled = sei("compile", "--repo", str(repo), "--json")
     assert compiled.exit_code == 0, compiled.stderr

@@ -67,7 +67,10 @@ def new(
             tier=tier,
             force=force,
         )
-        done = scaffold.scaffold(req)
+        from sei_assets.cli.progress import shown
+
+        with shown(enabled=not as_json):
+            done = scaffold.scaffold(req)
     except SeiError as exc:
         _fail(exc)
     if as_json:

@@ -841,7 +841,9 @@ def scaffold(req: Request) -> Scaffold:
         atomic_write(ignore, "\n".join([*present, *missing]) + "\n", mode=0o644)
         out.written.append(ignore)
     from sei_assets.core.croissant import validate_croissant
+    from sei_assets.core.progress import report
 
+    report("check", f"{croissant_rel} with mlcroissant")
     validate_croissant(croissant_path)  # what `sei run` will check: mlcroissant accepts it
     prepare_repository(repo, req.backend)
     out.next_steps = [
@@ -902,6 +904,8 @@ def prepare_repository(repo: Path, backend: str) -> None:
 
         run_tool("dvc", ["dvc", "init", "-q"], repo)
     if backend == "dbt":
+        from sei_assets.core.progress import report
         from sei_assets.core.reproducers.dbt import prepare_manifest
 
+        report("prepare", "the dbt manifest (dbt parse), so that Dagster shows the models")
         prepare_manifest(repo)
