@@ -228,3 +228,29 @@ def test_new_dbt_system_compiles_runs_and_signs(tmp_path: Path, sei) -> None:
     from_dbt = json.loads((repo / "metrics.json").read_text())
     subprocess.run([sys.executable, "evaluate.py"], cwd=repo, check=True, capture_output=True)
     assert json.loads((repo / "metrics.json").read_text()) == from_dbt
+
+
+def test_the_dbt_label_test_is_written_for_plain_values_only(tmp_path: Path) -> None:
+    """dbt renders its YAML with Jinja and pastes accepted values into SQL: a label or column
+    name that is not a plain word leaves the test out instead of reaching either."""
+    import pandas as pd
+
+    from sei_assets.core import scaffold
+
+    def schema(column: str, labels: list) -> dict:
+        frame = pd.DataFrame({column: labels * 2, "sex": ["F", "M"] * len(labels)})
+        req = scaffold.Request(tmp_path, "dbt", tmp_path / "t.csv", column, "sex", "x")
+        files = scaffold._dbt_project(req, frame, "data/t.csv", "data/t.croissant.json")
+        return yaml.safe_load(files["models/schema.yml"])["models"][0]["columns"]
+
+    plain = schema("approved", [0, 1])
+    assert plain[1]["name"] == "approved"
+    assert plain[1]["data_tests"][0]["accepted_values"]["arguments"] == {
+        "values": [0, 1],
+        "quote": False,
+    }
+    assert schema("label", ["no", "yes"])[1]["data_tests"][0]["accepted_values"]["arguments"][
+        "quote"
+    ]
+    for column, labels in (("approved", ["a'b", "{{ x }}"]), ("ok col", ["no", "yes"])):
+        assert [c["name"] for c in schema(column, labels)] == ["sei_row_number"]

@@ -710,7 +710,10 @@ models:
     columns:
       - name: {row}
         data_tests: [unique, not_null]
-      - name: {target}
+"""
+#: The label's test, written only when the column's name and values are plain words: dbt renders
+#: its YAML with Jinja and pastes the values into SQL, and the table's content is data.
+DBT_LABEL_TEST = """      - name: {target}
         description: "The label (evaluate.py compares it with params.yaml's `positive`)."
         data_tests:
           - accepted_values:
@@ -718,6 +721,8 @@ models:
                 values: {labels}
                 quote: {quote}
 """
+_PLAIN_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_PLAIN_LABEL = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 DBT_EVALUATE = """\"\"\"The evaluation of {name}'s dbt pipeline: {metrics} from the table that
 `dbt build` left.
@@ -882,12 +887,16 @@ def _dbt_project(
         "labels": json.dumps(labels),
         "quote": "false" if numeric else "true",
     }
+    plain = _PLAIN_COLUMN.match(req.target) and all(
+        isinstance(v, bool | int | float) or _PLAIN_LABEL.match(str(v)) for v in labels
+    )
+    label_test = DBT_LABEL_TEST.format(**fmt)
     return {
         "dbt_project.yml": DBT_PROJECT_YML.format(**fmt),
         "profiles.yml": DBT_PROFILES.format(**fmt),
         "models/sources.yml": DBT_SOURCES.format(**fmt),
         "models/records.sql": DBT_RECORDS.format(**fmt),
-        "models/schema.yml": DBT_SCHEMA.format(**fmt),
+        "models/schema.yml": DBT_SCHEMA.format(**fmt) + (label_test if plain else ""),
         "evaluate.py": DBT_EVALUATE.format(**fmt),
     }
 
