@@ -254,3 +254,25 @@ def test_the_dbt_label_test_is_written_for_plain_values_only(tmp_path: Path) -> 
     ]
     for column, labels in (("approved", ["a'b", "{{ x }}"]), ("ok col", ["no", "yes"])):
         assert [c["name"] for c in schema(column, labels)] == ["sei_row_number"]
+
+
+def test_column_names_are_data_in_the_manifest(tmp_path: Path) -> None:
+    """A column name with YAML syntax in it (`:`, `[`, a quote) lands in sei.yaml as the text
+    it is, not as keys or lists of the manifest."""
+    from sei_assets.core import scaffold
+    from sei_assets.core.manifest import load_manifest
+
+    table = tmp_path / "t.csv"
+    rows = ["1,a,3", "0,b,4", "1,a,5", "0,b,6", "1,b,7", "0,a,8"]
+    table.write_text('"score: 1, x: [2]","grp"" evil",age\n' + "\n".join(rows) + "\n")
+    target, sensitive = "score: 1, x: [2]", 'grp" evil'
+    req = scaffold.Request(tmp_path / "repo", "file", table, target, sensitive, "hostile")
+    scaffold.scaffold(req)
+    manifest = load_manifest(tmp_path / "repo").manifest
+    assert manifest.system.decisions == [f"{target}_prediction"]
+    fairness = manifest.risk.risks[1]
+    assert fairness.title == f"Unequal outcomes between groups of {sensitive}"
+    assert fairness.treat[0].measures[0].inputs == {
+        "prediction": "prediction",
+        "dimension": sensitive,
+    }

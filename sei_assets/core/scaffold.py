@@ -225,7 +225,7 @@ system:
   intended_purpose: {j(req.purpose)}
   organization: {j(req.organization)}
   version: "0.1.0"
-  decisions: [{req.target}_prediction]  # the decisions the system takes or supports
+  decisions: [{j(req.target + "_prediction")}]  # the decisions the system takes or supports
   affected_persons: [data_subjects]     # the people those decisions affect
   # Foreseeable misuse (AI Act Art. 9(2)(b)), each with the risks that address it.
   potential_misuses:
@@ -285,13 +285,13 @@ risk:
               article: "15"
               standard_clauses: ["iso/23894@2023#6.4.3"]
     - id: risk.unfair-outcomes
-      title: "Unequal outcomes between groups of {req.sensitive}"
+      title: {j("Unequal outcomes between groups of " + req.sensitive)}
       domain: fairness
       impact: {{ individual: HIGH, society: HIGH, organization: HIGH }}
       likelihood: POSSIBLE
       treat:
         - method: REDUCE
-          action: "Bound the gap in selection rates between the groups of {req.sensitive}."
+          action: {j(f"Bound the gap in selection rates between the groups of {req.sensitive}.")}
           controls: [eu/ai-act@2024#art-10, eu/ai-act@2024#art-15]
           residual_likelihood: UNLIKELY
           measures:
@@ -302,7 +302,7 @@ risk:
               enforcement: gate
               article: "15"
               standard_clauses: ["iso/23894@2023#6.4.4"]
-              inputs: {{ prediction: prediction, dimension: {req.sensitive} }}
+              inputs: {{ prediction: prediction, dimension: {j(req.sensitive)} }}
     - id: risk.data-quality
       title: "Incomplete training data"
       domain: data
