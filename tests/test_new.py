@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -124,8 +125,14 @@ def test_new_refuses_what_it_cannot_scaffold(tmp_path: Path, sei) -> None:
         assert bad.exit_code == 2 and message in bad.stderr, (flags, bad.stderr)
     wrong = sei("new", str(repo), "--backend", "sas", "--data", str(table), "--target",
                 "approved", "--sensitive", "sex")  # fmt: skip
-    assert wrong.exit_code == 2 and "not one of dvc, mlflow, file" in wrong.stderr
+    assert wrong.exit_code == 2 and "not one of dvc, mlflow, dagster, dbt, file" in wrong.stderr
+    quoted = tmp_path / "it's.csv"  # a file name that would break out of the dbt source's SQL
+    quoted.write_bytes(table.read_bytes())
+    bad = sei("new", str(repo), "--backend", "dbt", "--data", str(quoted), "--target",
+              "approved", "--sensitive", "sex")  # fmt: skip
+    assert bad.exit_code == 2 and "may hold only letters" in bad.stderr, bad.stderr
     assert not (repo / "sei.yaml").exists()  # nothing written on bad input
+    assert not (repo / "data").exists()
 
 
 def test_new_mlflow_system_runs_and_registers_one_version(tmp_path: Path, sei) -> None:
@@ -143,3 +150,129 @@ def test_new_mlflow_system_runs_and_registers_one_version(tmp_path: Path, sei) -
     assert len(outcome.bundle.control_results) == 3
     details = outcome.pipeline.details
     assert details["registered_model"] == "ml-screening" and details["model_version"] == "1"
+
+
+def _signed_set(sei, repo: Path) -> dict:
+    """The run's evidence set: verified offline, its index naming the bundle by its digest."""
+    import hashlib
+
+    verified = sei("verify", "--repo", str(repo))
+    assert verified.exit_code == 0, verified.stdout + verified.stderr
+    index = json.loads((repo / ".sei" / "index.json").read_text())
+    bundle = (repo / ".sei" / "bundle.json").read_bytes()
+    assert index["files"][".sei/bundle.json"] == hashlib.sha256(bundle).hexdigest()
+    assert (repo / ".sei" / "index.json.sig").is_file()
+    return json.loads(bundle)
+
+
+def _new_compile_run(sei, tmp_path: Path, backend: str) -> tuple[Path, dict]:
+    """`sei new --backend B` into an empty git repository, then `sei compile` and `sei run`."""
+    table = applicants(tmp_path / "incoming" / "applicants.csv", rows=200, seed=5)
+    repo = tmp_path / f"{backend}-screening"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    result = sei(
+        "new", str(repo), "--backend", backend, "--data", str(table), "--target", "approved",
+        "--sensitive", "sex",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "sei: check: data/applicants.croissant.json with mlcroissant" in result.stderr
+    if backend == "dbt":  # prepared, so that the Dagster location loads the dbt models
+        assert (repo / "dbt_project" / "target" / "manifest.json").is_file()
+        assert "sei: prepare: the dbt manifest (dbt parse)" in result.stderr
+    _commit(repo, f"declare the system on {backend}")
+    compiled = sei("compile", "--repo", str(repo), "--json")
+    assert compiled.exit_code == 0, compiled.stderr
+    ran = sei("run", "--repo", str(repo), "--json")
+    assert ran.exit_code in (0, 1), ran.stdout + ran.stderr
+    verdict = json.loads(ran.stdout)
+    assert verdict["metrics_source"] == "reproduced" and verdict["control_count"] == 3
+    bundle = _signed_set(sei, repo)
+    assert bundle["gate"] == verdict["gate"] == ("green" if ran.exit_code == 0 else "red")
+    assert bundle["pipeline"]["tool"] == backend and bundle["pipeline"]["reproduced"] is True
+    return repo, bundle
+
+
+def test_new_dagster_system_compiles_runs_and_signs(tmp_path: Path, sei) -> None:
+    """The scaffold's Dagster assets run through `dagster asset materialize`: the evaluation's
+    code version follows evaluate.py and params.yaml, and its native fairness check agrees
+    with the engine's control."""
+    import hashlib
+
+    repo, bundle = _new_compile_run(sei, tmp_path, "dagster")
+    assert "dagster_pipeline/.dagster_home/" in (repo / ".gitignore").read_text().splitlines()
+    pipeline = bundle["pipeline"]
+    treatment = hashlib.sha256()
+    for name in ("evaluate.py", "params.yaml"):
+        treatment.update((repo / name).read_bytes())
+    assert pipeline["code_versions"]["evaluation"] == "eval-" + treatment.hexdigest()[:12]
+    assert set(pipeline["code_versions"]) == {"training_table", "evaluation"}
+    (check,) = pipeline["asset_checks"]
+    control = {c["control_id"]: c for c in bundle["control_results"]}["fairness-bound"]
+    assert check["check"] == "fairness_bound_check" and check["severity"] == "WARN"
+    assert check["passed"] is control["passed"]
+    assert check["metadata"]["demographic_parity_diff"] == pytest.approx(control["actual_value"])
+    assert (check["metadata"]["operator"], check["metadata"]["threshold"]) == ("<", 0.10)
+
+
+def test_new_dbt_system_compiles_runs_and_signs(tmp_path: Path, sei) -> None:
+    """The scaffold's dbt project builds the table on DuckDB (its tests pass) and the
+    evaluation measures the built table: the same metrics as evaluate.py on the CSV itself."""
+    repo, bundle = _new_compile_run(sei, tmp_path, "dbt")
+    pipeline = bundle["pipeline"]
+    results = pipeline["dbt_results"]
+    assert {k.split(".")[0] for k in results} == {"model", "test"}
+    assert all(status in ("success", "pass") for status in results.values()), results
+    assert sum(k.startswith("test.") for k in results) == 3
+    assert pipeline["tables"]["records"]["rows"] == 200
+    from_dbt = json.loads((repo / "metrics.json").read_text())
+    subprocess.run([sys.executable, "evaluate.py"], cwd=repo, check=True, capture_output=True)
+    assert json.loads((repo / "metrics.json").read_text()) == from_dbt
+
+
+def test_the_dbt_label_test_is_written_for_plain_values_only(tmp_path: Path) -> None:
+    """dbt renders its YAML with Jinja and pastes accepted values into SQL: a label or column
+    name that is not a plain word leaves the test out instead of reaching either."""
+    import pandas as pd
+
+    from sei_assets.core import scaffold
+
+    def schema(column: str, labels: list) -> dict:
+        frame = pd.DataFrame({column: labels * 2, "sex": ["F", "M"] * len(labels)})
+        req = scaffold.Request(tmp_path, "dbt", tmp_path / "t.csv", column, "sex", "x")
+        files = scaffold._dbt_project(req, frame, "data/t.csv", "data/t.croissant.json")
+        return yaml.safe_load(files["models/schema.yml"])["models"][0]["columns"]
+
+    plain = schema("approved", [0, 1])
+    assert plain[1]["name"] == "approved"
+    assert plain[1]["data_tests"][0]["accepted_values"]["arguments"] == {
+        "values": [0, 1],
+        "quote": False,
+    }
+    assert schema("label", ["no", "yes"])[1]["data_tests"][0]["accepted_values"]["arguments"][
+        "quote"
+    ]
+    for column, labels in (("approved", ["a'b", "{{ x }}"]), ("ok col", ["no", "yes"])):
+        assert [c["name"] for c in schema(column, labels)] == ["sei_row_number"]
+
+
+def test_column_names_are_data_in_the_manifest(tmp_path: Path) -> None:
+    """A column name with YAML syntax in it (`:`, `[`, a quote) lands in sei.yaml as the text
+    it is, not as keys or lists of the manifest."""
+    from sei_assets.core import scaffold
+    from sei_assets.core.manifest import load_manifest
+
+    table = tmp_path / "t.csv"
+    rows = ["1,a,3", "0,b,4", "1,a,5", "0,b,6", "1,b,7", "0,a,8"]
+    table.write_text('"score: 1, x: [2]","grp"" evil",age\n' + "\n".join(rows) + "\n")
+    target, sensitive = "score: 1, x: [2]", 'grp" evil'
+    req = scaffold.Request(tmp_path / "repo", "file", table, target, sensitive, "hostile")
+    scaffold.scaffold(req)
+    manifest = load_manifest(tmp_path / "repo").manifest
+    assert manifest.system.decisions == [f"{target}_prediction"]
+    fairness = manifest.risk.risks[1]
+    assert fairness.title == f"Unequal outcomes between groups of {sensitive}"
+    assert fairness.treat[0].measures[0].inputs == {
+        "prediction": "prediction",
+        "dimension": sensitive,
+    }

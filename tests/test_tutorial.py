@@ -3,6 +3,8 @@ empty folder; each must exit as the guide says (0, or the `# exit N` it is marke
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shlex
@@ -51,6 +53,10 @@ def test_the_tutorial_is_parsed_into_its_journey() -> None:
     lines = [line for line, _ in steps]
     for needed in ("sei new .", "sei compile", "sei verify", "sei register", "sei status --all"):
         assert any(line.startswith(needed) for line in lines), needed
+    # the dossier comes after the green run (the last `sei run`) and before the verify
+    dossier = lines.index("sei dossier")
+    green = max(i for i, line in enumerate(lines) if line.startswith("sei run"))
+    assert green < dossier < lines.index("sei verify")
     assert [c for _, c in steps].count(1) == 2  # red: `sei run` and `sei status`
     assert any("dagster asset materialize" in line for line in lines)
 
@@ -71,5 +77,23 @@ def test_the_tutorial_runs_from_an_empty_folder(tmp_path: Path, monkeypatch) -> 
     assert done.returncode == 0, (done.stdout[-4000:], done.stderr[-4000:])
     repo = work / "screening"
     assert (repo / ".sei" / "bundle.json").is_file() and (repo / "sei.lock").is_file()
+    # the dossier's HTML and PDF exist and are named, with their digests, by the signed index
+    index = json.loads((repo / ".sei" / "index.json").read_text())
+    for rel in (".sei/dossier/dossier.html", ".sei/dossier/dossier.pdf", ".sei/soa.json"):
+        data = (repo / rel).read_bytes()
+        assert index["files"][rel] == hashlib.sha256(data).hexdigest(), rel
+        assert index["files"][rel + ".sig"], rel
+    assert (repo / ".sei" / "dossier" / "dossier.pdf").read_bytes().startswith(b"%PDF-")
+    html = (repo / ".sei" / "dossier" / "dossier.html").read_text()
+    assert "screening" in html and "Annex IV" in html
+    committed = subprocess.run(
+        ["git", "-C", str(repo), "ls-files", ".sei/dossier"], capture_output=True, text=True
+    ).stdout.split()
+    assert committed == [
+        ".sei/dossier/dossier.html",
+        ".sei/dossier/dossier.html.sig",
+        ".sei/dossier/dossier.pdf",
+        ".sei/dossier/dossier.pdf.sig",
+    ]
     assert "gate: GREEN" in done.stdout and "gate: RED" in done.stdout
     assert "screening" in done.stdout.split("### ")[-1]  # the status table lists the system

@@ -28,7 +28,8 @@ def new(
         "."
     ),
     backend: Annotated[
-        str | None, typer.Option("--backend", help="The pipeline tool: dvc, mlflow or file.")
+        str | None,
+        typer.Option("--backend", help="The pipeline tool: dvc, mlflow, dagster, dbt or file."),
     ] = None,
     data: Annotated[
         Path | None, typer.Option("--data", help="The table (CSV or Parquet) to train on.")
@@ -54,7 +55,7 @@ def new(
     from sei_assets.core import scaffold
 
     try:
-        chosen = _ask(backend, "--backend", "Pipeline tool (dvc, mlflow, file)", None)
+        chosen = _ask(backend, "--backend", "Pipeline tool (dvc, mlflow, dagster, dbt, file)", None)
         table = Path(_ask(str(data) if data else None, "--data", "Your table (CSV or Parquet)"))
         req = scaffold.Request(
             repo=repo,
@@ -66,7 +67,10 @@ def new(
             tier=tier,
             force=force,
         )
-        done = scaffold.scaffold(req)
+        from sei_assets.cli.progress import shown
+
+        with shown(enabled=not as_json):
+            done = scaffold.scaffold(req)
     except SeiError as exc:
         _fail(exc)
     if as_json:

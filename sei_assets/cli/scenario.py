@@ -134,7 +134,7 @@ def list_(
 
 def _summary(doc: dict[str, Any]) -> dict[str, Any]:
     keys = ("scenario", "verdict", "reason", "failures", "findings", "result", "durationMs",
-            "tags", "keepUp", "sandbox", "dagsterRun")  # fmt: skip
+            "tags", "keepUp", "sandbox", "system", "dagsterRun")  # fmt: skip
     steps = [
         {k: s.get(k) for k in ("section", "phase", "path", "run", "name", "status", "message")}
         for s in doc["steps"]
@@ -160,11 +160,27 @@ def run(
             help="Trust scenarios from outside the project's scenarios/ to run commands.",
         ),
     ] = False,
+    system: Annotated[
+        str | None,
+        typer.Option(
+            "--system",
+            help="A registered system: each sandbox is a copy of its repository (it is only "
+            "read), not the shipped resources.",
+        ),
+    ] = None,
+    systems_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--systems-file",
+            help="The registry naming --system (default: $SEI_SYSTEMS_FILE or the checkout's "
+            "systems.yaml, then the user's own registry).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run scenarios, each as its Dagster job (in-process); exit code per the worst verdict.
     A scenario from another folder that runs a command (process.*, sei.run) needs
-    --allow-exec."""
+    --allow-exec. With --system, the scenarios' sandboxes copy that registered system."""
     from sei_assets.scenarios.dialects.lifecycle.runner import EXIT_CODES, keep_up_default
     from sei_assets.scenarios.dialects.lifecycle.validate import blocking
 
@@ -185,15 +201,23 @@ def run(
         for message in untrusted:
             err.print(f"[red]refused[/]: {escape(message)}", markup=True, highlight=False)
         _bad("refused: these scenarios run commands and are not the project's own")
-    from sei_assets.scenarios.dialects.lifecycle.jobs import execute
+    from sei_assets.scenarios.dialects.lifecycle.jobs import execute, target_system
 
+    if systems_file is not None and not system:
+        _bad("--systems-file names the registry of --system: give --system too")
+    try:
+        target_system(system or "", systems_file)  # an unknown name is bad input, before any run
+    except SeiError as exc:
+        _bad(str(exc))
     keep = keep_up or keep_up_default()
     docs = []
     for scenario in chosen:
         if not as_json:
             out.print(f"▶ {scenario.name}", markup=False)
         try:
-            doc = execute(scenario, catalog, keep_up=keep)
+            doc = execute(
+                scenario, catalog, keep_up=keep, system=system or "", systems_file=systems_file
+            )
         except RuntimeError as exc:  # the job ended without a verdict: the harness failed
             err.print(f"[red]error[/]: {escape(str(exc))}", markup=True, highlight=False)
             raise typer.Exit(ExitCode.INTERNAL_ERROR) from None

@@ -213,3 +213,40 @@ def _reads_as(text: str, registry: Path, expected: list[SystemEntry]) -> bool:
     # paths resolve against the probe's folder here, not the registry's
     names = [e.name for e in got] == [e.name for e in expected]
     return names and bool(got) and got[-1].repo == expected[-1].repo
+
+
+def registries(systems_file: Path | None = None) -> list[Path]:
+    """Where a system's name is looked up, in order: ``systems_file`` alone when given, else
+    the registry in force (`$SEI_SYSTEMS_FILE`, else the checkout's `systems.yaml`), then the
+    user's own registry (where `sei register` writes by default) when it exists."""
+    if systems_file is not None:
+        return [Path(systems_file)]
+    places = [registry_path()]
+    user = user_registry()
+    if user.is_file() and user.resolve() != places[0].resolve():
+        places.append(user)
+    return places
+
+
+def registered_by_name(systems_file: Path | None = None) -> dict[str, SystemEntry]:
+    """Every system of :func:`registries` by name (the first registry naming it wins); a
+    registry file that does not exist holds none, unless it was given."""
+    found: dict[str, SystemEntry] = {}
+    for place in registries(systems_file):
+        if place.is_file() or systems_file is not None:
+            for entry in load_registry(place):
+                found.setdefault(entry.name, entry)
+    return found
+
+
+def find_system(name: str, systems_file: Path | None = None) -> SystemEntry:
+    """The system registered under ``name`` (see :func:`registries`); an unknown name is bad
+    input that lists the registered names and where they were looked up."""
+    found = registered_by_name(systems_file)
+    if name in found:
+        return found[name]
+    places = ", ".join(str(p) for p in registries(systems_file))
+    raise SeiError(
+        f"--system: no system is registered as {name!r} (registered: "
+        f"{', '.join(found) or 'none'}; in {places})"
+    )

@@ -25,7 +25,7 @@ from sei_assets.core.fsutil import atomic_write
 if TYPE_CHECKING:
     import pandas as pd
 
-BACKENDS = ("dvc", "mlflow", "file")
+BACKENDS = ("dvc", "mlflow", "dagster", "dbt", "file")
 TIERS = ("prohibited", "high", "limited", "minimal")
 METRICS = "metrics.json"
 CONTRACT = "metrics.contract.json"
@@ -192,6 +192,8 @@ def _check(req: Request, frame: pd.DataFrame) -> None:
             f"--target: the column {req.target!r} holds {len(labels)} distinct values; the "
             "starter program measures a binary classifier (two values)"
         )
+    if req.backend == "dbt" and DBT_ROW in columns:
+        raise SeiError(f"--data: the dbt backend adds the column {DBT_ROW!r}; rename yours")
 
 
 def _positive(frame: pd.DataFrame, target: str) -> object:
@@ -223,7 +225,7 @@ system:
   intended_purpose: {j(req.purpose)}
   organization: {j(req.organization)}
   version: "0.1.0"
-  decisions: [{req.target}_prediction]  # the decisions the system takes or supports
+  decisions: [{j(req.target + "_prediction")}]  # the decisions the system takes or supports
   affected_persons: [data_subjects]     # the people those decisions affect
   # Foreseeable misuse (AI Act Art. 9(2)(b)), each with the risks that address it.
   potential_misuses:
@@ -283,13 +285,13 @@ risk:
               article: "15"
               standard_clauses: ["iso/23894@2023#6.4.3"]
     - id: risk.unfair-outcomes
-      title: "Unequal outcomes between groups of {req.sensitive}"
+      title: {j("Unequal outcomes between groups of " + req.sensitive)}
       domain: fairness
       impact: {{ individual: HIGH, society: HIGH, organization: HIGH }}
       likelihood: POSSIBLE
       treat:
         - method: REDUCE
-          action: "Bound the gap in selection rates between the groups of {req.sensitive}."
+          action: {j(f"Bound the gap in selection rates between the groups of {req.sensitive}.")}
           controls: [eu/ai-act@2024#art-10, eu/ai-act@2024#art-15]
           residual_likelihood: UNLIKELY
           measures:
@@ -300,7 +302,7 @@ risk:
               enforcement: gate
               article: "15"
               standard_clauses: ["iso/23894@2023#6.4.4"]
-              inputs: {{ prediction: prediction, dimension: {req.sensitive} }}
+              inputs: {{ prediction: prediction, dimension: {j(req.sensitive)} }}
     - id: risk.data-quality
       title: "Incomplete training data"
       domain: data
@@ -426,9 +428,10 @@ def parity_interval(y_pred, groups, params: dict) -> dict:
     }}
 
 
-def evaluate() -> tuple[dict, object]:
+def evaluate(frame: pd.DataFrame | None = None) -> tuple[dict, object]:
+    """Measure the table (read from params.yaml's `data` unless given), write the metrics."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    frame = load(params)
+    frame = load(params) if frame is None else frame
     missing = float(frame.isna().to_numpy().mean())
     y = (frame[params["target"]].astype(str) == str(params["positive"])).astype(int).to_numpy()
     groups = frame[params["sensitive"]].astype(str).to_numpy()
@@ -531,6 +534,236 @@ if __name__ == "__main__":
     main()
 '''
 
+DAGSTER_DEFINITIONS = '''"""The pipeline of {name} as Dagster assets (pipeline.tool: dagster).
+
+`sei run` materializes them on the pipeline's own instance (dagster_pipeline/.dagster_home):
+  dagster asset materialize -f dagster_pipeline/definitions.py --select '*'
+``training_table`` describes the table (rows, columns, empty cells; its sha256 is the data
+version); ``evaluation`` runs the repository's evaluate.py and writes {metrics}. Its code version
+follows evaluate.py and params.yaml (the treatment): changing either marks it stale and
+nothing else. The fairness bound is also a native asset check (WARN: it reports, the sei
+engine decides the gate), its bound read from sei.yaml. Scaffolded by `sei new`; yours to
+change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import operator
+import sys
+from pathlib import Path
+
+import dagster as dg
+import yaml
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+import evaluate  # noqa: E402 - the repository's own evaluation
+
+FAIRNESS = "fairness-bound"
+OPERATORS = {{
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq
+}}
+
+
+def _hash(*paths: Path) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def _params() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+
+
+@dg.asset(code_version="load-" + _hash(ROOT / "evaluate.py"), kinds={{"pandas"}})
+def training_table() -> dg.MaterializeResult:
+    """The table the model is trained and evaluated on (params.yaml's `data`)."""
+    params = _params()
+    frame = evaluate.load(params)
+    return dg.MaterializeResult(
+        data_version=dg.DataVersion(_hash(ROOT / params["data"])),
+        metadata={{
+            "rows": len(frame),
+            "columns": frame.shape[1],
+            "empty_cells": int(frame.isna().to_numpy().sum()),
+            "path": dg.MetadataValue.path(str(ROOT / params["data"])),
+        }},
+    )
+
+
+@dg.asset(
+    deps=[training_table],
+    code_version="eval-" + _hash(ROOT / "evaluate.py", ROOT / "params.yaml"),
+    kinds={{"sklearn"}},
+)
+def evaluation() -> dg.MaterializeResult:
+    """Train, predict on the held-out split, measure with fairlearn: {metrics}."""
+    metrics, _model = evaluate.evaluate()
+    metadata: dict = {{
+        key: dg.MetadataValue.float(float(v["value"] if isinstance(v, dict) else v))
+        for key, v in metrics.items()
+    }}
+    metadata["metrics"] = dg.MetadataValue.path(str(ROOT / "{metrics}"))
+    metadata["treatment"] = str(_params().get("treatment"))
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def _bound(measure_id: str) -> tuple[str, float] | None:
+    """(operator, threshold) of a measure's constraint in sei.yaml; None when not declared."""
+    manifest = yaml.safe_load((ROOT / "sei.yaml").read_text(encoding="utf-8"))
+    for risk in (manifest.get("risk") or {{}}).get("risks", []):
+        for treatment in risk.get("treat", []):
+            for measure in treatment.get("measures", []):
+                if measure.get("id") == measure_id:
+                    op, threshold = str(measure["constraint"]).split()
+                    return op, float(threshold)
+    return None
+
+
+@dg.asset_check(asset=evaluation, description="The fairness bound as a native check (WARN).")
+def fairness_bound_check() -> dg.AssetCheckResult:
+    """The demographic parity difference against sei.yaml's bound."""
+    metrics = json.loads((ROOT / "{metrics}").read_text(encoding="utf-8"))
+    entry = metrics.get(FAIRNESS)
+    value = float(entry["value"] if isinstance(entry, dict) else entry)
+    bound = _bound(FAIRNESS)
+    metadata: dict = {{"measure": FAIRNESS, "demographic_parity_diff": value}}
+    passed = False
+    if bound is not None and bound[0] in OPERATORS:
+        passed = bool(OPERATORS[bound[0]](value, bound[1]))
+        metadata.update({{"operator": bound[0], "threshold": bound[1]}})
+    return dg.AssetCheckResult(
+        passed=passed, severity=dg.AssetCheckSeverity.WARN, metadata=metadata
+    )
+
+
+defs = dg.Definitions(
+    assets=[training_table, evaluation],
+    asset_checks=[fairness_bound_check],
+    executor=dg.in_process_executor,
+)
+'''
+
+DBT_PROJECT_YML = """# The pipeline of {name} as a dbt project on DuckDB (pipeline.tool: dbt).
+# `sei run` runs, from this folder, `dbt build --profiles-dir .` (the models and their
+# tests: a failing test fails the run), then `python evaluate.py`, which measures the built
+# table with the repository's evaluate.py (scikit-learn, fairlearn) and writes {metrics}.
+#   records   the table {data}, one row per record, in file order (sei_row_number)
+# Scaffolded by `sei new`; yours to change (a change here is a change of the treatment).
+name: {project}
+version: "1.0.0"
+config-version: 2
+profile: {project}
+
+model-paths: ["models"]
+test-paths: ["tests"]
+target-path: target
+clean-targets: ["target"]
+
+flags:
+  send_anonymous_usage_stats: false
+
+models:
+  {project}:
+    +materialized: table
+"""
+
+DBT_PROFILES = """# A DuckDB database inside this folder: no server, no credentials.
+{project}:
+  target: local
+  outputs:
+    local:
+      type: duckdb
+      path: {project}.duckdb
+      threads: 1
+"""
+
+DBT_SOURCES = """version: 2
+
+sources:
+  - name: raw
+    description: "The table {data}, described by {croissant}."
+    tables:
+      - name: training_data
+        meta:
+          external_location: "{reader}('../{data}')"
+"""
+
+DBT_RECORDS = """-- The table the model is trained and evaluated on, one row per record, in file
+-- order.
+select
+    row_number() over () - 1 as {row},
+    *
+from {{{{ source('raw', 'training_data') }}}}
+"""
+
+DBT_SCHEMA = """version: 2
+
+models:
+  - name: records
+    description: "The table {data}; {row} is the record's position in the file."
+    columns:
+      - name: {row}
+        data_tests: [unique, not_null]
+"""
+#: The label's test, written only when the column's name and values are plain words: dbt renders
+#: its YAML with Jinja and pastes the values into SQL, and the table's content is data.
+DBT_LABEL_TEST = """      - name: {target}
+        description: "The label (evaluate.py compares it with params.yaml's `positive`)."
+        data_tests:
+          - accepted_values:
+              arguments:
+                values: {labels}
+                quote: {quote}
+"""
+_PLAIN_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_PLAIN_LABEL = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+DBT_EVALUATE = """\"\"\"The evaluation of {name}'s dbt pipeline: {metrics} from the table that
+`dbt build` left.
+
+Reads ``records`` from {project}.duckdb in file order and measures it with the repository's
+evaluate.py (scikit-learn, fairlearn: train, predict on the held-out split, measure), which
+writes {metrics} at the repository root. Scaffolded by `sei new`; yours to change.
+\"\"\"
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import duckdb
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DATABASE = HERE / "{project}.duckdb"
+sys.path.insert(0, str(ROOT))  # the repository's evaluate.py, not this file
+
+import evaluate  # noqa: E402
+
+
+def main() -> None:
+    with duckdb.connect(str(DATABASE), read_only=True) as con:
+        frame = con.sql("select * from records order by {row}").df()
+    metrics, _model = evaluate.evaluate(frame.drop(columns=["{row}"]))
+    json.dump(metrics, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+#: The dbt staging table's column of file positions (must not be one of the user's columns).
+DBT_ROW = "sei_row_number"
+_DBT_PATH = re.compile(r"^[A-Za-z0-9._/-]+$")
+
 GITIGNORE = [
     "# sei: the evidence (.sei/, sei.lock) is committed; interrupted writes are not",
     ".sei/.*",
@@ -539,6 +772,17 @@ GITIGNORE = [
     "mlflow_project/mlruns/",
     "mlruns/",
 ]
+#: Per backend, the tool's own state and build products (rebuilt by every run).
+GITIGNORE_BACKEND = {
+    "dagster": ["dagster_pipeline/.dagster_home/"],
+    "dbt": [
+        "dbt_project/target/",
+        "dbt_project/logs/",
+        "dbt_project/.user.yml",
+        "dbt_project/*.duckdb",
+        "dbt_project/*.duckdb.wal",
+    ],
+}
 
 
 def _write(out: Scaffold, path: Path, text: str, force: bool) -> None:
@@ -561,19 +805,19 @@ def scaffold(req: Request) -> Scaffold:
     repo = repo.resolve()
     source = source.resolve()
     out = Scaffold()
-    if source.is_relative_to(repo):
-        table = source
-    else:
-        table = repo / "data" / source.name
+    table = source if source.is_relative_to(repo) else repo / "data" / source.name
+    data_rel = table.relative_to(repo).as_posix()
+    croissant_path = table.with_name(table.stem + ".croissant.json")
+    croissant_rel = croissant_path.relative_to(repo).as_posix()
+    # the dbt project is made (and its paths checked) before anything is written
+    dbt_files = _dbt_project(req, frame, data_rel, croissant_rel) if req.backend == "dbt" else {}
+    if table != source:
         if not table.exists() or req.force:
             table.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, table)
             out.written.append(table)
         else:
             out.kept.append(table)
-    data_rel = table.relative_to(repo).as_posix()
-    croissant_path = table.with_name(table.stem + ".croissant.json")
-    croissant_rel = croissant_path.relative_to(repo).as_posix()
     doc = croissant(req.name, table, frame, f"https://example.org/{req.name}/data")
     _write(out, croissant_path, json.dumps(doc, indent=2) + "\n", req.force)
     _write(out, repo / "sei.yaml", _manifest(req, data_rel, croissant_rel), req.force)
@@ -588,14 +832,23 @@ def scaffold(req: Request) -> Scaffold:
     if req.backend == "mlflow":
         _write(out, repo / "mlflow_project" / "MLproject", MLPROJECT.format(**fmt), req.force)
         _write(out, repo / "mlflow_project" / "entry.py", MLFLOW_ENTRY.format(**fmt), req.force)
+    if req.backend == "dagster":
+        definitions = DAGSTER_DEFINITIONS.format(**fmt)
+        _write(out, repo / "dagster_pipeline" / "definitions.py", definitions, req.force)
+    if req.backend == "dbt":
+        for rel, text in dbt_files.items():
+            _write(out, repo / "dbt_project" / rel, text, req.force)
     ignore = repo / ".gitignore"
     present = ignore.read_text(encoding="utf-8").splitlines() if ignore.is_file() else []
-    missing = [line for line in GITIGNORE if line not in present]
+    wanted = [*GITIGNORE, *GITIGNORE_BACKEND.get(req.backend, [])]
+    missing = [line for line in wanted if line not in present]
     if missing:
         atomic_write(ignore, "\n".join([*present, *missing]) + "\n", mode=0o644)
         out.written.append(ignore)
     from sei_assets.core.croissant import validate_croissant
+    from sei_assets.core.progress import report
 
+    report("check", f"{croissant_rel} with mlcroissant")
     validate_croissant(croissant_path)  # what `sei run` will check: mlcroissant accepts it
     prepare_repository(repo, req.backend)
     out.next_steps = [
@@ -609,8 +862,48 @@ def scaffold(req: Request) -> Scaffold:
     return out
 
 
+def _dbt_project(
+    req: Request, frame: pd.DataFrame, data_rel: str, croissant_rel: str
+) -> dict[str, str]:
+    """The dbt project's files (path inside dbt_project/ -> text): the table as a DuckDB
+    source, one staging model with its tests, the evaluation of the built table."""
+    if not _DBT_PATH.match(data_rel):
+        raise SeiError(
+            f"--data: {data_rel}: for the dbt backend the table's path may hold only letters, "
+            "digits, '.', '_', '-' and '/' (it is written into the dbt source)"
+        )
+    labels = sorted(frame[req.target].dropna().unique().tolist(), key=str)
+    numeric = all(isinstance(v, bool | int | float) for v in labels)
+    suffix = Path(data_rel).suffix.lower()
+    fmt = {
+        "name": req.name,
+        "project": req.name.replace("-", "_"),
+        "metrics": METRICS,
+        "data": data_rel,
+        "croissant": croissant_rel,
+        "reader": "read_parquet" if suffix in (".parquet", ".pq") else "read_csv",
+        "row": DBT_ROW,
+        "target": json.dumps(req.target),
+        "labels": json.dumps(labels),
+        "quote": "false" if numeric else "true",
+    }
+    plain = _PLAIN_COLUMN.match(req.target) and all(
+        isinstance(v, bool | int | float) or _PLAIN_LABEL.match(str(v)) for v in labels
+    )
+    label_test = DBT_LABEL_TEST.format(**fmt)
+    return {
+        "dbt_project.yml": DBT_PROJECT_YML.format(**fmt),
+        "profiles.yml": DBT_PROFILES.format(**fmt),
+        "models/sources.yml": DBT_SOURCES.format(**fmt),
+        "models/records.sql": DBT_RECORDS.format(**fmt),
+        "models/schema.yml": DBT_SCHEMA.format(**fmt) + (label_test if plain else ""),
+        "evaluate.py": DBT_EVALUATE.format(**fmt),
+    }
+
+
 def prepare_repository(repo: Path, backend: str) -> None:
-    """A git repository (created when missing); for DVC, `dvc init` when it has no `.dvc`."""
+    """A git repository (created when missing); for DVC, `dvc init` when it has no `.dvc`;
+    for dbt, the project's manifest (`dbt parse`), so that Dagster shows its models."""
     from sei_assets.core import gitutil
 
     if not gitutil.git(repo, "rev-parse", "--git-dir", check=False):
@@ -619,3 +912,9 @@ def prepare_repository(repo: Path, backend: str) -> None:
         from sei_assets.core.reproducers.base import run_tool
 
         run_tool("dvc", ["dvc", "init", "-q"], repo)
+    if backend == "dbt":
+        from sei_assets.core.progress import report
+        from sei_assets.core.reproducers.dbt import prepare_manifest
+
+        report("prepare", "the dbt manifest (dbt parse), so that Dagster shows the models")
+        prepare_manifest(repo)

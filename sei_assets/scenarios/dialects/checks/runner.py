@@ -59,18 +59,23 @@ def platform_of(repo: Path, manifest: str | None = None) -> str:
 def registered_targets(names: list[str] | None = None, systems_file: Path | None = None) -> list:
     """The registered systems (`systems.yaml`), or only ``names``, as targets; a system whose
     repository is not seeded yet is an error naming `sei init` (seeding is an explicit step)."""
-    from sei_assets.core.registry import load_registry
+    from sei_assets.core.registry import load_registry, registered_by_name
     from sei_assets.core.workspace import require_repository
 
-    entries = load_registry(Path(systems_file) if systems_file else None)
-    by_name = {e.name: e for e in entries}
-    unknown = [n for n in names or [] if n not in by_name]
-    if unknown:
-        raise SeiError(
-            f"--system: unknown system(s) {', '.join(unknown)}: registered are "
-            f"{', '.join(by_name) or 'none'}"
-        )
-    chosen = [by_name[n] for n in names] if names else entries
+    given = Path(systems_file) if systems_file else None
+    if names:
+        # a system named on the command line may also be one that `sei register` put in the
+        # user's own registry
+        by_name = registered_by_name(given)
+        unknown = [n for n in names if n not in by_name]
+        if unknown:
+            raise SeiError(
+                f"--system: unknown system(s) {', '.join(unknown)}: registered are "
+                f"{', '.join(by_name) or 'none'}"
+            )
+        chosen = [by_name[n] for n in names]
+    else:
+        chosen = load_registry(given)
     if not chosen:
         raise SeiError(
             f"{systems_file or 'systems.yaml'}: no system is registered: nothing to check"

@@ -38,9 +38,24 @@ def pop_result(run_id: str) -> dict[str, Any] | None:
 
 
 class StartConfig(dg.Config):
-    """Run options: keep the sandbox up (skip teardown), as `--keep-up` / `KEEP_UP=1`."""
+    """Run options: keep the sandbox up (skip teardown), as `--keep-up` / `KEEP_UP=1`; the
+    registered system whose copy is the sandbox (`--system`, looked up in `systems_file` or
+    the registries in force), else the shipped resources."""
 
     keep_up: bool = False
+    system: str = ""
+    systems_file: str = ""
+
+
+def target_system(name: str, systems_file: str | Path | None = None) -> tuple[str, Path] | None:
+    """(name, repository) of the registered system ``name``; None for no name."""
+    if not name:
+        return None
+    from sei_assets.core.registry import find_system
+    from sei_assets.core.workspace import require_repository
+
+    entry = find_system(name, Path(systems_file) if systems_file else None)
+    return entry.name, require_repository(entry.repo, entry.seed)
 
 
 def _plain(value: Any) -> Any:
@@ -107,7 +122,8 @@ def build_job(scenario: Scenario, catalog: Catalog) -> dg.JobDefinition:
     @dg.op(name=f"{scenario.slug}__start", out=dg.Out(str))
     def start(context: dg.OpExecutionContext, config: StartConfig) -> str:
         keep_up = config.keep_up or keep_up_default()
-        runtime = Runtime(scenario, catalog, keep_up)
+        system = target_system(config.system, config.systems_file)
+        runtime = Runtime(scenario, catalog, keep_up, system=system)
         _LIVE[context.run_id] = runtime
         context.log.info(f"scenario {scenario.name}: workspace {runtime.workdir}")
         return context.run_id
@@ -165,12 +181,19 @@ def lifecycle_jobs_safe(
 
 
 def execute(
-    scenario: Scenario, catalog: Catalog, keep_up: bool = False, log_level: str = "CRITICAL"
+    scenario: Scenario,
+    catalog: Catalog,
+    keep_up: bool = False,
+    log_level: str = "CRITICAL",
+    system: str = "",
+    systems_file: Path | None = None,
 ) -> dict[str, Any]:
-    """Run a scenario's job in-process on a throwaway instance; its result document."""
+    """Run a scenario's job in-process on a throwaway instance (on a copy of the registered
+    ``system`` when named); its result document."""
     job = build_job(scenario, catalog)
+    start = {"keep_up": keep_up, "system": system, "systems_file": str(systems_file or "")}
     config: dict[str, Any] = {
-        "ops": {f"{scenario.slug}__start": {"config": {"keep_up": keep_up}}},
+        "ops": {f"{scenario.slug}__start": {"config": start}},
         "loggers": {"console": {"config": {"log_level": log_level}}},
     }
     with dg.DagsterInstance.ephemeral() as instance:

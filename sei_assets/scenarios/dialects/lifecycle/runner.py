@@ -159,6 +159,7 @@ class Runtime:
         catalog: Catalog,
         keep_up: bool | None = None,
         workdir: Path | None = None,
+        system: tuple[str, Path] | None = None,
     ) -> None:
         self.scenario = scenario
         self.catalog = catalog
@@ -171,7 +172,7 @@ class Runtime:
             "env": declared_env(catalog),
             "params": {},
         }
-        self.ctx = Context(self.workdir, catalog.directory)
+        self.ctx = Context(self.workdir, catalog.directory, system=system)
         self.verdict: str | None = None
         self.reason = ""
         self.failures: list[str] = []
@@ -423,6 +424,11 @@ class Runtime:
             "failures": self.failures,
             "findings": self.findings,
             "keepUp": self.keep_up,
+            "system": (
+                {"name": self.ctx.system[0], "repo": str(self.ctx.system[1])}
+                if self.ctx.system
+                else None
+            ),
             "sandbox": str(self.ctx.sandbox.root) if self.ctx.sandbox else None,
             "startedAt": self.started_at.isoformat(timespec="seconds"),
             "finishedAt": finished.isoformat(timespec="seconds"),
@@ -446,10 +452,14 @@ def _first_line(text: str) -> str:
 
 
 def run_scenario(
-    scenario: Scenario, catalog: Catalog, keep_up: bool | None = None
+    scenario: Scenario,
+    catalog: Catalog,
+    keep_up: bool | None = None,
+    system: tuple[str, Path] | None = None,
 ) -> dict[str, Any]:
-    """Run a scenario's whole timeline without Dagster; the result document."""
-    runtime = Runtime(scenario, catalog, keep_up)
+    """Run a scenario's whole timeline without Dagster (on the registered ``system``'s copy
+    when given); the result document."""
+    runtime = Runtime(scenario, catalog, keep_up, system=system)
     for slot in plan(scenario, catalog):
         runtime.execute(slot)
     return runtime.finish()

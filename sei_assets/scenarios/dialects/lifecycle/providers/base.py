@@ -87,6 +87,9 @@ class Context:
     processes: dict[str, Background] = field(default_factory=dict)
     sandbox: Sandbox | None = None
     deadline: float | None = None
+    #: The registered system the caller targets (name, repository), else None: the sandbox
+    #: is then seeded from the shipped resources.
+    system: tuple[str, Path] | None = None
 
     # ----------------------------------------------------------------- time
 

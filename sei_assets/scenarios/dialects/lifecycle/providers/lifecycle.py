@@ -7,6 +7,12 @@ file and `dvc.lock`, say); `evaluate: true` then runs `sei run --no-repro` once,
 sandbox starts with signed evidence. Such an evaluated sandbox is built once per content
 (resources, overlay, the engine's sources) under `$SEI_STATE_DIR/scenarios/lifecycle-templates/`
 and copied, since one `sei run` costs seconds.
+
+When the caller targets a registered system (`sei scenario run --system NAME`), the sandbox's
+repository is a copy of that system's repository instead: its history (a clone, without its
+hooks, configuration or remote) and its working tree as it is, less the tools' caches and
+stores (`SYSTEM_LEFT_OUT`); `from:` and `overlay:` do not apply, and `evaluate: true` re-signs
+the system's own metrics with the sandbox's key. The registered repository is only read.
 """
 
 from __future__ import annotations
@@ -87,6 +93,94 @@ def _build(root: Path, source: Path, overlay: Path | None, evaluate: bool) -> No
                             f"{tail(proc.stderr, 10)}")  # fmt: skip
 
 
+#: What a registered system's copy leaves out (paths inside its repository): the git folder
+#: (cloned instead), the DVC cache, and the tools' own stores; MLflow's store records where its
+#: artifacts go as an absolute path, so a run in the sandbox would write into the registered
+#: repository.
+SYSTEM_LEFT_OUT = (
+    ".git",
+    ".dvc/cache",
+    ".dvc/tmp",
+    "mlflow_project/mlflow.db",
+    "mlflow_project/mlruns",
+    "mlruns",
+    "dagster_pipeline/.dagster_home",
+)
+
+
+def _system_files(source: Path):
+    """The copy's filter for a registered repository: what is left out, and a refusal for a
+    link that leads out of the repository or a file that is not a file, folder or link."""
+
+    def check(folder: str, names: list[str]) -> set[str]:
+        skip = set()
+        for name in names:
+            path = Path(folder) / name
+            rel = path.relative_to(source).as_posix()
+            if rel in SYSTEM_LEFT_OUT or name == "__pycache__":
+                skip.add(name)
+            elif path.is_symlink():
+                if not path.resolve().is_relative_to(source):
+                    raise VerbError(f"{rel}: a link out of the system's repository ({source})")
+            elif not (path.is_dir() or path.is_file()):
+                raise VerbError(f"{rel}: not a regular file or folder: refusing to copy it")
+        return skip
+
+    return check
+
+
+def copy_system(source: Path, dest: Path) -> None:
+    """``dest``: a copy of the registered repository ``source`` (read, never written): a clone
+    of its history at its current commit, without hooks, configuration or remote, under a copy
+    of its working tree as it is (uncommitted evidence included)."""
+    from sei_assets.core import gitutil
+
+    source = Path(source).resolve()
+    if not (source / ".git").exists():
+        raise VerbError(f"{source}: the registered system's repository is not a git repository")
+    head = gitutil.git(source, "rev-parse", "--verify", "--quiet", "HEAD^{commit}", check=False)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    cloned = subprocess.run(
+        ["git", "clone", "--quiet", "--no-checkout", "--no-hardlinks", "--", str(source),
+         str(dest)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if cloned.returncode != 0:
+        raise VerbError(f"cannot clone {source}: {tail(cloned.stderr, 5)}")
+    gitutil.git(dest, "remote", "remove", "origin", check=False)
+    if head:
+        gitutil.git(dest, "reset", "--quiet", head)  # the index at the system's commit
+    try:
+        shutil.copytree(
+            source, dest, symlinks=True, ignore=_system_files(source), dirs_exist_ok=True
+        )
+    except shutil.Error as exc:
+        first = exc.args[0][0] if exc.args and exc.args[0] else ("?", "?", str(exc))
+        raise VerbError(f"cannot copy {source}: {first[0]}: {first[2]}") from None
+
+
+def _build_from_system(root: Path, source: Path, evaluate: bool) -> None:
+    """The sandbox of a registered system: its folders, the copy, the optional evaluation."""
+    (root / "keys").mkdir(parents=True, mode=0o700)
+    (root / "dagster").mkdir()
+    (root / "state").mkdir()
+    (root / "dagster" / "dagster.yaml").write_text(DAGSTER_YAML, encoding="utf-8")
+    copy_system(source, root / "repo")
+    if evaluate:
+        env = {**os.environ, **sandbox_env(root)}
+        proc = subprocess.run(
+            [sei_executable(), "run", "--repo", str(root / "repo"), "--no-repro", "--json"],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if proc.returncode not in (0, 1):
+            raise VerbError(
+                f"evaluate: `sei run --no-repro` exited {proc.returncode} on the copy of "
+                f"{source} (does it hold the metrics of a run?): {tail(proc.stderr, 10)}"
+            )
+
+
 def _template(source: Path, overlay: Path | None, evaluate: bool) -> Path:
     from sei_assets.core.paths import state_dir
 
@@ -112,13 +206,23 @@ def _template(source: Path, overlay: Path | None, evaluate: bool) -> Path:
 
 def up(ctx: Context, args: dict[str, Any]) -> Result:
     """Create the sandbox from `resources/<from>/` (default from the provider's settings, else
-    `loan`), with `overlay` and `evaluate` as above; value {repo, root, pubkey}."""
+    `loan`), with `overlay` and `evaluate` as above, or from the registered system the caller
+    chose (`--system`); value {repo, root, pubkey} (and `system`)."""
     from sei_assets.core import signing
     from sei_assets.core.paths import resources_dir
 
     if ctx.sandbox is not None:
         raise VerbError(f"a sandbox is already up at {ctx.sandbox.root}")
     settings = {**ctx.config, **args}
+    if ctx.system is not None:  # the caller's registered system, not the shipped resources
+        root = ctx.workdir / "sandbox"
+        _build_from_system(root, ctx.system[1], bool(settings.get("evaluate", False)))
+        ctx.sandbox = Sandbox(root, root / "repo", sandbox_env(root))
+        key = signing.load_or_create_key(root / "keys" / "signing-key.pem")
+        return Result(
+            {"repo": str(root / "repo"), "root": str(root), "pubkey": signing.public_key_hex(key),
+             "system": ctx.system[0]}
+        )  # fmt: skip
     name = str(settings.get("from", "loan"))
     source = resources_dir() / name
     if not source.is_dir() or "/" in name or name.startswith("."):
