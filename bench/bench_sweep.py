@@ -125,7 +125,11 @@ def sweep(systems: int, workers: int, batch: int) -> None:
             _set_cursor(c, None)
             noop = _wait_summaries(instance, 2)
             written = _event_bytes(c.env, "run_id = ''") - before
-            tick = _tick_seconds(instance, noop["sweep"])
+            deadline = time.monotonic() + 120
+            while (tick := _tick_seconds(instance, noop["sweep"])) != tick and (
+                time.monotonic() < deadline
+            ):
+                time.sleep(0.5)  # nan until the tick has written its events and ended
             print(
                 f"{label}: no-op sweep: sensor tick {tick:.2f} s, "
                 f"{len(_runs_of(instance, noop['sweep']))} runs, swept {noop['swept']}, event log "

@@ -4,7 +4,6 @@ same sweep at 500 systems is measured in bench/bench_sweep.py, not here)."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -124,6 +123,7 @@ def test_fanout_sweep_runs_what_changed_and_reports_without_a_run(
     from sei_assets.defs.resources import settings_from_environment
 
     monkeypatch.setenv("SEI_SWEEP_MODE", "fanout")
+    monkeypatch.setenv("SEI_STATE_DIR", str(tmp_path / "state"))  # its own last report
     monkeypatch.setattr(fleet, "RACY_SECONDS", 0.0)  # files written a moment ago are trusted
     names = ["sys_000", "sys_001", "sys_002"]
     registry = make_registry(tmp_path / "systems", 3)
@@ -170,14 +170,19 @@ def test_fanout_sweep_runs_what_changed_and_reports_without_a_run(
             m.setattr(core_sweep, "_read_row", refused)
             fresh = tick()
         assert not fresh.run_requests
+        # one event: the review states did not change, so no check evaluation is written again
         assert _summary(fresh) == {
             "decisions": dict.fromkeys(names, "fresh"),
-            "checks": {f"{n}_review_current": True for n in names},
+            "checks": {},
             "swept": 0,
         }
-        state = Path(os.environ["SEI_STATE_DIR"])
-        report = json.loads((state / "sweep" / "sweep.json").read_text())
+        out = tmp_path / "state" / "sweep" / "sweep.json"
+        report = json.loads(out.read_text())
         assert [r["decision"] for r in report["systems"]] == ["fresh"] * 3
+        # a review state that changed since the last report is written, alone
+        report["systems"][0]["review_due"] = True
+        out.write_text(json.dumps(report))
+        assert _summary(tick())["checks"] == {"sys_000_review_current": True}
 
         # an edited system is the only one re-run, and the summary says why
         params = tmp_path / "systems" / "sys_001" / "params.yaml"

@@ -143,8 +143,9 @@ def run(
             raise SeiError("--day or --from/--to, not both")
         if (first is None) != (last is None):
             raise SeiError("a range needs both --from and --to")
-        start = _day(day or first, "--day" if day else "--from") if (day or first) else None
-        end = _day(day or last, "--day" if day else "--to") if (day or last) else None
+        given_start, given_end = day or first, day or last
+        start = _day(given_start, "--day" if day else "--from") if given_start else None
+        end = _day(given_end, "--day" if day else "--to") if given_end else None
         loaded = load_manifest(repo)
         mon = loaded.manifest.monitoring
         if mon is None:

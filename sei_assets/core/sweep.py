@@ -22,6 +22,7 @@ from sei_assets.core.registry import SystemEntry
 
 REPORT = "sweep.json"
 MEMO = "rows.json"
+MEMO_FORMAT = 2
 #: Threads reading the systems not remembered (as `sei status --all`).
 WORKERS = 8
 #: Decisions that need no run: the evidence is current and verified (red or green).
@@ -124,15 +125,15 @@ def sweep_rows(
     code = fleet.engine_code()
     try:
         doc = json.loads(memo_path().read_text(encoding="utf-8"))
-        memo = doc["rows"] if isinstance(doc, dict) and isinstance(doc.get("rows"), dict) else {}
+        same_code = isinstance(doc, dict) and doc.get("format") == MEMO_FORMAT
+        memo = doc["rows"] if same_code and doc.get("code") == code else {}
     except (OSError, ValueError, KeyError):
         memo = {}
     rows: list[dict[str, Any] | None] = []
     for entry in entries:
         item = memo.get(f"{entry.name}\0{entry.repo}")
         try:
-            fp = item["fingerprint"] if isinstance(item, dict) else None
-            same = fp is not None and fleet.fingerprint(entry.repo, fp[2], code) == fp
+            same = isinstance(item, dict) and _mark(entry.repo, item["deps"], code) == item["mark"]
             rows.append(dict(item["row"]) if same and isinstance(item, dict) else None)
         except (KeyError, TypeError, IndexError, ValueError, OSError):
             rows.append(None)
@@ -146,21 +147,41 @@ def sweep_rows(
     for i, entry in enumerate(entries):
         if rows[i] is not None:
             continue
-        row, deps = next(fresh)
+        row, read_from = next(fresh)
         rows[i] = row
         key = f"{entry.name}\0{entry.repo}"
-        fp = fleet.fingerprint(entry.repo, [str(d) for d in deps], code) if deps else None
-        if fp is not None:
-            memo[key] = {"fingerprint": fp, "row": row}
+        deps = [_relative(entry.repo, d) for d in read_from]
+        mark = _mark(entry.repo, deps, code) if deps else None
+        if mark is not None:
+            memo[key] = {"deps": deps, "mark": mark, "row": row}
             changed = True
         elif memo.pop(key, None) is not None:
             changed = True
     if changed:
         try:
-            atomic_write(memo_path(), json.dumps({"format": 1, "rows": memo}))
+            doc = {"format": MEMO_FORMAT, "code": code, "rows": memo}
+            atomic_write(memo_path(), json.dumps(doc, separators=(",", ":")))
         except OSError:
             pass  # a state folder we cannot write: the next sweep reads every system again
     return [_with_review(r, now) for r in rows if r is not None]
+
+
+def _relative(repo: Path, path: Path) -> str:
+    """``path`` as remembered: relative to the repository when inside it."""
+    try:
+        return str(path.relative_to(repo))
+    except ValueError:
+        return str(path)
+
+
+def _mark(repo: Path, deps: list[str], code: str) -> str | None:
+    """A digest of what a row was read from, as it is now (:func:`fleet.fingerprint`: the
+    commit HEAD names and each file's identity on disk); None when not to be trusted."""
+    from sei_assets.core import fleet
+    from sei_assets.core.fsutil import sha256_bytes
+
+    now = fleet.fingerprint(repo, [os.path.join(repo, d) for d in deps], code)
+    return None if now is None else sha256_bytes(json.dumps([now[1], now[3]]).encode())
 
 
 def verified(repo: Path) -> bool:

@@ -126,11 +126,28 @@ def summary_metadata(report: dict, path) -> dict:
     }
 
 
+def _out(sei: SeiSettings, team: str | None):
+    """The folder of the signed sweep report (the team's, in a team's code location)."""
+    return sei.state() / "sweep" / team if team else sei.state() / "sweep"
+
+
 def _write(report: dict, sei: SeiSettings, team: str | None):
     from sei_assets.core.sweep import write_report
 
-    out = sei.state() / "sweep" / team if team else sei.state() / "sweep"
-    return write_report(report, out, sei.key())
+    return write_report(report, _out(sei, team), sei.key())
+
+
+def _reported_reviews(out) -> dict[str, str]:
+    """Each system's review state in the last sweep report written here ({} when there is
+    none or it cannot be read: every state is then written)."""
+    from sei_assets.core.sweep import REPORT
+
+    try:
+        with open(out / REPORT, "rb") as fh:
+            doc = json.loads(fh.read(64 * 2**20))
+        return {r["system"]: review_state(r)[0] for r in doc["systems"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def sweep_batch(given: object = None) -> int:
@@ -340,16 +357,21 @@ def fanout_sensor(entries: list[SystemEntry], job, team: str | None) -> dg.Senso
     key = summary_key(team)
 
     def report(sei: SeiSettings, sweep: str, now: dt.datetime, decided: dict, runs: int) -> list:
+        """The summary's materialization, and a review check evaluation for each system whose
+        review state differs from the last report's (Dagster keeps showing the latest one: an
+        unchanged state is not written again, so a sweep of 500 unchanged systems is one
+        event, not 501)."""
         from sei_assets.core.sweep import sweep_report
 
+        before = _reported_reviews(_out(sei, team))
         doc = sweep_report(entries, now, decided)
         metadata = summary_metadata(doc, _write(doc, sei, team))
-        events: list = [
-            dg.AssetMaterialization(key, metadata={**metadata, "sweep": sweep, "runs": runs})
-        ]
+        checks = []
         for row in doc["systems"]:
             passed, text, meta = review_check(row)
-            events.append(
+            if before.get(row["system"]) == meta["state"]:
+                continue
+            checks.append(
                 dg.AssetCheckEvaluation(
                     asset_key=key,
                     check_name=f"{row['system']}_review_current",
@@ -359,7 +381,12 @@ def fanout_sensor(entries: list[SystemEntry], job, team: str | None) -> dg.Senso
                     metadata=meta,
                 )
             )
-        return events
+        extra: dict[str, str | int] = {
+            "sweep": sweep,
+            "runs": runs,
+            "review_checks_written": len(checks),
+        }
+        return [dg.AssetMaterialization(key, metadata={**metadata, **extra}), *checks]
 
     @dg.sensor(
         name="sei_sweep",
