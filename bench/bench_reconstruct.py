@@ -151,7 +151,14 @@ def _bundle(rng: random.Random, state: dict[str, bool], risks: int, run: int, ts
 
 
 def make_history(dest: Path, commits: int = 1000, seed: int = 7) -> Path:
-    """A git repository at ``dest`` with ``commits`` generated commits (linear), checked out."""
+    """A git repository at ``dest`` with ``commits`` generated commits (linear), checked out.
+
+    Every bundle is signed (``.sig`` beside it, ``.sei/PUBKEY.txt`` committed) with this
+    machine's signing key, as `sei run` signs it: reconstruct verifies the latest one."""
+    from sei_assets.core import signing
+
+    key = signing.load_or_create_key()
+    pubkey = (signing.public_key_hex(key) + "\n").encode("ascii")
     rng = random.Random(seed)
     dest.mkdir(parents=True, exist_ok=True)
     subprocess.run(["git", "init", "-q", "-b", "main", str(dest)], check=True)
@@ -181,6 +188,7 @@ def make_history(dest: Path, commits: int = 1000, seed: int = 7) -> Path:
             "dvc.yaml": DVC_YAML.encode(),
             "params.yaml": b"seed: 0\n",
             "train.py": b"MITIGATE = 0\n",
+            ".sei/PUBKEY.txt": pubkey,
         },
     )
     for i in range(1, commits):
@@ -191,7 +199,9 @@ def make_history(dest: Path, commits: int = 1000, seed: int = 7) -> Path:
         roll = rng.random()
         if roll < 0.4:
             runs += 1
-            commit(f"run {runs}", {".sei/bundle.json": _bundle(rng, state, risks, runs, ts)})
+            bundle = _bundle(rng, state, risks, runs, ts)
+            envelope = signing.sign_bytes(bundle, "bundle.json", key)
+            commit(f"run {runs}", {".sei/bundle.json": bundle, ".sei/bundle.json.sig": envelope})
         elif roll < 0.6:
             params += 1
             name = "params.yaml" if params % 2 else "train.py"
@@ -220,6 +230,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.setdefault("SEI_SIGNING_KEY", str(Path(tmp) / "key.pem"))
+        os.environ.setdefault("SEI_KNOWN_KEYS", str(Path(tmp) / "known_keys.json"))
         start = time.perf_counter()
         repo = make_history(Path(tmp) / "history", args.commits)
         print(f"generated {args.commits} commits in {time.perf_counter() - start:.2f} s")
@@ -237,7 +248,8 @@ def main() -> None:
             "sei reconstruct": [str(BIN / "sei"), "reconstruct", "--out", str(out)],
         }
         rounds = Rounds(list(cmds))
-        rounds.run(cmds, args.rounds, lambda cmd: timed(cmd, repo, ENV))
+        env = ENV | {k: os.environ[k] for k in ("SEI_SIGNING_KEY", "SEI_KNOWN_KEYS")}
+        rounds.run(cmds, args.rounds, lambda cmd: timed(cmd, repo, env))
         med, mcpu = rounds.medians()
         print(machine())
         for label in cmds:

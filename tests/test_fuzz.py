@@ -4,8 +4,9 @@ Every case goes through the project's own loaders in-process. The outcome of a c
 valid document or a `SeiError` (exit 2) that names the file; anything else is an uncaught
 exception, and a case may take at most one second. `SEI_FUZZ_CASES` sets the number of mutation
 cases per loader (300 by default, for CI); the counts are printed (`pytest -s`). The evidence
-JSON of each read-only verb is fuzzed through the `sei` command line (exit 0, 1 or 2, never a
-traceback). The long campaign, 10,000 cases per loader:
+JSON of each read-only verb, and `systems.yaml` for each verb that reads it (`status --all`,
+`register`, `init`), are fuzzed through the `sei` command line too (an exit code of the README's
+table, never a traceback). The long campaign, 10,000 cases per loader and per verb:
 
     SEI_FUZZ_CASES=10000 .venv/bin/python -m pytest tests/test_fuzz.py -q -n 0 -s
 """
@@ -760,3 +761,114 @@ def test_impossible_yaml_values_are_located(tmp_path: Path, value: str) -> None:
     with pytest.raises(ManifestError) as info:
         registry.load_registry(path)
     assert info.value.line == 3 and str(path) in str(info.value)
+
+
+# --------------------------------------------------------------------------- systems.yaml, CLI
+#
+# The registry through the verbs that read it, as a user runs them (`sei_assets.entry.run`, in
+# this process): `sei status --all --systems F` (lean, read-only; plain and --json), `sei
+# register --systems F` (reads, then appends one entry in one atomic write) and `sei init
+# --systems F --system NAME` (reads, then refuses an unregistered name before seeding anything:
+# a fuzzed `repo` is never created). Each case starts from the seed registry; it ends in an exit
+# code of the README's table for the verb, with no traceback and no internal error.
+# SEI_FUZZ_CASES sets the count per verb too (a command line costs more than a load: the CI
+# default is smaller than the in-process campaigns').
+
+#: Cases per verb in CI: the lean `status --all` costs milliseconds a case; `register` and
+#: `init` load the typer app's verbs, a few hundred milliseconds a case.
+REGISTRY_CLI_CASES = {"status --all": 120, "status --all --json": 120, "register": 24, "init": 24}
+REGISTRY_VERBS: dict[str, tuple[Callable[[Path, Path], list[str]], set[int]]] = {
+    "status --all": (lambda f, repo: ["status", "--all", "--systems", str(f)], {0, 1, 2}),
+    "status --all --json": (
+        lambda f, repo: ["status", "--all", "--systems", str(f), "--json"],
+        {0, 1, 2},
+    ),
+    "register": (
+        lambda f, repo: ["register", "--repo", str(repo), "--systems", str(f), "--json"],
+        {0, 2},
+    ),
+    "init": (
+        lambda f, repo: ["init", "--systems", str(f), "--system", "no_such_system"],
+        {2},
+    ),
+}
+
+
+@pytest.mark.parametrize("verb", list(REGISTRY_VERBS))
+def test_fuzz_registry_through_the_cli(
+    signed_repo: Path, tmp_path: Path, verb: str, capsys: Any
+) -> None:
+    """Hostile systems.yaml for each verb that reads it: an exit code of the verb's row in the
+    README's table, never a traceback, and never an internal error."""
+    from sei_assets import entry
+
+    argv_for, allowed = REGISTRY_VERBS[verb]
+    other = tmp_path / "sys_other"  # a fuzzed entry may name it: it is never created
+    doc = {"systems": [{"name": "sys_fuzz", "repo": str(signed_repo), "manifest": "sei.yaml"}]}
+    text = _dump(doc)
+    path = tmp_path / "systems.yaml"
+    rng = random.Random(17 + list(REGISTRY_VERBS).index(verb))
+    kinds = list(MUTATIONS)
+    tally = Tally(f"registry-cli/{verb}", CLI_BUDGET_S)
+    exits: Counter[int] = Counter()
+    argv = argv_for(path, signed_repo)
+    path.write_text(text)
+    warm = entry.run(argv)  # warm-up, untimed: the first run imports the verb's modules
+    assert warm == min(allowed), capsys.readouterr().err  # the seed registry is a good one
+    capsys.readouterr()
+    for i in range(CASES if "SEI_FUZZ_CASES" in os.environ else REGISTRY_CLI_CASES[verb]):
+        kind = kinds[i % len(kinds)]
+        if kind == "duplicate_ids":
+            mutant: str | bytes = _dump({"systems": [doc["systems"][0], doc["systems"][0]]})
+        else:
+            mutant = MUTATIONS[kind](rng, copy.deepcopy(doc), text)
+        path.write_bytes(_encode(mutant))
+
+        def case() -> None:
+            code = entry.run(argv)
+            exits[code] += 1
+            if code not in allowed:
+                raise AssertionError(f"exit {code}, not one of {sorted(allowed)}")
+
+        tally.case(kind, case, path)
+        err = capsys.readouterr().err
+        if "Traceback" in err or "internal error" in err or "sei_assets." in err:
+            tally.uncaught.append(f"{kind}: {err[:300]}")
+    assert not other.exists()  # nothing was seeded from a fuzzed registry
+    print(f"exits {dict(exits)}")
+    tally.report()
+
+
+REGISTRY_PROBES = [
+    ("manifest", "'" + "1" * 400 + "'", "a file name longer than 255 bytes"),
+    ("manifest", "../../etc/passwd", "'..' leaves the repository"),
+    ("manifest", '"a\\0b"', "control characters"),
+    ("repo", "'" + "x" * 5000 + "'", "longer than a file system holds"),
+    ("repo", '"sys\\0x"', "NUL"),
+    ("seed", '"seed\\0x"', "NUL"),
+]
+
+
+@pytest.mark.parametrize(("key", "value", "why"), REGISTRY_PROBES)
+def test_registry_paths_the_disk_cannot_hold_are_bad_input(
+    signed_repo: Path, tmp_path: Path, key: str, value: str, why: str, capsys: Any
+) -> None:
+    """What the fuzzer found: a `manifest` name or a `repo` longer than a file system holds
+    (an OSError from the disk), NUL bytes, a manifest outside the repository. Each verb that
+    reads the registry exits 2 naming the file, line and key."""
+    from sei_assets import entry
+
+    fields = {"repo": str(signed_repo), "manifest": "sei.yaml"} | {key: None}
+    lines = [f"    {k}: {json.dumps(v)}" for k, v in fields.items() if v is not None]
+    path = tmp_path / "systems.yaml"
+    path.write_text("\n".join(["systems:", "  - name: sys_fuzz", *lines, f"    {key}: {value}"]))
+    line = 3 + len(lines)
+    for argv in (
+        ["status", "--all", "--systems", str(path)],
+        ["register", "--repo", str(signed_repo), "--systems", str(path)],
+        ["init", "--systems", str(path), "--system", "sys_fuzz"],
+    ):
+        assert entry.run(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert f"{path}:{line}: systems[0].{key}: " in err and why in err, err
+        assert "Traceback" not in err

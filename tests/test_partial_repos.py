@@ -9,7 +9,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from tests.reference import replay
+from tests.reference import blob, replay
 
 
 def _git(repo: Path, *args: str) -> None:
@@ -24,7 +24,25 @@ def _clean(result) -> str:
     return text
 
 
-def test_evidence_without_pubkey(tmp_path: Path, sei) -> None:
+LOAN = "pilot-loan-scoring"
+
+
+def _trust(monkeypatch, tmp_path: Path, system: str, name: str, folder: str) -> None:
+    """The organisation trusts the reference's key for ``system`` (from a later commit)."""
+    key = blob(name, 4, f"{folder}/PUBKEY.txt").decode().strip()
+    listed = tmp_path.parent / f"{tmp_path.name}-trusted_keys"
+    listed.write_text(f"{system} {key}\n")
+    monkeypatch.setenv("SEI_TRUSTED_KEYS", str(listed))
+
+
+def _unverifiable(result) -> None:
+    """Reconstruct refuses evidence it has no key to check: exit 1, saying so."""
+    assert result.exit_code == 1
+    text = _clean(result)
+    assert "evidence does not verify" in text and "no public key" in text
+
+
+def test_evidence_without_pubkey(tmp_path: Path, sei, monkeypatch) -> None:
     """Talent-screening V2: signed evidence in .froga, no PUBKEY.txt committed yet."""
     replay("talent-screening", tmp_path, upto=3)
     verify = sei("verify", "--repo", str(tmp_path))
@@ -32,8 +50,11 @@ def test_evidence_without_pubkey(tmp_path: Path, sei) -> None:
     assert "PUBKEY.txt is missing" in _clean(verify) and "--pubkey" in _clean(verify)
     status = sei("status", "--repo", str(tmp_path))
     assert status.exit_code in (0, 1) and "system: pilot-talent-screening" in _clean(status)
+    _unverifiable(sei("reconstruct", "--repo", str(tmp_path)))
+    _trust(monkeypatch, tmp_path, "pilot-talent-screening", "talent-screening", ".froga")
     reconstruct = sei("reconstruct", "--repo", str(tmp_path))
     assert reconstruct.exit_code == 0 and "evidence snapshots" in _clean(reconstruct)
+    monkeypatch.delenv("SEI_TRUSTED_KEYS")
     conformance = sei("conformance", "--repo", str(tmp_path))
     assert conformance.exit_code == 0, _clean(conformance)
     doc = json.loads((tmp_path / ".sei/conformance/iso_23894_2023.json").read_text())
@@ -42,13 +63,15 @@ def test_evidence_without_pubkey(tmp_path: Path, sei) -> None:
     assert "do not verify with a trusted key" in recorded["basis"]
 
 
-def test_no_conformance_or_reconstruct_files(tmp_path: Path, sei) -> None:
+def test_no_conformance_or_reconstruct_files(tmp_path: Path, sei, monkeypatch) -> None:
     replay("loan-scoring", tmp_path, upto=3)
     assert not (tmp_path / ".venth" / "reconstruct.json").exists()
     status = sei("status", "--repo", str(tmp_path))
     assert status.exit_code in (0, 1) and "system:" in _clean(status)
     lifecycle = sei("lifecycle", "--repo", str(tmp_path))
     assert lifecycle.exit_code == 0 and "draft" in _clean(lifecycle)
+    _unverifiable(sei("reconstruct", "--repo", str(tmp_path)))
+    _trust(monkeypatch, tmp_path, LOAN, "loan-scoring", ".venth")
     reconstruct = sei("reconstruct", "--repo", str(tmp_path))
     assert reconstruct.exit_code == 0, _clean(reconstruct)
     assert "treatment arcs" in reconstruct.output
@@ -82,7 +105,7 @@ def test_bundle_of_an_earlier_release_without_bom(tmp_path: Path, sei) -> None:
     assert reconstruct.exit_code == 0, _clean(reconstruct)
 
 
-def test_evidence_added_then_reverted(tmp_path: Path, sei) -> None:
+def test_evidence_added_then_reverted(tmp_path: Path, sei, monkeypatch) -> None:
     """Loan V2 evidence committed, then removed: the history still holds it, the tree does not."""
     replay("loan-scoring", tmp_path, upto=3)
     _git(tmp_path, "rm", "-rq", ".venth")
@@ -94,6 +117,8 @@ def test_evidence_added_then_reverted(tmp_path: Path, sei) -> None:
     assert "no evidence bundle to project: run `sei run` first" in _clean(conformance)
     status = sei("status", "--repo", str(tmp_path))
     assert status.exit_code in (0, 1) and "system:" in _clean(status)
+    _unverifiable(sei("reconstruct", "--repo", str(tmp_path)))  # the last committed bundle
+    _trust(monkeypatch, tmp_path, LOAN, "loan-scoring", ".venth")
     reconstruct = sei("reconstruct", "--repo", str(tmp_path))
     assert reconstruct.exit_code == 0, _clean(reconstruct)
     cycle = json.loads((tmp_path / ".sei" / "reconstruct.json").read_text())["payload"]

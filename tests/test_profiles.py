@@ -560,27 +560,74 @@ def test_validate_names_a_missing_class(tmp_path: Path, sei) -> None:
 
 
 def test_cli_submit_answers_exactly_the_seed_fields(tmp_path: Path, sei, monkeypatch) -> None:
+    monkeypatch.setenv("SEI_STATE_DIR", str(tmp_path / "state"))  # no suite result, no approval
     repo = seed_repository(resources_dir() / "loan", tmp_path / "loan")
     payload = tmp_path / "payload.json"
     payload.write_text('{"reason": "V2"}')
     args = ["control", "submit", "release.request", "--actor", "agent-1", "--role", "agent"]
+    # every action needs the profile approved for use, by default: here it is not
     code, answer = sei.json(*args, "--payload", f"@{payload}", "--repo", str(repo))
+    assert code == 1 and answer["gate_id"] == "profile_not_approved_for_use"
+    assert answer["reason"].startswith("release.request is an action of profile model_release")
+    assert "no suite result" in answer["reason"] and "--allow-unapproved" in answer["reason"]
+    opted_out = [*args, "--allow-unapproved"]
+    code, answer = sei.json(*opted_out, "--payload", f"@{payload}", "--repo", str(repo))
     assert code == 0
     assert answer == {
         "status": "ok", "route": "Continue", "gate_id": None, "gate_type": None, "reason": None,
         "missing_artifacts": [], "completion_report_exists": False, "idempotent_replay": False,
     }  # fmt: skip
-    code, answer = sei.json(*args, "--payload", "{}", "--repo", str(repo))
+    code, answer = sei.json(*opted_out, "--payload", "{}", "--repo", str(repo))
     assert code == 1 and (answer["route"], answer["gate_id"]) == ("AskUser", "required_input")
-    result = sei(*args, "--payload", "{not json", "--repo", str(repo))
+    result = sei(*opted_out, "--payload", "{not json", "--repo", str(repo))
     assert result.exit_code == 2 and "--payload: not valid JSON (line 1" in result.output
     code, state = sei.json("control", "ledger", "--repo", str(repo))
     assert state["release.request"]["gate_id"] == "required_input"
-    assert state["release.request"]["seq"] == 2
+    assert state["release.request"]["seq"] == 3
     strict = [*args, "--payload", f"@{payload}", "--repo", str(repo), "--require-approved"]
-    monkeypatch.setenv("SEI_STATE_DIR", str(tmp_path / "state"))  # no approval for use there
     code, answer = sei.json(*strict)
     assert code == 1 and answer["gate_id"] == "profile_not_approved_for_use"
+
+
+def test_a_shipped_profile_is_approved_by_its_green_signed_suite_result(suite_run) -> None:
+    """No flag and no management approval: the shipped profile's green, signed suite result
+    is its approval for use (the plane's default)."""
+    from sei_assets.core.control import submit
+
+    profile = load_profile("model_release")
+    repo = Path(_scenario(suite_run[0], "idempotency_conflict")["repo"])
+    sub = submit(repo, profile, "release.request", AGENT, {"reason": "V2"})
+    assert (sub.answer["status"], sub.answer["route"]) == ("ok", "Continue")
+
+
+def test_every_action_of_an_unapproved_profile_is_refused(tmp_path: Path) -> None:
+    """A profile nobody approved (not shipped, no suite result): an action without a hook is
+    refused by default and runs under the explicit opt-out; a hook needs approval (or
+    --trust-hooks) even then."""
+    from sei_assets.core.control import submit
+
+    doc = yaml.safe_load(SHIPPED.read_text())
+    doc["id"] = "copied_release"
+    path = tmp_path / "copied_release.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    loaded = load_profile(path)
+    repo = seed_repository(resources_dir() / "loan", tmp_path / "loan")
+    refused = submit(repo, loaded, "release.request", AGENT, {"reason": "V2"})
+    assert (refused.answer["route"], refused.answer["gate_id"]) == (
+        "Block", "profile_not_approved_for_use",
+    )  # fmt: skip
+    assert "profile copied_release" in refused.answer["reason"]
+    assert "it is not approved for use" in refused.answer["reason"]
+    opted_out = submit(repo, loaded, "release.request", AGENT, {"reason": "V2"}, None, False)
+    assert (opted_out.answer["status"], opted_out.answer["route"]) == ("ok", "Continue")
+    hooked = next(n for n, a in loaded.profile.actions.items() if a.hook is not None)
+    blocked = submit(repo, loaded, hooked, AGENT, {"dry_run": True}, None, False)
+    assert blocked.answer["gate_id"] == "profile_not_approved_for_use"
+    assert f"{hooked} runs the hook" in blocked.answer["reason"]
+    assert "--trust-hooks" in blocked.answer["reason"]
+    # the built-in actions need no approval: they are how a profile is approved
+    checked = submit(repo, loaded, "profile.validate", AGENT, {})
+    assert checked.answer["gate_id"] != "profile_not_approved_for_use"
 
 
 def test_the_plane_imports_no_front() -> None:

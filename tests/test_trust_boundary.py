@@ -11,6 +11,7 @@ import os
 import subprocess
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -331,6 +332,118 @@ def test_a_lifecycle_scenario_from_elsewhere_runs_no_command(
     result = runner.invoke(app, ["scenario", "run", "evil", "--dir", str(folder), "--allow-exec"])
     assert result.exit_code == 0, result.output
     assert marker.exists()
+
+
+def _trust_signer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *hexkeys: str) -> Path:
+    """This machine trusts ``hexkeys`` to sign scenario sets (the scenario-keys file)."""
+    keys = tmp_path / "scenario_keys"
+    keys.write_text("# who may sign scenario sets\n" + "".join(f"{k}\n" for k in hexkeys))
+    monkeypatch.setenv("SEI_SCENARIO_KEYS", str(keys))
+    return keys
+
+
+def test_a_signed_scenario_set_runs_commands_without_allow_exec(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The alternative to --allow-exec: the folder signed (`sei scenario sign`) by a key this
+    machine trusts for scenario sets. Signed by a key nobody listed, or changed after signing,
+    it is refused as before, and the refusal names why (the key, the file)."""
+    from typer.testing import CliRunner
+
+    from sei_assets.cli import app
+
+    marker = tmp_path / "PWNED"
+    folder = _lifecycle(tmp_path / "lifecycle", marker)
+    runner = CliRunner()
+    signed = runner.invoke(app, ["scenario", "sign", "--dir", str(folder), "--json"])
+    assert signed.exit_code == 0, signed.output
+    doc = json.loads(signed.stdout)
+    assert doc["files"] == 1 and (folder / ".sei-scenario-set.sig").is_file()
+    run = ["scenario", "run", "evil", "--dir", str(folder)]
+    result = runner.invoke(app, run)
+    assert result.exit_code == 2 and not marker.exists()
+    assert "no key is trusted to sign scenario sets" in result.stderr
+    own = runner.invoke(app, ["scenario", "sign"])  # the project's folder: nothing to sign
+    assert own.exit_code == 2 and "needs no signature" in own.stderr
+    _trust_signer(tmp_path, monkeypatch, doc["pubkey"])
+    result = runner.invoke(app, run)
+    assert result.exit_code == 0, result.output
+    assert marker.exists()
+    assert _set_refusals(folder) == []  # the run left the set as it was signed
+    marker.unlink()
+    with (folder / "evil.yaml").open("a") as fh:
+        fh.write("# edited after signing\n")
+    result = runner.invoke(app, run)
+    assert result.exit_code == 2 and not marker.exists()
+    assert "evil.yaml changed since the set was signed" in result.stderr
+    assert "setup[1]: evil runs a command" in result.stderr
+
+
+def _set_refusals(folder: Path) -> list[str]:
+    from sei_assets.scenarios.dialects.lifecycle.model import load_catalog
+    from sei_assets.scenarios.dialects.lifecycle.trust import refusals
+
+    catalog = load_catalog(folder)
+    return refusals(catalog.scenarios, catalog, allow_exec=False)
+
+
+def _signed_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Any]:
+    from sei_assets.core import signing
+    from sei_assets.scenarios.dialects.lifecycle.trust import sign_set
+
+    folder = _lifecycle(tmp_path / "lifecycle", tmp_path / "PWNED", composed=True)
+    (folder / "data").mkdir()
+    (folder / "data" / "notes.txt").write_text("kept\n")
+    key = signing.load_or_create_key(tmp_path / "signer.pem")
+    sign_set(folder, key)
+    _trust_signer(tmp_path, monkeypatch, signing.public_key_hex(key))
+    assert _set_refusals(folder) == []  # signed, trusted, unchanged
+    return folder, key
+
+
+@pytest.mark.parametrize(
+    "change,named",
+    [
+        (
+            lambda f: (f / "provider.yaml").write_text((f / "provider.yaml").read_text() + "#\n"),
+            "provider.yaml changed",
+        ),
+        (lambda f: (f / "data" / "more.yaml").write_text("x: 1\n"), "data/more.yaml was added"),
+        (lambda f: (f / "data" / "notes.txt").unlink(), "data/notes.txt was removed"),
+        (lambda f: (f / "link.yaml").symlink_to(f / "evil.yaml"), "link.yaml: a symbolic link"),
+        (
+            lambda f: (f / ".sei-scenario-set").write_text(
+                (f / ".sei-scenario-set").read_text().replace('"', "'", 1)
+            ),
+            "file altered",
+        ),
+        (lambda f: (f / ".sei-scenario-set.sig").unlink(), "the scenario set is not signed"),
+    ],
+    ids=["changed", "added", "removed", "symlink", "manifest-edited", "unsigned"],
+)
+def test_any_change_to_a_signed_set_breaks_its_trust(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: Any, named: str
+) -> None:
+    folder, _key = _signed_set(tmp_path, monkeypatch)
+    change(folder)
+    refused = _set_refusals(folder)
+    assert refused and named in refused[0], refused
+    assert any("evil runs a command" in r and "--allow-exec" in r for r in refused[1:])
+
+
+def test_a_set_signed_by_a_key_not_listed_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sei_assets.core import signing
+
+    folder, _key = _signed_set(tmp_path, monkeypatch)
+    other = signing.load_or_create_key(tmp_path / "someone-else.pem")
+    keys = _trust_signer(tmp_path, monkeypatch, signing.public_key_hex(other))
+    refused = _set_refusals(folder)
+    assert "is not signed by a key trusted for scenario sets" in refused[0]
+    assert str(keys) in refused[0]
+    keys.write_text("not a key\n")  # a malformed trust file is bad input, naming the line
+    assert f"{keys}:1: expected a hex P-256 public key" in _set_refusals(folder)[0]
 
 
 # --------------------------------------------------------------------------- bounded loaders

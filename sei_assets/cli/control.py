@@ -95,8 +95,13 @@ def submit(
     profile: ProfileOpt = "model_release",
     require_approved: Annotated[
         bool,
-        typer.Option("--require-approved", help="Refuse unless the profile is approved for use."),
-    ] = False,
+        typer.Option(
+            "--require-approved/--allow-unapproved",
+            help="Refuse unless the profile is approved for use (the default); "
+            "--allow-unapproved runs the actions of a profile nobody approved (explicitly; "
+            "an action with a hook still needs approval or --trust-hooks).",
+        ),
+    ] = True,
     trust_hooks: Annotated[
         bool,
         typer.Option(
@@ -108,8 +113,9 @@ def submit(
     repo: RepoOpt = Path("."),
     as_json: JsonOpt = False,
 ) -> None:
-    """Submit an action; answer status, route, gate, reason, missing artifacts. An action
-    that runs a hook needs an approved profile (or --trust-hooks)."""
+    """Submit an action; answer status, route, gate, reason, missing artifacts. Every action
+    needs a profile approved for use (or --allow-unapproved); one that runs a hook needs an
+    approved profile (or --trust-hooks) in any case."""
     from sei_assets.core.control import load_profile
     from sei_assets.core.control import submit as plane_submit
 

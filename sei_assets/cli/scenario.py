@@ -1,4 +1,4 @@
-"""`sei scenario validate | list | run`: the lifecycle scenarios (seed 004).
+"""`sei scenario validate | list | run | sign`: the lifecycle scenarios (seed 004).
 
 Exit codes of `run` (`core.exitcodes.ExitCode`): 0 PASSED, 1 FAILED, 4 INCONCLUSIVE, 5 ERRORED
 (the worst over the scenarios run: ERRORED, then FAILED, then INCONCLUSIVE), 2 bad input (a
@@ -109,6 +109,54 @@ def validate(directory: DirOpt = None, as_json: JsonOpt = False) -> None:
     raise typer.Exit(ExitCode.BAD_INPUT if errors else ExitCode.OK)
 
 
+@app.command()
+def sign(
+    directory: DirOpt = None,
+    key: Annotated[
+        Path | None,
+        typer.Option("--key", help="The PEM private key (default: this machine's signing key)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sign a lifecycle folder as a scenario set: the sha256 of each of its files, signed. On
+    a machine whose scenario-keys file lists the key, its scenarios may run commands without
+    --allow-exec, while no file of the folder changes."""
+    from sei_assets.core import signing
+    from sei_assets.scenarios.dialects.lifecycle.model import lifecycle_dir
+    from sei_assets.scenarios.dialects.lifecycle.trust import (
+        project_folder,
+        scenario_keys_path,
+        sign_set,
+    )
+
+    base = lifecycle_dir(directory)
+    if not base.is_dir():
+        _bad(f"{base}: no lifecycle scenario folder")
+    if base.resolve() == project_folder():
+        _bad(f"{base} is the project's own lifecycle folder: it needs no signature (--dir)")
+    if key is not None and not key.is_file():
+        _bad(f"--key: {key}: no such file")
+    try:
+        private = signing.load_or_create_key(key)
+        path = sign_set(base, private)
+    except SeiError as exc:
+        _bad(str(exc))
+        return
+    hexkey = signing.public_key_hex(private)
+    files = json.loads(path.read_text(encoding="utf-8"))["files"]
+    if as_json:
+        doc = {"set": str(path), "files": len(files), "pubkey": hexkey}
+        _emit(doc | {"keyid": signing.keyid_for(hexkey), "trust_file": str(scenario_keys_path())})
+        return
+    out.print(f"signed {len(files)} files of {base}: {path} (+ .sig)", markup=False)
+    out.print(f"signer's public key: {hexkey}", markup=False)
+    out.print(
+        f"to let its scenarios run commands on a machine, add that key to {scenario_keys_path()} "
+        "there ($SEI_SCENARIO_KEYS)",
+        markup=False,
+    )
+
+
 @app.command(name="list")
 def list_(
     directory: DirOpt = None,
@@ -180,7 +228,8 @@ def run(
 ) -> None:
     """Run scenarios, each as its Dagster job (in-process); exit code per the worst verdict.
     A scenario from another folder that runs a command (process.*, sei.run) needs
-    --allow-exec. With --system, the scenarios' sandboxes copy that registered system."""
+    --allow-exec, or the folder signed by a trusted key (`sei scenario sign`). With --system,
+    the scenarios' sandboxes copy that registered system."""
     from sei_assets.scenarios.dialects.lifecycle.runner import EXIT_CODES, keep_up_default
     from sei_assets.scenarios.dialects.lifecycle.validate import blocking
 
@@ -196,7 +245,10 @@ def run(
         _bad("refused: fix the files above (`sei scenario validate`) before running")
     from sei_assets.scenarios.dialects.lifecycle.trust import refusals
 
-    untrusted = refusals(chosen, catalog, allow_exec)
+    try:
+        untrusted = refusals(chosen, catalog, allow_exec)
+    except SeiError as exc:
+        _bad(str(exc))
     if untrusted:
         for message in untrusted:
             err.print(f"[red]refused[/]: {escape(message)}", markup=True, highlight=False)

@@ -22,6 +22,18 @@ and ``treatment``: the newest commit of ``(failed, passed]`` that changed the tr
 ``treatment_events``, else null.
 
 "Latest bundle" is the working tree's (what ``sei run`` last wrote), else the last snapshot's.
+
+Which evidence is verified: the latest bundle, the one whose assessment the document reports,
+before anything is read from it. The working tree's is held to the rule of ``sei status``
+(:func:`sei_assets.core.status.current_bundle`): its ``.sig`` must verify under the key trusted
+for the system (the organisation's, else the one this machine remembers for the system or the
+repository, else at first sight its folder's ``PUBKEY.txt``), it must name the manifest's system
+and be no older than evidence verified before here. A latest bundle taken from history is held
+to the same rule with the ``.sig`` and ``PUBKEY.txt`` committed beside it at that commit. An
+altered, unsigned or foreign latest bundle stops the replay (:class:`VerificationError`: exit
+1, "evidence does not verify"); nothing is written. The earlier snapshots are read as their
+commits recorded them and are not verified one by one: the history is the repository's own
+record (check a past commit's evidence with ``sei verify`` on a checkout of it).
 No Dagster here.
 """
 
@@ -34,29 +46,62 @@ from pathlib import Path
 from typing import Any
 
 from sei_assets.core import gitutil, governance, jsonread, safeload
-from sei_assets.core.errors import SeiError
+from sei_assets.core.errors import SeiError, VerificationError
 from sei_assets.core.evidence import dump, write_signed
 from sei_assets.core.gitutil import BlobReader
 from sei_assets.core.governance import BUNDLE_PATHS, utc_z
-from sei_assets.core.layout import EVIDENCE_DIR, MANIFEST_NAMES
+from sei_assets.core.layout import EVIDENCE_DIR, MANIFEST_NAMES, PUBKEY, SIG_SUFFIX
 
 RECONSTRUCT = "reconstruct.json"
 
 SCHEMA_VERSION = 1
 
 
-def _working_bundle(repo: Path) -> dict[str, Any] | None:
-    """The working tree's bundle as plain JSON (``.sei`` first, then the legacy folders)."""
-    for rel in BUNDLE_PATHS:
-        path = Path(repo) / rel
-        if path.is_file():
-            from sei_assets.core import safeload
+def _refused(where: str, problem: str) -> VerificationError:
+    return VerificationError(
+        f"evidence does not verify: {where}: {problem}; nothing is reconstructed from evidence "
+        "that does not verify (it is checked against the key trusted for the system: the "
+        "organisation's trusted keys, else the key `sei verify` remembered, else its PUBKEY.txt)"
+    )
 
-            doc = safeload.load_json(path, "evidence bundle")
-            if not isinstance(doc, dict):
-                raise SeiError(f"{path}: expected a JSON object (an evidence bundle)")
-            return doc
-    return None
+
+def _working_bundle(repo: Path, system: str) -> dict[str, Any] | None:
+    """The working tree's bundle (``.sei`` first, then the legacy folders), verified as
+    ``sei status`` verifies it; None when there is none."""
+    from sei_assets.core.status import current_bundle
+
+    found = current_bundle(repo, system)
+    if found is None:
+        return None
+    if found.problem is not None or found.bundle is None:
+        raise _refused(str(found.path), found.problem or "unreadable")
+    return found.bundle
+
+
+def _committed_bundle(
+    repo: Path, system: str, snap: dict[str, Any], blobs: BlobReader
+) -> dict[str, Any]:
+    """The bundle of snapshot ``snap`` verified with the ``.sig`` and ``PUBKEY.txt`` committed
+    beside it (the rule of :func:`_working_bundle`, at that commit)."""
+    from sei_assets.core import dsse
+    from sei_assets.core.status import bundle_problem, pubkey_text
+
+    sha, rel = snap["sha"], snap["path"]
+    found = blobs.read(sha, rel)
+    raw = b"" if found is None else found[1]
+
+    def read_envelope() -> bytes | None:
+        sig = blobs.read(sha, rel + SIG_SUFFIX)
+        return None if sig is None else sig[1][: dsse.MAX_ENVELOPE + 1]
+
+    def folder_key() -> str | None:
+        key = blobs.read(sha, f"{rel.rsplit('/', 1)[0]}/{PUBKEY}")
+        return None if key is None else pubkey_text(key[1])
+
+    problem = bundle_problem(repo, system, raw, snap["bundle"], read_envelope, folder_key)
+    if problem is not None:
+        raise _refused(f"{rel} at commit {sha[:12]}", problem)
+    return snap["bundle"]
 
 
 def reconstruct(repo: Path) -> dict[str, Any]:
@@ -73,11 +118,10 @@ def reconstruct(repo: Path) -> dict[str, Any]:
         prefetched = pool.submit(ranges.prefetch)
         with BlobReader(repo) as blobs:  # every blob of the replay through one process
             snaps = _snapshots(repo, blobs)
-            latest = _working_bundle(repo)
+            latest = _working_bundle(repo, system)
             if latest is None:
-                latest = next(
-                    (s["bundle"] for s in reversed(snaps) if s["bundle"] is not None), None
-                )
+                last = next((s for s in reversed(snaps) if s["bundle"] is not None), None)
+                latest = None if last is None else _committed_bundle(repo, system, last, blobs)
             risks = _risks(repo, latest, snaps, blobs)
         prefetched.result()
         arcs = _arcs(repo, snaps, ranges)
@@ -218,7 +262,7 @@ def _snapshots(repo: Path, blobs: BlobReader) -> list[dict[str, Any]]:
             wanted.append((sha, ct, subject, paths[0]))
     snaps = []
     found_all = blobs.read_many([(sha, path) for sha, _ct, _s, path in wanted])
-    for (sha, ct, subject, _path), found in zip(wanted, found_all, strict=True):
+    for (sha, ct, subject, path), found in zip(wanted, found_all, strict=True):
         bundle = None if found is None else jsonread.loads(found[1])
         snaps.append(
             {
@@ -226,6 +270,7 @@ def _snapshots(repo: Path, blobs: BlobReader) -> list[dict[str, Any]]:
                 "date": dt.datetime.fromtimestamp(int(ct), dt.UTC).isoformat(),
                 "subject": subject,
                 "bundle": bundle if isinstance(bundle, dict) else None,
+                "path": path,
             }
         )
     return snaps

@@ -45,6 +45,17 @@ def registry_path() -> Path:
 _KEYS = ("name", "repo", "seed", "manifest")
 
 
+def _path_problem(value: str) -> str | None:
+    """Why ``value`` cannot name a place on disk (a NUL, a name or a whole path longer than a
+    file system holds), or None."""
+    if "\x00" in value:
+        return "a path may not hold a NUL character"
+    raw = value.encode("utf-8", "surrogatepass")
+    if len(raw) > 4096 or any(len(part) > 255 for part in raw.split(b"/")):
+        return "a path longer than a file system holds (255 bytes a name, 4096 in all)"
+    return None
+
+
 def _check(
     doc: object, lines: dict[tuple[Any, ...], int], path: Path
 ) -> list[dict[str, str | None]]:
@@ -83,6 +94,19 @@ def _check(
                 if item[key] is None and key in ("seed", "manifest"):
                     continue
                 raise fail((*loc, key), "must be text")
+        for key in ("repo", "seed"):
+            value = item.get(key)
+            problem = _path_problem(os.path.expandvars(value)) if isinstance(value, str) else None
+            if problem:
+                raise fail((*loc, key), problem)
+        if isinstance(item.get("manifest"), str):
+            from sei_assets.core.untrusted import relative_path
+
+            try:
+                relative_path(item["manifest"])
+            except SeiError as exc:
+                where = "the manifest's file in the repository"
+                raise fail((*loc, "manifest"), f"{exc} ({where})") from None
         if not _NAME.fullmatch(item["name"]):
             raise fail(
                 (*loc, "name"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,12 +95,22 @@ class SystemStatus:
         }
 
 
-def _last_gate(
-    repo: Path, system: str | None = None
-) -> tuple[str | None, str | None, str | None, str | None]:
-    """(gate, generated at, metrics source, why the evidence does not verify) of the current
-    bundle; the bundle's signature is checked (see :func:`_evidence_problem`) before its gate
-    is believed."""
+@dataclass
+class CurrentBundle:
+    """The evidence bundle in force in a repository's working tree, checked as `sei status`
+    checks it before believing anything it says."""
+
+    path: Path
+    #: The parsed bundle; None when it could not be read (a symbolic link).
+    bundle: dict[str, Any] | None
+    #: Why it is not to be believed (see :func:`_evidence_problem`), or None.
+    problem: str | None
+
+
+def current_bundle(repo: Path, system: str | None = None) -> CurrentBundle | None:
+    """The working tree's bundle (``.sei`` first, then the reference's folders; in ``.sei`` the
+    set in force, even when a write was interrupted) and whether it verifies for ``system``
+    (the manifest's name; None: not held to one); None when there is no bundle."""
     from sei_assets.core import evidence_set, safeload
 
     for d in EVIDENCE_DIRS:
@@ -109,35 +120,50 @@ def _last_gate(
             p = evidence_set.view(repo, f"{d}/{BUNDLE}") or p
             sig = evidence_set.view(repo, f"{d}/{BUNDLE}{SIG_SUFFIX}") or sig
         if os.path.islink(repo / d) or p.is_symlink():
-            return None, None, None, f"{repo / d / BUNDLE}: evidence that is a symbolic link"
+            path = repo / d / BUNDLE
+            return CurrentBundle(path, None, f"{path}: evidence that is a symbolic link")
         if p.is_file():
             with open(p, "rb") as fh:
                 raw = fh.read(safeload.MAX_BYTES + 1)
             b = safeload.parse_json(p, safeload.decode(p, raw, "evidence bundle"), "bundle")
             if not isinstance(b, dict):
                 raise SeiError(f"{p}: expected a JSON object (an evidence bundle)")
-            problem = _evidence_problem(repo, repo / d, system, raw, sig, b)
-            verdict = b.get("gate")
-            if verdict not in ("green", "red"):  # the reference's bundles carry no gate field
-                results = b.get("control_results")
-                results = results if isinstance(results, list) else []
-                if all(isinstance(r, dict) for r in results):
-                    verdict = gate_verdict(results)
-                else:  # a result that is not one: the gate cannot be told green
-                    verdict = "red"
-            raw_pipeline = b.get("pipeline")
-            pipeline = raw_pipeline if isinstance(raw_pipeline, dict) else {}
-            source = pipeline.get("metrics_source") or (
-                None if not pipeline else "reproduced" if pipeline.get("reproduced") else "supplied"
-            )
-            when = b.get("generated_at")
-            return (
-                None if problem else verdict,
-                when if isinstance(when, str) else None,
-                source if isinstance(source, str) else None,
-                problem,
-            )
-    return None, None, None, None
+            return CurrentBundle(p, b, _evidence_problem(repo, repo / d, system, raw, sig, b))
+    return None
+
+
+def _last_gate(
+    repo: Path, system: str | None = None
+) -> tuple[str | None, str | None, str | None, str | None]:
+    """(gate, generated at, metrics source, why the evidence does not verify) of the current
+    bundle; the bundle's signature is checked (see :func:`_evidence_problem`) before its gate
+    is believed."""
+    found = current_bundle(repo, system)
+    if found is None:
+        return None, None, None, None
+    b, problem = found.bundle, found.problem
+    if b is None:
+        return None, None, None, problem
+    verdict = b.get("gate")
+    if verdict not in ("green", "red"):  # the reference's bundles carry no gate field
+        results = b.get("control_results")
+        results = results if isinstance(results, list) else []
+        if all(isinstance(r, dict) for r in results):
+            verdict = gate_verdict(results)
+        else:  # a result that is not one: the gate cannot be told green
+            verdict = "red"
+    raw_pipeline = b.get("pipeline")
+    pipeline = raw_pipeline if isinstance(raw_pipeline, dict) else {}
+    source = pipeline.get("metrics_source") or (
+        None if not pipeline else "reproduced" if pipeline.get("reproduced") else "supplied"
+    )
+    when = b.get("generated_at")
+    return (
+        None if problem else verdict,
+        when if isinstance(when, str) else None,
+        source if isinstance(source, str) else None,
+        problem,
+    )
 
 
 def _evidence_problem(
@@ -149,6 +175,33 @@ def _evidence_problem(
     else, at first sight, its ``PUBKEY.txt``); it must name the manifest's system, and be no
     older than evidence verified before on this machine. The rule of `sei verify` for one file,
     without `cryptography` (see :mod:`sei_assets.core.dsse`)."""
+    from sei_assets.core import dsse
+
+    def read_envelope() -> bytes | None:
+        if sig.is_symlink():
+            raise OSError("a symbolic link")
+        try:
+            with open(sig, "rb") as fh:
+                return fh.read(dsse.MAX_ENVELOPE + 1)
+        except FileNotFoundError:
+            return None
+
+    return bundle_problem(repo, system, raw, bundle, read_envelope, lambda: _pubkey_file(folder))
+
+
+def bundle_problem(
+    repo: Path,
+    system: str | None,
+    raw: bytes,
+    bundle: dict[str, Any],
+    read_envelope: Callable[[], bytes | None],
+    folder_key: Callable[[], str | None],
+) -> str | None:
+    """Why the bundle ``raw`` (parsed: ``bundle``) is not to be believed, or None (the rule of
+    :func:`_evidence_problem`), wherever its bytes were read (the working tree, a commit):
+    ``read_envelope`` gives its ``.sig`` (None: there is none; OSError: it cannot be read),
+    ``folder_key`` the key of its folder's ``PUBKEY.txt`` (None: none), asked only when this
+    machine trusts no key for the system."""
     from sei_assets.core import dsse, trust
 
     named = bundle.get("system_name")
@@ -158,14 +211,11 @@ def _evidence_problem(
             "evidence of another system (renamed?)"
         )
     try:
-        if sig.is_symlink():
-            raise OSError("a symbolic link")
-        with open(sig, "rb") as fh:
-            envelope = fh.read(dsse.MAX_ENVELOPE + 1)
-    except FileNotFoundError:
-        return f"{BUNDLE} is not signed ({BUNDLE}{SIG_SUFFIX} is missing)"
+        envelope = read_envelope()
     except OSError as exc:
         return f"cannot read {BUNDLE}{SIG_SUFFIX}: {getattr(exc, 'strerror', None) or exc}"
+    if envelope is None:
+        return f"{BUNDLE} is not signed ({BUNDLE}{SIG_SUFFIX} is missing)"
     if len(envelope) > dsse.MAX_ENVELOPE:
         return f"{BUNDLE}{SIG_SUFFIX} is larger than an envelope ({dsse.MAX_ENVELOPE} bytes)"
     expected = trust.expected_keys(repo, named if isinstance(named, str) else None)
@@ -173,7 +223,7 @@ def _evidence_problem(
         return expected.problem
     keys = expected.keys
     if not keys:
-        in_folder = _pubkey_file(folder)
+        in_folder = folder_key()
         if in_folder is None:
             return (
                 f"no public key to check {BUNDLE}'s signature ({PUBKEY} is missing and none is "
@@ -200,6 +250,14 @@ def _evidence_problem(
     return None
 
 
+def pubkey_text(raw: bytes) -> str | None:
+    """The hex key a ``PUBKEY.txt`` holds (its first bytes), or None when it holds none."""
+    text = raw[:200].decode("ascii", "replace").strip()
+    if len(text) != 130 or text.strip("0123456789abcdef"):
+        return None
+    return text
+
+
 def _pubkey_file(folder: Path) -> str | None:
     """The hex key of the evidence folder's ``PUBKEY.txt``, or None (missing or malformed)."""
     try:
@@ -207,10 +265,7 @@ def _pubkey_file(folder: Path) -> str | None:
             raw = fh.read(200)
     except OSError:
         return None
-    text = raw.decode("ascii", "replace").strip()
-    if len(text) != 130 or text.strip("0123456789abcdef"):
-        return None
-    return text
+    return pubkey_text(raw)
 
 
 def system_status(repo: Path) -> SystemStatus:

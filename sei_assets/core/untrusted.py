@@ -108,6 +108,8 @@ def relative_path(value: object, where: str = "") -> str:
         raise UntrustedValue(f"{place}{_show(value)}: an absolute path is outside the repository")
     if ".." in pure.parts:
         raise UntrustedValue(f"{place}{_show(value)}: '..' leaves the repository")
+    if any(len(part.encode("utf-8", "surrogatepass")) > 255 for part in pure.parts):
+        raise UntrustedValue(f"{place}{_show(value)}: a file name longer than 255 bytes")
     if value.startswith(("-", ":")):
         raise UntrustedValue(f"{place}{_show(value)}: a path may not start with '-' or ':'")
     return str(pure)

@@ -1,14 +1,16 @@
 """The control plane: an actor submits an action; the plane answers a status and a route.
 
 In order, a submission is: looked up by its idempotency key (the same request replays the
-recorded answer and does nothing again; a different one is a conflict); checked against the
-actor's role and the action's payload schema; passed through the action's gates in declared order
-(the first that does not hold decides the route); planned and preflighted (every file it would
-write inside the profile's authority, its hook's authority inside the profile's, its registry
-alias allowed: a failed preflight writes nothing); answered ``MaterializeMock`` with the plan
-for a dry run; else its hook runs (a failing hook, or one that writes outside its declared
-authority, blocks), then its engine effect, and the action takes its declared route. Every
-answer is recorded in the system's ledger inside one write transaction.
+recorded answer and does nothing again; a different one is a conflict); refused unless the
+profile is approved for use (management's approval, or a shipped profile's green, signed suite
+result), except under the caller's explicit opt-out and for the built-in actions; checked
+against the actor's role and the action's payload schema; passed through the action's gates in
+declared order (the first that does not hold decides the route); planned and preflighted (every
+file it would write inside the profile's authority, its hook's authority inside the profile's,
+its registry alias allowed: a failed preflight writes nothing); answered ``MaterializeMock``
+with the plan for a dry run; else its hook runs (a failing hook, or one that writes outside its
+declared authority, blocks), then its engine effect, and the action takes its declared route.
+Every answer is recorded in the system's ledger inside one write transaction.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from sei_assets.core.control.profile import (
     covers,
     unsafe_path,
 )
-from sei_assets.core.control.suite import approved_for_use, hooks_trusted
+from sei_assets.core.control.suite import hooks_trusted
 from sei_assets.core.errors import SeiError
 
 ANSWER_FIELDS = (
@@ -93,13 +95,16 @@ def submit(
     actor: dict[str, str],
     payload: dict[str, Any],
     idempotency_key: str | None = None,
-    require_approved: bool = False,
+    require_approved: bool = True,
     trust_hooks: bool = False,
 ) -> Submission:
-    """Submit one action to the plane of ``repo``; see the module doc. With
-    ``require_approved`` the profile's own actions run only once it is approved for use; an
-    action with a hook (code) runs only then in any case, unless ``trust_hooks`` says the
-    caller trusts this profile explicitly (its suite's own trials)."""
+    """Submit one action to the plane of ``repo``; see the module doc. The profile's own
+    actions run only once it is approved for use (by management, or for a shipped profile by
+    its green, signed suite result: :func:`suite.hooks_trusted`); ``require_approved=False``
+    is the caller's explicit opt-out, for actions without a hook. An action with a hook (code)
+    runs only for an approved profile in any case, unless ``trust_hooks`` says the caller
+    trusts this profile explicitly (its suite's own trials); the built-in actions
+    (`profile.validate`, `profile.approve_for_use`) need no approval."""
     repo = Path(repo)
     if not repo.is_dir():
         raise SeiError(f"{repo}: the system's repository does not exist")
@@ -173,7 +178,7 @@ def _decide(
     name: str,
     actor: dict[str, str],
     payload: dict[str, Any],
-    require_approved: bool = False,
+    require_approved: bool = True,
     trust_hooks: bool = False,
 ) -> Submission:
     trace: dict[str, Any] = {"action": name, "actor": actor, "gates": [], "hook": None}
@@ -185,15 +190,6 @@ def _decide(
             if verdict is not None:
                 raise _Stop(*verdict)
             return Submission(_answer(repo, loaded, "ok", route), trace)
-        if require_approved and not approved_for_use(loaded):
-            p = loaded.profile
-            raise _Stop(
-                "Block",
-                "profile_not_approved_for_use",
-                "hard_rule",
-                f"profile {p.id} {p.version} (sha256 {loaded.sha256[:12]}) is not approved for "
-                "use: run its suite (`sei profile run`) and have management approve it",
-            )
         action = loaded.profile.actions.get(name)
         if action is None:
             known = ", ".join(sorted([*loaded.profile.actions, *BUILTINS]))
@@ -204,18 +200,27 @@ def _decide(
                 f"{name!r} is not an action of profile {loaded.profile.id}: "
                 f"expected one of {known}",
             )
-        if action.hook is not None and not trust_hooks:
+        if not trust_hooks and (require_approved or action.hook is not None):
             trusted, why = hooks_trusted(loaded)
             if not trusted:
                 p = loaded.profile
+                what = (
+                    f"{name} runs the hook {action.hook} of"
+                    if action.hook is not None
+                    else f"{name} is an action of"
+                )
+                way_out = (
+                    "trust it explicitly (--trust-hooks)"
+                    if action.hook is not None
+                    else "opt out explicitly (--allow-unapproved)"
+                )
                 raise _Stop(
                     "Block",
                     "profile_not_approved_for_use",
                     "hard_rule",
-                    f"{name} runs the hook {action.hook} of profile {p.id} {p.version} (sha256 "
-                    f"{loaded.sha256[:12]}), and {why}: run its suite (`sei profile run`) and "
-                    "have management approve it (`sei profile approve`), or trust it explicitly "
-                    "(--trust-hooks)",
+                    f"{what} profile {p.id} {p.version} (sha256 {loaded.sha256[:12]}), and "
+                    f"{why}: run its suite (`sei profile run`) and have management approve it "
+                    f"(`sei profile approve`), or {way_out}",
                 )
         _check_role(loaded, name, action, actor)
         _check_payload(name, action, payload)
