@@ -101,7 +101,8 @@ def _committed_bundle(
     problem = bundle_problem(repo, system, raw, snap["bundle"], read_envelope, folder_key)
     if problem is not None:
         raise _refused(f"{rel} at commit {sha[:12]}", problem)
-    return snap["bundle"]
+    bundle: dict[str, Any] = snap["bundle"]
+    return bundle
 
 
 def reconstruct(repo: Path) -> dict[str, Any]:
