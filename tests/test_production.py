@@ -193,24 +193,13 @@ def production(tmp_path_factory: pytest.TempPathFactory):
 
 def test_every_run_is_recorded_in_postgres(production) -> None:
     import dagster as dg
-    import psycopg2
 
     instance, c = production["instance"], production["cluster"]
     runs = instance.get_runs()
-    env = c.env
-    with (
-        psycopg2.connect(
-            host=env["DAGSTER_PG_HOST"],
-            port=env["DAGSTER_PG_PORT"],
-            user=env["DAGSTER_PG_USER"],
-            dbname=env["DAGSTER_PG_DB"],
-        ) as conn,
-        conn.cursor() as cur,
-    ):
-        cur.execute("SELECT run_id, status FROM runs")
-        rows = dict(cur.fetchall())
-        cur.execute("SELECT count(*), sum(length(event)) FROM event_logs WHERE run_id <> ''")
-        events, size = cur.fetchone()
+    rows = dict(_query(c, "SELECT run_id, status FROM runs"))
+    ((events, size),) = _query(
+        c, "SELECT count(*), sum(length(event)) FROM event_logs WHERE run_id <> ''"
+    )
     assert rows == {r.run_id: r.status.value for r in runs}
     assert not [r for r in runs if r.status in infra_in_flight()]
     swept = {
@@ -332,6 +321,13 @@ def test_a_forced_sweep_runs_in_batches(production) -> None:
 
 
 def _event_bytes(c: infra.Cluster, run_ids: list[str]) -> int:
+    sql = "SELECT sum(length(event)) FROM event_logs WHERE run_id = ANY(%s)"
+    ((size,),) = _query(c, sql, (run_ids,))
+    return int(size or 0)
+
+
+def _query(c: infra.Cluster, sql: str, args: tuple = ()) -> list[tuple]:
+    """The rows of ``sql`` in the profile's Postgres database."""
     import psycopg2
 
     env = c.env
@@ -344,6 +340,5 @@ def _event_bytes(c: infra.Cluster, run_ids: list[str]) -> int:
         ) as conn,
         conn.cursor() as cur,
     ):
-        cur.execute("SELECT sum(length(event)) FROM event_logs WHERE run_id = ANY(%s)", (run_ids,))
-        (size,) = cur.fetchone()
-    return int(size or 0)
+        cur.execute(sql, args)
+        return list(cur.fetchall())
