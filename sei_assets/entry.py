@@ -108,7 +108,17 @@ class _Out:
         self.lines.append(line + "\n")
 
     def flush(self) -> None:
-        self.stream.write("".join(self.lines))
+        """Write the lines; a character the stream cannot encode (a lone surrogate decoded from
+        a hostile JSON escape, or text beyond an ASCII terminal) is written as its escape."""
+        text = "".join(self.lines)
+        encoding = getattr(self.stream, "encoding", None) or "utf-8"
+        try:
+            text.encode(encoding)
+        except UnicodeEncodeError:
+            text = text.encode(encoding, "backslashreplace").decode(encoding)
+        except LookupError:  # an encoding Python does not know: plain ASCII is safe
+            text = text.encode("ascii", "backslashreplace").decode("ascii")
+        self.stream.write(text)
         self.stream.flush()
 
 

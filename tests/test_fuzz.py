@@ -872,3 +872,30 @@ def test_registry_paths_the_disk_cannot_hold_are_bad_input(
         err = capsys.readouterr().err
         assert f"{path}:{line}: systems[0].{key}: " in err and why in err, err
         assert "Traceback" not in err
+
+
+def test_a_lone_surrogate_in_evidence_is_printed_as_its_escape(
+    signed_repo: Path, tmp_path: Path
+) -> None:
+    """Found by the 10,000-case campaign: a `.sig` whose keyid is the JSON escape of a lone
+    surrogate made `sei status` die writing its answer to a UTF-8 pipe (a traceback, exit 1);
+    the answer now shows the escape."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    repo = tmp_path / "repo"
+    shutil.copytree(signed_repo, repo, symlinks=True)
+    sig = repo / ".sei" / "bundle.json.sig"
+    envelope = json.loads(sig.read_text())
+    envelope["signatures"][0]["keyid"] = "MARK"
+    sig.write_text(json.dumps(envelope).replace('"MARK"', '"\\ud800"'))
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "sei"), "status", "--repo", str(repo)],
+        capture_output=True,
+        env={**os.environ, "SEI_KNOWN_KEYS": str(tmp_path / "known_keys.json")},
+    )
+    assert b"Traceback" not in done.stderr, done.stderr[-600:]
+    assert done.returncode == 1
+    assert b"evidence does not verify" in done.stdout and b"\\ud800" in done.stdout
