@@ -298,7 +298,12 @@ def run(argv: Sequence[str]) -> int:
 
 
 def main() -> None:
-    """Entry point of the `sei` script."""
+    """Entry point of the `sei` script. Text the output streams cannot encode (a lone surrogate
+    decoded from a hostile JSON escape) is written as its escape, whichever front prints it."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
     sys.exit(run(sys.argv[1:]))
 
 

@@ -874,8 +874,11 @@ def test_registry_paths_the_disk_cannot_hold_are_bad_input(
         assert "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("verb", "sig"), [("status", "bundle.json.sig"), ("verify", "index.json.sig")]
+)
 def test_a_lone_surrogate_in_evidence_is_printed_as_its_escape(
-    signed_repo: Path, tmp_path: Path
+    signed_repo: Path, tmp_path: Path, verb: str, sig: str
 ) -> None:
     """Found by the 10,000-case campaign: a `.sig` whose keyid is the JSON escape of a lone
     surrogate made `sei status` die writing its answer to a UTF-8 pipe (a traceback, exit 1);
@@ -887,15 +890,15 @@ def test_a_lone_surrogate_in_evidence_is_printed_as_its_escape(
 
     repo = tmp_path / "repo"
     shutil.copytree(signed_repo, repo, symlinks=True)
-    sig = repo / ".sei" / "bundle.json.sig"
-    envelope = json.loads(sig.read_text())
+    path = repo / ".sei" / sig
+    envelope = json.loads(path.read_text())
     envelope["signatures"][0]["keyid"] = "MARK"
-    sig.write_text(json.dumps(envelope).replace('"MARK"', '"\\ud800"'))
+    path.write_text(json.dumps(envelope).replace('"MARK"', '"\\ud800"'))
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "sei"), "status", "--repo", str(repo)],
+        [str(Path(sys.executable).parent / "sei"), verb, "--repo", str(repo)],
         capture_output=True,
         env={**os.environ, "SEI_KNOWN_KEYS": str(tmp_path / "known_keys.json")},
     )
     assert b"Traceback" not in done.stderr, done.stderr[-600:]
     assert done.returncode == 1
-    assert b"evidence does not verify" in done.stdout and b"\\ud800" in done.stdout
+    assert b"\\ud800" in done.stdout + done.stderr
