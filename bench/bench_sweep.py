@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -60,14 +59,6 @@ def _event_bytes(env: dict, where: str, args: tuple = ()) -> int:
     ):
         cur.execute(f"SELECT coalesce(sum(length(event)), 0) FROM event_logs WHERE {where}", args)
         return int(cur.fetchone()[0])
-
-
-def _set_cursor(c, cursor: str | None) -> None:
-    from tests import cluster as infra
-
-    argv = [str(infra.BIN / "dagster"), "sensor", "cursor", "sei_sweep"]
-    argv += ["--set", cursor] if cursor else ["--delete"]
-    subprocess.run([*argv, "-w", str(c.workspace)], env=c.env, check=True, capture_output=True)
 
 
 def _tick_seconds(instance, sweep: str) -> float:
@@ -122,7 +113,7 @@ def sweep(systems: int, workers: int, batch: int) -> None:
             _describe(f"{label}: first sweep", systems, wall, runs, size)
 
             before = _event_bytes(c.env, "run_id = ''")
-            _set_cursor(c, None)
+            c.start_sweep(instance, timeout=600)
             noop = _wait_summaries(instance, 2)
             written = _event_bytes(c.env, "run_id = ''") - before
             deadline = time.monotonic() + 120
@@ -138,7 +129,7 @@ def sweep(systems: int, workers: int, batch: int) -> None:
             )
 
             start = time.monotonic()
-            _set_cursor(c, json.dumps({"force": True, "batch": batch}))
+            c.start_sweep(instance, json.dumps({"force": True, "batch": batch}), timeout=600)
             forced = _wait_summaries(instance, 3)
             wall = time.monotonic() - start
             runs = _runs_of(instance, forced["sweep"])

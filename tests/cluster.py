@@ -10,6 +10,7 @@ the end (the workers and the daemon first, then Redis and Postgres).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -189,9 +190,52 @@ class Cluster:
         for proc in [*self.workers.values(), *([self.daemon] if self.daemon else [])]:
             stop(proc)
 
+    def sweep_cursor(self, instance) -> dict:
+        """The `sei_sweep` sensor's cursor as the daemon last stored it ({} when unset)."""
+        for state in instance.all_instigator_state():
+            if state.instigator_name == "sei_sweep":
+                data = state.instigator_data
+                return json.loads(data.cursor) if data is not None and data.cursor else {}
+        return {}
+
+    def start_sweep(self, instance, cursor: str | None = None, timeout: float = 60) -> str:
+        """What an operator does to sweep now: delete the `sei_sweep` sensor's cursor (or set
+        it, e.g. to force a full sweep), then see the sweep start; the id of that sweep.
+
+        The daemon stores the cursor a tick began with when the tick ends, so a change made
+        while a tick is being evaluated is overwritten: seen as the old sweep's cursor coming
+        back, and made again."""
+        before = self.sweep_cursor(instance).get("sweep")
+        argv = [str(BIN / "dagster"), "sensor", "cursor", "sei_sweep"]
+        argv += ["--set", cursor] if cursor else ["--delete"]
+        argv += ["-w", str(self.workspace)]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            proc = subprocess.run(argv, env=self.env, cwd=self.root, capture_output=True, text=True)
+            assert proc.returncode == 0, proc.stderr[-3000:]
+            while time.monotonic() < deadline:
+                now = self.sweep_cursor(instance).get("sweep")
+                if now is not None and now != before:
+                    return now
+                if now == before and before is not None:
+                    break  # a tick in flight stored its own cursor over ours: again
+                time.sleep(0.5)
+        raise AssertionError(f"no sweep started {timeout:.0f} s after the cursor was reset")
+
     def log(self, name: str) -> str:
         path = self.root / name
         return path.read_text(errors="replace") if path.exists() else ""
+
+
+def profile_env() -> dict[str, str]:
+    """The settings of deploy/production.env that are the same on every deployment (those
+    given as `<the deployment's own>` are the cluster's)."""
+    env = {}
+    for line in (DEPLOY / "production.env").read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.startswith("#") and "<" not in value:
+            env[key.strip()] = value.strip()
+    return env
 
 
 @contextmanager
@@ -212,6 +256,7 @@ def cluster(root: Path, registry: Path, team: str = "lab", extra_env: dict | Non
     with postgres() as pg, redis() as broker:
         env = {
             **os.environ,
+            **profile_env(),
             **pg,
             **broker,
             "DAGSTER_HOME": str(home),
@@ -224,6 +269,7 @@ def cluster(root: Path, registry: Path, team: str = "lab", extra_env: dict | Non
             "SEI_AUTOMATION": "drift",
             "SEI_SWEEP_MODE": "fanout",
             "SEI_SWEEP_POLL_SECONDS": "3",
+            "SEI_SWEEP_BATCH": "1",  # a run per system, unless the caller batches
             "PYTHONPATH": str(ROOT),
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # `celery` for the CLI
             **(extra_env or {}),

@@ -63,16 +63,6 @@ def _wait(what: str, predicate, timeout: float, every: float = 1.0):
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def _reset_sweep(c: infra.Cluster, cursor: str | None = None) -> None:
-    """What an operator does to sweep now: delete the `sei_sweep` sensor's cursor (or set it,
-    e.g. to force a full sweep)."""
-    argv = [str(infra.BIN / "dagster"), "sensor", "cursor", "sei_sweep"]
-    argv += ["--set", cursor] if cursor else ["--delete"]
-    argv += ["-w", str(c.workspace)]
-    proc = subprocess.run(argv, env=c.env, cwd=c.root, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-
-
 def _pid_of(instance, run_id: str) -> int | None:
     """The pid the run's steps execute in (its in-process executor's engine event)."""
     import dagster as dg
@@ -170,19 +160,19 @@ def production(tmp_path_factory: pytest.TempPathFactory):
         # takes a `dagster` process, seconds; with half, the first sweep could end before it)
         quarter = SYSTEMS // 4
         _wait(f"{quarter} systems swept", lambda: instance.get_runs_count(done) >= quarter, 180)
-        _reset_sweep(c)
+        c.start_sweep(instance)
         _wait("the sweep summary", lambda: _summaries(instance), 240, 2)
         facts["sweep_seconds"] = time.monotonic() - started
 
         # 4. a sweep of fresh systems: no run, the summary recorded by the sensor
-        _reset_sweep(c)
+        c.start_sweep(instance)
         _wait("the fresh sweep's summary", lambda: len(_summaries(instance)) >= 2, 240, 2)
         facts["report"] = json.loads(
             (c.root / "state" / "sweep" / "lab" / "sweep.json").read_text()
         )
 
         # 5. a full sweep forced by an operator, eight systems per run
-        _reset_sweep(c, json.dumps({"force": True, "batch": SYSTEMS // 2}))
+        c.start_sweep(instance, json.dumps({"force": True, "batch": SYSTEMS // 2}))
         _wait("the forced sweep's summary", lambda: len(_summaries(instance)) >= 3, 300, 2)
         facts["summaries"] = _summaries(instance)
         assert reference.wait(240) == 0
