@@ -28,21 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def _summaries(instance) -> list[dict]:
-    import dagster as dg
-
-    key = dg.AssetKey(["lab", "sweep_summary"])
-    return [
-        {k: v.value for k, v in r.asset_materialization.metadata.items()}
-        for r in instance.fetch_materializations(key, 20).records
-        if "sweep" in r.asset_materialization.metadata
-    ]
-
-
-def _wait_summaries(instance, count: int) -> dict:
-    while len(found := _summaries(instance)) < count:
+def _summary(c, instance, sweep: str) -> dict:
+    while (found := c.summary_of(instance, sweep)) is None:
         time.sleep(0.5)
-    return found[0]
+    return found
 
 
 def _event_bytes(env: dict, where: str, args: tuple = ()) -> int:
@@ -106,15 +95,16 @@ def sweep(systems: int, workers: int, batch: int) -> None:
             start = time.monotonic()
             c.start_daemon()
             instance = c.instance()
-            first = _wait_summaries(instance, 1)
+            while not (sweep := c.sweep_cursor(instance).get("sweep")):
+                time.sleep(0.5)  # the sensor's first tick starts the first sweep
+            first = _summary(c, instance, sweep)
             wall = time.monotonic() - start
             runs = _runs_of(instance, first["sweep"])
             size = _event_bytes(c.env, "run_id = ANY(%s)", ([r.dagster_run.run_id for r in runs],))
             _describe(f"{label}: first sweep", systems, wall, runs, size)
 
             before = _event_bytes(c.env, "run_id = ''")
-            c.start_sweep(instance, timeout=600)
-            noop = _wait_summaries(instance, 2)
+            noop = _summary(c, instance, c.start_sweep(instance, timeout=600))
             written = _event_bytes(c.env, "run_id = ''") - before
             deadline = time.monotonic() + 120
             while (tick := _tick_seconds(instance, noop["sweep"])) != tick and (
@@ -129,8 +119,8 @@ def sweep(systems: int, workers: int, batch: int) -> None:
             )
 
             start = time.monotonic()
-            c.start_sweep(instance, json.dumps({"force": True, "batch": batch}), timeout=600)
-            forced = _wait_summaries(instance, 3)
+            cursor = json.dumps({"force": True, "batch": batch})
+            forced = _summary(c, instance, c.start_sweep(instance, cursor, timeout=600))
             wall = time.monotonic() - start
             runs = _runs_of(instance, forced["sweep"])
             size = _event_bytes(c.env, "run_id = ANY(%s)", ([r.dagster_run.run_id for r in runs],))

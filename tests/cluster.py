@@ -222,6 +222,18 @@ class Cluster:
                 time.sleep(0.5)
         raise AssertionError(f"no sweep started {timeout:.0f} s after the cursor was reset")
 
+    def summary_of(self, instance, sweep: str) -> dict | None:
+        """The metadata of the `sweep_summary` the sensor recorded for ``sweep`` (None until
+        then)."""
+        import dagster as dg
+
+        key = dg.AssetKey([self.team, "sweep_summary"])
+        for record in instance.fetch_materializations(key, 20).records:
+            metadata = {k: v.value for k, v in record.asset_materialization.metadata.items()}
+            if metadata.get("sweep") == sweep:
+                return metadata
+        return None
+
     def log(self, name: str) -> str:
         path = self.root / name
         return path.read_text(errors="replace") if path.exists() else ""

@@ -84,18 +84,6 @@ def _step_started(instance, run_id: str, step: str) -> bool:
     return any(r.event_log_entry.step_key == step for r in records)
 
 
-def _summaries(instance) -> list[dict]:
-    """The metadata of the sweep summaries the sensor recorded, newest first."""
-    import dagster as dg
-
-    records = instance.fetch_materializations(dg.AssetKey(["lab", "sweep_summary"]), 20).records
-    return [
-        {k: v.value for k, v in r.asset_materialization.metadata.items()}
-        for r in records
-        if "sweep" in r.asset_materialization.metadata
-    ]
-
-
 @pytest.fixture(scope="module")
 def production(tmp_path_factory: pytest.TempPathFactory):
     import dagster as dg
@@ -160,21 +148,25 @@ def production(tmp_path_factory: pytest.TempPathFactory):
         # takes a `dagster` process, seconds; with half, the first sweep could end before it)
         quarter = SYSTEMS // 4
         _wait(f"{quarter} systems swept", lambda: instance.get_runs_count(done) >= quarter, 180)
-        c.start_sweep(instance)
-        _wait("the sweep summary", lambda: _summaries(instance), 240, 2)
+        second = c.start_sweep(instance, timeout=300)
+        _wait("the second sweep's summary", lambda: c.summary_of(instance, second), 240, 2)
         facts["sweep_seconds"] = time.monotonic() - started
 
         # 4. a sweep of fresh systems: no run, the summary recorded by the sensor
-        c.start_sweep(instance)
-        _wait("the fresh sweep's summary", lambda: len(_summaries(instance)) >= 2, 240, 2)
+        fresh = c.start_sweep(instance, timeout=300)
+        facts["fresh"] = _wait(
+            "the fresh sweep's summary", lambda: c.summary_of(instance, fresh), 240, 2
+        )
         facts["report"] = json.loads(
             (c.root / "state" / "sweep" / "lab" / "sweep.json").read_text()
         )
 
         # 5. a full sweep forced by an operator, eight systems per run
-        c.start_sweep(instance, json.dumps({"force": True, "batch": SYSTEMS // 2}))
-        _wait("the forced sweep's summary", lambda: len(_summaries(instance)) >= 3, 300, 2)
-        facts["summaries"] = _summaries(instance)
+        cursor = json.dumps({"force": True, "batch": SYSTEMS // 2})
+        forced = c.start_sweep(instance, cursor, timeout=300)
+        facts["forced"] = _wait(
+            "the forced sweep's summary", lambda: c.summary_of(instance, forced), 300, 2
+        )
         assert reference.wait(240) == 0
         facts["reference"] = json.loads((root / "reference.json").read_text())
         print(f"production run: {time.monotonic() - started:.0f} s")
@@ -273,7 +265,7 @@ def test_a_sweep_of_fresh_systems_launches_no_run(production) -> None:
     import dagster as dg
 
     instance = production["instance"]
-    fresh = production["summaries"][1]  # newest first: forced, fresh, second
+    fresh = production["fresh"]
     assert fresh["runs"] == 0 and fresh["swept"] == 0
     assert not instance.get_runs(dg.RunsFilter(tags={"sei/sweep": fresh["sweep"]}))
     decisions = {r["system"]: r["decision"] for r in production["report"]["systems"]}
@@ -287,7 +279,7 @@ def test_a_forced_sweep_runs_in_batches(production) -> None:
     import dagster as dg
 
     instance, c = production["instance"], production["cluster"]
-    forced = production["summaries"][0]
+    forced = production["forced"]
     assert forced["swept"] == SYSTEMS and forced["runs"] == 2 and forced["red"] == len(RED)
     batches = instance.get_runs(dg.RunsFilter(tags={"sei/sweep": forced["sweep"]}))
     assert sorted(r.tags["sei/sweep_part"] for r in batches) == ["batch", "batch"]
