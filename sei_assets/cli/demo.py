@@ -37,6 +37,44 @@ def _sh(cwd: Path, *args: str, expect: int | None = 0) -> int:
     return code
 
 
+#: Dagster's console logger at ERROR: a step that fails prints its stack. For runs the demo
+#: expects to fail (a red gate, a blocked release), only CRITICAL is printed and the demo says
+#: the verdict itself (:func:`run_verdict`).
+QUIET = '{"loggers": {"console": {"config": {"log_level": "ERROR"}}}}'
+SILENT = '{"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}'
+
+
+def run_verdict(home: Path) -> str:
+    """The newest run of the instance at ``home`` as a verdict: its name, its gate and outcome
+    tags, and each failed step's own description (a red gate names the control, its value, its
+    bound and its interval), without Dagster's stack."""
+    import dagster as dg
+
+    from sei_assets.defs.launch import deepest_error
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs(limit=1)
+        if not runs:
+            return "no run recorded"
+        run = runs[0]
+        reasons = []
+        for record in instance.get_records_for_run(
+            run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE
+        ).records:
+            event = record.event_log_entry.dagster_event
+            if event is None or event.step_failure_data is None:
+                continue
+            data = event.step_failure_data
+            user = data.user_failure_data
+            if user is not None and user.description:
+                reasons.append(f"  {event.step_key}: {user.description}")
+            elif data.error is not None:
+                reasons.append(f"  {event.step_key}: {deepest_error(data.error)}")
+    tags = ", ".join(f"{k}={v}" for k, v in sorted(run.tags.items()) if k.startswith("sei/"))
+    head = f"run {run.tags.get('dagster/run_name') or run.job_name}: {run.status.value.lower()}"
+    return "\n".join([head + (f" ({tags})" if tags else ""), *reasons])
+
+
 def registered(name: str | None, systems: Path | None) -> SystemEntry:
     """The registered system the demo runs on: ``name``, else the one seeded from
     resources/loan."""
@@ -67,8 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     bin_dir = Path(sys.executable).parent
     sei, dagster = str(bin_dir / "sei"), str(bin_dir / "dagster")
     graph = [dagster, "asset", "materialize", "-m", "sei_assets.definitions"]
-    quiet = '{"loggers": {"console": {"config": {"log_level": "ERROR"}}}}'
-    graph += ["--select", f"group:{entry.name}", "--config-json", quiet]
+    graph += ["--select", f"group:{entry.name}", "--config-json"]
 
     _step(f"1. seed the registered system {entry.name} at V1 in {repo}")
     if repo.exists():
@@ -81,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     _step("3. run V1 through DVC: the fairness control must fail (gate red, exit 1)")
     _sh(repo, sei, "run", expect=ExitCode.FAILED)
     _step("4. the whole graph as CI runs it: red fails the run, governance is still filled")
-    _sh(project_root(), *graph, expect=1)
+    _sh(project_root(), *graph, SILENT, expect=1)
+    print(run_verdict(home))
     _sh(repo, "git", "add", "-A")
     _sh(repo, "git", "commit", "-qm", "run: V1 evidence (gate red)")
     _step("5. the treatment: fairlearn mitigation replaces train.py")
@@ -97,16 +135,16 @@ def main(argv: list[str] | None = None) -> int:
     _step("6. run V2: gate green, one treatment event")
     _sh(repo, sei, "run", expect=ExitCode.OK)
     _step("7. the whole graph again: green, governance refreshed, the model released")
-    _sh(project_root(), *graph, expect=0)
+    _sh(project_root(), *graph, QUIET, expect=0)
     _sh(repo, "git", "add", "-A")
     _sh(repo, "git", "commit", "-qm", "run: V2 evidence (gate green)")
     _step("7b. the compliance sweep's summary over every registered system")
     summary = [dagster, "asset", "materialize", "-m", "sei_assets.definitions"]
-    _sh(project_root(), *summary, "--select", "sweep_summary", "--config-json", quiet)
+    _sh(project_root(), *summary, "--select", "sweep_summary", "--config-json", QUIET)
     _step("8. verify the signed evidence offline, and status")
     _sh(repo, sei, "verify")
     _sh(repo, sei, "status", expect=ExitCode.OK)
-    post_market(repo, entry.name, sei, dagster)
+    post_market(repo, entry.name, sei, dagster, home)
     print(f"\ndemo done: {entry.name}'s evidence in {repo / '.sei'}")
     print("open it in the Dagster UI (V1 red, V2 green, checks, these runs):")
     print(f"  cd {project_root()} && . .venv/bin/activate")
@@ -114,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     return ExitCode.OK
 
 
-def post_market(repo: Path, name: str, sei: str, dagster: str) -> None:
+def post_market(repo: Path, name: str, sei: str, dagster: str, home: Path) -> None:
     """After V2's release: 120 days of production decisions, monitored as daily partitions;
     the injected population shift (2026-03-02) and fairness degradation (2026-04-06) are found
     on their days, the risks reopen, the next release is blocked, an incident is tracked."""
@@ -133,7 +171,7 @@ def post_market(repo: Path, name: str, sei: str, dagster: str) -> None:
         "--partition-range",
         "2026-01-01...2026-04-30",
         "--config-json",
-        '{"loggers": {"console": {"config": {"log_level": "ERROR"}}}}',
+        QUIET,
     )
     _step("11. status: the breaches, the reopened risks (exit 1)")
     _sh(repo, sei, "status", expect=ExitCode.FAILED)
@@ -147,8 +185,11 @@ def post_market(repo: Path, name: str, sei: str, dagster: str) -> None:
         "sei_assets.definitions",
         "--select",
         f"{name}/release",
+        "--config-json",
+        SILENT,
         expect=1,
     )
+    print(run_verdict(home))
     _step("13. a serious incident (Art. 73) is opened with its 15-day deadline, and tracked")
     _sh(
         repo,

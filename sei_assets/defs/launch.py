@@ -81,7 +81,7 @@ def system_for_repo(repo: Path) -> SystemEntry:
     return SystemEntry(f"{system_slug(name)}_{repository_identity(repo)[:10]}", repo)
 
 
-def _deepest_error(error: Any) -> str:
+def deepest_error(error: Any) -> str:
     """The innermost error's message, without the class path Dagster puts in front."""
     from sei_assets.core.errors import plain_message
 
@@ -238,8 +238,8 @@ def materialize_system(repo: Path, stage: str, repro: bool = True) -> tuple[int,
     if failures:
         error = failures[0].step_failure_data.error
         if not _is_bad_input(error):
-            return ExitCode.INTERNAL_ERROR, f"{_deepest_error(error)}\n\n{error.to_string()}"
-        return ExitCode.BAD_INPUT, _deepest_error(error)
+            return ExitCode.INTERNAL_ERROR, f"{deepest_error(error)}\n\n{error.to_string()}"
+        return ExitCode.BAD_INPUT, deepest_error(error)
     if stage == "compile":
         return ExitCode.OK, None
     bundle = system_key(entry.name, "evidence_bundle")
