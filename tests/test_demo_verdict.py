@@ -9,7 +9,7 @@ import dagster as dg
 
 from sei_assets.cli.demo import run_verdict
 
-REASON = "RED gate, release blocked: parity-gap: demographic_parity_difference = 0.118, needs ≤ 0.03"
+REASON = "RED gate, release blocked: parity-gap: parity_difference = 0.118, needs ≤ 0.03"
 
 
 @dg.asset(name="gate")
