@@ -275,8 +275,8 @@ def test_a_sweep_of_fresh_systems_launches_no_run(production) -> None:
 
 
 def test_a_forced_sweep_runs_in_batches(production) -> None:
-    """Two runs of half the systems each; each system's evidence made again; the event log written per
-    system smaller than with a run per system (the run's own events are shared)."""
+    """Two runs of half the systems each; each system's evidence made again; the event log
+    written per system smaller than with a run per system (the run's own events are shared)."""
     import dagster as dg
 
     instance, c = production["instance"], production["cluster"]
