@@ -192,3 +192,25 @@ def test_validation_is_remembered_by_digest_and_names_its_own_folder(
     monkeypatch.setenv("SEI_NO_MEMO", "1")
     validate_croissant(_write(second, changed))
     assert len(calls) == 3
+
+
+def test_absl_never_closes_a_stream_bound_under_another_stderr(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """absl imported while stderr was a test's capture file, then a CLI runner's stderr, then a
+    run's `logging.config.dictConfig` closing every handler: the capture file stays open (it
+    was closed, and every later test of that pytest worker failed, 3-worker run of 2026-12-07)."""
+    import io
+    import sys
+
+    from absl import logging as absl_logging
+
+    from sei_assets.core import croissant
+
+    handler = absl_logging.get_absl_handler().python_handler
+    capture = io.StringIO()
+    monkeypatch.setattr(handler, "stream", capture)  # bound when absl was imported
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # a CLI runner's stderr now
+    croissant._follow_stderr()
+    handler.close()  # what dictConfig does to every handler
+    assert not capture.closed

@@ -51,7 +51,12 @@ class _CurrentStderr:
 def _follow_stderr() -> None:
     """mlcroissant's logging (absl's handler, and a stream handler it adds) binds `sys.stderr`
     as it was at import; when that stream is a temporary one (a captured test, a CLI runner),
-    later log records would go to a closed file. Point those handlers at the current stderr."""
+    later log records would go to a closed file. Point those handlers at the current stderr.
+
+    absl's handler is pointed there whatever it holds: when a run configures logging (Dagster
+    does, with `logging.config.dictConfig`), every handler is closed, and absl's closes its
+    stream unless it is the current `sys.stderr`; a stream bound under another stderr (a test's
+    capture file, imported before a CLI runner swapped stderr) would be closed under its owner."""
     import logging
     import sys
 
@@ -61,7 +66,9 @@ def _follow_stderr() -> None:
     try:
         from absl import logging as absl_logging
 
-        handlers.append(absl_logging.get_absl_handler().python_handler)
+        absl = absl_logging.get_absl_handler().python_handler
+        if not isinstance(absl.stream, _CurrentStderr):
+            absl.stream = _CurrentStderr()
     except (ImportError, AssertionError):
         pass
     for handler in [*logging.root.handlers, *handlers]:
