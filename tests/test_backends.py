@@ -110,7 +110,7 @@ def _journey(name: str) -> tuple[Path, dict[str, Any], dict[str, Any]]:
     from sei_assets.scenarios import build_job, load_scenario
 
     scenario = load_scenario(ROOT / "scenarios" / f"{name}.json")
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         result = build_job(scenario).execute_in_process(instance=instance, raise_on_error=False)
     failed = [e.step_failure_data.error.message for e in result.all_events if e.is_step_failure]
     assert result.success, "\n".join(failed)

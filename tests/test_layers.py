@@ -86,7 +86,7 @@ def test_a_bad_manifest_shows_as_a_failed_check_and_spares_the_others(tmp_path: 
     assert ("good", "unfair_credit_exclusion") in checks
     assert ("bad", "manifest_valid") in checks
     assert not any(s == "bad" and n == "unfair_credit_exclusion" for s, n in checks)
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
             instance=instance,
             asset_selection=[dg.AssetKey(["bad", "assessment_plan"])],

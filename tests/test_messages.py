@@ -100,8 +100,8 @@ def test_a_failed_steps_error_loses_its_class_path() -> None:
 
     from dagster._utils.error import serializable_error_info_from_exc_info
 
+    from sei_assets.core.errors import deepest_message
     from sei_assets.core.reproducers.base import ReproducerError
-    from sei_assets.defs.launch import deepest_error
 
     def info(exc: Exception):
         try:
@@ -114,5 +114,5 @@ def test_a_failed_steps_error_loses_its_class_path() -> None:
 
     bad = info(ReproducerError("mlflow: the project is missing"))
     assert "sei_assets.core.reproducers.base.ReproducerError" in bad.cause.message
-    assert deepest_error(bad) == "mlflow: the project is missing"
-    assert deepest_error(info(KeyError("k"))) == "KeyError: 'k'"
+    assert deepest_message(bad) == "mlflow: the project is missing"
+    assert deepest_message(info(KeyError("k"))) == "KeyError: 'k'"

@@ -36,7 +36,7 @@ def test_the_verb_signs_the_period_the_asset_signs(tmp_path: Path, sei) -> None:
         write_batches(repo, 59, 60)
     defs = build_definitions([SystemEntry("loan", by_asset)])
     job = defs.resolve_implicit_global_asset_job_def()
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(
             instance=instance,
             asset_selection=[dg.AssetKey(["loan", "monitoring"])],

@@ -44,7 +44,7 @@ LOAN_FILES = [
 
 
 def _execute(job: dg.JobDefinition) -> dg.ExecuteInProcessResult:
-    with dg.instance_for_test() as instance:
+    with dg.DagsterInstance.ephemeral() as instance:
         return job.execute_in_process(instance=instance, raise_on_error=False)
 
 

@@ -50,7 +50,7 @@ def run_verdict(home: Path) -> str:
     bound and its interval), without Dagster's stack."""
     import dagster as dg
 
-    from sei_assets.defs.launch import deepest_error
+    from sei_assets.core.errors import deepest_message
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs(limit=1)
@@ -69,7 +69,7 @@ def run_verdict(home: Path) -> str:
             if user is not None and user.description:
                 reasons.append(f"  {event.step_key}: {user.description}")
             elif data.error is not None:
-                reasons.append(f"  {event.step_key}: {deepest_error(data.error)}")
+                reasons.append(f"  {event.step_key}: {deepest_message(data.error)}")
     tags = ", ".join(f"{k}={v}" for k, v in sorted(run.tags.items()) if k.startswith("sei/"))
     head = f"run {run.tags.get('dagster/run_name') or run.job_name}: {run.status.value.lower()}"
     return "\n".join([head + (f" ({tags})" if tags else ""), *reasons])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sei_assets.core.exitcodes import ExitCode
 
@@ -52,6 +53,14 @@ def bad_input_names() -> set[str]:
         names.add(cls.__name__)
         todo.extend(cls.__subclasses__())
     return names
+
+
+def deepest_message(error: Any) -> str:
+    """The innermost error of a serialized error's cause chain (Dagster's), in the user's
+    words (:func:`plain_message`)."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    return plain_message(error.message, getattr(error, "cls_name", None))
 
 
 def plain_message(message: str, cls_name: str | None) -> str:

@@ -81,15 +81,6 @@ def system_for_repo(repo: Path) -> SystemEntry:
     return SystemEntry(f"{system_slug(name)}_{repository_identity(repo)[:10]}", repo)
 
 
-def deepest_error(error: Any) -> str:
-    """The innermost error's message, without the class path Dagster puts in front."""
-    from sei_assets.core.errors import plain_message
-
-    while getattr(error, "cause", None) is not None:
-        error = error.cause
-    return plain_message(error.message, getattr(error, "cls_name", None))
-
-
 def _bad_input_names() -> set[str]:
     from sei_assets.core.errors import bad_input_names
 
@@ -236,10 +227,12 @@ def materialize_system(repo: Path, stage: str, repro: bool = True) -> tuple[int,
         and not (red and e.step_key == f"{entry.name}_controls")
     ]
     if failures:
+        from sei_assets.core.errors import deepest_message
+
         error = failures[0].step_failure_data.error
         if not _is_bad_input(error):
-            return ExitCode.INTERNAL_ERROR, f"{deepest_error(error)}\n\n{error.to_string()}"
-        return ExitCode.BAD_INPUT, deepest_error(error)
+            return ExitCode.INTERNAL_ERROR, f"{deepest_message(error)}\n\n{error.to_string()}"
+        return ExitCode.BAD_INPUT, deepest_message(error)
     if stage == "compile":
         return ExitCode.OK, None
     bundle = system_key(entry.name, "evidence_bundle")
