@@ -60,7 +60,11 @@ def main() -> None:
     elif task == "test":
         # two workers (CI has 2 cores); most tests wait on real tools in subprocesses
         workers = ["-n", os.environ.get("SEI_TEST_WORKERS", "2"), "--dist", "worksteal"]
-        sh(BIN / "python", "-m", "pytest", *workers, *sys.argv[2:], env=env)
+        # the slowest tests, printed at the end (CI's log is where the suite's time is read)
+        durations = (
+            [] if any(a.startswith("--durations") for a in sys.argv[2:]) else ["--durations=30"]
+        )
+        sh(BIN / "python", "-m", "pytest", *workers, *durations, *sys.argv[2:], env=env)
 
 
 if __name__ == "__main__":
