@@ -222,6 +222,21 @@ class Cluster:
                 time.sleep(0.5)
         raise AssertionError(f"no sweep started {timeout:.0f} s after the cursor was reset")
 
+    def request_sweep(self, instance, *options: str, timeout: float = 300) -> str:
+        """`sei sweep request [options] --team <team>`, as an operator on any machine sharing
+        the state folder; the id of the sweep the sensor started for it."""
+        before = self.sweep_cursor(instance).get("sweep")
+        argv = [str(BIN / "sei"), "sweep", "request", *options, "--team", self.team]
+        proc = subprocess.run(argv, env=self.env, cwd=self.root, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            now = self.sweep_cursor(instance).get("sweep")
+            if now is not None and now != before:
+                return now
+            time.sleep(0.5)
+        raise AssertionError(f"no sweep started {timeout:.0f} s after `sei sweep request`")
+
     def summary_of(self, instance, sweep: str) -> dict | None:
         """The metadata of the `sweep_summary` the sensor recorded for ``sweep`` (None until
         then)."""

@@ -9,8 +9,8 @@ generated systems (bench/bench_sweep.py measures the same profile at 500). One s
    so systems still waiting get a second run in the queue;
 4. once the sensor recorded the second sweep's summary, the cursor is reset again: a sweep of
    fresh systems, which launches no run at all (the sensor records the summary itself);
-5. an operator forces a full sweep in batches (`{"force": true, "batch": 4}`): two runs of
-   four systems each.
+5. an operator forces a full sweep in batches (`sei sweep request --force --batch 4`, a file
+   the sensor takes at its next tick): two runs of four systems each.
 
 Meanwhile the embedded default (SQLite, in-process, one run) sweeps a copy of the systems.
 """
@@ -162,9 +162,8 @@ def production(tmp_path_factory: pytest.TempPathFactory):
             (c.root / "state" / "sweep" / "lab" / "sweep.json").read_text()
         )
 
-        # 5. a full sweep forced by an operator, half the systems per run
-        cursor = json.dumps({"force": True, "batch": SYSTEMS // 2})
-        forced = c.start_sweep(instance, cursor, timeout=300)
+        # 5. a full sweep forced by an operator's request, half the systems per run
+        forced = c.request_sweep(instance, "--force", "--batch", str(SYSTEMS // 2))
         facts["forced"] = _wait(
             "the forced sweep's summary", lambda: c.summary_of(instance, forced), 300, 2
         )

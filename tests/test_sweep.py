@@ -221,6 +221,21 @@ def test_fanout_sweep_runs_what_changed_and_reports_without_a_run(
         with pytest.raises(Exception, match="cursor's batch='0': expected a whole number"):
             tick(json.dumps({"force": True, "batch": 0}))
 
+        # an operator's request (`sei sweep request`): a file, taken by the next tick, which a
+        # tick in flight cannot write over (a cursor set by hand it can)
+        out = tmp_path / "state" / "sweep"
+        reported = json.dumps({"sweep": "2026-01-01T06:00:00Z", "due": "9999", "summary": True})
+        assert "reported" in tick(reported).skip_reason.skip_message
+        core_sweep.request_sweep(out, force=True, batch=3)
+        asked = tick(reported)
+        assert [len(r.asset_selection) for r in asked.run_requests] == [12]
+        assert json.loads(asked.cursor)["decided"] == dict.fromkeys(names, "forced")
+        assert not (out / "request.json").exists()
+        (out / "request.json").write_text('{"force": "yes"}')
+        with pytest.raises(Exception, match=r"request.json: force: expected true or false"):
+            tick(reported)
+        assert "reported" in tick(reported).skip_reason.skip_message  # refused once, gone
+
         # retention: no job unless asked; then finished sweep runs older than N days go
         monkeypatch.delenv("SEI_SWEEP_BATCH")
         assert "sweep_run_retention" not in {j.name for j in defs.jobs}
@@ -242,3 +257,23 @@ def test_fanout_sweep_runs_what_changed_and_reports_without_a_run(
         monkeypatch.setenv("SEI_SWEEP_KEEP_DAYS", "a week")
         with pytest.raises(Exception, match="SEI_SWEEP_KEEP_DAYS='a week': expected a whole"):
             build_definitions(load_registry(registry))
+
+
+def test_sei_sweep_request_writes_the_request_the_sensor_takes(
+    tmp_path: Path, sei, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sei sweep request [--force] [--batch N] [--team T]`: the request file in the (team's)
+    sweep folder of the state folder; a team that is not a registry's stem is refused."""
+    from sei_assets.core.sweep import take_request
+
+    state = tmp_path / "state"
+    monkeypatch.setenv("SEI_STATE_DIR", str(state))
+    result = sei("sweep", "request", "--force", "--batch", "5", "--team", "credit")
+    assert result.exit_code == 0, result.output
+    assert "every system" in result.stdout
+    assert take_request(state / "sweep" / "credit") == {"force": True, "batch": 5}
+    assert sei("sweep", "request").exit_code == 0
+    assert take_request(state / "sweep") == {"force": False}
+    refused = sei("sweep", "request", "--team", "../elsewhere")
+    assert refused.exit_code == 2 and "registry file's stem" in refused.stderr
+    assert not (tmp_path / "elsewhere").exists()

@@ -869,6 +869,10 @@ from sei_assets.cli.monitoring import monitoring_app  # noqa: E402
 
 app.add_typer(monitoring_app, name="monitoring")
 
+from sei_assets.cli.sweep import sweep_app  # noqa: E402
+
+app.add_typer(sweep_app, name="sweep")
+
 from sei_assets.cli.people import keys_app, roster_app  # noqa: E402
 
 app.add_typer(keys_app, name="keys")

@@ -257,3 +257,52 @@ def write_report(report: dict[str, Any], out_dir: Path, key: Any = None) -> Path
     write_signed(path, dump(SweepReport.model_validate(report)), key)
     signing.write_pubkey(out_dir, key)
     return path
+
+
+#: An operator's request for a sweep now, in the sweep's state folder (:func:`request_sweep`).
+REQUEST = "request.json"
+REQUEST_KEYS = frozenset({"force", "batch"})
+
+
+def request_sweep(out_dir: Path, force: bool = False, batch: int | None = None) -> Path:
+    """Ask the `sei_sweep` sensor for a sweep at its next tick (``force``: every system is
+    re-evaluated; ``batch``: systems per run, this sweep only). A file written whole: a tick
+    in flight never writes over it, as it does over a cursor set by hand (the daemon stores
+    back the cursor a tick began with)."""
+    from sei_assets.core.fsutil import atomic_write
+
+    doc: dict[str, Any] = {"force": bool(force)}
+    if batch is not None:
+        doc["batch"] = batch
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(out_dir / REQUEST, json.dumps(doc) + "\n")
+    return out_dir / REQUEST
+
+
+def take_request(out_dir: Path) -> dict[str, Any] | None:
+    """The pending request, taken from the folder (None when there is none): a request written
+    after this is left for the next tick. A request that is not `{"force": bool, "batch":
+    int}` (either key optional) is taken all the same and refused, naming the file and field."""
+    from sei_assets.core import safeload
+
+    pending = out_dir / REQUEST
+    taken = out_dir / f".{REQUEST}.{os.getpid()}.taken"
+    try:
+        os.replace(pending, taken)
+    except FileNotFoundError:
+        return None
+    try:
+        doc = safeload.load_json(taken, "sweep request")
+    finally:
+        taken.unlink(missing_ok=True)
+    if not isinstance(doc, dict):
+        raise SeiError(f"{pending}: a sweep request is a JSON object (force, batch)")
+    unknown = sorted(set(doc) - REQUEST_KEYS)
+    if unknown:
+        raise SeiError(f"{pending}: unknown field {unknown[0]!r} (expected force, batch)")
+    if not isinstance(doc.get("force", False), bool):
+        raise SeiError(f"{pending}: force: expected true or false")
+    batch = doc.get("batch")
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int)):
+        raise SeiError(f"{pending}: batch: expected a whole number of systems per run")
+    return doc

@@ -348,8 +348,8 @@ def still_running(instance: dg.DagsterInstance, sweep: str) -> int:
 
 def fanout_sensor(entries: list[SystemEntry], job, team: str | None) -> dg.SensorDefinition:
     """`sei_sweep`: a sweep per tick of `$SEI_SWEEP_CRON` (and one at its first evaluation,
-    or when an operator deletes its cursor; `{"force": true}` as the cursor re-evaluates every
-    system). The tick reads every system's row (remembered rows of unchanged systems cost file
+    when an operator asks with `sei sweep request [--force] [--batch N]`, or deletes its
+    cursor; `{"force": true}` as the cursor re-evaluates every system). The tick reads every system's row (remembered rows of unchanged systems cost file
     metadata), queues runs only for the systems that need one (:func:`sweep_requests`) and,
     once none is in flight, records `sweep_summary` itself: one materialization and the
     review checks, no run. A sweep of unchanged systems is that one tick."""
@@ -397,9 +397,12 @@ def fanout_sensor(entries: list[SystemEntry], job, team: str | None) -> dg.Senso
         "system, or batched), then the summary recorded by the sensor itself.",
     )
     def sei_sweep(context: dg.SensorEvaluationContext, sei: SeiSettings) -> dg.SensorResult:
-        from sei_assets.core.sweep import decision, needs_run, sweep_rows
+        from sei_assets.core.sweep import decision, needs_run, sweep_rows, take_request
 
         state = json.loads(context.cursor) if context.cursor else {}
+        request = take_request(_out(sei, team))  # `sei sweep request`: a sweep now
+        if request is not None:
+            state = {"force": bool(request.get("force")), "batch": request.get("batch")}
         now = dt.datetime.now(dt.UTC)
         due = latest_tick(sweep_cron, now).isoformat()
         if state.get("force") or state.get("due", "") < due:  # a new sweep
