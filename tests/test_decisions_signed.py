@@ -13,9 +13,8 @@ import pytest
 from sei_assets.core import counting, governance, people, release, signing
 from sei_assets.core import roster as rosters
 from sei_assets.core.errors import SeiError
-from tests.test_reconstruct import commit_all, declare, git, treated_history
-
 from tests.org import OWNER, QUALITY
+from tests.test_reconstruct import commit_all, declare, git, treated_history
 
 MALLORY = "Mallory <m@evil.test>"
 ASSESSOR = "Test Assessor <assessor@example.test>"  # authors the treatment (conftest identity)
