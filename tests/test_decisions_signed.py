@@ -256,6 +256,8 @@ def test_without_a_roster_mallory_passes_nothing(red: Path, sei) -> None:
     from sei_assets.core.control.profile import load_profile
     from sei_assets.core.engine import project_conformance
 
+    shown_roster = sei("roster", "show")
+    assert shown_roster.exit_code == 1 and counting.NO_ROSTER in shown_roster.stdout
     result = sei("approve", "--repo", str(red), "--by", MALLORY, "--accept-residual")
     assert result.exit_code == 0 and "unsigned" in result.stderr
     assert counting.NO_ROSTER in result.stdout
