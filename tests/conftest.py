@@ -110,3 +110,22 @@ class Sei:
 @pytest.fixture
 def sei() -> Sei:
     return Sei()
+
+
+@pytest.fixture
+def org(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """People's keys on this machine and a function that puts a signed roster in force (with no
+    roster trusted, no decision counts): ``org({"Name <email>": [roles]})`` (default: the Quality
+    Lead as management, the Risk Owner as risk_owner), returning the roster's path."""
+    from sei_assets.core import people
+    from sei_assets.core.roster import ROSTER_ENV
+    from tests.org import trust_roster
+
+    monkeypatch.setenv(people.PEOPLE_ENV, str(tmp_path / "org" / "people"))
+
+    def in_force(entries: dict[str, list[str]] | None = None) -> Path:
+        for var, value in trust_roster(tmp_path / "org", entries).items():
+            monkeypatch.setenv(var, value)
+        return Path(os.environ[ROSTER_ENV])
+
+    return in_force

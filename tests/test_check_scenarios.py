@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -834,15 +835,23 @@ def _tool_env() -> dict[str, str]:
     return {**tool_env(), "DVC_NO_ANALYTICS": "1"}
 
 
+RISK_OFFICER = "Risk Officer <risk@example.test>"
+
+
 @pytest.fixture(scope="module")
-def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three systems, each with committed, signed evidence, conformance and an approval: a
-    `file` one and a DVC one green, a Dagster one red (its residual risk accepted)."""
-    from sei_assets.core import governance
+def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Three systems, each with committed, signed evidence, conformance and an approval signed
+    by the Risk Officer under the fleet's roster (trusted while the module's tests run): a `file`
+    one and a DVC one green, a Dagster one red (its residual risk accepted)."""
+    from sei_assets.core import governance, people
     from sei_assets.core.engine import project_conformance, run
+    from tests.org import trust_roster
 
     base = tmp_path_factory.getbasetemp()
     root = tmp_path_factory.mktemp("fleet")
+    organisation = pytest.MonkeyPatch()
+    for var, value in trust_roster(root / "org", {RISK_OFFICER: ["management"]}).items():
+        organisation.setenv(var, value)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SEI_SIGNING_KEY", str(base / "keys" / "signing-key.pem"))
         mp.setenv("DVC_NO_ANALYTICS", "1")
@@ -859,11 +868,15 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Path:
             _git(repo, "add", "-A")
             _git(repo, "commit", "-qm", "evidence")
             governance.approve(
-                repo, "Risk Officer <risk@example.test>", accept_residual=name == "credit_dagster"
+                repo,
+                RISK_OFFICER,
+                accept_residual=name == "credit_dagster",
+                key=people.load_key(RISK_OFFICER),
             )
     entries = [{"name": n, "repo": n} for n in ("credit_file", "credit_dvc", "credit_dagster")]
     (root / "systems.yaml").write_text(yaml.safe_dump({"systems": entries}))
-    return root
+    yield root
+    organisation.undo()
 
 
 READINESS = [

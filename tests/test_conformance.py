@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from sei_assets.core import conformance, signing
+from sei_assets.core import conformance, counting, signing
 from sei_assets.core.manifest import LoadedManifest, load_manifest
 from tests.reference import blob, commits, replay
 
@@ -41,12 +41,22 @@ def _materialise(name: str, index: int, dest: Path) -> Path:
     return dest / evidence
 
 
+def _as_the_reference_counts(lifecycle: dict | None) -> dict | None:
+    """The reference counts an approval trailer as it is; this engine counts only a decision
+    signed under a trusted roster (``core/counting.py``). To compare projections clause by
+    clause, the reference's approval is given as one that counts; the departure itself is
+    tested in test_approval_flips_prEN_18228_clause_11_as_in_the_reference."""
+    return {**lifecycle, "counted": True} if lifecycle else lifecycle
+
+
 def _reference(name: str, index: int, dest: Path) -> tuple[LoadedManifest, dict, dict, bool, Path]:
-    """Manifest, bundle, approval state (reconstruct lifecycle) and signature status."""
+    """Manifest, bundle, approval state (reconstruct lifecycle, as the reference counts it) and
+    signature status."""
     ev = _materialise(name, index, dest)
     loaded = load_manifest(dest)
     bundle = json.loads((ev / "bundle.json").read_text())
     lifecycle = json.loads((ev / "reconstruct.json").read_text())["payload"]["lifecycle"]
+    lifecycle = _as_the_reference_counts(lifecycle)
     pubkey = (ev / "PUBKEY.txt").read_text().strip()
     signed = signing.verify_file(ev / "bundle.json", pubkey).ok
     return loaded, bundle, lifecycle, signed, ev
@@ -120,6 +130,7 @@ def test_our_engine_bundle_projects_to_the_reference_decisions(
     bundle, _results, _bom, _inputs = engine.evaluate(loaded, engine.reproduce(loaded, False))
     ev = tmp_path / EVIDENCE[name][0]
     approval = json.loads((ev / "reconstruct.json").read_text())["payload"]["lifecycle"]
+    approval = _as_the_reference_counts(approval)
     for path in sorted((ev / "conformance").glob("*.json")):
         reference = json.loads(path.read_text())
         ours = conformance.project(loaded, bundle, reference["payload"]["standard"], approval)
@@ -139,6 +150,13 @@ def test_approval_flips_prEN_18228_clause_11_as_in_the_reference(tmp_path: Path)
     assert {k: v for k, v in approved.items() if k != "11"} == {
         k: v for k, v in draft.items() if k != "11"
     }
+    # the departure: as read here, the reference's trailer is unsigned and no roster is trusted,
+    # so it counts for nothing and clause 11 stays a gap, saying why
+    as_read = {**approval, "counted": False, "counting": counting.UNSIGNED}
+    doc = conformance.project(loaded, bundle, "eu/pren-18228@2026", as_read)
+    (eleven,) = [c for c in doc["payload"]["clauses"] if c["clause_id"] == "11"]
+    assert eleven["decision"] == "gap"
+    assert eleven["basis"].endswith(f"{counting.UNSIGNED}; {counting.NO_ROSTER}")
 
 
 REVIEW_CLAUSES = {
@@ -158,6 +176,7 @@ def test_management_review_follows_approval_and_staleness(standard: str, clause:
         "sha": "0" * 40,
         "date": "2026-01-01T00:00:00Z",
         "stale": False,
+        "counted": True,
     }
 
     def decision(approval: dict | None) -> str:
@@ -168,6 +187,7 @@ def test_management_review_follows_approval_and_staleness(standard: str, clause:
     assert decision({"state": "requested"}) in ("gap", "partial")
     assert decision(approved) in ("covered", "covered_attested")
     assert decision({**approved, "stale": True}) == decision(None)
+    assert decision({**approved, "counted": False}) == decision(None)
 
 
 def _loan_bundle(loaded: LoadedManifest, failing: set[str]) -> dict[str, Any]:

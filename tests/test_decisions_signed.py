@@ -13,10 +13,9 @@ import pytest
 from sei_assets.core import counting, governance, people, release, signing
 from sei_assets.core import roster as rosters
 from sei_assets.core.errors import SeiError
+from tests.org import OWNER, QUALITY
 from tests.test_reconstruct import commit_all, declare, git, treated_history
 
-QUALITY = "Quality Lead <quality@example.test>"
-OWNER = "Risk Owner <owner@example.test>"
 MALLORY = "Mallory <m@evil.test>"
 ASSESSOR = "Test Assessor <assessor@example.test>"  # authors the treatment (conftest identity)
 
@@ -44,29 +43,6 @@ def green(systems: dict[str, Path], tmp_path: Path) -> Path:
 @pytest.fixture
 def red(systems: dict[str, Path], tmp_path: Path) -> Path:
     return Path(shutil.copytree(systems["red"], tmp_path / "red", symlinks=True))
-
-
-@pytest.fixture
-def org(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """People's keys on this machine and a function that puts a signed roster in force."""
-    monkeypatch.setenv(people.PEOPLE_ENV, str(tmp_path / "people"))
-    admin = signing.load_or_create_key(tmp_path / "admin" / "admin.pem")
-
-    def in_force(entries: dict[str, list[str]]) -> Path:
-        path = tmp_path / "roster.json"
-        listed = []
-        for who, roles in entries.items():
-            if not people.has_key(who):
-                people.new_key(who)
-            key = signing.public_key_hex(people.load_key(who))
-            listed.append({"id": who, "roles": roles, "keys": [key]})
-        path.write_text(json.dumps({"organisation": "Example", "people": listed}, indent=2))
-        rosters.sign(path, admin)
-        monkeypatch.setenv(rosters.ROSTER_ENV, str(path))
-        monkeypatch.setenv(rosters.ADMIN_ENV, signing.public_key_hex(admin))
-        return path
-
-    return in_force
 
 
 def _decide(verb: str, repo: Path, by: str, **kw):
@@ -163,14 +139,13 @@ def test_self_approval_by_the_treatment_author(green: Path, org) -> None:
     )
 
 
-def test_self_approval_by_the_evidence_signer(green: Path, org, tmp_path: Path) -> None:
+def test_self_approval_by_the_evidence_signer(green: Path, org) -> None:
     machine = (green / ".sei" / "PUBKEY.txt").read_text().strip()
-    org({QUALITY: ["management"]})
+    path = org({QUALITY: ["management"]})
     roster = json.loads(Path(rosters.configured()[0]).read_text())
     roster["people"][0]["keys"].append(machine)  # the machine's key is also the Quality Lead's
-    path = rosters.configured()[0]
     path.write_text(json.dumps(roster))
-    rosters.sign(path, signing.load_or_create_key(tmp_path / "admin" / "admin.pem"))
+    rosters.sign(path, signing.load_or_create_key(path.parent / "admin" / "admin.pem"))
     governance.approve(green, QUALITY, key=signing.load_or_create_key())
     state = counting.judged_lifecycle(green)
     assert (
@@ -259,15 +234,60 @@ def test_roster_not_signed_by_the_trusted_admin(green: Path, org, monkeypatch) -
     assert counting.judged_lifecycle(green)["counted"] is True
 
 
-def test_without_a_roster_decisions_read_as_before(
-    green: Path, tmp_path: Path, monkeypatch
-) -> None:
+def test_without_a_roster_no_decision_counts(green: Path, tmp_path: Path, monkeypatch) -> None:
+    """The safe default: a signed approval is read and shown, but counts for nothing on a
+    machine that trusts no roster, and every reader says so."""
     monkeypatch.setenv(people.PEOPLE_ENV, str(tmp_path / "people"))
     people.new_key(QUALITY)
     _decide("approve", green, QUALITY)
     state = counting.judged_lifecycle(green)
-    assert (state["signed"], state["counted"]) == (True, None)
-    assert counting.approval_in_force(state)[0]
+    assert (state["state"], state["signed"], state["counted"]) == ("approved", True, False)
+    assert state["counting"].endswith(counting.NO_ROSTER)
+    ok, why = counting.approval_in_force(state)
+    assert not ok and why.endswith("does not count: " + state["counting"])
+
+
+def test_without_a_roster_mallory_passes_nothing(red: Path, sei) -> None:
+    """The attack of the issue on a machine with no roster: the trailer is read as before, and
+    nothing it would have approved passes; each place says why in the same words."""
+    import yaml
+
+    from sei_assets.core.control import plane
+    from sei_assets.core.control.profile import load_profile
+    from sei_assets.core.engine import project_conformance
+
+    shown_roster = sei("roster", "show")
+    assert shown_roster.exit_code == 1 and counting.NO_ROSTER in shown_roster.stdout
+    result = sei("approve", "--repo", str(red), "--by", MALLORY, "--accept-residual")
+    assert result.exit_code == 0 and "unsigned" in result.stderr
+    assert counting.NO_ROSTER in result.stdout
+    shown = sei("lifecycle", "--repo", str(red))
+    assert f"decision NOT counted: {counting.UNSIGNED}; {counting.NO_ROSTER}" in shown.stdout
+    code, state = sei.json("lifecycle", "--repo", str(red))
+    assert (state["state"], state["signed"], state["counted"]) == ("approved", False, False)
+    assert state["counting"] == f"{counting.UNSIGNED}; {counting.NO_ROSTER}"
+    with pytest.raises(SeiError, match="gate is red; refusing to release.*no roster is trusted"):
+        release.promote(red, residual_accepted="red gate: parity", accept_supplied=True)
+    assert not (red / ".sei" / "release.json").exists()
+    facts = plane.facts(red, load_profile("model_release"), {"id": "m", "role": "x"}, {})
+    assert facts["approval"].approved is False and facts["approval"].residual_accepted is None
+    assert facts["approval"].why_not.endswith(counting.NO_ROSTER)
+    (red.parent / "systems.yaml").write_text(
+        yaml.safe_dump({"systems": [{"name": "red", "repo": "red"}]})
+    )
+    checked = sei(
+        "check",
+        "run",
+        "approval_current",
+        "--systems-file",
+        str(red.parent / "systems.yaml"),
+        "--out",
+        str(red.parent / "results"),
+    )
+    assert checked.exit_code == 1 and "no roster is trusted on this machine" in checked.stdout
+    ((doc, _path),) = project_conformance(red, ["eu/pren-18228@2026"])
+    basis = [c["basis"] for c in doc["payload"]["clauses"] if "does not count" in c["basis"]]
+    assert basis and basis[0].endswith(counting.NO_ROSTER)
 
 
 def test_keys_new_refuses_to_replace_and_cli_signs(
@@ -283,7 +303,8 @@ def test_keys_new_refuses_to_replace_and_cli_signs(
     assert result.exit_code == 0 and "unsigned" not in result.stderr
     assert governance.decisions(green)[-1]["record"].startswith(".sei/lifecycle/")
     shown = sei("lifecycle", "--repo", str(green))
-    assert "decision not checked: signed by key" in shown.stdout
+    assert "decision NOT counted: signed by key" in shown.stdout
+    assert shown.stdout.rstrip().endswith(counting.NO_ROSTER)
 
 
 def test_every_reader_applies_the_one_rule(red: Path, org, sei) -> None:
@@ -313,7 +334,7 @@ def test_every_reader_applies_the_one_rule(red: Path, org, sei) -> None:
         str(red.parent / "results"),
     )
     assert result.exit_code == 1, result.stdout
-    assert "does not count under the organisation's roster" in result.stdout
+    assert f"does not count: {counting.UNSIGNED}." in result.stdout
     ((doc, _path),) = project_conformance(red, ["eu/pren-18228@2026"])
     basis = [c["basis"] for c in doc["payload"]["clauses"] if "does not count" in c["basis"]]
     assert basis and basis[0].endswith(counting.UNSIGNED)
@@ -327,13 +348,10 @@ def test_reference_records_and_trailers_read_as_unsigned(green: Path, sei) -> No
     commit_all(green, "lifecycle: approval (reference record)")
     state = counting.judged_lifecycle(green)
     assert (state["state"], state["record"]) == ("approved", ".froga/lifecycle/002-approval.json")
-    assert (state["signed"], state["counted"], state["counting"]) == (
-        False,
-        None,
-        counting.UNSIGNED,
-    )
+    assert (state["signed"], state["counted"]) == (False, False)
+    assert state["counting"] == f"{counting.UNSIGNED}; {counting.NO_ROSTER}"
     shown = sei("lifecycle", "--repo", str(green))
-    assert "decision not checked: unsigned (as the reference records them)" in shown.stdout
+    assert f"decision NOT counted: {counting.UNSIGNED}; {counting.NO_ROSTER}" in shown.stdout
 
 
 def test_a_counted_acceptance_releases_a_red_gate(red: Path, org) -> None:

@@ -14,13 +14,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sei_assets.core import monitoring
+from sei_assets.core import governance, monitoring, people
 from sei_assets.core.errors import SeiError
 from sei_assets.core.manifest import load_manifest
 from sei_assets.core.reconstruct import reconstruct
 from sei_assets.core.release import promote
 from sei_assets.core.signing import load_or_create_key
+from tests.org import QUALITY
 from tests.systems import make_system
+from tests.test_reconstruct import commit_all
 
 LIVE = {
     "id": "live-parity",
@@ -65,7 +67,9 @@ def system(tmp_path: Path, sei) -> Path:
     return repo
 
 
-def test_a_breach_shows_in_status_reopens_its_risk_and_blocks_release(system: Path, sei) -> None:
+def test_a_breach_shows_in_status_reopens_its_risk_and_blocks_release(
+    system: Path, sei, org
+) -> None:
     code, st = sei.json("status", "--repo", str(system))
     assert code == 1
     assert [(b["measure"], b["since"], b["last_value"]) for b in st["open_breaches"]] == [
@@ -88,13 +92,25 @@ def test_a_breach_shows_in_status_reopens_its_risk_and_blocks_release(system: Pa
     assert cycle["reopened_by"][0]["measure"] == "live-parity"
     with pytest.raises(SeiError, match="post-market breach open"):
         promote(system, load_or_create_key(), accept_supplied=True)
-    # management accepts the residual risk with a reason: released, and the breach is closed
-    record = promote(system, load_or_create_key(), "accepted pending retraining", True)
+    # an acceptance that no counted decision records is set aside, saying why
+    with pytest.raises(SeiError, match="post-market breach open.*no roster is trusted"):
+        promote(system, load_or_create_key(), "accepted pending retraining", True)
+    # management accepts the residual risk in a decision that counts: released, breach closed
+    org()
+    commit_all(system, "evidence and monitoring")
+    governance.approve(
+        system,
+        QUALITY,
+        "accepted pending retraining",
+        accept_residual=True,
+        key=people.load_key(QUALITY),
+    )
+    record = promote(system, load_or_create_key(), accept_supplied=True)
     assert record["breaches_accepted"] == ["live-parity"]
     after = sei("status", "--repo", str(system))
     assert after.exit_code == 0, after.output
     released = json.loads((system / ".sei" / "release.json").read_text())
-    assert released["residual_accepted"] == "accepted pending retraining"
+    assert released["residual_accepted"] == governance.decisions(system)[-1]["residual_accepted"]
 
 
 def test_new_evidence_after_the_breach_treats_it(system: Path, sei) -> None:

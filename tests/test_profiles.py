@@ -502,6 +502,12 @@ def _scenario_doc(**steps_edit: Any) -> dict[str, Any]:
             "is at version",
             "9.9.9",
         ),
+        (
+            {**_scenario_doc(), "system": {"roster": {"Mallory <m@evil.test>": ["admin"]}}},
+            "system.roster[Mallory <m@evil.test>]",
+            "expected a list of roles among management, risk_owner",
+            "Mallory",
+        ),
     ],
 )
 def test_malformed_scenario_is_refused_before_anything_runs(

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from sei_assets.core import conformance
+from sei_assets.core.counting import NO_ROSTER
 from sei_assets.core.errors import SeiError
 from sei_assets.core.manifest import LoadedManifest, Manifest
 from sei_assets.core.model.bundle import as_bundle
@@ -602,9 +603,13 @@ def test_bom() -> None:
     [
         (None, "gap", "no management approval (lifecycle state: draft)"),
         ({"state": "requested", "by": "A"}, "gap", "(lifecycle state: requested)"),
-        ({"approver": "Ann"}, "covered", "(Sei-Approved-by: Ann)"),
-        ({"state": "approved", "by": "Bo", "approver": "Ann"}, "covered", "(Sei-Approved-by: Bo)"),
-        ({"state": "approved"}, "covered", "(Sei-Approved-by: ?)"),
+        ({"approver": "Ann"}, "gap", "by Ann does not count: " + NO_ROSTER),
+        (
+            {"state": "approved", "by": "Bo", "approver": "Ann", "counted": True},
+            "covered",
+            "(Sei-Approved-by: Bo)",
+        ),
+        ({"state": "approved", "counted": True}, "covered", "(Sei-Approved-by: ?)"),
         ({"approver": "Ann", "counted": True}, "covered", "Sei-Approved-by: Ann"),
         (
             {"approver": "Ann", "counted": False, "counting": "no quorum"},
@@ -641,7 +646,7 @@ PLAN = {"post_market": {"plan": "approval"}}
 
 def _pm(state: dict[str, Any] | None, *, source: bool = True, **kw: Any) -> conformance.Context:
     manifest = _manifest([_risk("r")], monitoring=SOURCE) if source else _manifest([_risk("r")])
-    return _ctx(manifest, approval={"approver": "Ann"}, post_market=state, **kw)
+    return _ctx(manifest, approval={"approver": "Ann", "counted": True}, post_market=state, **kw)
 
 
 def test_post_market_without_a_production_source_the_plan_decides() -> None:

@@ -619,7 +619,8 @@ def _decision(verb: str, repo: Path, as_json: bool, **kwargs: Any) -> None:
     stale = " (stale)" if state.get("stale") else ""
     out.print(f"{verb}: commit {sha[:12]}; lifecycle {state['state']}{stale}")
     if state.get("counting"):
-        out.print(f"decision: {state['counting']}", markup=False)
+        shown = state["counting"] if state.get("counted") else counting.why_not(state)
+        out.print(f"decision: {shown}", markup=False)
 
 
 @app.command()
@@ -689,8 +690,10 @@ def lifecycle(repo: RepoOpt = Path("."), as_json: JsonOpt = False) -> None:
         line += f" — STALE: {state.get('stale_reason', 'the evidence changed after it')}"
     out.print(line)
     if state.get("counting"):
-        mark = {True: "counted", False: "NOT counted", None: "not checked"}[state.get("counted")]
-        out.print(f"decision {mark}: {state['counting']}", markup=False)
+        if state.get("counted"):
+            out.print(f"decision counted: {state['counting']}", markup=False)
+        else:
+            out.print(f"decision NOT counted: {counting.why_not(state)}", markup=False)
 
 
 @app.command()

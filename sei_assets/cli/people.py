@@ -110,7 +110,9 @@ def show(
     except SeiError as exc:
         _fail(exc)
     if loaded is None:
-        out.print("no roster in force: decisions are read, none counts as verified")
+        from sei_assets.core.counting import NO_ROSTER
+
+        out.print(f"no roster in force: decisions are read and shown, none counts ({NO_ROSTER})")
         raise typer.Exit(ExitCode.FAILED)
     people = [
         {"id": p.id, "roles": list(p.roles), "keyids": [keyid_for(k) for k in p.keys]}

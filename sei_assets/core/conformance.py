@@ -419,13 +419,15 @@ def _approval(ctx: Context, _c: str, _p: dict[str, Any]) -> Outcome:
     a = ctx.approval or {}
     state = a.get("state") or ("approved" if a.get("approver") else "draft")
     by = a.get("by") or a.get("approver") or "?"
-    if state == "approved" and a.get("counted") is False:
-        return Outcome("gap", f"management approval by {by} does not count: {a.get('counting')}")
-    if state == "approved" and not a.get("stale"):
-        return Outcome("covered", f"management approval recorded (Sei-Approved-by: {by})")
-    if state == "approved":
+    if state == "approved" and a.get("stale"):
         why = a.get("stale_reason") or "the evidence changed after it"
         return Outcome("gap", f"management approval by {by} is stale: {why}")
+    if state == "approved" and a.get("counted") is not True:
+        from sei_assets.core.counting import why_not
+
+        return Outcome("gap", f"management approval by {by} does not count: {why_not(a)}")
+    if state == "approved":
+        return Outcome("covered", f"management approval recorded (Sei-Approved-by: {by})")
     return Outcome("gap", f"no management approval (lifecycle state: {state})")
 
 

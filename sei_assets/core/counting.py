@@ -15,8 +15,9 @@ A decision counts when all of these hold:
 
 Every front (lifecycle, release, the control plane, conformance, the checks library) asks
 :func:`judged_lifecycle` or :func:`count`; none re-implements a part of the rule. When no roster
-is in force decisions are read as before, marked ``counted: null``; once a roster is trusted,
-only counted decisions approve anything.
+is trusted on this machine, decisions are read and shown as before but none counts (the safe
+default: a name anyone can write approves nothing); every reader says so in
+:data:`NO_ROSTER`.
 """
 
 from __future__ import annotations
@@ -28,14 +29,16 @@ from typing import Any
 from sei_assets.core.errors import SeiError
 
 UNSIGNED = "unsigned (as the reference records them)"
+NO_ROSTER = "not counted: no roster is trusted on this machine; see `sei roster trust`"
 _UNSET: Any = object()
 
 
 @dataclass(frozen=True)
 class Count:
-    """Whether a decision counts (None: no roster in force), whether it is signed, and why."""
+    """Whether a decision counts (only ever under a trusted roster), whether it is signed, and
+    why."""
 
-    counted: bool | None
+    counted: bool
     signed: bool
     reason: str
 
@@ -69,7 +72,7 @@ def count(repo: Path, decision: dict[str, Any], roster: Any = _UNSET) -> Count:
         roster, problem = _roster()
     rel, sha = decision.get("record"), decision.get("sha") or "HEAD"
     if not rel or not dr.is_signed_record(Path(repo), rel, sha):  # a trailer, a reference record
-        return Count(False if problem or roster else None, False, UNSIGNED)
+        return Count(False, False, UNSIGNED if problem or roster else f"{UNSIGNED}; {NO_ROSTER}")
     checked = dr.check(Path(repo), rel, sha)
     if not checked.ok:
         return Count(False, False, checked.problem or "the record does not verify")
@@ -86,7 +89,7 @@ def count(repo: Path, decision: dict[str, Any], roster: Any = _UNSET) -> Count:
         return Count(False, True, problem)
     keyid = checked.keyid or ""  # a record that verifies has its key's id
     if roster is None:
-        return Count(None, True, f"signed by key {keyid[:16]}…; no roster in force")
+        return Count(False, True, f"signed by key {keyid[:16]}…; {NO_ROSTER}")
     person = roster.person_of(checked.keyid)
     if person is None:
         return Count(False, True, f"signed by a key that is not in the roster ({keyid[:16]}…)")
@@ -145,7 +148,7 @@ def _approval_problem(
 
 def judged_lifecycle(repo: Path, history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """:func:`governance.lifecycle` with the rule's verdict on the current decision: ``signed``,
-    ``counted`` (None when no roster is in force) and ``counting`` (the reason)."""
+    ``counted`` (never without a trusted roster) and ``counting`` (the reason)."""
     from sei_assets.core import governance
 
     repo = Path(repo)
@@ -163,11 +166,20 @@ def judged_lifecycle(repo: Path, history: list[dict[str, Any]] | None = None) ->
 
 def approval_in_force(state: dict[str, Any]) -> tuple[bool, str]:
     """Whether a judged lifecycle holds an approval in force (approved, not stale, and counted
-    when a roster is in force), and why not."""
+    under the trusted roster), and why not."""
     if state.get("state") != "approved":
         return False, f"no management approval (lifecycle state: {state.get('state')})"
     if state.get("stale"):
         return False, f"the approval is stale: {state.get('stale_reason')}"
-    if state.get("counted") is False or (state.get("counted") is None and enforced()):
-        return False, f"the approval by {state.get('by')} does not count: {state.get('counting')}"
+    if state.get("counted") is not True:
+        return False, f"the approval by {state.get('by')} does not count: {why_not(state)}"
     return True, f"approved by {state.get('by')}"
+
+
+def why_not(state: dict[str, Any]) -> str:
+    """Why the current decision of a judged lifecycle does not count, in the user's words: the
+    rule's reason and, on a machine that trusts no roster, that too."""
+    reason = str(state.get("counting") or "")
+    if enforced() or NO_ROSTER in reason:
+        return reason
+    return f"{reason}; {NO_ROSTER}" if reason else NO_ROSTER

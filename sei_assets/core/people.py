@@ -28,19 +28,21 @@ def people_dir() -> Path:
     return config_dir() / "people"
 
 
-def key_path(identity: str) -> Path:
-    """The key file of ``identity`` (``Name <email>``, normalised)."""
+def key_path(identity: str, folder: Path | None = None) -> Path:
+    """The key file of ``identity`` (``Name <email>``, normalised) in ``folder`` (default: this
+    machine's people's keys)."""
     from sei_assets.core.governance import check_identity
 
     who = check_identity(identity, "person")
-    return people_dir() / f"{hashlib.sha256(who.encode('utf-8')).hexdigest()[:32]}.pem"
+    name = f"{hashlib.sha256(who.encode('utf-8')).hexdigest()[:32]}.pem"
+    return (people_dir() if folder is None else Path(folder)) / name
 
 
-def new_key(identity: str) -> tuple[Path, str]:
+def new_key(identity: str, folder: Path | None = None) -> tuple[Path, str]:
     """Create ``identity``'s key (refused when one exists); its path and public key (hex)."""
     from sei_assets.core import signing
 
-    path = key_path(identity)
+    path = key_path(identity, folder)
     if path.exists() or path.is_symlink():
         raise SeiError(f"{identity}: a key already exists ({path}); it is never replaced")
     key = signing.load_or_create_key(path)

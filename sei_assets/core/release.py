@@ -38,9 +38,11 @@ def promote(
             f"{repo}: the evidence is not trusted ({checked.reason}); refusing to release"
         )
     bundle = load_bundle(bundle_path)
-    residual_accepted = _counted_residual(repo, residual_accepted)
+    residual_accepted, set_aside = _counted_residual(repo, residual_accepted)
+    if set_aside:
+        set_aside = f" (the acceptance of the residual risk does not count: {set_aside})"
     if bundle.verdict != "green" and not residual_accepted:
-        raise SeiError(f"{repo}: the gate is {bundle.verdict}; refusing to release")
+        raise SeiError(f"{repo}: the gate is {bundle.verdict}; refusing to release{set_aside}")
     from sei_assets.core.postmarket import open_breaches
 
     breaches = open_breaches(repo)
@@ -50,7 +52,7 @@ def promote(
             f"{repo}: post-market breach open ({found}); refusing to release until new green "
             "evidence re-measures the breached measure (its metric for its risk, else the "
             "risk's blocking controls) and passes, or management accepts the residual risk "
-            "with a reason"
+            f"with a reason{set_aside}"
         )
     supplied = bundle.pipeline is None or bundle.pipeline.supplied
     if supplied and not accept_supplied:
@@ -90,17 +92,25 @@ def promote(
     return record
 
 
-def _counted_residual(repo: Path, residual_accepted: str | None) -> str | None:
-    """Under a roster, a release needs an approval in force that counts (the roster's rule), and
-    only its residual acceptance is taken; without a roster, ``residual_accepted`` as given."""
+def _counted_residual(repo: Path, residual_accepted: str | None) -> tuple[str | None, str]:
+    """The residual acceptance that counts, and why one asked for does not (else "").
+
+    Under a trusted roster a release needs an approval in force that counts (the roster's rule)
+    and only its residual acceptance is taken. With no roster trusted, no decision counts: an
+    acceptance given (by configuration or a trailer) is set aside, saying why."""
     from sei_assets.core import counting, governance
 
     if not counting.enforced():
-        return residual_accepted
+        if not residual_accepted:
+            return None, ""
+        state = counting.judged_lifecycle(repo)
+        if state["state"] == "draft":
+            return None, f"no management approval records it; {counting.NO_ROSTER}"
+        return None, counting.approval_in_force(state)[1]
     history = governance.decisions(repo)
     state = counting.judged_lifecycle(repo, history)
     ok, why = counting.approval_in_force(state)
     if not ok:
         raise SeiError(f"{repo}: refusing to release: {why}")
     approvals = [d for d in history if d["kind"] == "approve" and d["sha"] == state["sha"]]
-    return approvals[-1]["residual_accepted"] if approvals else None
+    return (approvals[-1]["residual_accepted"] if approvals else None), ""

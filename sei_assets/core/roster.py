@@ -171,3 +171,37 @@ def load(path: Path, admin_hex: str) -> Roster:
         people.append(Person(who, tuple(roles), tuple(str(k).strip() for k in keys)))
     org = doc.get("organisation")
     return Roster(path, str(org) if org is not None else None, tuple(people), admin_keyid)
+
+
+def sandbox(folder: Path, entries: dict[str, list[str]]) -> dict[str, str]:
+    """A throwaway organisation in ``folder`` for a sandbox (a scenario's, a test's): a key for
+    each person of ``entries`` (``{"Name <email>": [roles]}``) under ``folder/people``, and a
+    roster listing them signed by a throwaway administrator key; returns the variables that make
+    ``sei`` use them (nothing is set here). An existing person key is reused, never replaced."""
+    from sei_assets.core import people, signing
+    from sei_assets.core.decision_record import ROLE_FOR
+
+    roles_known = sorted(set(ROLE_FOR.values()))
+    folder = Path(folder)
+    listed = []
+    for who, roles in entries.items():
+        unknown = [r for r in roles if r not in roles_known]
+        if unknown:
+            raise SeiError(
+                f"roster: {who}: unknown role {unknown[0]!r}: expected one of "
+                f"{', '.join(roles_known)}"
+            )
+        path = people.key_path(who, folder / "people")
+        if not path.is_file():
+            people.new_key(who, folder / "people")
+        key = signing.public_key_hex(signing.load_or_create_key(path))
+        listed.append({"id": who, "roles": list(roles), "keys": [key]})
+    admin = signing.load_or_create_key(folder / "admin" / "admin.pem")
+    roster = folder / "roster.json"
+    atomic_write(roster, json.dumps({"organisation": "sandbox", "people": listed}, indent=2))
+    sign(roster, admin)
+    return {
+        people.PEOPLE_ENV: str(folder / "people"),
+        ROSTER_ENV: str(roster),
+        ADMIN_ENV: signing.public_key_hex(admin),
+    }

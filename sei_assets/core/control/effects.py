@@ -51,6 +51,14 @@ class EffectContext:
         who = self.actor["id"]
         return f"{who} <{who}@control.sei.invalid>"
 
+    def decider_key(self) -> Any:
+        """The decider's own key when this machine holds it (the decision is then signed),
+        else None (a trailer only, which counts for nothing)."""
+        from sei_assets.core import people
+
+        by = self.identity()
+        return people.load_key(by) if people.has_key(by) else None
+
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -140,7 +148,9 @@ def request_approval(ctx: EffectContext) -> list[str]:
     """Record the request for management approval as a git trailer."""
     from sei_assets.core import governance
 
-    sha = governance.request(ctx.repo, ctx.identity(), ctx.payload.get("message"))
+    sha = governance.request(
+        ctx.repo, ctx.identity(), ctx.payload.get("message"), key=ctx.decider_key()
+    )
     return _produce(ctx, commit=sha)
 
 
@@ -148,7 +158,7 @@ def approve(ctx: EffectContext) -> list[str]:
     """Record management's approval of the committed, signed evidence (green gate)."""
     from sei_assets.core import governance
 
-    governance.approve(ctx.repo, ctx.identity(), ctx.payload.get("message"))
+    governance.approve(ctx.repo, ctx.identity(), ctx.payload.get("message"), key=ctx.decider_key())
     return []
 
 
@@ -156,7 +166,13 @@ def accept_residual(ctx: EffectContext) -> list[str]:
     """Record management's approval with explicit acceptance of the residual risk."""
     from sei_assets.core import governance
 
-    governance.approve(ctx.repo, ctx.identity(), ctx.payload.get("message"), accept_residual=True)
+    governance.approve(
+        ctx.repo,
+        ctx.identity(),
+        ctx.payload.get("message"),
+        accept_residual=True,
+        key=ctx.decider_key(),
+    )
     return []
 
 
@@ -164,7 +180,9 @@ def reject(ctx: EffectContext) -> list[str]:
     """Record management's rejection with its reason."""
     from sei_assets.core import governance
 
-    governance.reject(ctx.repo, ctx.identity(), str(ctx.payload.get("reason", "")))
+    governance.reject(
+        ctx.repo, ctx.identity(), str(ctx.payload.get("reason", "")), key=ctx.decider_key()
+    )
     return []
 
 

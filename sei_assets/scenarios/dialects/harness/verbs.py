@@ -510,6 +510,43 @@ for _verb, _extra, _required in _DECISION_VERBS:
     )
 
 
+def roster(ctx: StepContext, args: dict[str, Any]) -> StepResult:
+    """A throwaway organisation for the sandbox: a key for each person and a roster listing
+    them, signed by a throwaway administrator key; later `sei` commands trust it (with no roster
+    trusted, no decision counts)."""
+    from sei_assets.core import roster as rosters
+    from sei_assets.core.errors import SeiError
+
+    people = args["people"]
+    command = "sei keys new --person ... && sei roster sign && sei roster trust (sandbox)"
+    try:
+        env = rosters.sandbox(ctx.repo.parent / "state" / "org", people)
+    except SeiError as exc:
+        return StepResult(command, 2, stderr=f"{exc}\n")
+    ctx.setenv(**env)
+    listed = "".join(f"{who}: {', '.join(roles)}\n" for who, roles in people.items())
+    return StepResult(command, 0, stdout=f"roster trusted in the sandbox\n{listed}")
+
+
+_fixture(
+    "roster",
+    roster,
+    {
+        "people": {
+            "type": "object",
+            "minProperties": 1,
+            "additionalProperties": {
+                "type": "array",
+                "items": {"enum": ["risk_owner", "management"]},
+                "minItems": 1,
+            },
+        }
+    },
+    ("people",),
+    "a throwaway roster (people's keys, roles) the sandbox's later `sei` commands trust",
+)
+
+
 # ── dvc_exp (issue 5): a candidate run as a DVC experiment, never committed ─────────────────
 
 

@@ -173,8 +173,12 @@ def load_scenario(path: Path, profile: LoadedProfile | None = None) -> ProfileSc
 
 
 def _system(value: Any, bad) -> dict[str, Any]:
-    if not isinstance(value, dict) or set(value) - {"resources", "files"}:
-        raise bad("system", "expected an object with `resources` and optional `files`", "system")
+    if not isinstance(value, dict) or set(value) - {"resources", "files", "roster"}:
+        raise bad(
+            "system",
+            "expected an object with `resources` and optional `files` and `roster`",
+            "system",
+        )
     resources = value.get("resources", "loan")
     if not isinstance(resources, str) or not (resources_dir() / resources).is_dir():
         raise bad("system.resources", f"expected a folder of resources/, got {resources!r}")
@@ -185,7 +189,30 @@ def _system(value: Any, bad) -> dict[str, Any]:
         problem = unsafe_path(dest)
         if problem:
             raise bad(f"system.files[{dest}]", problem, dest)
-    return {"resources": resources, "files": dict(files)}
+    return {"resources": resources, "files": dict(files), "roster": _roster(value, bad)}
+
+
+def _roster(value: dict[str, Any], bad) -> dict[str, list[str]]:
+    """The system's roster: ``{"Name <email>": [roles]}`` (empty: none trusted)."""
+    from sei_assets.core.decision_record import ROLE_FOR
+    from sei_assets.core.governance import check_identity
+
+    roster = value.get("roster", {})
+    known = set(ROLE_FOR.values())
+    if not isinstance(roster, dict):
+        raise bad("system.roster", "expected an object of person: [roles]", "roster")
+    for who, roles in roster.items():
+        try:
+            check_identity(who, "person")
+        except SeiError as exc:
+            raise bad(f"system.roster[{who}]", str(exc), who) from None
+        if not isinstance(roles, list) or not roles or not set(roles) <= known:
+            raise bad(
+                f"system.roster[{who}]",
+                f"expected a list of roles among {', '.join(sorted(known))}",
+                who,
+            )
+    return {str(k): list(v) for k, v in roster.items()}
 
 
 def _step(i: int, step: Any, profile: LoadedProfile, located) -> Step:

@@ -8,10 +8,13 @@ artifacts written or missing). A suite run signs one result document per profile
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -47,23 +50,44 @@ def new_workspace(scenario: ProfileScenario) -> dict[str, Any]:
             check=True,
             capture_output=True,
         )
-    return {"workdir": str(workdir), "repo": str(repo)}
+    env = {}
+    if scenario.system.get("roster"):
+        from sei_assets.core.roster import sandbox
+
+        env = sandbox(workdir / "org", scenario.system["roster"])
+    return {"workdir": str(workdir), "repo": str(repo), "env": env}
+
+
+@contextmanager
+def _sandbox_env(env: dict[str, str]) -> Iterator[None]:
+    """The scenario's own environment (its roster) for one step, restored after it."""
+    before = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def execute_step(scenario: ProfileScenario, index: int, state: dict[str, Any]) -> dict[str, Any]:
     """Submit step ``index`` and check its expectation; the observation."""
     step = scenario.steps[index]
     start = time.monotonic()
-    sub = submit(
-        Path(state["repo"]),
-        scenario.profile,
-        step.action,
-        step.actor,
-        step.payload,
-        step.idempotency_key,
-        require_approved=False,  # the suite is the trial that the approval for use rests on,
-        trust_hooks=True,  # in a throwaway repository
-    )
+    with _sandbox_env(state.get("env") or {}):
+        sub = submit(
+            Path(state["repo"]),
+            scenario.profile,
+            step.action,
+            step.actor,
+            step.payload,
+            step.idempotency_key,
+            require_approved=False,  # the suite is the trial that the approval for use rests on,
+            trust_hooks=True,  # in a throwaway repository
+        )
     checks = [
         {"field": f, "expected": v, "actual": sub.answer.get(f), "ok": sub.answer.get(f) == v}
         for f, v in step.expectation.items()

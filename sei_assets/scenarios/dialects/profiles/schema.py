@@ -78,6 +78,16 @@ def build_schema() -> dict[str, Any]:
                 "properties": {
                     "resources": {"type": "string"},
                     "files": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "roster": {
+                        "description": "The organisation's people and roles, trusted in the "
+                        "scenario's sandbox (with no roster trusted, no decision counts)",
+                        "type": "object",
+                        "additionalProperties": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {"enum": ["management", "risk_owner"]},
+                        },
+                    },
                 },
             },
             "steps": {"type": "array", "minItems": 1, "items": step},
