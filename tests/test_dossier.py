@@ -591,3 +591,57 @@ def test_without_per_group_rates_or_manifest_facts_the_dossier_says_what_would_f
     assert "Example Notified Body (number 9999); procedure: Annex VII; certificate: EX-123" in (
         declaration
     )
+
+
+def test_the_per_group_file_is_read_in_either_shape_and_refused_when_malformed(
+    tmp_path: Path,
+) -> None:
+    """`{group: {rate: value}}` and `[{attribute: group, rate: value}]` give the same rates; a
+    repeated group or a rate that is not a number is refused naming file and field; a file
+    outside the repository is not read."""
+    from sei_assets.core.errors import ManifestError
+    from sei_assets.core.groups import document
+
+    results = [
+        {
+            "control_id": "di",
+            "metric_key": "demographic_parity_ratio",
+            "threshold": 0.8,
+            "operator": "gte",
+        },
+        {"control_id": "acc", "metric_key": "accuracy_score", "threshold": 0.7, "operator": "gte"},
+    ]
+    path = tmp_path / "out" / "fairness_by_group.json"
+    path.parent.mkdir()
+    path.write_text('{"b": {"selection_rate": 0.5, "count": 4}, "a": {"selection_rate": 0.25}}')
+    doc = document(tmp_path, "out/metrics.json", results)["payload"]
+    assert doc["source"]["path"] == "out/fairness_by_group.json" and doc["attribute"] is None
+    assert [(g["group"], g["rates"]["selection_rate"], g["count"]) for g in doc["groups"]] == [
+        ("a", 0.25, None),
+        ("b", 0.5, 4),
+    ]
+    assert [c["control_id"] for c in doc["controls"]] == ["di"]
+    assert doc["controls"][0]["kind"] == "ratio"
+    assert doc["controls"][0]["lowest_allowed"] == pytest.approx(0.4)
+    path.write_text(
+        '[{"age": "old", "selection_rate": 0.5}, {"age": "young", "selection_rate": 0.25}]'
+    )
+    listed = document(tmp_path, "out/metrics.json", results)["payload"]
+    assert listed["attribute"] == "age" and [g["group"] for g in listed["groups"]] == [
+        "old",
+        "young",
+    ]
+    for text, field in (
+        ('[{"g": "a", "selection_rate": true}]', "[0].selection_rate"),
+        ('[{"g": "a", "count": -1}]', "[0].count"),
+        ('[{"g": "a"}, {"g": "a"}]', ""),
+        ('[{"selection_rate": 0.1}]', "[0]"),
+        ("7", ""),
+    ):
+        path.write_text(text)
+        with pytest.raises(ManifestError) as caught:
+            document(tmp_path, "out/metrics.json", results)
+        assert caught.value.key_path == field and caught.value.file == str(path.resolve())
+    (tmp_path / "repo").mkdir()
+    assert document(tmp_path / "repo", "../out/metrics.json", results) == {}
+    assert document(tmp_path, "elsewhere/metrics.json", results) == {}
