@@ -475,7 +475,9 @@ def test_the_per_group_rates_are_signed_and_drawn_against_their_bounds(
     assert version["index"]["files"][GROUPS] == sha256_bytes(raw)
     assert GROUPS + ".sig" in version["index"]["files"]
     assert "groups" not in version["bundle"] and GROUPS not in json.dumps(version["bundle"])
-    doc = json.loads(raw)["payload"]
+    signed = json.loads(raw)
+    assert (signed["kind"], signed["system"]) == ("per-group-rates", "loan-scoring")
+    doc = signed["payload"]
     fixture = FIXTURES / ("ui" if name == "v1" else "ui-v2") / "fairness_by_group.json"
     measured = {g["gender"]: g for g in json.loads(fixture.read_text())}
     assert doc["source"] == {

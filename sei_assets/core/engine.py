@@ -343,7 +343,7 @@ def _groups(loaded: LoadedManifest, bundle: Bundle) -> bytes | None:
     if not metrics:
         return None
     results = [r.to_json() for r in bundle.control_results]
-    doc = document(loaded.repo, str(metrics), results)
+    doc = document(loaded.repo, str(metrics), results, loaded.manifest.system.name)
     return dump(doc) if doc else None
 
 

@@ -115,7 +115,9 @@ def _control(result: dict[str, Any], groups: list[dict[str, Any]]) -> dict[str, 
     }
 
 
-def document(repo: Path, metrics: str, control_results: list[dict[str, Any]]) -> dict[str, Any]:
+def document(
+    repo: Path, metrics: str, control_results: list[dict[str, Any]], system: str | None = None
+) -> dict[str, Any]:
     """The signed per-group document of a run, or an empty dict when the pipeline reports no
     per-group file beside ``metrics`` (repository-relative). A malformed file is refused
     (ManifestError: file and field)."""
@@ -130,6 +132,8 @@ def document(repo: Path, metrics: str, control_results: list[dict[str, Any]]) ->
     controls = [c for r in control_results if (c := _control(r, groups)) is not None]
     return {
         "schema_version": SCHEMA,
+        "kind": "per-group-rates",
+        "system": system,
         "payload": {
             "source": {"path": rel, "sha256": sha256_bytes(raw)},
             "attribute": attribute,
