@@ -511,9 +511,10 @@ def test_the_per_group_rates_are_signed_and_drawn_against_their_bounds(
     assert f"selection_rate {_fmt(measured['female']['selection_rate'])}" in card
     assert 'href="../../.sei/groups.json"' in card
     # the untreated model approves women below what the parity bound allows; the treated does not
-    dp_rows = re.findall(r"<tr><td>unfair-credit-exclusion</td><td>(\w+)</td>.*?</tr>", card)
-    below = re.findall(r"<tr><td>unfair-credit-exclusion</td><td>female</td>[^\n]*?below", card)
-    assert sorted(dp_rows) == ["female", "male"] and bool(below) == (name == "v1")
+    rows = dict(re.findall(r"<tr><td>unfair-credit-exclusion</td><td>(\w+)</td>(.*?)</tr>", card))
+    assert sorted(rows) == ["female", "male"] and 'class="bad"' not in rows["male"]
+    assert ('class="bad">not above' in rows["female"]) == (name == "v1")
+    assert ("fill: #cf222e" in svg) == (name == "v1")  # a bar under its bound is red
     limitations = _section(html, '<h3 id="limitations">', '<section aria-labelledby="annex-iv-4">')
     assert "Rate of each group behind the fairness measures" in limitations
 

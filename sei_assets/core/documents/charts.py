@@ -183,7 +183,7 @@ def group_rates(panels: list[dict[str, Any]]) -> str:
         names = [_t(g["group"]) for g in p["groups"]]
         values = [g["value"] for g in p["groups"]]
         floor = p.get("lowest_allowed")
-        colours = [FAIL if floor is not None and v < floor else NEUTRAL for v in values]
+        colours = [FAIL if g.get("below") else NEUTRAL for g in p["groups"]]
         ax.barh(range(len(values)), values, color=colours)
         ax.set_yticks(range(len(values)))
         ax.set_yticklabels(names, fontsize=7)

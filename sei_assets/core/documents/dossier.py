@@ -187,12 +187,15 @@ def _rates(src: Sources, controls: list[dict[str, Any]]) -> list[dict[str, Any]]
     for c in doc.get("controls") or []:
         if not isinstance(c, dict) or not isinstance(c.get("rate"), str):
             continue
+        floor = _num(c.get("lowest_allowed"))
+        strict = c.get("operator") in ("lt", "gt")  # the gap itself may not reach the bound
         rows = []
         for g in groups:
             value = _num(_dict(g.get("rates")).get(c["rate"]))
             if value is not None and isinstance(g.get("group"), str):
+                below = floor is not None and (value < floor or (strict and value == floor))
                 count = g.get("count")
-                rows.append({"group": g["group"], "value": value, "count": count})
+                rows.append({"group": g["group"], "value": value, "count": count, "below": below})
         if len(rows) < 2:
             continue
         control = verdicts.get(c.get("control_id"), {})
@@ -204,7 +207,8 @@ def _rates(src: Sources, controls: list[dict[str, Any]]) -> list[dict[str, Any]]
                 "kind": c.get("kind"),
                 "bound": f"{c.get('metric_key')} {_symbol(c.get('operator'))} "
                 f"{_fmt(c.get('threshold'))}",
-                "lowest_allowed": _num(c.get("lowest_allowed")),
+                "lowest_allowed": floor,
+                "strict": strict,
                 "groups": rows,
                 "passed": control.get("passed"),
                 "note": c.get("note") if isinstance(c.get("note"), str) else None,
