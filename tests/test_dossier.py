@@ -453,3 +453,198 @@ def test_a_tampered_bundle_draws_less_and_is_an_open_point(
     assert any(p["kind"] == "signature" for p in doc["open_points"])
     html = (repo / HTML).read_text()
     assert "<script" not in html and "&lt;script&gt;alert(1)" in html
+
+
+GROUPS = ".sei/groups.json"
+
+
+def _section(html: str, start: str, end: str) -> str:
+    return html[html.index(start) : html.index(end, html.index(start))]
+
+
+@pytest.mark.parametrize("name", ["v1", "v2"])
+def test_the_per_group_rates_are_signed_and_drawn_against_their_bounds(
+    loan: dict[str, Any], name: str
+) -> None:
+    """The pipeline's per-group rates are a signed file of the set (the bundle is unchanged),
+    and the model card draws each group's rate with the lowest rate the bound allows."""
+    from sei_assets.core.fsutil import sha256_bytes
+
+    version = loan[name]
+    raw = (version["dir"] / GROUPS).read_bytes()
+    assert version["index"]["files"][GROUPS] == sha256_bytes(raw)
+    assert GROUPS + ".sig" in version["index"]["files"]
+    assert "groups" not in version["bundle"] and GROUPS not in json.dumps(version["bundle"])
+    signed = json.loads(raw)
+    assert (signed["kind"], signed["system"]) == ("per-group-rates", "loan-scoring")
+    doc = signed["payload"]
+    fixture = FIXTURES / ("ui" if name == "v1" else "ui-v2") / "fairness_by_group.json"
+    measured = {g["gender"]: g for g in json.loads(fixture.read_text())}
+    assert doc["source"] == {
+        "path": "fairness_by_group.json",
+        "sha256": sha256_bytes(fixture.read_bytes()),
+    }
+    assert {g["group"]: g["rates"]["selection_rate"] for g in doc["groups"]} == {
+        k: v["selection_rate"] for k, v in measured.items()
+    }
+    controls = {c["control_id"]: c for c in doc["controls"]}
+    assert set(controls) == {
+        "unfair-credit-exclusion",
+        "disparate-impact-ratio",
+        "equalized-odds-gap",
+    }
+    selection = [g["selection_rate"] for g in measured.values()]
+    dp, di = controls["unfair-credit-exclusion"], controls["disparate-impact-ratio"]
+    assert dp["lowest_allowed"] == pytest.approx(max(selection) - 0.03)
+    assert di["lowest_allowed"] == pytest.approx(max(selection) * 0.8)
+    assert controls["equalized-odds-gap"]["rate"] == "true_positive_rate"
+
+    html = version["html"].decode()
+    card = _section(html, '<h4 id="mc-rates">', '<h3 id="mc-ethics">')
+    svg = _section(card, '<svg role="img" aria-label="Per-group rates', "</svg>")
+    for g in measured.values():
+        for rate in ("selection_rate", "true_positive_rate"):
+            assert f" {g[rate]:.3f}" in svg
+    assert "female" in svg and "male" in svg
+    assert f"lowest allowed {dp['lowest_allowed']:.3f}" in svg
+    assert "demographic_parity_diff &lt; 0.03" in svg or "demographic_parity_diff < 0.03" in svg
+    assert f"selection_rate {_fmt(measured['female']['selection_rate'])}" in card
+    assert 'href="../../.sei/groups.json"' in card
+    # the untreated model approves women below what the parity bound allows; the treated does not
+    rows = dict(re.findall(r"<tr><td>unfair-credit-exclusion</td><td>(\w+)</td>(.*?)</tr>", card))
+    assert sorted(rows) == ["female", "male"] and 'class="bad"' not in rows["male"]
+    assert ('class="bad">not above' in rows["female"]) == (name == "v1")
+    assert ("fill: #cf222e" in svg) == (name == "v1")  # a bar under its bound is red
+    limitations = _section(html, '<h3 id="limitations">', '<section aria-labelledby="annex-iv-4">')
+    assert "Rate of each group behind the fairness measures" in limitations
+
+
+def test_the_loan_manifest_fills_address_hardware_and_each_measure_rationale(
+    loan: dict[str, Any],
+) -> None:
+    """Declared manifest facts are quoted; the undeclared ones keep their sentence and name the
+    key that would fill them."""
+    from sei_assets.core.manifest import load_manifest
+
+    m = load_manifest(ROOT / "resources" / "loan" / "sei.yaml").manifest
+    html = loan["v2"]["html"].decode()
+    point1 = _section(html, 'id="annex-iv-1"', 'id="annex-iv-2"')
+    assert m.system.provider_address in point1 and m.system.hardware.replace("'", "&#39;") in point1
+    assert "Not in the evidence:</strong> the instructions for use (Art. 13)" in point1
+    assert "system.instructions_for_use in the manifest" in point1
+    assert "the provider&#39;s address" not in point1
+    point4 = _section(html, 'id="annex-iv-4"', 'id="annex-iv-5"')
+    for _risk, measure in m.measures:
+        if not measure.is_monitoring:
+            assert measure.rationale and measure.rationale.replace("'", "&#39;") in point4
+    assert "declare no rationale of their own" not in point4
+    declaration = _section(html, 'id="annex-iv-8"', 'id="annex-iv-9"')
+    assert m.system.provider_address in declaration
+    assert "declare system.notified_body (name, number, procedure, certificate)" in declaration
+
+
+def test_without_per_group_rates_or_manifest_facts_the_dossier_says_what_would_fill_them(
+    loan: dict[str, Any], sei: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A malformed per-group file stops the run naming file and field; without the file the
+    signed rates leave the set and the dossier says what would fill them; a notified body and
+    instructions declared in the manifest are quoted, measures without a rationale are named."""
+    from sei_assets.core import gitutil
+
+    repo = _copy(loan, tmp_path, monkeypatch)
+    signed = (repo / GROUPS).read_bytes()
+    (repo / GROUPS).write_bytes(signed.replace(b'"female"', b'"femalE"', 1))
+    assert sei("verify", "--repo", str(repo)).exit_code != 0  # the rates are signed evidence
+    (repo / GROUPS).write_bytes(signed)
+    assert sei("verify", "--repo", str(repo)).exit_code == 0
+    (repo / "fairness_by_group.json").write_text('[{"gender": "female", "selection_rate": [1]}]')
+    result = sei("run", "--repo", str(repo), "--no-repro")
+    assert result.exit_code == 2
+    assert "fairness_by_group.json" in result.output and "[0].selection_rate" in result.output
+    assert "Traceback" not in result.output and (repo / GROUPS).is_file()  # the set in force
+
+    (repo / "fairness_by_group.json").unlink()
+    text = (repo / "sei.yaml").read_text()
+    text = re.sub(r"\n *rationale: \"The harm is a lower[^\n]*", "", text)
+    text = text.replace(
+        "  provider_address:",
+        "  instructions_for_use: docs/instructions.md\n"
+        "  notified_body: {name: Example Notified Body, number: 9999, "
+        "procedure: Annex VII, certificate: EX-123}\n"
+        "  provider_address:",
+    )
+    (repo / "sei.yaml").write_text(text)
+    gitutil.commit_all(repo, "manifest: instructions and notified body declared")
+    assert sei("run", "--repo", str(repo), "--no-repro").exit_code in (0, 1)
+    index = json.loads((repo / ".sei/index.json").read_text())
+    assert GROUPS not in index["files"] and not (repo / GROUPS).exists()
+    code, _doc = sei.json("dossier", str(repo), "--no-pdf")
+    assert code in (0, 1)
+    html = (repo / HTML).read_text()
+    card = _section(html, '<h4 id="mc-rates">', '<h3 id="mc-ethics">')
+    assert "Not in the evidence:</strong> per-group rates of the fairness measures" in card
+    assert "fairness_by_group.json beside its metrics file" in card and "<svg" not in card
+    assert 'aria-label="Per-group rates' not in html
+    point1 = _section(html, 'id="annex-iv-1"', 'id="annex-iv-2"')
+    assert "docs/instructions.md" in point1 and "instructions for use (Art. 13)" not in point1
+    point4 = _section(html, 'id="annex-iv-4"', 'id="annex-iv-5"')
+    assert "1 of 10 measures declare no rationale of their own" in point4
+    assert "a rationale of its own for unfair-credit-exclusion" in point4
+    declaration = _section(html, 'id="annex-iv-8"', 'id="annex-iv-9"')
+    assert "Example Notified Body (number 9999); procedure: Annex VII; certificate: EX-123" in (
+        declaration
+    )
+
+
+def test_the_per_group_file_is_read_in_either_shape_and_refused_when_malformed(
+    tmp_path: Path,
+) -> None:
+    """`{group: {rate: value}}` and `[{attribute: group, rate: value}]` give the same rates; a
+    repeated group or a rate that is not a number is refused naming file and field; a file
+    outside the repository is not read."""
+    from sei_assets.core.errors import ManifestError
+    from sei_assets.core.groups import document
+
+    results = [
+        {
+            "control_id": "di",
+            "metric_key": "demographic_parity_ratio",
+            "threshold": 0.8,
+            "operator": "gte",
+        },
+        {"control_id": "acc", "metric_key": "accuracy_score", "threshold": 0.7, "operator": "gte"},
+    ]
+    path = tmp_path / "out" / "fairness_by_group.json"
+    path.parent.mkdir()
+    path.write_text('{"b": {"selection_rate": 0.5, "count": 4}, "a": {"selection_rate": 0.25}}')
+    doc = document(tmp_path, "out/metrics.json", results)["payload"]
+    assert doc["source"]["path"] == "out/fairness_by_group.json" and doc["attribute"] is None
+    assert [(g["group"], g["rates"]["selection_rate"], g["count"]) for g in doc["groups"]] == [
+        ("a", 0.25, None),
+        ("b", 0.5, 4),
+    ]
+    assert [c["control_id"] for c in doc["controls"]] == ["di"]
+    assert doc["controls"][0]["kind"] == "ratio"
+    assert doc["controls"][0]["lowest_allowed"] == pytest.approx(0.4)
+    path.write_text(
+        '[{"age": "old", "selection_rate": 0.5}, {"age": "young", "selection_rate": 0.25}]'
+    )
+    listed = document(tmp_path, "out/metrics.json", results)["payload"]
+    assert listed["attribute"] == "age" and [g["group"] for g in listed["groups"]] == [
+        "old",
+        "young",
+    ]
+    for text, field in (
+        ('[{"g": "a", "selection_rate": true}]', "[0].selection_rate"),
+        ('[{"g": "a", "count": -1}]', "[0].count"),
+        ('[{"g": "a"}, {"g": "a"}]', ""),
+        ('[{"selection_rate": 0.1}]', "[0]"),
+        ("7", ""),
+    ):
+        path.write_text(text)
+        with pytest.raises(ManifestError) as caught:
+            document(tmp_path, "out/metrics.json", results)
+        assert caught.value.key_path == field and caught.value.file == str(path.resolve())
+    (tmp_path / "repo").mkdir()
+    assert document(tmp_path / "repo", "../out/metrics.json", results) == {}
+    assert document(tmp_path, "elsewhere/metrics.json", results) == {}

@@ -30,6 +30,7 @@ from sei_assets.core.evidence import (
     write_signed,
 )
 from sei_assets.core.exitcodes import ExitCode, verdict_code
+from sei_assets.core.groups import GROUPS
 from sei_assets.core.layout import (
     ASSESSMENT_RESULTS,
     BOM,
@@ -301,6 +302,14 @@ def seal(
     staged[rel[ASSESSMENT_RESULTS]] = results
     staged[rel[ASSESSMENT_RESULTS] + ".sig"] = signing.sign_bytes(results, ASSESSMENT_RESULTS, key)
     staged[rel[signing.PUBKEY_FILE]] = (signing.public_key_hex(key) + "\n").encode("ascii")
+    removed = [] if bom_text is not None else [rel[BOM], rel[BOM] + ".sig"]
+    by_group = _groups(loaded, sealed)
+    groups_rel = f"{EVIDENCE_DIR}/{GROUPS}"
+    if by_group is not None:
+        staged[groups_rel] = by_group
+        staged[groups_rel + ".sig"] = signing.sign_bytes(by_group, GROUPS, key)
+    else:  # an older set's rates would not be this run's
+        removed += [groups_rel, groups_rel + ".sig"]
     lock = lockmod.build_lock(
         loaded.manifest.system.name, sealed.triple.to_json(), inputs, envelope.decode("ascii")
     )
@@ -313,8 +322,7 @@ def seal(
         "evidence_set": set_id,
     }
     faults.checkpoint("seal")
-    removed = () if bom_text is not None else (rel[BOM], rel[BOM] + ".sig")
-    evidence_set.commit(repo, staged, key, run=run_record, remove=removed)
+    evidence_set.commit(repo, staged, key, run=run_record, remove=tuple(removed))
     files = {
         "bundle": out / BUNDLE,
         "signature": out / (BUNDLE + ".sig"),
@@ -325,6 +333,18 @@ def seal(
     if bom_text is not None:
         files["bom"] = out / BOM
     return files
+
+
+def _groups(loaded: LoadedManifest, bundle: Bundle) -> bytes | None:
+    """The signed per-group rates of the run (`core.groups`), when the pipeline reports them."""
+    from sei_assets.core.groups import document
+
+    metrics = bundle.pipeline.metrics if bundle.pipeline is not None else None
+    if not metrics:
+        return None
+    results = [r.to_json() for r in bundle.control_results]
+    doc = document(loaded.repo, str(metrics), results, loaded.manifest.system.name)
+    return dump(doc) if doc else None
 
 
 def _set_id(

@@ -46,6 +46,20 @@ class Misuse(_Strict):
     addressed_by: list[str] = Field(default_factory=list)
 
 
+class NotifiedBody(_Strict):
+    """The notified body of a conformity assessment (EU AI Act Art. 43, Annex V point 7)."""
+
+    name: str = Field(min_length=1)
+    number: str = ""
+    procedure: str = ""
+    certificate: str = ""
+
+    @field_validator("number", mode="before")
+    @classmethod
+    def _number_text(cls, v: Any) -> Any:
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+
+
 class System(_Strict):
     name: str
     intended_purpose: str = ""
@@ -55,6 +69,11 @@ class System(_Strict):
     affected_persons: list[str] = Field(default_factory=list)
     component_type: str | None = None
     potential_misuses: list[Misuse] = Field(default_factory=list)
+    # Annex IV and Annex V facts no evidence gives; the documents quote them (all optional)
+    provider_address: str = ""
+    instructions_for_use: str = ""
+    hardware: str = ""
+    notified_body: NotifiedBody | None = None
 
     @field_validator("version", mode="before")
     @classmethod
@@ -276,6 +295,8 @@ class Measure(_Strict):
     inputs: dict[str, str] = Field(default_factory=dict)
     control_tier: str | None = None
     evaluation: Literal["automated", "manual"] = "automated"
+    # why this metric and bound fit the risk (Annex IV point 4); optional, quoted by the dossier
+    rationale: str = ""
     # The post-market plan (Art. 72), either nested under `post_market` or as flat keys.
     post_market: PostMarketPlan | None = None
     trigger: str | None = Field(None, min_length=1)

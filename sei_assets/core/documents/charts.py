@@ -171,19 +171,36 @@ def group_sizes(rows: list[dict[str, Any]]) -> str:
     return _svg(fig, "groups", "Records evaluated per group for each fairness control")
 
 
-def group_rates(rows: list[tuple[str, str, float]]) -> str:
-    """Per-group rates (metric, group, value) as horizontal bars."""
-    fig = _figure(7, 0.5 + 0.4 * max(1, len(rows)))
-    ax = fig.add_subplot(1, 1, 1)
-    ax.barh(range(len(rows)), [v for _m, _g, v in rows], color=NEUTRAL)
-    ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([_t(f"{m}: {g}") for m, g, _v in rows], fontsize=7)
-    ax.invert_yaxis()
-    for i, (_m, _g, v) in enumerate(rows):
-        ax.text(v, i, f" {v:.3f}", va="center", fontsize=7)
-    ax.tick_params(axis="x", labelsize=7)
+def group_rates(panels: list[dict[str, Any]]) -> str:
+    """One panel per fairness control: each group's rate as a bar with its value, and the
+    lowest rate the control's bound allows beside the highest group as a dashed line."""
+    n = max(1, len(panels))
+    heights = [0.55 + 0.32 * max(1, len(p["groups"])) for p in panels] or [1.0]
+    fig = _figure(7, sum(heights) + 0.25 * n)
+    grid = fig.add_gridspec(n, 1, height_ratios=heights)
+    for i, p in enumerate(panels):
+        ax = fig.add_subplot(grid[i, 0])
+        names = [_t(g["group"]) for g in p["groups"]]
+        values = [g["value"] for g in p["groups"]]
+        floor = p.get("lowest_allowed")
+        colours = [FAIL if g.get("below") else NEUTRAL for g in p["groups"]]
+        ax.barh(range(len(values)), values, color=colours)
+        ax.set_yticks(range(len(values)))
+        ax.set_yticklabels(names, fontsize=7)
+        ax.invert_yaxis()
+        for k, v in enumerate(values):
+            ax.text(v, k, f" {v:.3f}", va="center", fontsize=7)
+        top = max([*values, floor or 0.0, 1e-9])
+        ax.set_xlim(0, top * 1.18)
+        if floor is not None:
+            ax.axvline(floor, color=NEUTRAL, linestyle="--", linewidth=1)
+        allowed = f"; lowest allowed {floor:.3f}" if floor is not None else ""
+        title = f"{p['control_id']}: {p['rate'].replace('_', ' ')} ({p['bound']}{allowed})"
+        ax.set_title(_t(title), fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
     fig.tight_layout()
-    return _svg(fig, "rates", "Per-group rates of the fairness measures")
+    label = "Per-group rates of the fairness measures, with the lowest rate each bound allows"
+    return _svg(fig, "rates", label)
 
 
 def timeline(events: list[dict[str, Any]]) -> str:

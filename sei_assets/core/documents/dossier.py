@@ -125,6 +125,7 @@ def _controls(src: Sources) -> list[dict[str, Any]]:
                 "article": r.get("article"),
                 "clauses": list(measure.standard_clauses) if measure else [],
                 "rationale": risk.rationale if risk else "",
+                "why": measure.rationale if measure else "",
                 "action": next((t.action for t in risk.treat if measure in t.measures), "")
                 if risk
                 else "",
@@ -171,6 +172,49 @@ def _series(src: Sources) -> tuple[list[dict[str, Any]], list[str]]:
                 }
             )
     return series, [label for label, _b in snaps]
+
+
+GROUPS_DOC = f"{EVIDENCE}/groups.json"
+
+
+def _rates(src: Sources, controls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per fairness control, each group's rate from the signed per-group document (a field of
+    the wrong shape draws nothing), with the bound and the control's verdict."""
+    doc = _dict(src.docs.get(GROUPS_DOC, {}).get("payload"))
+    groups = [g for g in doc.get("groups") or [] if isinstance(g, dict)]
+    verdicts = {c["id"]: c for c in controls}
+    panels = []
+    for c in doc.get("controls") or []:
+        if not isinstance(c, dict) or not isinstance(c.get("rate"), str):
+            continue
+        floor = _num(c.get("lowest_allowed"))
+        strict = c.get("operator") in ("lt", "gt")  # the gap itself may not reach the bound
+        rows = []
+        for g in groups:
+            value = _num(_dict(g.get("rates")).get(c["rate"]))
+            if value is not None and isinstance(g.get("group"), str):
+                below = floor is not None and (value < floor or (strict and value == floor))
+                count = g.get("count")
+                rows.append({"group": g["group"], "value": value, "count": count, "below": below})
+        if len(rows) < 2:
+            continue
+        control = verdicts.get(c.get("control_id"), {})
+        panels.append(
+            {
+                "control_id": str(c.get("control_id")),
+                "rate": c["rate"],
+                "metric": c.get("metric_key"),
+                "kind": c.get("kind"),
+                "bound": f"{c.get('metric_key')} {_symbol(c.get('operator'))} "
+                f"{_fmt(c.get('threshold'))}",
+                "lowest_allowed": floor,
+                "strict": strict,
+                "groups": rows,
+                "passed": control.get("passed"),
+                "note": c.get("note") if isinstance(c.get("note"), str) else None,
+            }
+        )
+    return panels
 
 
 def _timeline(src: Sources) -> list[dict[str, Any]]:
@@ -397,10 +441,13 @@ def declaration(src: Sources) -> dict[str, Any]:
         (
             "2",
             "Name and address of the provider",
-            f"{m.system.organization}; the address is not in the manifest"
-            if m.system.organization
-            else "not declared (system.organization); no address in the manifest",
-            False,
+            f"{m.system.organization or 'name not declared (system.organization)'}; "
+            + (
+                m.system.provider_address
+                if m.system.provider_address
+                else "not in the evidence: declare system.provider_address to fill the address"
+            ),
+            bool(m.system.organization and m.system.provider_address),
         ),
         (
             "3",
@@ -433,8 +480,8 @@ def declaration(src: Sources) -> dict[str, Any]:
         (
             "7",
             "Notified body, conformity assessment procedure and certificate",
-            "not in the evidence: no notified body is recorded",
-            False,
+            _notified(m.system.notified_body),
+            m.system.notified_body is not None,
         ),
         (
             "8",
@@ -450,6 +497,21 @@ def declaration(src: Sources) -> dict[str, Any]:
         "why_draft": why,
         "fields": [{"point": p, "field": f, "value": v, "filled": ok} for p, f, v, ok in fields],
     }
+
+
+def _notified(body: Any) -> str:
+    """Annex V point 7 from the manifest's notified body, or what would fill it."""
+    if body is None:
+        return (
+            "not in the evidence: no notified body is recorded; declare system.notified_body "
+            "(name, number, procedure, certificate) to fill it"
+        )
+    parts = [body.name + (f" (number {body.number})" if body.number else "")]
+    parts.append(f"procedure: {body.procedure}" if body.procedure else "procedure not declared")
+    parts.append(
+        f"certificate: {body.certificate}" if body.certificate else "certificate not declared"
+    )
+    return "; ".join(parts)
 
 
 def _post_market(src: Sources) -> list[dict[str, Any]]:
@@ -507,6 +569,7 @@ def context(src: Sources, soa_doc: dict[str, Any], soa_ref: Ref) -> dict[str, An
     series, versions = _series(src)
     analysis = b.get("risk_analysis") or []
     fairness = [{"control_id": c["id"], "groups": c["groups"]} for c in controls if c["groups"]]
+    rates = _rates(src, controls)
     rec_ref = src.ref(f"{EVIDENCE}/reconstruct.json")
     rec = src.docs.get(f"{EVIDENCE}/reconstruct.json", {}).get("payload")
     impact_ref = src.ref(f"{EVIDENCE}/impact.json")
@@ -553,6 +616,10 @@ def context(src: Sources, soa_doc: dict[str, Any], soa_ref: Ref) -> dict[str, An
         "chart_controls": charts.controls_over_versions(series, versions) if series else None,
         "chart_matrix": charts.risk_matrix(analysis) if analysis else None,
         "chart_groups": charts.group_sizes(fairness) if fairness else None,
+        "rates": rates,
+        "rates_ref": src.ref(GROUPS_DOC),
+        "rates_source": _dict(_dict(src.docs.get(GROUPS_DOC, {}).get("payload")).get("source")),
+        "chart_rates": charts.group_rates(rates) if rates else None,
         "chart_timeline": charts.timeline(timeline) if timeline else None,
         "fmt": _fmt,
     }

@@ -108,7 +108,12 @@ class Sources:
 
 
 #: The signed governance documents a dossier reads, when the set has them.
-DOCS = (f"{EVIDENCE}/reconstruct.json", f"{EVIDENCE}/impact.json", f"{EVIDENCE}/risk_backlog.json")
+DOCS = (
+    f"{EVIDENCE}/reconstruct.json",
+    f"{EVIDENCE}/impact.json",
+    f"{EVIDENCE}/risk_backlog.json",
+    f"{EVIDENCE}/groups.json",
+)
 #: Where the monthly post-market summaries lie (core.postmarket_summary).
 SUMMARIES = f"{EVIDENCE}/monitoring/summaries/"
 
