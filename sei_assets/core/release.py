@@ -41,11 +41,11 @@ def promote(
     residual_accepted = _counted_residual(repo, residual_accepted)
     if bundle.verdict != "green" and not residual_accepted:
         raise SeiError(f"{repo}: the gate is {bundle.verdict}; refusing to release")
-    from sei_assets.core.postmarket import open_breaches
+    from sei_assets.core.postmarket import describe_open, open_breaches
 
     breaches = open_breaches(repo)
     if breaches and not residual_accepted:
-        found = "; ".join(f"{b.describe()}: {b.open_because}" for b in breaches)
+        found = describe_open(breaches)
         raise SeiError(
             f"{repo}: post-market breach open ({found}); refusing to release until new green "
             "evidence re-measures the breached measure (its metric for its risk, else the "
