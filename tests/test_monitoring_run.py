@@ -189,9 +189,23 @@ def test_verbs_of_a_command_group_build_their_command_line(tmp_path: Path) -> No
     )
 
 
+def _plane_answers(doc: dict) -> list[tuple[str, str, str | None, str | None]]:
+    """(section, route, gate, reason) of each answer of the release control plane (a
+    `sei control submit --json` step), read from the scenario's result document."""
+    found = []
+    for step in json.loads(Path(doc["result"]).read_text())["steps"]:
+        observed = step.get("observation") or {}
+        value = observed.get("value") if step["run"] == "process.exec" else None
+        answer = value.get("json") if isinstance(value, dict) else None
+        if isinstance(answer, dict) and "route" in answer:
+            found.append((step["section"], answer["route"], answer["gate_id"], answer["reason"]))
+    return found
+
+
 def test_the_drifted_and_the_degraded_batch_scenarios(sei) -> None:
     """`post-market/drifted-batch` and `post-market/degraded-batch`, each through its Dagster
-    job: the day before the fault quiet, the fault found on its day, status 1, the risk open."""
+    job: the day before the fault quiet, the fault found on its day, status 1, the risk open,
+    and the next release refused by the control plane, naming the breach."""
     result = sei("scenario", "run", "--include-tags", "post-market", "--json")
     docs = {d["scenario"]: d for d in json.loads(result.stdout)}
     assert set(docs) == {"post-market/drifted-batch", "post-market/degraded-batch"}
@@ -207,3 +221,15 @@ def test_the_drifted_and_the_degraded_batch_scenarios(sei) -> None:
         assert [s["run"] for s in methods].count("sei.monitor") == 2
     verified = [s["run"] for s in docs["post-market/degraded-batch"]["steps"]]
     assert "sei.incident_open" in verified and "sei.incident_list" in verified
+    # the next release is refused while the breach is open, the reason naming it and its risk
+    blocked = ("verify", "Block", "promotion_requires_no_open_breach")
+    degraded = _plane_answers(docs["post-market/degraded-batch"])
+    assert [a[:3] for a in degraded] == [
+        ("method", "Continue", None),  # evidence.verify
+        ("method", "AskUser", "promotion_requires_approval"),  # before the breach
+        blocked,
+    ]
+    assert "fairness-drift (risk.unfair-credit-exclusion): past < 0.03" in degraded[-1][3]
+    drifted = _plane_answers(docs["post-market/drifted-batch"])
+    assert [a[:3] for a in drifted] == [("method", "Continue", None), blocked]
+    assert "input-drift-psi (risk.model-robustness): past < 0.2" in drifted[-1][3]

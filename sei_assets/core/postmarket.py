@@ -269,6 +269,12 @@ def open_breaches(repo: Path, docs: list[dict[str, Any]] | None = None) -> list[
     return [found[k] for k in sorted(found)]
 
 
+def describe_open(breaches: list[Breach]) -> str:
+    """The open breaches in one text, each with why the evidence does not treat it: what a
+    refused release says (`core.release.promote`, the control plane's gate)."""
+    return "; ".join(f"{b.describe()}: {b.open_because}" for b in breaches)
+
+
 def reopened(repo: Path) -> dict[str, list[Breach]]:
     """Risk id -> its open breaches: the risks the post-market monitoring reopens."""
     out: dict[str, list[Breach]] = {}

@@ -43,11 +43,11 @@ def promote(
         set_aside = f" (the acceptance of the residual risk does not count: {set_aside})"
     if bundle.verdict != "green" and not residual_accepted:
         raise SeiError(f"{repo}: the gate is {bundle.verdict}; refusing to release{set_aside}")
-    from sei_assets.core.postmarket import open_breaches
+    from sei_assets.core.postmarket import describe_open, open_breaches
 
     breaches = open_breaches(repo)
     if breaches and not residual_accepted:
-        found = "; ".join(f"{b.describe()}: {b.open_because}" for b in breaches)
+        found = describe_open(breaches)
         raise SeiError(
             f"{repo}: post-market breach open ({found}); refusing to release until new green "
             "evidence re-measures the breached measure (its metric for its risk, else the "

@@ -15,14 +15,17 @@ Every answer is recorded in the system's ledger inside one write transaction.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sei_assets.core.control.builtins import BUILTINS
 from sei_assets.core.control.effects import EFFECTS, EffectContext
@@ -37,6 +40,9 @@ from sei_assets.core.control.profile import (
 )
 from sei_assets.core.control.suite import hooks_trusted
 from sei_assets.core.errors import SeiError
+
+if TYPE_CHECKING:
+    from sei_assets.core.postmarket import Breach
 
 ANSWER_FIELDS = (
     "status",
@@ -328,10 +334,58 @@ def _check_payload(name: str, action: Action, payload: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- gates
 
 
+#: A fact a gate's reason names in braces, filled in when the gate refuses:
+#: ``{postmarket.described}``. Only dotted names: the rest of the text is left as written.
+_FACT = re.compile(r"\{([A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)+)\}")
+
+
+class PostMarket:
+    """What gate rules read of the post-market monitoring (``postmarket.*``): the breaches that
+    `core.postmarket.open_breaches` finds open (the rule of what is open, treated or accepted
+    lives there alone), read once, and only when a rule or a reason asks."""
+
+    def __init__(self, repo: Path) -> None:
+        self._repo = repo
+
+    @functools.cached_property
+    def _found(self) -> list[Breach]:
+        from sei_assets.core.postmarket import open_breaches
+
+        return open_breaches(self._repo)
+
+    @property
+    def open(self) -> bool:
+        """Whether a triggered breach is open: neither treated by evidence nor accepted."""
+        return bool(self._found)
+
+    @property
+    def breaches(self) -> list[dict[str, Any]]:
+        """The open breaches, as `sei status --json` shows them."""
+        return [b.to_json() for b in self._found]
+
+    @property
+    def measures(self) -> list[str]:
+        """The breached measures."""
+        return [b.measure for b in self._found]
+
+    @property
+    def risks(self) -> list[str]:
+        """The risks the open breaches reopen."""
+        return list(dict.fromkeys(b.risk for b in self._found))
+
+    @property
+    def described(self) -> str:
+        """Each open breach in one line (measure, risk, threshold, since, why still open)."""
+        from sei_assets.core.postmarket import describe_open
+
+        return describe_open(self._found)
+
+
 def facts(
     repo: Path, loaded: LoadedProfile, actor: dict[str, str], payload: dict[str, Any]
 ) -> dict[str, Any]:
-    """What gate rules read: actor, payload, evidence, approval, artifacts."""
+    """What gate rules read: actor, payload, evidence, approval, artifacts, and the post-market
+    breaches open (``postmarket``: :class:`PostMarket`)."""
     from sei_assets.core import counting, governance, trust
     from sei_assets.core.gate import failing_blocking
 
@@ -371,6 +425,7 @@ def facts(
         "evidence": evidence,
         "approval": approval,
         "artifacts": artifacts,
+        "postmarket": PostMarket(repo),
     }
 
 
@@ -389,19 +444,37 @@ def _run_gates(
         return
     names = facts(repo, loaded, actor, payload)
     evaluator = EvalWithCompoundTypes(names=names)
+
+    def evaluate(gate_id: str, field_: str, expression: str) -> Any:
+        try:
+            return evaluator.eval(expression)
+        except (InvalidExpression, AttributeError, KeyError, TypeError) as exc:
+            raise SeiError(
+                f"{loaded.path}: gates[{gate_id}].{field_}: cannot be evaluated: {exc}"
+            ) from None
+
     for gate in gates:
         missing = [a for a in gate.requires if not names["artifacts"][a]]
         holds = not missing
         if holds and gate.rule is not None:
-            try:
-                holds = bool(evaluator.eval(gate.rule))
-            except (InvalidExpression, AttributeError, KeyError, TypeError) as exc:
-                raise SeiError(
-                    f"{loaded.path}: gates[{gate.id}].rule: cannot be evaluated: {exc}"
-                ) from None
+            holds = bool(evaluate(gate.id, "rule", gate.rule))
         trace["gates"].append({"id": gate.id, "type": gate.type, "passed": holds})
         if not holds:
-            raise _Stop(gate.route, gate.id, gate.type, gate.reason, missing=missing)
+            reason = _reason(gate.id, gate.reason, evaluate)
+            raise _Stop(gate.route, gate.id, gate.type, reason, missing=missing)
+
+
+def _reason(gate_id: str, text: str, evaluate: Callable[[str, str, str], Any]) -> str:
+    """A refusing gate's reason with the facts it names in braces filled in (a list as its
+    items joined)."""
+
+    def fill(match: re.Match[str]) -> str:
+        value = evaluate(gate_id, "reason", match[1])
+        if isinstance(value, list | tuple):
+            return ", ".join(str(v) for v in value)
+        return str(value)
+
+    return _FACT.sub(fill, text)
 
 
 # --------------------------------------------------------------------------- materialization
