@@ -48,7 +48,9 @@ def _verified(repo: Path) -> None:
 def test_the_gate_blocks_promotion_while_the_breach_is_open_until_management_accepts_it(
     system: Path,  # noqa: F811 - the fixture imported above
     sei,
+    org,
 ) -> None:
+    org()  # management's decisions count only under a trusted roster
     _verified(system)
     # a period document that cannot be read leaves the breaches unknown: no answer (exit 2,
     # the file named), nothing recorded, nothing written

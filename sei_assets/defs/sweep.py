@@ -349,10 +349,11 @@ def still_running(instance: dg.DagsterInstance, sweep: str) -> int:
 def fanout_sensor(entries: list[SystemEntry], job, team: str | None) -> dg.SensorDefinition:
     """`sei_sweep`: a sweep per tick of `$SEI_SWEEP_CRON` (and one at its first evaluation,
     when an operator asks with `sei sweep request [--force] [--batch N]`, or deletes its
-    cursor; `{"force": true}` as the cursor re-evaluates every system). The tick reads every system's row (remembered rows of unchanged systems cost file
-    metadata), queues runs only for the systems that need one (:func:`sweep_requests`) and,
-    once none is in flight, records `sweep_summary` itself: one materialization and the
-    review checks, no run. A sweep of unchanged systems is that one tick."""
+    cursor; `{"force": true}` as the cursor re-evaluates every system). The tick reads every
+    system's row (remembered rows of unchanged systems cost file metadata), queues runs only
+    for the systems that need one (:func:`sweep_requests`) and, once none is in flight,
+    records `sweep_summary` itself: one materialization and the review checks, no run. A
+    sweep of unchanged systems is that one tick."""
     sweep_cron = cron(SWEEP_CRON_ENV, "0 6 * * *")
     key = summary_key(team)
 
