@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -70,6 +71,19 @@ def _module_stores(tmp_path_factory: pytest.TempPathFactory):
         patch.setenv("SEI_KNOWN_KEYS", str(home / "config" / "sei-assets" / "known_keys.json"))
         patch.setenv("XDG_CONFIG_HOME", str(home / "config"))
         yield
+
+
+@pytest.fixture(autouse=True)
+def _absl_follows_stderr():
+    """After each test, absl's log handler (imported with mlcroissant) writes to whatever
+    `sys.stderr` is, never to the stream it was bound to: a Dagster run in a later test closes
+    every handler (`logging.config.dictConfig`), and absl's closes a stream bound under another
+    stderr, here pytest's capture file, failing every later test of that worker."""
+    yield
+    if "absl.logging" in sys.modules:
+        from sei_assets.core.croissant import follow_stderr
+
+        follow_stderr()
 
 
 @pytest.fixture(autouse=True)

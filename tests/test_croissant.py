@@ -211,6 +211,6 @@ def test_absl_never_closes_a_stream_bound_under_another_stderr(
     capture = io.StringIO()
     monkeypatch.setattr(handler, "stream", capture)  # bound when absl was imported
     monkeypatch.setattr(sys, "stderr", io.StringIO())  # a CLI runner's stderr now
-    croissant._follow_stderr()
+    croissant.follow_stderr()
     handler.close()  # what dictConfig does to every handler
     assert not capture.closed

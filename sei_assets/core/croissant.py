@@ -48,7 +48,7 @@ class _CurrentStderr:
         """Never closes the process's stderr."""
 
 
-def _follow_stderr() -> None:
+def follow_stderr() -> None:
     """mlcroissant's logging (absl's handler, and a stream handler it adds) binds `sys.stderr`
     as it was at import; when that stream is a temporary one (a captured test, a CLI runner),
     later log records would go to a closed file. Point those handlers at the current stderr.
@@ -197,7 +197,7 @@ def _mlcroissant_warnings(path: Path) -> list[str]:
     """The warnings of mlcroissant's own validation of the document."""
     import logging
 
-    _follow_stderr()
+    follow_stderr()
     logging.getLogger("absl").setLevel(logging.ERROR)
     import mlcroissant as mlc
 
