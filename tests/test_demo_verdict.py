@@ -29,11 +29,14 @@ def test_a_red_gate_reads_as_its_verdict(tmp_path: Path) -> None:
             [_red_gate],
             instance=instance,
             raise_on_error=False,
-            tags={"sei/gate": "red", "sei/outcome": "red"},
+            tags={"sei/gate": "red", "sei/outcome": "red", "sei/run": "loan V1 (abc1234): RED"},
         )
     assert not result.success
     text = run_verdict(tmp_path)
-    assert text.splitlines()[0].endswith("failure (sei/gate=red, sei/outcome=red)")
+    assert (
+        text.splitlines()[0]
+        == "run loan V1 (abc1234): RED: failure (sei/gate=red, sei/outcome=red)"
+    )
     assert f"gate: {REASON}" in text
     assert "Stack Trace" not in text and "dagster._core" not in text and "File " not in text
 

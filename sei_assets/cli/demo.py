@@ -70,8 +70,11 @@ def run_verdict(home: Path) -> str:
                 reasons.append(f"  {event.step_key}: {user.description}")
             elif data.error is not None:
                 reasons.append(f"  {event.step_key}: {deepest_message(data.error)}")
-    tags = ", ".join(f"{k}={v}" for k, v in sorted(run.tags.items()) if k.startswith("sei/"))
-    head = f"run {run.tags.get('dagster/run_name') or run.job_name}: {run.status.value.lower()}"
+    name = run.tags.get("sei/run") or run.tags.get("dagster/run_name") or run.job_name
+    tags = ", ".join(
+        f"{k}={v}" for k, v in sorted(run.tags.items()) if k.startswith("sei/") and k != "sei/run"
+    )
+    head = f"run {name}: {run.status.value.lower()}"
     return "\n".join([head + (f" ({tags})" if tags else ""), *reasons])
 
 
