@@ -217,8 +217,8 @@ def post_market(repo: Path, name: str, sei: str, dagster: str, home: Path) -> No
     _sh(repo, "git", "add", ".sei")
     _sh(repo, "git", "commit", "-qm", "monitoring: 120 days, breaches and an incident")
     _step("15. a name anyone can write accepts nothing: no roster is trusted on this machine")
-    _sh(repo, sei, "approve", "--by", "Mallory <m@evil.test>", "--accept-residual", expect=None)
-    _sh(repo, sei, "lifecycle", expect=None)
+    _sh(repo, sei, "approve", "--by", "Mallory <m@evil.test>", "--accept-residual")
+    _sh(repo, sei, "lifecycle")
     _sh(
         project_root(),
         dagster,
