@@ -247,10 +247,19 @@ def test_without_a_roster_no_decision_counts(green: Path, tmp_path: Path, monkey
     assert not ok and why.endswith("does not count: " + state["counting"])
 
 
+def _approval_current(sei, repo: Path):
+    """The checks library's `approval_current` over a registry holding ``repo`` alone."""
+    import yaml
+
+    registry = repo.parent / "systems.yaml"
+    registry.write_text(yaml.safe_dump({"systems": [{"name": repo.name, "repo": repo.name}]}))
+    out = str(repo.parent / "results")
+    return sei("check", "run", "approval_current", "--systems-file", str(registry), "--out", out)
+
+
 def test_without_a_roster_mallory_passes_nothing(red: Path, sei) -> None:
     """The attack of the issue on a machine with no roster: the trailer is read as before, and
     nothing it would have approved passes; each place says why in the same words."""
-    import yaml
 
     from sei_assets.core.control import plane
     from sei_assets.core.control.profile import load_profile
@@ -272,18 +281,7 @@ def test_without_a_roster_mallory_passes_nothing(red: Path, sei) -> None:
     facts = plane.facts(red, load_profile("model_release"), {"id": "m", "role": "x"}, {})
     assert facts["approval"].approved is False and facts["approval"].residual_accepted is None
     assert facts["approval"].why_not.endswith(counting.NO_ROSTER)
-    (red.parent / "systems.yaml").write_text(
-        yaml.safe_dump({"systems": [{"name": "red", "repo": "red"}]})
-    )
-    checked = sei(
-        "check",
-        "run",
-        "approval_current",
-        "--systems-file",
-        str(red.parent / "systems.yaml"),
-        "--out",
-        str(red.parent / "results"),
-    )
+    checked = _approval_current(sei, red)
     assert checked.exit_code == 1 and "no roster is trusted on this machine" in checked.stdout
     ((doc, _path),) = project_conformance(red, ["eu/pren-18228@2026"])
     basis = [c["basis"] for c in doc["payload"]["clauses"] if "does not count" in c["basis"]]
@@ -310,7 +308,6 @@ def test_keys_new_refuses_to_replace_and_cli_signs(
 def test_every_reader_applies_the_one_rule(red: Path, org, sei) -> None:
     """Mallory's forged acceptance on a red gate: the control plane's gate facts, the checks
     library's approval_current, and conformance all refuse it, saying why."""
-    import yaml
 
     from sei_assets.core.control import plane
     from sei_assets.core.control.profile import load_profile
@@ -321,18 +318,7 @@ def test_every_reader_applies_the_one_rule(red: Path, org, sei) -> None:
     facts = plane.facts(red, load_profile("model_release"), {"id": "m", "role": "x"}, {})
     assert facts["approval"].approved is False and facts["approval"].counted is False
     assert facts["approval"].why_not.endswith("does not count: " + counting.UNSIGNED)
-    (red.parent / "systems.yaml").write_text(
-        yaml.safe_dump({"systems": [{"name": "red", "repo": "red"}]})
-    )
-    result = sei(
-        "check",
-        "run",
-        "approval_current",
-        "--systems-file",
-        str(red.parent / "systems.yaml"),
-        "--out",
-        str(red.parent / "results"),
-    )
+    result = _approval_current(sei, red)
     assert result.exit_code == 1, result.stdout
     assert f"does not count: {counting.UNSIGNED}." in result.stdout
     ((doc, _path),) = project_conformance(red, ["eu/pren-18228@2026"])

@@ -179,20 +179,7 @@ def post_market(repo: Path, name: str, sei: str, dagster: str, home: Path) -> No
     _step("11. status: the breaches, the reopened risks (exit 1)")
     _sh(repo, sei, "status", expect=ExitCode.FAILED)
     _step("12. the next release is blocked while the breaches are open")
-    _sh(
-        project_root(),
-        dagster,
-        "asset",
-        "materialize",
-        "-m",
-        "sei_assets.definitions",
-        "--select",
-        f"{name}/release",
-        "--config-json",
-        SILENT,
-        expect=1,
-    )
-    print(run_verdict(home))
+    _blocked_release(name, dagster, home)
     _step("13. a serious incident (Art. 73) is opened with its 15-day deadline, and tracked")
     _sh(
         repo,
@@ -219,6 +206,12 @@ def post_market(repo: Path, name: str, sei: str, dagster: str, home: Path) -> No
     _step("15. a name anyone can write accepts nothing: no roster is trusted on this machine")
     _sh(repo, sei, "approve", "--by", "Mallory <m@evil.test>", "--accept-residual")
     _sh(repo, sei, "lifecycle")
+    _blocked_release(name, dagster, home)
+
+
+def _blocked_release(name: str, dagster: str, home: Path) -> None:
+    """Materialize the system's release, which must be refused (exit 1), and say why."""
+    select = ["--select", f"{name}/release", "--config-json", SILENT]
     _sh(
         project_root(),
         dagster,
@@ -226,10 +219,7 @@ def post_market(repo: Path, name: str, sei: str, dagster: str, home: Path) -> No
         "materialize",
         "-m",
         "sei_assets.definitions",
-        "--select",
-        f"{name}/release",
-        "--config-json",
-        SILENT,
+        *select,
         expect=1,
     )
     print(run_verdict(home))
