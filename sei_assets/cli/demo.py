@@ -162,20 +162,8 @@ def post_market(repo: Path, name: str, sei: str, dagster: str, home: Path) -> No
     _step("9. production: 120 days of decisions land (shift from 2026-03-02, bias from 04-06)")
     _sh(repo, sys.executable, "monitoring/generate_batches.py", "production")
     _step("10. backfill the 120 daily partitions of the monitoring (one run)")
-    _sh(
-        project_root(),
-        dagster,
-        "asset",
-        "materialize",
-        "-m",
-        "sei_assets.definitions",
-        "--select",
-        f"{name}/monitoring",
-        "--partition-range",
-        "2026-01-01...2026-04-30",
-        "--config-json",
-        QUIET,
-    )
+    days = ["--partition-range", "2026-01-01...2026-04-30", "--config-json", QUIET]
+    _materialize(dagster, f"{name}/monitoring", *days)
     _step("11. status: the breaches, the reopened risks (exit 1)")
     _sh(repo, sei, "status", expect=ExitCode.FAILED)
     _step("12. the next release is blocked while the breaches are open")
@@ -211,18 +199,14 @@ def post_market(repo: Path, name: str, sei: str, dagster: str, home: Path) -> No
 
 def _blocked_release(name: str, dagster: str, home: Path) -> None:
     """Materialize the system's release, which must be refused (exit 1), and say why."""
-    select = ["--select", f"{name}/release", "--config-json", SILENT]
-    _sh(
-        project_root(),
-        dagster,
-        "asset",
-        "materialize",
-        "-m",
-        "sei_assets.definitions",
-        *select,
-        expect=1,
-    )
+    _materialize(dagster, f"{name}/release", "--config-json", SILENT, expect=1)
     print(run_verdict(home))
+
+
+def _materialize(dagster: str, select: str, *options: str, expect: int = 0) -> None:
+    """`dagster asset materialize` of ``select`` in the systems' code location."""
+    argv = [dagster, "asset", "materialize", "-m", "sei_assets.definitions", "--select", select]
+    _sh(project_root(), *argv, *options, expect=expect)
 
 
 def _registry(systems: Path | None) -> list[str]:
