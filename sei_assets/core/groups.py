@@ -126,7 +126,11 @@ def document(
     path = repo / rel
     if not path.is_file() or not path.resolve().is_relative_to(repo):
         return {}
-    raw = path.read_bytes()[: safeload.MAX_BYTES + 1]
+    try:
+        with open(path, "rb") as fh:  # bounded: never more than the limit is read
+            raw = fh.read(safeload.MAX_BYTES + 1)
+    except OSError as exc:
+        raise ManifestError(path, "", f"cannot read the {_WHAT}: {exc.strerror or exc}") from None
     doc = safeload.parse_json(path, safeload.decode(path, raw, _WHAT), _WHAT)
     attribute, groups = _records(path, doc)
     controls = [c for r in control_results if (c := _control(r, groups)) is not None]
